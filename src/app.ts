@@ -1,0 +1,55 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import type { Config } from './config.ts'
+import databasePlugin from './plugins/database.ts'
+import errorsPlugin from './plugins/errors.ts'
+import openapiPlugin from './plugins/openapi.ts'
+import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
+import servicesPlugin, { type Services } from './plugins/services.ts'
+import calendarRoutes from './routes/calendars.ts'
+import healthRoutes from './routes/health.ts'
+
+export interface AppOverrides {
+  /** Replaces individual services (fault injection in tests). */
+  services?: Partial<Services>
+  /** Pino options or false; tests pass { level: 'silent' }. */
+  logger?: boolean | { level: string }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+/**
+ * Builds the whole application and never listens: src/server.ts listens, tests inject or listen on
+ * port 0. Plugins are registered in dependency order: errors -> database -> openapi -> services ->
+ * routes.
+ */
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: overrides.logger ?? {
+      level: config.LOG_LEVEL,
+      redact: ['req.headers.authorization'],
+    },
+    logController: new RequestLogController(),
+    genReqId: requestIdFrom,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Ids may be 1024 characters: longer ones reach validation (400) instead of the router (404).
+    routerOptions: { maxParamLength: 4096 },
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.decorate('config', config)
+
+  await app.register(requestIdPlugin)
+  await app.register(errorsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
+  await app.register(databasePlugin, { config })
+  await app.register(openapiPlugin)
+  await app.register(servicesPlugin, { config, overrides: overrides.services })
+  await app.register(healthRoutes)
+  await app.register(calendarRoutes, { prefix: '/v1' })
+  return app
+}

@@ -1,0 +1,59 @@
+/**
+ * Errors services throw. Each names its problem kind; src/plugins/errors.ts renders every kind as an
+ * RFC 9457 problem+json from one table. Services never build HTTP responses themselves.
+ */
+export type ProblemKind =
+  | 'validation'
+  | 'not-found'
+  | 'precondition-failed'
+  | 'conflict'
+  | 'service-unavailable'
+  | 'upstream'
+
+/** One field at fault: where it is (`in`) and a JSON pointer into that part of the request. */
+export interface FieldError {
+  in: 'body' | 'path' | 'query' | 'header'
+  pointer: string
+  detail: string
+}
+
+export abstract class DomainError extends Error {
+  abstract readonly kind: ProblemKind
+}
+
+export class ValidationError extends DomainError {
+  readonly kind = 'validation'
+  constructor(
+    readonly errors: FieldError[],
+    message = errors.map((error) => `${error.in} ${error.pointer || '/'}: ${error.detail}`).join('; '),
+  ) {
+    super(message)
+  }
+}
+
+export class NotFoundError extends DomainError {
+  readonly kind = 'not-found'
+}
+
+export class PreconditionFailedError extends DomainError {
+  readonly kind = 'precondition-failed'
+  constructor(
+    message: string,
+    readonly currentVersion: number,
+  ) {
+    super(message)
+  }
+}
+
+export class ConflictError extends DomainError {
+  readonly kind = 'conflict'
+}
+
+/** The database (or another dependency) is overloaded or restarting: the client should retry later. */
+export class ServiceUnavailableError extends DomainError {
+  readonly kind = 'service-unavailable'
+}
+
+export class UpstreamError extends DomainError {
+  readonly kind = 'upstream'
+}

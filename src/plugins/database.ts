@@ -1,0 +1,38 @@
+import fp from 'fastify-plugin'
+import type pg from 'pg'
+import type { Config } from '../config.ts'
+import { createPool } from '../db/pool.ts'
+import { createPrismaClient, type PrismaClient } from '../db/prisma.ts'
+
+export interface Database {
+  prisma: PrismaClient
+  pool: pg.Pool
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Database
+  }
+}
+
+export interface DatabasePluginOptions {
+  config: Config
+}
+
+/**
+ * The app's pool and Prisma client on config.DATABASE_URL (src/server.ts resolves the embedded
+ * database first). Closed when the app closes, after in-flight requests have finished.
+ */
+export default fp<DatabasePluginOptions>(
+  async function databasePlugin(app, { config }) {
+    if (!config.DATABASE_URL) throw new Error('buildApp needs config.DATABASE_URL')
+    const pool = createPool(config.DATABASE_URL, config, app.log)
+    const prisma = createPrismaClient(pool)
+    app.decorate('db', { prisma, pool })
+    app.addHook('onClose', async () => {
+      await prisma.$disconnect()
+      await pool.end()
+    })
+  },
+  { name: 'database' },
+)

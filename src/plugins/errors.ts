@@ -1,0 +1,120 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { toDomainError } from '../db/errors.ts'
+import {
+  DomainError,
+  type FieldError,
+  PreconditionFailedError,
+  type ProblemKind,
+  ValidationError,
+} from '../errors/domain-errors.ts'
+import type { Problem } from '../schemas/problem.ts'
+import { etag } from '../schemas/common.ts'
+
+type Kind = ProblemKind | 'malformed-request' | 'payload-too-large' | 'unsupported-media-type' | 'internal'
+
+/** Every problem type the API answers with: its stable `type` URI is `urn:rostersync:problem:<kind>`. */
+const PROBLEMS: Record<Kind, { status: number; title: string }> = {
+  validation: { status: 400, title: 'The request is invalid' },
+  'malformed-request': { status: 400, title: 'The request could not be read' },
+  'not-found': { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'payload-too-large': { status: 413, title: 'The body is too large' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  internal: { status: 500, title: 'Internal server error' },
+  upstream: { status: 502, title: 'An upstream service failed' },
+  'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
+}
+
+export const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
+
+const VALIDATION_CONTEXTS: Record<string, FieldError['in']> = {
+  body: 'body',
+  params: 'path',
+  querystring: 'query',
+  headers: 'header',
+}
+
+interface Classified {
+  kind: Kind
+  detail?: string
+  errors?: FieldError[]
+}
+
+/** Decides what the client sees for any error: a domain error, a database failure, Fastify's own. */
+function classify(error: FastifyError): Classified {
+  if (error instanceof ValidationError) return { kind: 'validation', detail: error.message, errors: error.errors }
+  if (error instanceof DomainError) return { kind: error.kind, detail: error.message }
+  if (error.validation) {
+    const errors = fieldErrors(error)
+    return { kind: 'validation', detail: errors.map((e) => `${e.in} ${e.pointer || '/'}: ${e.detail}`).join('; '), errors }
+  }
+  const fromDatabase = toDomainError(error)
+  if (fromDatabase) return { kind: fromDatabase.kind, detail: fromDatabase.message }
+  const status = error.statusCode ?? 500
+  if (status === 413) return { kind: 'payload-too-large', detail: error.message }
+  if (status === 415) return { kind: 'unsupported-media-type', detail: error.message }
+  if (status >= 400 && status < 500) return { kind: 'malformed-request', detail: error.message }
+  return { kind: 'internal' }
+}
+
+function fieldErrors(error: FastifyError): FieldError[] {
+  const where = VALIDATION_CONTEXTS[error.validationContext ?? 'body'] ?? 'body'
+  if (!hasZodFastifySchemaValidationErrors(error)) {
+    return (error.validation ?? []).map((v) => ({ in: where, pointer: v.instancePath, detail: v.message ?? 'invalid' }))
+  }
+  return error.validation.flatMap((issue) => {
+    const pointer = issue.instancePath === '/' ? '' : issue.instancePath
+    const keys = (issue.params as { keys?: string[] }).keys
+    if (issue.keyword === 'unrecognized_keys' && keys) {
+      return keys.map((key) => ({ in: where, pointer: `${pointer}/${escapePointer(key)}`, detail: 'unknown field' }))
+    }
+    return [{ in: where, pointer, detail: issue.message ?? 'invalid' }]
+  })
+}
+
+const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
+
+export interface ErrorsPluginOptions {
+  retryAfterSeconds: number
+}
+
+/**
+ * One error handler for the whole API: every failure becomes an RFC 9457 application/problem+json
+ * with a stable type URI and the request id. 5xx bodies never carry internals; the error itself is
+ * logged with the request id.
+ */
+export default fp<ErrorsPluginOptions>(
+  async function errorsPlugin(app, { retryAfterSeconds }) {
+    const send = (request: FastifyRequest, reply: FastifyReply, classified: Classified) => {
+      const { status, title } = PROBLEMS[classified.kind]
+      const problem: Problem = {
+        type: problemType(classified.kind),
+        title,
+        status,
+        ...(classified.detail ? { detail: classified.detail } : {}),
+        instance: request.url.split('?')[0],
+        requestId: request.id,
+        ...(classified.errors ? { errors: classified.errors } : {}),
+      }
+      if (classified.kind === 'service-unavailable') reply.header('retry-after', String(retryAfterSeconds))
+      return reply.code(status).type('application/problem+json').send(problem)
+    }
+
+    app.setErrorHandler((error: FastifyError, request, reply) => {
+      const classified = classify(error)
+      const status = PROBLEMS[classified.kind].status
+      if (status === 500) request.log.error({ err: error }, 'unexpected error')
+      else if (status >= 500) request.log.warn({ err: error }, classified.detail ?? 'service unavailable')
+      if (error instanceof PreconditionFailedError) reply.header('etag', etag(error.currentVersion))
+      return send(request, reply, classified)
+    })
+
+    app.setNotFoundHandler((request, reply) =>
+      send(request, reply, { kind: 'not-found', detail: `no route for ${request.method} ${request.url.split('?')[0]}` }),
+    )
+  },
+  { name: 'errors' },
+)

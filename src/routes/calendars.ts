@@ -1,0 +1,52 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import {
+  calendarSetSchema,
+  ifMatchHeadersSchema,
+  replaceCalendarsBodySchema,
+  replaceCalendarsResultSchema,
+  userParamsSchema,
+} from '../schemas/calendars.ts'
+import { etag } from '../schemas/common.ts'
+import { pickProblems } from '../schemas/problem.ts'
+
+const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { calendars } = app.services
+
+  app.get('/users/:userId/calendars', {
+    schema: {
+      operationId: 'getCalendars',
+      tags: ['calendars'],
+      summary: "Read a user's calendar set",
+      description: 'A user never synced has version 0 and no calendars. The ETag is the version.',
+      params: userParamsSchema,
+      response: { 200: calendarSetSchema, ...pickProblems(400, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const set = await calendars.get(request.params.userId)
+      return reply.header('etag', etag(set.version)).send(set)
+    },
+  })
+
+  app.put('/users/:userId/calendars', {
+    schema: {
+      operationId: 'replaceCalendars',
+      tags: ['calendars'],
+      summary: "Replace a user's calendar set",
+      description:
+        'Atomically makes the set exactly the given calendars (`[]` empties it). Replaces of one user ' +
+        'are serialized; the version rises by 1 only when the set changed, so a replay is a no-op. ' +
+        'With If-Match, the replace happens only if the set is still at that version.',
+      params: userParamsSchema,
+      headers: ifMatchHeadersSchema,
+      body: replaceCalendarsBodySchema,
+      response: { 200: replaceCalendarsResultSchema, ...pickProblems(400, 412, 413, 415, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const { userId } = request.params
+      const result = await calendars.replace(userId, request.body.calendars, request.headers['if-match'])
+      return reply.header('etag', etag(result.version)).send(result)
+    },
+  })
+}
+
+export default calendarRoutes

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { pendingMigrations } from '../db/migrate.ts'
+import { readMigrations } from '../db/migrations.ts'
+import { ServiceUnavailableError } from '../errors/domain-errors.ts'
+import { pickProblems } from '../schemas/problem.ts'
+
+const statusSchema = z.object({ status: z.literal('ok') })
+
+const healthRoutes: FastifyPluginAsyncZod = async (app) => {
+  const migrations = await readMigrations()
+
+  app.get('/health/live', {
+    schema: {
+      operationId: 'getLiveness',
+      tags: ['health'],
+      summary: 'The process is up',
+      response: { 200: statusSchema },
+    },
+    handler: async () => ({ status: 'ok' as const }),
+  })
+
+  app.get('/health/ready', {
+    schema: {
+      operationId: 'getReadiness',
+      tags: ['health'],
+      summary: 'The database is reachable and every migration is applied',
+      response: { 200: statusSchema, ...pickProblems(503) },
+    },
+    handler: async () => {
+      const pending = await pendingMigrations(
+        (sql) => app.db.prisma.$queryRawUnsafe<{ migration_name: string }[]>(sql),
+        migrations,
+      ).catch((error: unknown) => {
+        throw new ServiceUnavailableError('the database is not reachable or not migrated', { cause: error })
+      })
+      if (pending.length > 0) throw new ServiceUnavailableError(`migrations not applied: ${pending.join(', ')}`)
+      return { status: 'ok' as const }
+    },
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,47 @@
+import { z } from 'zod'
+
+export const fieldErrorSchema = z
+  .object({
+    in: z.enum(['body', 'path', 'query', 'header']).describe('The part of the request at fault.'),
+    pointer: z.string().describe('JSON pointer (RFC 6901) into that part, e.g. /calendars/3/calendarId.'),
+    detail: z.string(),
+  })
+  .meta({ id: 'FieldError' })
+
+/** RFC 9457 problem details, with the request id and (for validation) every field at fault. */
+export const problemSchema = z
+  .object({
+    type: z.string().describe('Stable URI identifying the problem type.'),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    instance: z.string().optional().describe('The request path.'),
+    requestId: z.string().describe('Also in the x-request-id response header and in the server log.'),
+    errors: z.array(fieldErrorSchema).optional(),
+  })
+  .meta({ id: 'Problem' })
+
+export type Problem = z.infer<typeof problemSchema>
+
+const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: problemSchema } },
+})
+
+/** Error responses every route documents, keyed by status. */
+export const problemResponses = {
+  400: problemResponse('The request is malformed; `errors` names each field at fault. Nothing was written.'),
+  404: problemResponse('No such resource.'),
+  412: problemResponse('If-Match does not match the current version. Nothing was written.'),
+  413: problemResponse('The body is larger than the configured limit.'),
+  415: problemResponse('The body is not application/json.'),
+  500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),
+  503: problemResponse('The database is busy or restarting; retry after Retry-After seconds.'),
+} as const
+
+export function pickProblems<S extends keyof typeof problemResponses>(...statuses: S[]) {
+  return Object.fromEntries(statuses.map((status) => [status, problemResponses[status]])) as Pick<
+    typeof problemResponses,
+    S
+  >
+}

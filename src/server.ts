@@ -1,0 +1,66 @@
+import { buildApp } from './app.ts'
+import { type Config, loadConfig } from './config.ts'
+import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
+import { migrate } from './db/migrate.ts'
+
+/**
+ * The process entry: reads the environment once, provides a database (DATABASE_URL, or an embedded
+ * PostgreSQL under EMBEDDED_PG_DATA_DIR), applies migrations, listens, and on SIGINT/SIGTERM stops
+ * accepting connections, finishes in-flight requests, closes the pool, then the embedded database.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig(process.env)
+  const embedded = config.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: config.EMBEDDED_PG_PORT })
+  const appConfig: Config = { ...config, DATABASE_URL: config.DATABASE_URL ?? embedded?.url }
+  try {
+    const migrations = await migrate(appConfig.DATABASE_URL as string)
+    const app = await buildApp(appConfig)
+    if (embedded) app.log.info({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: embedded.port }, 'embedded PostgreSQL started')
+    if (migrations.applied.length > 0) app.log.info({ applied: migrations.applied }, 'migrations applied')
+    installShutdown(async () => {
+      await app.close()
+      await embedded?.stop()
+    }, config.SHUTDOWN_TIMEOUT_MS, app.log)
+    await app.listen({ host: config.HOST, port: config.PORT })
+  } catch (error) {
+    await embedded?.stop()
+    throw error
+  }
+}
+
+function installShutdown(
+  shutdown: () => Promise<void>,
+  timeoutMs: number,
+  log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void },
+): void {
+  let closing = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) return
+    closing = true
+    log.info({ signal }, 'shutting down: finishing in-flight requests')
+    const timer = setTimeout(() => {
+      log.error({ timeoutMs }, 'shutdown timed out; exiting')
+      process.exit(1)
+    }, timeoutMs)
+    timer.unref()
+    shutdown().then(
+      () => {
+        log.info({}, 'shutdown complete')
+        process.exit(0)
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
