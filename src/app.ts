@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Config } from './config.ts'
 import databasePlugin from './plugins/database.ts'
@@ -12,8 +12,8 @@ import healthRoutes from './routes/health.ts'
 export interface AppOverrides {
   /** Replaces individual services (fault injection in tests). */
   services?: Partial<Services>
-  /** Pino options or false; tests pass { level: 'silent' }. */
-  logger?: boolean | { level: string }
+  /** Pino options or false; tests pass { level: 'silent' } or a stream to read the log. */
+  logger?: FastifyServerOptions['logger']
 }
 
 declare module 'fastify' {

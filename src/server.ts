@@ -17,12 +17,20 @@ async function main(): Promise<void> {
   try {
     const migrations = await migrate(appConfig.DATABASE_URL as string)
     const app = await buildApp(appConfig)
-    if (embedded) app.log.info({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: embedded.port }, 'embedded PostgreSQL started')
+    if (embedded)
+      app.log.info(
+        { dataDir: config.EMBEDDED_PG_DATA_DIR, port: embedded.port },
+        'embedded PostgreSQL started',
+      )
     if (migrations.applied.length > 0) app.log.info({ applied: migrations.applied }, 'migrations applied')
-    installShutdown(async () => {
-      await app.close()
-      await embedded?.stop()
-    }, config.SHUTDOWN_TIMEOUT_MS, app.log)
+    installShutdown(
+      async () => {
+        await app.close()
+        await embedded?.stop()
+      },
+      config.SHUTDOWN_TIMEOUT_MS,
+      app.log,
+    )
     await app.listen({ host: config.HOST, port: config.PORT })
   } catch (error) {
     await embedded?.stop()

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
-import { dirname, resolve } from 'node:path'
 import { userInfo } from 'node:os'
+import { dirname, resolve } from 'node:path'
 
 export interface EmbeddedPostgresOptions {
   /** Data directory; created and initialised (initdb) when it holds no cluster yet. */
@@ -44,7 +44,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     if (logTail.length > 20) logTail.shift()
     options.onLog?.(line)
   }
-  const durabilityFlags = options.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []
+  const durabilityFlags =
+    options.durable === false
+      ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']
+      : []
   const cluster = new EmbeddedPostgresClass({
     databaseDir: dataDir,
     port,
@@ -67,13 +70,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   } catch (error) {
     throw new Error(
       `embedded PostgreSQL did not start in ${dataDir} on port ${port}` +
-        (existsSync(resolve(dataDir, 'postmaster.pid')) ? ' (postmaster.pid exists: is another server using this directory?)' : '') +
+        (existsSync(resolve(dataDir, 'postmaster.pid'))
+          ? ' (postmaster.pid exists: is another server using this directory?)'
+          : '') +
         `: ${error instanceof Error ? error.message : 'the server exited'}\n${logTail.join('\n')}`,
       { cause: error },
     )
   }
   // Last resort when the process exits without stop(): a non-detached child outlives its parent.
-  const killOnExit = () => (cluster as unknown as { process?: { kill(signal: string): void } }).process?.kill('SIGINT')
+  const killOnExit = () =>
+    (cluster as unknown as { process?: { kill(signal: string): void } }).process?.kill('SIGINT')
   process.once('exit', killOnExit)
   return {
     url: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
@@ -122,7 +128,9 @@ function findFreePort(): Promise<number> {
     server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }

@@ -66,7 +66,11 @@ export function isRetryableTransactionError(error: unknown): boolean {
 export function toDomainError(error: unknown): DomainError | undefined {
   const state = sqlState(error)
   const code = prismaCode(error)
-  if ((state && UNAVAILABLE_SQLSTATES.has(state)) || state?.startsWith('08') || (code && UNAVAILABLE_PRISMA_CODES.has(code))) {
+  if (
+    (state && UNAVAILABLE_SQLSTATES.has(state)) ||
+    state?.startsWith('08') ||
+    (code && UNAVAILABLE_PRISMA_CODES.has(code))
+  ) {
     return new ServiceUnavailableError('the database is busy or restarting; retry shortly', { cause: error })
   }
   if (state === '23505' || code === 'P2002') {

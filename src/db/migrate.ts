@@ -102,7 +102,9 @@ async function applyOne(client: pg.Client, migration: Migration): Promise<void> 
     await client.query('COMMIT')
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {})
-    throw new MigrationError(`migration ${migration.name} failed: ${(error as Error).message}`, { cause: error })
+    throw new MigrationError(`migration ${migration.name} failed: ${(error as Error).message}`, {
+      cause: error,
+    })
   }
 }
 

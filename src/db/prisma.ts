@@ -2,8 +2,8 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import type pg from 'pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
 
-export type { PrismaClient }
 export type { Prisma } from '../generated/prisma/client.ts'
+export type { PrismaClient }
 
 /** A Prisma client on the app's own pool; closing the client leaves the pool to its owner. */
 export function createPrismaClient(pool: pg.Pool): PrismaClient {

@@ -9,8 +9,8 @@ import {
   type ProblemKind,
   ValidationError,
 } from '../errors/domain-errors.ts'
-import type { Problem } from '../schemas/problem.ts'
 import { etag } from '../schemas/common.ts'
+import type { Problem } from '../schemas/problem.ts'
 
 type Kind = ProblemKind | 'malformed-request' | 'payload-too-large' | 'unsupported-media-type' | 'internal'
 
@@ -45,11 +45,16 @@ interface Classified {
 
 /** Decides what the client sees for any error: a domain error, a database failure, Fastify's own. */
 function classify(error: FastifyError): Classified {
-  if (error instanceof ValidationError) return { kind: 'validation', detail: error.message, errors: error.errors }
+  if (error instanceof ValidationError)
+    return { kind: 'validation', detail: error.message, errors: error.errors }
   if (error instanceof DomainError) return { kind: error.kind, detail: error.message }
   if (error.validation) {
     const errors = fieldErrors(error)
-    return { kind: 'validation', detail: errors.map((e) => `${e.in} ${e.pointer || '/'}: ${e.detail}`).join('; '), errors }
+    return {
+      kind: 'validation',
+      detail: errors.map((e) => `${e.in} ${e.pointer || '/'}: ${e.detail}`).join('; '),
+      errors,
+    }
   }
   const fromDatabase = toDomainError(error)
   if (fromDatabase) return { kind: fromDatabase.kind, detail: fromDatabase.message }
@@ -63,13 +68,21 @@ function classify(error: FastifyError): Classified {
 function fieldErrors(error: FastifyError): FieldError[] {
   const where = VALIDATION_CONTEXTS[error.validationContext ?? 'body'] ?? 'body'
   if (!hasZodFastifySchemaValidationErrors(error)) {
-    return (error.validation ?? []).map((v) => ({ in: where, pointer: v.instancePath, detail: v.message ?? 'invalid' }))
+    return (error.validation ?? []).map((v) => ({
+      in: where,
+      pointer: v.instancePath,
+      detail: v.message ?? 'invalid',
+    }))
   }
   return error.validation.flatMap((issue) => {
     const pointer = issue.instancePath === '/' ? '' : issue.instancePath
     const keys = (issue.params as { keys?: string[] }).keys
     if (issue.keyword === 'unrecognized_keys' && keys) {
-      return keys.map((key) => ({ in: where, pointer: `${pointer}/${escapePointer(key)}`, detail: 'unknown field' }))
+      return keys.map((key) => ({
+        in: where,
+        pointer: `${pointer}/${escapePointer(key)}`,
+        detail: 'unknown field',
+      }))
     }
     return [{ in: where, pointer, detail: issue.message ?? 'invalid' }]
   })
@@ -113,7 +126,10 @@ export default fp<ErrorsPluginOptions>(
     })
 
     app.setNotFoundHandler((request, reply) =>
-      send(request, reply, { kind: 'not-found', detail: `no route for ${request.method} ${request.url.split('?')[0]}` }),
+      send(request, reply, {
+        kind: 'not-found',
+        detail: `no route for ${request.method} ${request.url.split('?')[0]}`,
+      }),
     )
   },
   { name: 'errors' },

@@ -34,7 +34,8 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       ).catch((error: unknown) => {
         throw new ServiceUnavailableError('the database is not reachable or not migrated', { cause: error })
       })
-      if (pending.length > 0) throw new ServiceUnavailableError(`migrations not applied: ${pending.join(', ')}`)
+      if (pending.length > 0)
+        throw new ServiceUnavailableError(`migrations not applied: ${pending.join(', ')}`)
       return { status: 'ok' as const }
     },
   })

@@ -3,7 +3,10 @@ import { z } from 'zod'
 export const MAX_ID_LENGTH = 1024
 
 /** An opaque identifier as the calendar provider or client gives it. */
-export const idSchema = z.string().min(1, 'must not be empty').max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
+export const idSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
 
 /** A set's version, rising by exactly 1 each time the set changes; also its ETag. */
 export const versionSchema = z.number().int().min(0)
@@ -20,7 +23,10 @@ export const ifMatchSchema = z
     for (const part of value.split(',')) {
       const match = /^\s*"(\d{1,9})"\s*$/.exec(part)
       if (!match?.[1]) {
-        ctx.addIssue({ code: 'custom', message: 'must be * or a list of entity tags like "3" (as sent in ETag)' })
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be * or a list of entity tags like "3" (as sent in ETag)',
+        })
         return z.NEVER
       }
       versions.push(Number(match[1]))

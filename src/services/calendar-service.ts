@@ -1,6 +1,5 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import type { RunInTransaction, Tx } from '../db/transaction.ts'
-import type { IfMatch } from '../schemas/common.ts'
 import type {
   CalendarInput,
   CalendarSetView,
@@ -8,6 +7,7 @@ import type {
   ReplaceCalendarsResult,
   SetChanges,
 } from '../schemas/calendars.ts'
+import type { IfMatch } from '../schemas/common.ts'
 import { checkIfMatch } from './if-match.ts'
 
 export interface CalendarServiceDeps {
@@ -55,7 +55,11 @@ export class CalendarService {
    * updates those whose fields differ, and leaves the rest (and every created_at) untouched. The
    * version rises by 1 only when something changed, so a replay reports everything unchanged.
    */
-  async replace(userId: string, calendars: CalendarInput[], ifMatch?: IfMatch): Promise<ReplaceCalendarsResult> {
+  async replace(
+    userId: string,
+    calendars: CalendarInput[],
+    ifMatch?: IfMatch,
+  ): Promise<ReplaceCalendarsResult> {
     const columns = toColumns(calendars)
     return this.deps.runInTransaction(async (tx) => {
       const current = await lockSet(tx, userId)

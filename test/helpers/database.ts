@@ -1,0 +1,94 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { chmod, mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.ts'
+import { migrate } from '../../src/db/migrate.ts'
+import { readMigrations } from '../../src/db/migrations.ts'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+let ownServer: Promise<string> | undefined
+
+/**
+ * The PostgreSQL server tests use: DATABASE_URL's, else the one scripts/test.ts started for the run,
+ * else (a test file run on its own) an embedded one for this process.
+ */
+export function serverUrl(): Promise<string> {
+  const given = process.env.DATABASE_URL ?? process.env.RS_TEST_PG_URL
+  if (given) return Promise.resolve(given)
+  ownServer ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rostersync-test-'))
+    await chmod(dir, 0o755) // as root, PostgreSQL runs as the postgres user and must reach its data
+    const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), durable: false })
+    return db.url
+  })()
+  return ownServer
+}
+
+export function databaseUrl(server: string, database: string): string {
+  const url = new URL(server)
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
+export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return await work(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * A fresh, migrated database for one test file (or one test), dropped at teardown. Cloned from a
+ * template database that is migrated once per set of migrations (its name carries their hash), so a
+ * database costs one CREATE DATABASE ... TEMPLATE.
+ */
+export async function createTestDatabase(t: Teardown): Promise<string> {
+  const server = await serverUrl()
+  const template = await ensureTemplate(server)
+  const name = `rs_test_${randomBytes(6).toString('hex')}`
+  await withClient(server, (c) => c.query(`CREATE DATABASE ${name} TEMPLATE ${template}`))
+  t.teardown(() => withClient(server, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+  return databaseUrl(server, name)
+}
+
+/** An empty database with no migrations applied, for the migration runner's own tests. */
+export async function createEmptyDatabase(t: Teardown): Promise<string> {
+  const server = await serverUrl()
+  const name = `rs_empty_${randomBytes(6).toString('hex')}`
+  await withClient(server, (c) => c.query(`CREATE DATABASE ${name}`))
+  t.teardown(() => withClient(server, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)))
+  return databaseUrl(server, name)
+}
+
+async function ensureTemplate(server: string): Promise<string> {
+  const migrations = await readMigrations()
+  const hash = createHash('sha256')
+  for (const m of migrations) hash.update(`${m.name}:${m.checksum}\n`)
+  const template = `rs_template_${hash.digest('hex').slice(0, 16)}`
+  return withClient(server, async (c) => {
+    const exists = async () =>
+      (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [template])).rowCount === 1
+    if (await exists()) return template
+    // Test files start in parallel: one builds the template, the others wait for it.
+    await c.query(`SELECT pg_advisory_lock(hashtext('rostersync-test-template'))`)
+    try {
+      if (await exists()) return template
+      const building = `${template}_building`
+      await c.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`)
+      await c.query(`CREATE DATABASE ${building}`)
+      await migrate(databaseUrl(server, building), migrations)
+      await c.query(`ALTER DATABASE ${building} RENAME TO ${template}`)
+      return template
+    } finally {
+      await c.query(`SELECT pg_advisory_unlock(hashtext('rostersync-test-template'))`)
+    }
+  })
+}
