@@ -1,0 +1,53 @@
+/** Stable labels for the four Flex calls, for logs and metrics. */
+export type FlexEndpoint = 'list' | 'add' | 'set-role' | 'remove'
+
+/**
+ * - timeout: no complete answer within the client's timeout;
+ * - network: the connection failed or was dropped;
+ * - http: Flex answered with a status the call does not accept;
+ * - bad-response: Flex answered 2xx with a body that does not have the expected shape.
+ */
+export type FlexErrorKind = 'timeout' | 'network' | 'http' | 'bad-response'
+
+export interface FlexErrorDetails {
+  kind: FlexErrorKind
+  endpoint: FlexEndpoint
+  /** Attempts made, this one included. */
+  attempts: number
+  status?: number
+  /** Retry-After of a 429, in milliseconds, uncapped. */
+  retryAfterMs?: number
+  cause?: unknown
+}
+
+/**
+ * A failed Flex call. `retryable` says whether the failure is transient (timeout, network, 429, 5xx):
+ * the same call may succeed later. It does not mean the call had no effect: an add that failed this
+ * way may have created its line, so the caller lists the crew lines before adding again.
+ * The message never contains the auth token.
+ */
+export class FlexError extends Error {
+  override name = 'FlexError'
+  readonly kind: FlexErrorKind
+  readonly endpoint: FlexEndpoint
+  readonly attempts: number
+  readonly status: number | undefined
+  readonly retryAfterMs: number | undefined
+  readonly retryable: boolean
+
+  constructor(message: string, details: FlexErrorDetails) {
+    super(message, { cause: details.cause })
+    this.kind = details.kind
+    this.endpoint = details.endpoint
+    this.attempts = details.attempts
+    this.status = details.status
+    this.retryAfterMs = details.retryAfterMs
+    this.retryable = isTransient(details.kind, details.status)
+  }
+}
+
+function isTransient(kind: FlexErrorKind, status: number | undefined): boolean {
+  if (kind === 'timeout' || kind === 'network') return true
+  if (kind === 'http' && status !== undefined) return status === 429 || status >= 500
+  return false
+}

@@ -1,0 +1,261 @@
+import { once } from 'node:events'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as delay } from 'node:timers/promises'
+import type { FlexEndpoint } from '../../src/flex/flex-errors.ts'
+import { FaultQueue, type LoseHow } from './fake-flex/faults.ts'
+import { type FakeAnswer, perform } from './fake-flex/handlers.ts'
+import { matchRoute } from './fake-flex/routes.ts'
+import { FakeFlexState, type FakeLine, type OtherRow } from './fake-flex/state.ts'
+import { defaultShape, type ResponseShape } from './fake-flex/wire.ts'
+
+export type { FakeLine, OtherRow } from './fake-flex/state.ts'
+export type { AddResponseShape, ResponseShape } from './fake-flex/wire.ts'
+
+export interface FakeFlexOptions {
+  /** The X-Auth-Token every call must carry (default 'test-token'); anything else is answered 401. */
+  token?: string
+  /** 0 (the default) picks a free port. */
+  port?: number
+  /** Added before every answer. */
+  latencyMs?: number
+  shape?: Partial<ResponseShape>
+  /** Called when a call ends: answered, dropped, or abandoned by the client. */
+  onCall?: (call: FakeCall) => void
+}
+
+export interface FakeCall {
+  method: string
+  /** Path and query as received. */
+  path: string
+  endpoint: FlexEndpoint | 'unknown'
+  /** The X-Auth-Token header as received. */
+  authToken: string | undefined
+  /** The request body: parsed JSON, the text when it is not JSON, undefined when empty. */
+  body: unknown
+  /** null when no answer was sent (a hang, a dropped connection, a client that gave up first). */
+  status: number | null
+  /** performance.now() when the request arrived. */
+  startedAt: number
+  /** performance.now() when the answer was sent or the connection closed; null while in flight. */
+  endedAt: number | null
+}
+
+export interface AnswerOptions {
+  status: number
+  /** Sent as JSON; a string is sent as it is. */
+  body?: unknown
+  headers?: Record<string, string>
+  /** How many calls get this answer (default 1). */
+  times?: number
+  /** Wait before answering. */
+  afterMs?: number
+}
+
+export interface FailOptions extends Omit<AnswerOptions, 'headers'> {
+  /** Sent as the Retry-After header. */
+  retryAfter?: string
+}
+
+const API_ROOT = '/f5/api'
+
+/** A Flex API on 127.0.0.1 with in-memory crew lines and injectable faults; close() it at teardown. */
+export function startFakeFlex(options: FakeFlexOptions = {}): Promise<FakeFlex> {
+  return FakeFlex.start(options)
+}
+
+/**
+ * Speaks the four Flex calls the client makes (see src/flex/flex-client.ts). Faults queued with
+ * answer/fail/hang/loseAddResponse apply to the next calls of their endpoint, in order; a call with
+ * no pending fault is performed on the in-memory state.
+ */
+export class FakeFlex {
+  readonly token: string
+  /** Every request received, in arrival order. */
+  readonly calls: FakeCall[] = []
+  latencyMs: number
+  /** How answers are shaped; change it freely, reset() restores the starting one. */
+  shape: ResponseShape
+  private readonly server: Server
+  private readonly state = new FakeFlexState()
+  private readonly faults = new FaultQueue()
+  private inFlight = 0
+  private highestInFlight = 0
+
+  static async start(options: FakeFlexOptions): Promise<FakeFlex> {
+    const fake = new FakeFlex(options)
+    fake.server.listen(options.port ?? 0, '127.0.0.1')
+    await once(fake.server, 'listening') // rejects on 'error', e.g. a port in use
+    return fake
+  }
+
+  private constructor(private readonly options: FakeFlexOptions) {
+    this.token = options.token ?? 'test-token'
+    this.latencyMs = options.latencyMs ?? 0
+    this.shape = { ...defaultShape, ...options.shape }
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => this.respond(res, undefined, fakeBug(error)))
+    })
+  }
+
+  /** The value for FLEX_BASE_URL. */
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo
+    return `http://127.0.0.1:${port}${API_ROOT}`
+  }
+
+  /** The most requests ever being processed at once (latency and hangs included). */
+  get maxInFlight(): number {
+    return this.highestInFlight
+  }
+
+  /** The element's crew lines, in the order they were added. */
+  lines(elementId: string): FakeLine[] {
+    return this.state.lines(elementId)
+  }
+
+  /** Someone books a technician by hand in Flex; returns the new line's id. */
+  addLineByHand(elementId: string, resourceId: string, businessRoleId: string | null = null): string {
+    return this.state.addLine(elementId, resourceId, businessRoleId).id
+  }
+
+  /** Someone deletes a line by hand in Flex; false when it did not exist. */
+  deleteLineByHand(lineItemId: string): boolean {
+    return this.state.removeLine(lineItemId)
+  }
+
+  /** A row of another kind (equipment, ...) on the element, listed exactly as given. */
+  addNonContactRow(elementId: string, row: OtherRow): void {
+    this.state.addOtherRow(elementId, row)
+  }
+
+  /** The next `times` calls to `endpoint` get this answer instead of being performed. */
+  answer(
+    endpoint: FlexEndpoint,
+    { status, body, headers = {}, times = 1, afterMs = 0 }: AnswerOptions,
+  ): void {
+    this.faults.push(endpoint, { kind: 'answer', status, body, headers, afterMs }, times)
+  }
+
+  /** The next `times` calls to `endpoint` fail with `status` and are not performed. */
+  fail(endpoint: FlexEndpoint, { retryAfter, body, ...rest }: FailOptions): void {
+    this.answer(endpoint, {
+      ...rest,
+      body: body ?? { message: `injected failure ${rest.status}` },
+      headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter },
+    })
+  }
+
+  /** The next `times` calls to `endpoint` are never answered nor performed, until the client gives up. */
+  hang(endpoint: FlexEndpoint, times = 1): void {
+    this.faults.push(endpoint, { kind: 'hang' }, times)
+  }
+
+  /**
+   * The next `times` adds create their line, then the caller never learns its id: the connection is
+   * dropped ('drop'), answered 500 ('error'), or never answered ('hang').
+   */
+  loseAddResponse(times = 1, how: LoseHow = 'drop'): void {
+    this.faults.push('add', { kind: 'lose-answer', how }, times)
+  }
+
+  /** Back to the starting options with no lines, faults or calls. Line ids are never reused. */
+  reset(): void {
+    this.state.clear()
+    this.faults.clear()
+    this.calls.length = 0
+    this.highestInFlight = this.inFlight
+    this.latencyMs = this.options.latencyMs ?? 0
+    this.shape = { ...defaultShape, ...this.options.shape }
+  }
+
+  /** Stops listening and cuts every open connection, hung ones included. */
+  async close(): Promise<void> {
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve, reject) =>
+      this.server.close((error) => (error ? reject(error) : resolve())),
+    )
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake-flex')
+    const route = matchRoute(req.method ?? '', url, API_ROOT)
+    const token = req.headers['x-auth-token']
+    const call: FakeCall = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      endpoint: route?.endpoint ?? 'unknown',
+      authToken: typeof token === 'string' ? token : undefined,
+      body: undefined,
+      status: null,
+      startedAt: performance.now(),
+      endedAt: null,
+    }
+    this.track(call, res)
+    call.body = await readBody(req)
+    if (this.latencyMs > 0) await delay(this.latencyMs)
+
+    if (call.authToken !== this.token) {
+      return this.respond(res, call, { status: 401, body: { message: 'missing or invalid X-Auth-Token' } })
+    }
+    if (!route) return this.respond(res, call, { status: 404, body: { message: 'no such endpoint' } })
+    const fault = this.faults.take(route.endpoint)
+    if (!fault) return this.respond(res, call, perform(route, call.body, this.state, this.shape))
+    switch (fault.kind) {
+      case 'answer':
+        await delay(fault.afterMs)
+        return this.respond(res, call, fault)
+      case 'hang':
+        return
+      case 'lose-answer':
+        perform(route, call.body, this.state, this.shape)
+        if (fault.how === 'drop') res.socket?.destroy()
+        if (fault.how === 'error')
+          this.respond(res, call, { status: 500, body: { message: 'internal error' } })
+        return
+    }
+  }
+
+  private track(call: FakeCall, res: ServerResponse): void {
+    this.calls.push(call)
+    this.inFlight++
+    this.highestInFlight = Math.max(this.highestInFlight, this.inFlight)
+    res.once('close', () => {
+      this.inFlight--
+      call.endedAt = performance.now()
+      this.options.onCall?.(call)
+    })
+  }
+
+  private respond(
+    res: ServerResponse,
+    call: FakeCall | undefined,
+    { status, body, headers }: FakeAnswer,
+  ): void {
+    if (res.destroyed || res.headersSent) return // the client gave up, or this call was answered already
+    if (call) call.status = status
+    const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body)
+    res.writeHead(status, { ...(text && { 'content-type': 'application/json' }), ...headers })
+    res.end(text)
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text === '') return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+/** A bug in the fake itself: answered 500 with a message that says so. */
+function fakeBug(error: unknown): FakeAnswer {
+  return {
+    status: 500,
+    body: { message: `fake Flex bug: ${error instanceof Error ? error.message : error}` },
+  }
+}
