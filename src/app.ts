@@ -7,11 +7,17 @@ import openapiPlugin from './plugins/openapi.ts'
 import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import calendarRoutes from './routes/calendars.ts'
+import crewCallRoutes from './routes/crew-calls.ts'
 import healthRoutes from './routes/health.ts'
+import syncRoutes from './routes/sync.ts'
+import technicianRoutes from './routes/technicians.ts'
+import type { FlexPort } from './services/sync/flex-reconciler.ts'
 
 export interface AppOverrides {
   /** Replaces individual services (fault injection in tests). */
   services?: Partial<Services>
+  /** Replaces the Flex client. */
+  flex?: FlexPort
   /** Pino options or false; tests pass { level: 'silent' } or a stream to read the log. */
   logger?: FastifyServerOptions['logger']
 }
@@ -48,8 +54,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(errorsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
   await app.register(databasePlugin, { config })
   await app.register(openapiPlugin)
-  await app.register(servicesPlugin, { config, overrides: overrides.services })
+  await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(healthRoutes)
   await app.register(calendarRoutes, { prefix: '/v1' })
+  await app.register(technicianRoutes, { prefix: '/v1' })
+  await app.register(crewCallRoutes, { prefix: '/v1' })
+  await app.register(syncRoutes, { prefix: '/v1' })
   return app
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { departments } from './schemas/crew.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 
@@ -32,9 +33,41 @@ export const configSchema = z.object({
   RETRY_AFTER_SECONDS: int(1, 1),
   /** Grace period for in-flight requests on SIGINT/SIGTERM before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 1),
+  /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 503. */
+  FLEX_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  FLEX_AUTH_TOKEN: z.string().min(1).optional(),
+  /** Upper bound on one Flex HTTP attempt. */
+  FLEX_TIMEOUT_MS: int(10_000, 1),
+  /** Attempts for idempotent Flex calls (list, set role, remove); an add is never blindly retried. */
+  FLEX_MAX_ATTEMPTS: int(3, 1),
+  /** Most Flex calls in flight during one sync. */
+  FLEX_CONCURRENCY: int(32, 1),
+  /** Business role ids per department and tier, e.g. {"sound":{"R":"…","E":"…","T":"…"}}. */
+  FLEX_BUSINESS_ROLES: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON' })
+        return z.NEVER
+      }
+    })
+    .pipe(z.partialRecord(z.enum(departments), z.partialRecord(z.enum(['R', 'E', 'T']), z.string().min(1))))
+    .default({}),
+  /** A sync's lease on its crew call: the longest a crashed instance can block the next sync. */
+  SYNC_LEASE_MS: int(15_000, 100),
+  /** How long a sync request waits for a running sync of the same crew call before answering 409. */
+  SYNC_WAIT_MS: int(30_000, 0),
 })
 
 export type Config = z.infer<typeof configSchema>
+
+/** Flex settings when both the URL and the token are set; undefined means Flex is not configured. */
+export function flexSettings(config: Config) {
+  if (!config.FLEX_BASE_URL || !config.FLEX_AUTH_TOKEN) return undefined
+  return { baseUrl: config.FLEX_BASE_URL, authToken: config.FLEX_AUTH_TOKEN }
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError'

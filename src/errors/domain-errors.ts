@@ -19,6 +19,8 @@ export interface FieldError {
 
 export abstract class DomainError extends Error {
   abstract readonly kind: ProblemKind
+  /** Sent as Retry-After when set (503s get the configured default otherwise). */
+  readonly retryAfterSeconds?: number
 }
 
 export class ValidationError extends DomainError {

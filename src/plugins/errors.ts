@@ -41,13 +41,16 @@ interface Classified {
   kind: Kind
   detail?: string
   errors?: FieldError[]
+  retryAfterSeconds?: number
 }
 
 /** Decides what the client sees for any error: a domain error, a database failure, Fastify's own. */
 function classify(error: FastifyError): Classified {
   if (error instanceof ValidationError)
     return { kind: 'validation', detail: error.message, errors: error.errors }
-  if (error instanceof DomainError) return { kind: error.kind, detail: error.message }
+  if (error instanceof DomainError) {
+    return { kind: error.kind, detail: error.message, retryAfterSeconds: error.retryAfterSeconds }
+  }
   if (error.validation) {
     const errors = fieldErrors(error)
     return {
@@ -112,7 +115,10 @@ export default fp<ErrorsPluginOptions>(
         requestId: request.id,
         ...(classified.errors ? { errors: classified.errors } : {}),
       }
-      if (classified.kind === 'service-unavailable') reply.header('retry-after', String(retryAfterSeconds))
+      const retryAfter =
+        classified.retryAfterSeconds ??
+        (classified.kind === 'service-unavailable' ? retryAfterSeconds : undefined)
+      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
       return reply.code(status).type('application/problem+json').send(problem)
     }
 

@@ -21,6 +21,8 @@ export default fp(
         },
         tags: [
           { name: 'calendars', description: "A user's managed calendars, replaced atomically as one set." },
+          { name: 'crew', description: 'Technicians, crew calls and their rosters.' },
+          { name: 'sync', description: 'Reconciling crew rosters with Flex, and the record of every sync.' },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
       },

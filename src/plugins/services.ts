@@ -1,10 +1,22 @@
 import fp from 'fastify-plugin'
-import type { Config } from '../config.ts'
+import { type Config, flexSettings } from '../config.ts'
 import { createTransactionRunner, transactionOptionsFrom } from '../db/transaction.ts'
+import { FlexClient } from '../flex/flex-client.ts'
 import { CalendarService } from '../services/calendar-service.ts'
+import { CrewCallService } from '../services/crew-call-service.ts'
+import { RosterService } from '../services/roster-service.ts'
+import { type FlexPort, FlexReconciler } from '../services/sync/flex-reconciler.ts'
+import { SyncLeases } from '../services/sync/sync-lease.ts'
+import { SyncRunLog } from '../services/sync/sync-run-log.ts'
+import { SyncService } from '../services/sync/sync-service.ts'
+import { TechnicianService } from '../services/technician-service.ts'
 
 export interface Services {
   calendars: CalendarService
+  technicians: TechnicianService
+  crewCalls: CrewCallService
+  rosters: RosterService
+  sync: SyncService
 }
 
 declare module 'fastify' {
@@ -17,17 +29,47 @@ export interface ServicesPluginOptions {
   config: Config
   /** Replaces individual services, e.g. to inject faults in tests. */
   overrides?: Partial<Services>
+  /** Replaces the Flex client (tests wrap the real one to observe or break calls). */
+  flex?: FlexPort
 }
 
 /** The composition root: every service is built here, from the app's database and config. */
 export default fp<ServicesPluginOptions>(
-  async function servicesPlugin(app, { config, overrides }) {
+  async function servicesPlugin(app, { config, overrides, flex }) {
     const { prisma } = app.db
     const runInTransaction = createTransactionRunner(prisma, transactionOptionsFrom(config))
+    const crewCalls = new CrewCallService({ prisma, runInTransaction })
+    const flexClient = flex ?? createFlexClient(config)
     app.decorate('services', {
       calendars: new CalendarService({ prisma, runInTransaction }),
+      technicians: new TechnicianService({ prisma, runInTransaction }),
+      crewCalls,
+      rosters: new RosterService({ prisma, runInTransaction }),
+      sync: new SyncService({
+        crewCalls,
+        leases: new SyncLeases(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
+        runLog: new SyncRunLog(prisma),
+        reconciler:
+          flexClient &&
+          new FlexReconciler({
+            prisma,
+            flex: flexClient,
+            concurrency: config.FLEX_CONCURRENCY,
+            businessRoles: config.FLEX_BUSINESS_ROLES,
+          }),
+      }),
       ...overrides,
     })
   },
   { name: 'services', dependencies: ['database'] },
 )
+
+function createFlexClient(config: Config): FlexClient | undefined {
+  const settings = flexSettings(config)
+  if (!settings) return undefined
+  return new FlexClient({
+    ...settings,
+    timeoutMs: config.FLEX_TIMEOUT_MS,
+    maxAttempts: config.FLEX_MAX_ATTEMPTS,
+  })
+}

@@ -32,10 +32,14 @@ const problemResponse = (description: string) => ({
 export const problemResponses = {
   400: problemResponse('The request is malformed; `errors` names each field at fault. Nothing was written.'),
   404: problemResponse('No such resource.'),
+  409: problemResponse(
+    'Conflicts with the current state, or a sync of this crew call is running (Retry-After).',
+  ),
   412: problemResponse('If-Match does not match the current version. Nothing was written.'),
   413: problemResponse('The body is larger than the configured limit.'),
   415: problemResponse('The body is not application/json.'),
   500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),
+  502: problemResponse('Flex failed; the sync run records why.'),
   503: problemResponse('The database is busy or restarting; retry after Retry-After seconds.'),
 } as const
 

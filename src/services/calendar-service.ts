@@ -5,10 +5,10 @@ import type {
   CalendarSetView,
   CalendarView,
   ReplaceCalendarsResult,
-  SetChanges,
 } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import { checkIfMatch } from './if-match.ts'
+import { changedAnything, countChanges, type RowChange, sortBy } from './set-changes.ts'
 
 export interface CalendarServiceDeps {
   prisma: PrismaClient
@@ -28,8 +28,6 @@ interface CalendarRow {
   created_at: Date
   updated_at: Date
 }
-
-type Change = 'created' | 'updated' | 'unchanged'
 
 /**
  * A user's managed calendars, replaced as one set (G1-G3): atomic (one transaction), serialized per
@@ -69,10 +67,9 @@ export class CalendarService {
          WHERE user_id = ${userId} AND calendar_id <> ALL (${columns.calendarId}::text[])`
       const rows = await upsertAndRead(tx, userId, columns, deleted)
       const changes = countChanges(rows, deleted)
-      const changed = changes.created + changes.updated + changes.deleted > 0
       return {
         userId,
-        version: changed ? current + 1 : current,
+        version: changedAnything(changes) ? current + 1 : current,
         calendars: sortByCalendarId(rows.map(toView)),
         changes,
       }
@@ -101,7 +98,7 @@ async function lockSet(tx: Tx, userId: string): Promise<number> {
  * one-primary index is checked row by row). Unchanged rows come from the statement's snapshot.
  */
 function upsertAndRead(tx: Tx, userId: string, c: Columns, deleted: number) {
-  return tx.$queryRaw<(CalendarRow & { change: Change })[]>`
+  return tx.$queryRaw<(CalendarRow & { change: RowChange })[]>`
     WITH upserted AS (
       INSERT INTO managed_calendars AS mc (user_id, calendar_id, summary, description, time_zone,
              background_color, foreground_color, access_role, is_primary, is_selected)
@@ -151,12 +148,6 @@ function toColumns(calendars: CalendarInput[]) {
   }
 }
 
-function countChanges(rows: { change: Change }[], deleted: number): SetChanges {
-  const changes = { created: 0, updated: 0, deleted, unchanged: 0 }
-  for (const row of rows) changes[row.change]++
-  return changes
-}
-
 function toView(row: CalendarRow): CalendarView {
   return {
     calendarId: row.calendar_id,
@@ -173,7 +164,4 @@ function toView(row: CalendarRow): CalendarView {
   }
 }
 
-/** Code-unit order: the same on every server, whatever the database's collation. */
-function sortByCalendarId(calendars: CalendarView[]): CalendarView[] {
-  return calendars.sort((a, b) => (a.calendarId < b.calendarId ? -1 : a.calendarId > b.calendarId ? 1 : 0))
-}
+const sortByCalendarId = (calendars: CalendarView[]) => sortBy(calendars, (calendar) => calendar.calendarId)

@@ -1,0 +1,135 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { ifMatchHeadersSchema } from '../schemas/calendars.ts'
+import { etag } from '../schemas/common.ts'
+import {
+  assignmentFieldsSchema,
+  assignmentParamsSchema,
+  assignmentSchema,
+  crewCallFieldsSchema,
+  crewCallParamsSchema,
+  crewCallSchema,
+  crewCallWithRosterSchema,
+  replaceRosterBodySchema,
+  replaceRosterResultSchema,
+  rosterSchema,
+} from '../schemas/crew.ts'
+import { pickProblems } from '../schemas/problem.ts'
+
+const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { crewCalls, rosters } = app.services
+  const crewCallPath = '/jobs/:jobId/crew-calls/:department'
+
+  app.put(crewCallPath, {
+    schema: {
+      operationId: 'putCrewCall',
+      tags: ['crew'],
+      summary: "Create or update a job's crew call for a department",
+      params: crewCallParamsSchema,
+      body: crewCallFieldsSchema,
+      response: { 200: crewCallSchema, 201: crewCallSchema, ...pickProblems(400, 409, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const { jobId, department } = request.params
+      const { crewCall, created } = await crewCalls.upsert(jobId, department, request.body.flexElementId)
+      return reply.code(created ? 201 : 200).send(crewCall)
+    },
+  })
+
+  app.get(crewCallPath, {
+    schema: {
+      operationId: 'getCrewCall',
+      tags: ['crew'],
+      summary: 'Read a crew call with its roster',
+      params: crewCallParamsSchema,
+      response: { 200: crewCallWithRosterSchema, ...pickProblems(400, 404, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const [crewCall, roster] = await Promise.all([
+        crewCalls.get(request.params.jobId, request.params.department),
+        rosters.get(request.params),
+      ])
+      return reply.header('etag', etag(roster.version)).send({ ...crewCall, ...roster })
+    },
+  })
+
+  app.get(`${crewCallPath}/assignments`, {
+    schema: {
+      operationId: 'getRoster',
+      tags: ['crew'],
+      summary: "Read a crew call's roster",
+      params: crewCallParamsSchema,
+      response: { 200: rosterSchema, ...pickProblems(400, 404, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const roster = await rosters.get(request.params)
+      return reply.header('etag', etag(roster.version)).send(roster)
+    },
+  })
+
+  app.put(`${crewCallPath}/assignments`, {
+    schema: {
+      operationId: 'replaceRoster',
+      tags: ['crew'],
+      summary: "Replace a crew call's roster",
+      description:
+        "Atomically makes the roster exactly the given technicians, with the calendar replace's semantics: " +
+        'serialized per crew call, version + ETag + If-Match, a replay is a no-op. Flex changes on the next sync.',
+      params: crewCallParamsSchema,
+      headers: ifMatchHeadersSchema,
+      body: replaceRosterBodySchema,
+      response: { 200: replaceRosterResultSchema, ...pickProblems(400, 404, 412, 413, 415, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const result = await rosters.replace(
+        request.params,
+        request.body.assignments,
+        request.headers['if-match'],
+      )
+      return reply.header('etag', etag(result.version)).send(result)
+    },
+  })
+
+  app.put(`${crewCallPath}/assignments/:technicianId`, {
+    schema: {
+      operationId: 'putAssignment',
+      tags: ['crew'],
+      summary: 'Put one technician on the roster (idempotent)',
+      params: assignmentParamsSchema,
+      headers: ifMatchHeadersSchema,
+      body: assignmentFieldsSchema,
+      response: { 200: assignmentSchema, 201: assignmentSchema, ...pickProblems(400, 404, 412, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const { technicianId, ...key } = request.params
+      const { assignment, created, version } = await rosters.upsertOne(
+        key,
+        technicianId,
+        request.body.role ?? null,
+        request.headers['if-match'],
+      )
+      return reply
+        .code(created ? 201 : 200)
+        .header('etag', etag(version))
+        .send(assignment)
+    },
+  })
+
+  app.delete(`${crewCallPath}/assignments/:technicianId`, {
+    schema: {
+      operationId: 'deleteAssignment',
+      tags: ['crew'],
+      summary: 'Take one technician off the roster (204 also when absent)',
+      params: assignmentParamsSchema,
+      headers: ifMatchHeadersSchema,
+      response: { 204: z.undefined().describe('Done'), ...pickProblems(400, 404, 412, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const { technicianId, ...key } = request.params
+      const { version } = await rosters.removeOne(key, technicianId, request.headers['if-match'])
+      return reply.code(204).header('etag', etag(version)).send(undefined)
+    },
+  })
+}
+
+export default crewCallRoutes

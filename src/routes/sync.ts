@@ -1,0 +1,60 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { crewCallParamsSchema } from '../schemas/crew.ts'
+import { pickProblems } from '../schemas/problem.ts'
+import {
+  jobParamsSchema,
+  jobSyncResponseSchema,
+  syncQuerySchema,
+  syncResponseSchema,
+  syncRunsPageSchema,
+  syncRunsQuerySchema,
+} from '../schemas/sync.ts'
+
+const syncRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { sync } = app.services
+
+  app.post('/jobs/:jobId/crew-calls/:department/sync', {
+    schema: {
+      operationId: 'syncCrewCall',
+      tags: ['sync'],
+      summary: 'Reconcile a crew call with Flex',
+      description:
+        'Makes Flex hold exactly one crew line per rostered technician and none for known technicians off the ' +
+        'roster. One sync per crew call runs at a time across all instances; a second request waits for it ' +
+        '(bounded, then 409 with Retry-After). `dryRun=true` returns the plan and changes nothing. 503 when Flex ' +
+        'is not configured.',
+      params: crewCallParamsSchema,
+      querystring: syncQuerySchema,
+      response: { 200: syncResponseSchema, ...pickProblems(400, 404, 409, 500, 502, 503) },
+    },
+    handler: (request) =>
+      sync.syncCrewCall(request.params.jobId, request.params.department, {
+        dryRun: request.query.dryRun,
+        trigger: 'api',
+      }),
+  })
+
+  app.post('/jobs/:jobId/sync', {
+    schema: {
+      operationId: 'syncJob',
+      tags: ['sync'],
+      summary: 'Reconcile every crew call of a job with Flex',
+      params: jobParamsSchema,
+      response: { 200: jobSyncResponseSchema, ...pickProblems(400, 404, 409, 500, 503) },
+    },
+    handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId, { trigger: 'api:job' }) }),
+  })
+
+  app.get('/sync-runs', {
+    schema: {
+      operationId: 'listSyncRuns',
+      tags: ['sync'],
+      summary: 'Sync history, newest first',
+      querystring: syncRunsQuerySchema,
+      response: { 200: syncRunsPageSchema, ...pickProblems(400, 500, 503) },
+    },
+    handler: (request) => sync.listRuns(request.query),
+  })
+}
+
+export default syncRoutes

@@ -1,0 +1,36 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { technicianFieldsSchema, technicianParamsSchema, technicianSchema } from '../schemas/crew.ts'
+import { pickProblems } from '../schemas/problem.ts'
+
+const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { technicians } = app.services
+
+  app.put('/technicians/:technicianId', {
+    schema: {
+      operationId: 'putTechnician',
+      tags: ['crew'],
+      summary: 'Create or update a technician',
+      description: 'A Flex resource belongs to one technician (409 otherwise).',
+      params: technicianParamsSchema,
+      body: technicianFieldsSchema,
+      response: { 200: technicianSchema, 201: technicianSchema, ...pickProblems(400, 409, 500, 503) },
+    },
+    handler: async (request, reply) => {
+      const { technician, created } = await technicians.upsert(request.params.technicianId, request.body)
+      return reply.code(created ? 201 : 200).send(technician)
+    },
+  })
+
+  app.get('/technicians/:technicianId', {
+    schema: {
+      operationId: 'getTechnician',
+      tags: ['crew'],
+      summary: 'Read a technician',
+      params: technicianParamsSchema,
+      response: { 200: technicianSchema, ...pickProblems(400, 404, 500, 503) },
+    },
+    handler: (request) => technicians.get(request.params.technicianId),
+  })
+}
+
+export default technicianRoutes

@@ -1,0 +1,108 @@
+import { z } from 'zod'
+import { setChangesSchema } from './calendars.ts'
+import { idSchema, versionSchema } from './common.ts'
+
+export const departments = ['sound', 'lights', 'video'] as const
+export type Department = (typeof departments)[number]
+
+export const MAX_ROSTER_SIZE = 2_000
+
+/** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
+export const roleCodeSchema = z
+  .string()
+  .max(64)
+  .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
+
+export const technicianParamsSchema = z.object({ technicianId: idSchema })
+
+export const technicianFieldsSchema = z
+  .strictObject({ name: z.string().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .meta({ id: 'TechnicianFields' })
+
+export const technicianSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    flexResourceId: z.string().describe("The technician's contact (resource) id in Flex."),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Technician' })
+
+export type TechnicianView = z.output<typeof technicianSchema>
+
+export const crewCallParamsSchema = z.object({ jobId: idSchema, department: z.enum(departments) })
+
+export const crewCallFieldsSchema = z
+  .strictObject({ flexElementId: idSchema.describe("The crew-call element's id in Flex.") })
+  .meta({ id: 'CrewCallFields' })
+
+export const assignmentSchema = z
+  .object({
+    technicianId: z.string(),
+    role: z.string().nullable(),
+    flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
+    syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),
+  })
+  .meta({ id: 'Assignment' })
+
+export type AssignmentView = z.output<typeof assignmentSchema>
+
+export const crewCallSchema = z
+  .object({
+    id: z.uuid(),
+    jobId: z.string(),
+    department: z.enum(departments),
+    flexElementId: z.string(),
+  })
+  .meta({ id: 'CrewCall' })
+
+export type CrewCallView = z.output<typeof crewCallSchema>
+
+export const rosterSchema = z
+  .object({
+    version: versionSchema,
+    assignments: z.array(assignmentSchema).describe('Sorted by technicianId.'),
+  })
+  .meta({ id: 'Roster' })
+
+export type RosterView = z.output<typeof rosterSchema>
+
+export const crewCallWithRosterSchema = crewCallSchema
+  .extend(rosterSchema.shape)
+  .meta({ id: 'CrewCallWithRoster' })
+
+export const replaceRosterBodySchema = z
+  .strictObject({
+    assignments: z
+      .array(z.strictObject({ technicianId: idSchema, role: roleCodeSchema.nullish() }))
+      .max(MAX_ROSTER_SIZE, `at most ${MAX_ROSTER_SIZE} assignments per crew call`)
+      .superRefine((assignments, ctx) => {
+        const firstIndex = new Map<string, number>()
+        assignments.forEach(({ technicianId }, index) => {
+          const seen = firstIndex.get(technicianId)
+          if (seen === undefined) firstIndex.set(technicianId, index)
+          else
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'technicianId'],
+              message: `duplicates the technicianId of assignments[${seen}]`,
+            })
+        })
+      }),
+  })
+  .meta({ id: 'ReplaceRoster' })
+
+export type AssignmentInput = z.output<typeof replaceRosterBodySchema>['assignments'][number]
+
+export const replaceRosterResultSchema = rosterSchema
+  .extend({ changes: setChangesSchema })
+  .meta({ id: 'ReplaceRosterResult' })
+
+export type ReplaceRosterResult = z.output<typeof replaceRosterResultSchema>
+
+export const assignmentParamsSchema = crewCallParamsSchema.extend({ technicianId: idSchema })
+
+export const assignmentFieldsSchema = z
+  .strictObject({ role: roleCodeSchema.nullish() })
+  .meta({ id: 'AssignmentFields' })

@@ -1,0 +1,167 @@
+import type { PrismaClient } from '../db/prisma.ts'
+import type { RunInTransaction, Tx } from '../db/transaction.ts'
+import { NotFoundError, ValidationError } from '../errors/domain-errors.ts'
+import type { IfMatch } from '../schemas/common.ts'
+import type {
+  AssignmentInput,
+  AssignmentView,
+  Department,
+  ReplaceRosterResult,
+  RosterView,
+} from '../schemas/crew.ts'
+import { crewCallName } from './crew-call-service.ts'
+import { checkIfMatch } from './if-match.ts'
+import { changedAnything, countChanges, type RowChange, sortBy } from './set-changes.ts'
+
+export interface RosterServiceDeps {
+  prisma: PrismaClient
+  runInTransaction: RunInTransaction
+}
+
+interface AssignmentRow {
+  technician_id: string
+  role: string | null
+  flex_line_item_id: string | null
+  synced_at: Date | null
+}
+
+interface CrewCallKey {
+  jobId: string
+  department: Department
+}
+
+/**
+ * A crew call's roster, with the calendar set's guarantees: writes are serialized per crew call (the
+ * first statement locks its crew_calls row), keyed by (crew_call_id, technician_id), versioned (ETag,
+ * If-Match), and a replace is atomic. Flex is not called here: the sync reconciles Flex with the roster.
+ */
+export class RosterService {
+  constructor(private readonly deps: RosterServiceDeps) {}
+
+  /** The roster in one statement, so version and rows come from one snapshot. */
+  async get(key: CrewCallKey): Promise<RosterView> {
+    const rows = await this.deps.prisma.$queryRaw<(AssignmentRow & { version: number })[]>`
+      SELECT cc.version, ca.technician_id, ca.role, ca.flex_line_item_id, ca.synced_at
+        FROM crew_calls cc LEFT JOIN crew_assignments ca ON ca.crew_call_id = cc.id
+       WHERE cc.job_id = ${key.jobId} AND cc.department = ${key.department}`
+    const [first] = rows
+    if (!first) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
+    const assignments = rows.filter((row) => row.technician_id !== null).map(toView)
+    return { version: first.version, assignments: sortByTechnician(assignments) }
+  }
+
+  /** Makes the roster exactly `assignments`; the version rises by 1 only when something changed. */
+  async replace(
+    key: CrewCallKey,
+    assignments: AssignmentInput[],
+    ifMatch?: IfMatch,
+  ): Promise<ReplaceRosterResult> {
+    const technicianIds = assignments.map((a) => a.technicianId)
+    const roles = assignments.map((a) => a.role ?? null)
+    return this.deps.runInTransaction(async (tx) => {
+      const crewCall = await lockCrewCall(tx, key)
+      checkIfMatch(ifMatch, crewCall.version)
+      await requireTechnicians(tx, technicianIds, (index) => ({
+        in: 'body',
+        pointer: `/assignments/${index}/technicianId`,
+      }))
+      const deleted = await tx.$executeRaw`
+        DELETE FROM crew_assignments
+         WHERE crew_call_id = ${crewCall.id}::uuid AND technician_id <> ALL (${technicianIds}::text[])`
+      const changed = await upsertAssignments(tx, crewCall.id, technicianIds, roles)
+      const changes = countChanges(changed, deleted)
+      changes.unchanged = assignments.length - changes.created - changes.updated
+      const version = changedAnything(changes) ? await bumpVersion(tx, crewCall.id) : crewCall.version
+      const rows = await readAssignments(tx, crewCall.id)
+      return { version, assignments: sortByTechnician(rows.map(toView)), changes }
+    })
+  }
+
+  /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
+  async upsertOne(
+    key: CrewCallKey,
+    technicianId: string,
+    role: string | null,
+    ifMatch?: IfMatch,
+  ): Promise<{ assignment: AssignmentView; created: boolean; version: number }> {
+    return this.deps.runInTransaction(async (tx) => {
+      const crewCall = await lockCrewCall(tx, key)
+      checkIfMatch(ifMatch, crewCall.version)
+      await requireTechnicians(tx, [technicianId], () => ({ in: 'path', pointer: '/technicianId' }))
+      const [changed] = await upsertAssignments(tx, crewCall.id, [technicianId], [role])
+      const version = changed ? await bumpVersion(tx, crewCall.id) : crewCall.version
+      const [row] = await readAssignments(tx, crewCall.id, technicianId)
+      if (!row) throw new Error('assignment upsert left no row')
+      return { assignment: toView(row), created: changed?.change === 'created', version }
+    })
+  }
+
+  /** Takes a technician off the roster; absent already is fine. */
+  async removeOne(key: CrewCallKey, technicianId: string, ifMatch?: IfMatch): Promise<{ version: number }> {
+    return this.deps.runInTransaction(async (tx) => {
+      const crewCall = await lockCrewCall(tx, key)
+      checkIfMatch(ifMatch, crewCall.version)
+      const deleted = await tx.$executeRaw`
+        DELETE FROM crew_assignments WHERE crew_call_id = ${crewCall.id}::uuid AND technician_id = ${technicianId}`
+      return { version: deleted > 0 ? await bumpVersion(tx, crewCall.id) : crewCall.version }
+    })
+  }
+}
+
+/** Locks the crew call's row: roster writes of one crew call queue here. */
+async function lockCrewCall(tx: Tx, key: CrewCallKey): Promise<{ id: string; version: number }> {
+  const [row] = await tx.$queryRaw<{ id: string; version: number }[]>`
+    SELECT id, version FROM crew_calls WHERE job_id = ${key.jobId} AND department = ${key.department} FOR UPDATE`
+  if (!row) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
+  return row
+}
+
+async function requireTechnicians(
+  tx: Tx,
+  technicianIds: string[],
+  fieldAt: (index: number) => { in: 'body' | 'path'; pointer: string },
+): Promise<void> {
+  const unknown = await tx.$queryRaw<{ technician_id: string; position: number }[]>`
+    SELECT u.technician_id, u.position::int FROM unnest(${technicianIds}::text[]) WITH ORDINALITY AS u(technician_id, position)
+     WHERE NOT EXISTS (SELECT 1 FROM technicians t WHERE t.id = u.technician_id)
+     ORDER BY u.position`
+  if (unknown.length === 0) return
+  throw new ValidationError(
+    unknown.map((u) => ({ ...fieldAt(u.position - 1), detail: `unknown technician ${u.technician_id}` })),
+  )
+}
+
+/** One statement for any number of rows; returns only the rows it created or changed. */
+function upsertAssignments(tx: Tx, crewCallId: string, technicianIds: string[], roles: (string | null)[]) {
+  return tx.$queryRaw<{ technician_id: string; change: RowChange }[]>`
+    INSERT INTO crew_assignments AS ca (crew_call_id, technician_id, role)
+    SELECT ${crewCallId}::uuid, t.technician_id, t.role
+      FROM unnest(${technicianIds}::text[], ${roles}::text[]) AS t(technician_id, role)
+    ON CONFLICT (crew_call_id, technician_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()
+     WHERE ca.role IS DISTINCT FROM EXCLUDED.role
+    RETURNING ca.technician_id, CASE WHEN ca.xmax = 0 THEN 'created' ELSE 'updated' END AS change`
+}
+
+async function bumpVersion(tx: Tx, crewCallId: string): Promise<number> {
+  const [row] = await tx.$queryRaw<{ version: number }[]>`
+    UPDATE crew_calls SET version = version + 1, updated_at = now() WHERE id = ${crewCallId}::uuid RETURNING version`
+  if (!row) throw new Error('crew call vanished while locked')
+  return row.version
+}
+
+function readAssignments(tx: Tx, crewCallId: string, technicianId?: string) {
+  return tx.$queryRaw<AssignmentRow[]>`
+    SELECT technician_id, role, flex_line_item_id, synced_at FROM crew_assignments
+     WHERE crew_call_id = ${crewCallId}::uuid AND (${technicianId ?? null}::text IS NULL OR technician_id = ${technicianId ?? null})`
+}
+
+function toView(row: AssignmentRow): AssignmentView {
+  return {
+    technicianId: row.technician_id,
+    role: row.role,
+    flexLineItemId: row.flex_line_item_id,
+    syncedAt: row.synced_at?.toISOString() ?? null,
+  }
+}
+
+const sortByTechnician = (assignments: AssignmentView[]) => sortBy(assignments, (a) => a.technicianId)

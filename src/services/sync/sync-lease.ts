@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto'
+import type { PrismaClient } from '../../db/prisma.ts'
+import { ConflictError } from '../../errors/domain-errors.ts'
+
+export interface SyncLeaseOptions {
+  /** How long a lease lasts without renewal: the longest a crashed holder can block the next sync. */
+  leaseMs: number
+  /** How long a sync request waits for a running one to finish before answering 409. */
+  waitMs: number
+  pollMs?: number
+  sleep?: (ms: number) => Promise<void>
+}
+
+export interface SyncLease {
+  readonly token: string
+  /** False once the lease could not be renewed: stop calling Flex. */
+  readonly held: boolean
+  release(): Promise<void>
+}
+
+export class SyncInProgressError extends ConflictError {
+  constructor(
+    message: string,
+    override readonly retryAfterSeconds: number,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * One sync per crew call at a time, across every instance: a lease in the crew call's row, taken with
+ * one conditional UPDATE (free, or expired), renewed every third of its length while the sync runs,
+ * and released at the end. A crashed holder stops renewing, so its lease expires after `leaseMs` at
+ * most. The database clock decides expiry, so instances need not agree on time.
+ */
+export class SyncLeases {
+  private readonly pollMs: number
+  private readonly sleep: (ms: number) => Promise<void>
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly options: SyncLeaseOptions,
+  ) {
+    this.pollMs = options.pollMs ?? 50
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
+  }
+
+  /** Waits (bounded) for the crew call's lease; throws SyncInProgressError when it stays taken. */
+  async acquire(crewCallId: string): Promise<SyncLease> {
+    const token = randomUUID()
+    const deadline = Date.now() + this.options.waitMs
+    while (!(await this.tryTake(crewCallId, token))) {
+      if (Date.now() >= deadline) {
+        throw new SyncInProgressError(
+          'a sync of this crew call is already running; retry when it has finished',
+          Math.max(1, Math.ceil(this.options.leaseMs / 3000)),
+        )
+      }
+      await this.sleep(this.pollMs)
+    }
+    return this.hold(crewCallId, token)
+  }
+
+  private async tryTake(crewCallId: string, token: string): Promise<boolean> {
+    const taken = await this.prisma.$executeRaw`
+      UPDATE crew_calls
+         SET sync_lease_owner = ${token}, sync_lease_until = now() + ${this.options.leaseMs} * interval '1 millisecond'
+       WHERE id = ${crewCallId}::uuid AND (sync_lease_until IS NULL OR sync_lease_until < now())`
+    return taken === 1
+  }
+
+  private hold(crewCallId: string, token: string): SyncLease {
+    let held = true
+    const renew = async () => {
+      const renewed = await this.prisma.$executeRaw`
+        UPDATE crew_calls SET sync_lease_until = now() + ${this.options.leaseMs} * interval '1 millisecond'
+         WHERE id = ${crewCallId}::uuid AND sync_lease_owner = ${token}`.catch(() => 0)
+      if (renewed !== 1) held = false
+    }
+    const timer = setInterval(() => void renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)))
+    timer.unref()
+    return {
+      token,
+      get held() {
+        return held
+      },
+      release: async () => {
+        clearInterval(timer)
+        held = false
+        await this.prisma.$executeRaw`
+          UPDATE crew_calls SET sync_lease_owner = NULL, sync_lease_until = NULL
+           WHERE id = ${crewCallId}::uuid AND sync_lease_owner = ${token}`
+      },
+    }
+  }
+}

@@ -1,0 +1,118 @@
+import t from 'tap'
+import {
+  crewCallUrl,
+  crewWorld,
+  ELEMENT,
+  flexWrites,
+  linesPerResource,
+  replaceRoster,
+  resourceId,
+  roster,
+  sync,
+  technicianId,
+} from '../helpers/crew.ts'
+import { withClient } from '../helpers/database.ts'
+
+/** G4 under faults: Flex converges, never holds two lines for one technician, and a failed read changes nothing. */
+
+const FAST_RETRIES = { FLEX_MAX_ATTEMPTS: '2', FLEX_TIMEOUT_MS: '300' }
+
+t.test('a failed read of Flex fails the run and changes nothing', async (t) => {
+  const { app, flex } = await crewWorld(t, 3, { env: FAST_RETRIES })
+  await replaceRoster(app, roster(3))
+  await sync(app)
+  const linesBefore = flex.lines(ELEMENT)
+  const rosterBefore = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  await replaceRoster(app, roster(2)) // tech-2 would be removed by a successful sync
+  const rosterNow = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  flex.fail('list', { status: 503, times: 2 })
+  const writesBefore = flexWrites(flex).length
+
+  const run = (await sync(app)).body.run
+  t.equal(run.status, 'failed')
+  t.match(run.errors, [{ operation: 'list', message: /503/ }])
+  t.same(flex.lines(ELEMENT), linesBefore, 'Flex unchanged')
+  t.equal(flexWrites(flex).length, writesBefore, 'no Flex writes')
+  t.same(
+    (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
+    rosterNow,
+    'database unchanged',
+  )
+  t.not(rosterNow, rosterBefore)
+  const failed = (await app.inject({ method: 'GET', url: '/v1/sync-runs?status=failed' })).json()
+  t.same(
+    failed.runs.map((r: { id: string }) => r.id),
+    [run.id],
+    'recorded as failed',
+  )
+})
+
+t.test('one add failing out of ten makes the run partial; the next sync converges', async (t) => {
+  const { app, flex } = await crewWorld(t, 10)
+  await replaceRoster(app, roster(10))
+  flex.fail('add', { status: 422, times: 1 })
+  const first = (await sync(app)).body.run
+  t.equal(first.status, 'partial')
+  t.equal(first.added.length, 9)
+  t.equal(first.errors.length, 1)
+  t.match(first.errors[0], { operation: 'add', technicianId: String, message: /422/ })
+  t.equal(flex.lines(ELEMENT).length, 9)
+
+  const second = (await sync(app)).body.run
+  t.equal(second.status, 'succeeded')
+  t.same(second.added, [first.errors[0].technicianId])
+  t.same([...linesPerResource(flex).values()], Array(10).fill(1))
+})
+
+t.test('an add whose answer is lost is adopted after re-listing, never added twice', async (t) => {
+  for (const how of ['drop', 'error', 'hang'] as const) {
+    const { app, flex } = await crewWorld(t, 3, { env: FAST_RETRIES })
+    await replaceRoster(app, roster(3))
+    flex.loseAddResponse(1, how)
+    const run = (await sync(app)).body.run
+    t.equal(run.status, 'succeeded', `${how}: succeeded`)
+    t.equal(run.added.length, 3, `${how}: all three added`)
+    t.same([...linesPerResource(flex).values()], [1, 1, 1], `${how}: one line each`)
+    const adds = flex.calls.filter((call) => call.endpoint === 'add')
+    t.equal(adds.length, 3, `${how}: the lost add was not repeated`)
+  }
+})
+
+t.test('when recording a line fails after Flex added it, the next sync adopts that line', async (t) => {
+  const { app, flex, databaseUrl } = await crewWorld(t, 4)
+  await replaceRoster(app, roster(4))
+  await withClient(databaseUrl, (c) =>
+    c.query(`
+      CREATE FUNCTION refuse_line() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.technician_id = 'tech-2' AND NEW.flex_line_item_id IS NOT NULL THEN RAISE EXCEPTION 'injected'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER refuse_line BEFORE UPDATE ON crew_assignments FOR EACH ROW EXECUTE FUNCTION refuse_line();`),
+  )
+  const first = (await sync(app)).body.run
+  t.equal(first.status, 'partial')
+  t.match(first.errors, [{ operation: 'record', technicianId: technicianId(2) }])
+  t.equal(linesPerResource(flex).get(resourceId(2)), 1, 'the line exists in Flex')
+  const row = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` }))
+    .json()
+    .assignments.find((a: { technicianId: string }) => a.technicianId === technicianId(2))
+  t.equal(row.flexLineItemId, null, 'no row claims a line it could not record')
+
+  await withClient(databaseUrl, (c) => c.query('DROP TRIGGER refuse_line ON crew_assignments'))
+  const second = (await sync(app)).body.run
+  t.same(second.adopted, [technicianId(2)])
+  t.same(second.added, [])
+  t.same([...linesPerResource(flex).values()], [1, 1, 1, 1], 'Flex never holds two lines for one technician')
+})
+
+t.test('removing a line that is already gone counts as removed', async (t) => {
+  const { app, flex } = await crewWorld(t, 2)
+  await replaceRoster(app, roster(2))
+  await sync(app)
+  await replaceRoster(app, roster(1))
+  flex.answer('remove', { status: 404, body: { message: 'no such line' } })
+  const run = (await sync(app)).body.run
+  t.equal(run.status, 'succeeded')
+  t.equal(run.removed.length, 1)
+})
