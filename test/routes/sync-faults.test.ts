@@ -116,3 +116,12 @@ t.test('removing a line that is already gone counts as removed', async (t) => {
   t.equal(run.status, 'succeeded')
   t.equal(run.removed.length, 1)
 })
+
+t.test('a dry run whose Flex read fails is a 502 problem', async (t) => {
+  const { app, flex } = await crewWorld(t, 1, { env: FAST_RETRIES })
+  flex.fail('list', { status: 500, times: 2 })
+  const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync?dryRun=true` })
+  t.equal(response.statusCode, 502)
+  t.match(response.json(), { type: 'urn:rostersync:problem:upstream', detail: /500/ })
+  t.notMatch(response.body, new RegExp(flex.token), 'the Flex token is never disclosed')
+})

@@ -1,4 +1,5 @@
-import { NotFoundError, ServiceUnavailableError } from '../../errors/domain-errors.ts'
+import { NotFoundError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
+import { FlexError } from '../../flex/flex-errors.ts'
 import type { CrewCallView, Department } from '../../schemas/crew.ts'
 import type { SyncPlanView, SyncRunsQuery, SyncRunView } from '../../schemas/sync.ts'
 import type { CrewCallService } from '../crew-call-service.ts'
@@ -32,7 +33,14 @@ export class SyncService {
   ): Promise<{ run: SyncRunView } | { plan: SyncPlanView }> {
     const reconciler = this.reconciler()
     const crewCall = await this.deps.crewCalls.get(jobId, department)
-    if (options.dryRun) return { plan: toPlanView(await reconciler.plan(crewCall)) }
+    if (options.dryRun) {
+      const plan = await reconciler.plan(crewCall).catch((error: unknown) => {
+        throw error instanceof FlexError
+          ? new UpstreamError(`reading Flex failed: ${error.message}`, { cause: error })
+          : error
+      })
+      return { plan: toPlanView(plan) }
+    }
     return { run: await this.run(reconciler, crewCall, options.trigger) }
   }
 
