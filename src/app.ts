@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Config } from './config.ts'
 import databasePlugin from './plugins/database.ts'
+import drainPlugin from './plugins/drain.ts'
 import errorsPlugin from './plugins/errors.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
@@ -46,10 +47,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>()
+  // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.decorate('config', config)
 
+  await app.register(drainPlugin)
   await app.register(requestIdPlugin)
   await app.register(errorsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
   await app.register(databasePlugin, { config })

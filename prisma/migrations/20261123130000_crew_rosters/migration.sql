@@ -47,9 +47,9 @@ CREATE TABLE "crew_assignments" (
     "updated_at"            TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT "crew_assignments_pkey" PRIMARY KEY ("id"),
     CONSTRAINT "crew_assignments_crew_call_id_fkey" FOREIGN KEY ("crew_call_id")
-        REFERENCES "crew_calls" ("id") ON DELETE CASCADE,
+        REFERENCES "crew_calls" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
     CONSTRAINT "crew_assignments_technician_id_fkey" FOREIGN KEY ("technician_id")
-        REFERENCES "technicians" ("id") ON DELETE RESTRICT,
+        REFERENCES "technicians" ("id") ON DELETE RESTRICT ON UPDATE CASCADE,
     CONSTRAINT "crew_assignments_role_check" CHECK ("role" ~ '^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$')
 );
 -- G3: one row per (crew call, technician); a Flex line belongs to at most one row.
@@ -77,7 +77,7 @@ CREATE TABLE "sync_runs" (
     "errors"       JSONB NOT NULL DEFAULT '[]',
     CONSTRAINT "sync_runs_pkey" PRIMARY KEY ("id"),
     CONSTRAINT "sync_runs_crew_call_id_fkey" FOREIGN KEY ("crew_call_id")
-        REFERENCES "crew_calls" ("id") ON DELETE CASCADE,
+        REFERENCES "crew_calls" ("id") ON DELETE CASCADE ON UPDATE CASCADE,
     CONSTRAINT "sync_runs_status_check" CHECK ("status" IN ('running', 'succeeded', 'partial', 'failed'))
 );
 -- History newest first, per crew call and overall (cursor pagination on (started_at, id)).

@@ -1,0 +1,254 @@
+import { uncapitalize } from '@prisma/get-dmmf'
+import pg from 'pg'
+import t from 'tap'
+import { loadConfig } from '../../src/config.ts'
+import { createPool } from '../../src/db/pool.ts'
+import { createPrismaClient, type Prisma } from '../../src/db/prisma.ts'
+import { columns, foreignKeys, type Index, indexes, tables } from '../helpers/catalog.ts'
+import { createTestDatabase } from '../helpers/database.ts'
+import {
+  columnName,
+  type ExpectedIndex,
+  expectedColumnType,
+  expectedForeignKeys,
+  expectedIndexes,
+  expectsColumnDefault,
+  type Model,
+  readDatamodel,
+  scalarFields,
+  tableName,
+} from '../helpers/prisma-schema.ts'
+
+/**
+ * prisma/schema.prisma (what the generated client believes) and prisma/migrations (what the database
+ * is) are both written by hand. This proves they agree, table by table and column by column, and that
+ * every model round-trips through the generated client on the migrated database.
+ */
+
+/** Indexes only the SQL migrations declare, each with the reason schema.prisma cannot. */
+const SQL_ONLY_INDEXES: Record<string, string> = {
+  managed_calendars_one_primary_per_user:
+    'partial unique index (WHERE is_primary): Prisma cannot express partial indexes',
+}
+
+/** Tables that are no model. */
+const NON_MODEL_TABLES = ['_prisma_migrations']
+
+/** How schema.prisma spells each kind of index. */
+const ATTRIBUTES: Record<ExpectedIndex['kind'], string> = {
+  id: '@@id',
+  unique: '@@unique',
+  normal: '@@index',
+  fulltext: '@@fulltext',
+}
+
+type CreateData<M extends Prisma.ModelName> =
+  Prisma.TypeMap['model'][M]['operations']['create']['args']['data']
+
+/** One row per model with every scalar field set to a value other than its default. */
+const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
+  CalendarSet: { userId: 'sample-user', version: 41, updatedAt: new Date('2021-06-07T08:09:10.123Z') },
+  ManagedCalendar: {
+    id: '5b0c6f7e-2d7a-4c1e-9a43-3f1f0c9d2b11',
+    userId: 'sample-user',
+    calendarId: 'sample@example.com',
+    summary: 'Sample',
+    description: 'A calendar with every field set',
+    timeZone: 'Europe/Madrid',
+    backgroundColor: '#9fe1e7',
+    foregroundColor: '#000000',
+    accessRole: 'writer',
+    isPrimary: true,
+    isSelected: true,
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    updatedAt: new Date('2021-06-07T08:09:10.123Z'),
+  },
+  Technician: {
+    id: 'sample-tech',
+    name: 'Sam Ple',
+    flexResourceId: 'sample-resource',
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    updatedAt: new Date('2021-06-07T08:09:10.123Z'),
+  },
+  CrewCall: {
+    id: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
+    jobId: 'sample-job',
+    department: 'lights',
+    flexElementId: 'sample-element',
+    version: 7,
+    syncLeaseOwner: 'sample-owner',
+    syncLeaseUntil: new Date('2022-03-04T05:06:07.890Z'),
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    updatedAt: new Date('2021-06-07T08:09:10.123Z'),
+  },
+  CrewAssignment: {
+    id: '9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d',
+    crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
+    technicianId: 'sample-tech',
+    role: 'LX-OP-E',
+    flexLineItemId: 'sample-line',
+    flexBusinessRoleId: 'sample-business-role',
+    syncedAt: new Date('2022-03-04T05:06:07.890Z'),
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    updatedAt: new Date('2021-06-07T08:09:10.123Z'),
+  },
+  SyncRun: {
+    id: 'c4d5e6f7-a8b9-4c0d-9e1f-2a3b4c5d6e7f',
+    crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
+    trigger: 'sample-trigger',
+    status: 'partial',
+    startedAt: new Date('2022-03-04T05:06:07.890Z'),
+    finishedAt: new Date('2022-03-04T05:06:08.123Z'),
+    durationMs: 233,
+    added: ['sample-tech'],
+    removed: ['line-1'],
+    repaired: ['tech-r'],
+    adopted: ['tech-a'],
+    rolesSet: ['tech-s'],
+    unchanged: ['tech-u'],
+    ignored: ['line-2'],
+    errors: [{ operation: 'add', message: 'sample' }],
+  },
+}
+
+const datamodel = await readDatamodel()
+const databaseUrl = await createTestDatabase(t)
+const client = new pg.Client({ connectionString: databaseUrl })
+await client.connect()
+t.teardown(() => client.end())
+
+t.test('the migrations create a table for every model, and no other', async (t) => {
+  const modelTables = datamodel.models.map(tableName)
+  t.same(await tables(client), [...modelTables, ...NON_MODEL_TABLES].sort(), 'the tables in public')
+})
+
+for (const model of datamodel.models) {
+  const table = tableName(model)
+
+  t.test(`${model.name}: the columns of ${table} match its fields`, async (t) => {
+    const actual = new Map((await columns(client, table)).map((column) => [column.name, column]))
+    for (const field of scalarFields(model)) {
+      const name = columnName(field)
+      const column = actual.get(name)
+      actual.delete(name)
+      if (!t.ok(column, `${table}.${name} exists`)) continue
+      t.same(
+        column,
+        {
+          name,
+          type: expectedColumnType(field),
+          nullable: !field.isRequired,
+          hasDefault: expectsColumnDefault(field),
+        },
+        `${table}.${name} has the type, nullability and default of ${model.name}.${field.name}`,
+      )
+    }
+    t.same([...actual.keys()], [], `${table} has no column ${model.name} lacks`)
+  })
+
+  t.test(`${model.name}: the indexes of ${table} match the schema`, async (t) => {
+    const actual = await indexes(client, table)
+    const declared = new Set<string>()
+    for (const expected of expectedIndexes(datamodel, model)) {
+      const names = actual.filter((index) => isDeclaredAs(index, expected)).map((index) => index.name)
+      const label = `${ATTRIBUTES[expected.kind]}(${expected.columns.join(', ')})`
+      if (expected.name) t.same(names, [expected.name], `${label} is the index ${expected.name}`)
+      else t.equal(names.length, 1, `${label} has an index on exactly those columns`)
+      for (const name of names) declared.add(name)
+    }
+    for (const index of actual) {
+      t.ok(
+        declared.has(index.name) || index.name in SQL_ONLY_INDEXES,
+        `index ${index.name} is declared in schema.prisma or listed in SQL_ONLY_INDEXES`,
+      )
+    }
+  })
+
+  t.test(`${model.name}: the foreign keys of ${table} match its relations`, async (t) => {
+    const actual = (await foreignKeys(client, table)).map(({ name, ...key }) => key)
+    t.same(
+      sortByColumns(actual),
+      sortByColumns(expectedForeignKeys(datamodel, model)),
+      'the same foreign keys, with the same referential actions',
+    )
+  })
+}
+
+t.test('every index in SQL_ONLY_INDEXES exists', async (t) => {
+  const perTable = await Promise.all(datamodel.models.map((model) => indexes(client, tableName(model))))
+  const names = perTable.flat().map((index) => index.name)
+  for (const name of Object.keys(SQL_ONLY_INDEXES)) {
+    t.ok(names.includes(name), `${name} exists (remove it from the list if it was dropped)`)
+  }
+})
+
+t.test('every model round-trips through the generated client', async (t) => {
+  const pool = createPool(databaseUrl, loadConfig({}), console)
+  const prisma = createPrismaClient(pool)
+  t.teardown(async () => {
+    await prisma.$disconnect()
+    await pool.end()
+  })
+  const delegates = prisma as unknown as Record<string, ModelDelegate>
+  const samples: Partial<Record<string, Record<string, unknown>>> = SAMPLES
+
+  for (const model of parentsFirst(datamodel.models)) {
+    t.test(model.name, async (t) => {
+      const sample = samples[model.name]
+      if (!sample) return t.fail(`no sample row for ${model.name}: add one to SAMPLES in this file`)
+      for (const field of scalarFields(model)) {
+        const value = sample[field.name]
+        t.ok(
+          value !== undefined && value !== null && value !== field.default,
+          `the sample sets ${field.name} to a value other than its default`,
+        )
+      }
+      const delegate = delegates[uncapitalize(model.name)]
+      if (!delegate) return t.fail(`the generated client has no ${model.name} delegate: run db:generate`)
+      await delegate.create({ data: sample })
+      const row = await delegate.findUniqueOrThrow({ where: idWhere(model, sample) })
+      for (const field of scalarFields(model)) {
+        t.same(row[field.name], sample[field.name], `${field.name} reads back as written`)
+      }
+    })
+  }
+})
+
+interface ModelDelegate {
+  create(args: { data: Record<string, unknown> }): Promise<unknown>
+  findUniqueOrThrow(args: { where: Record<string, unknown> }): Promise<Record<string, unknown>>
+}
+
+/** Whether a database index is what the schema declares: same kind, same key columns, no WHERE. */
+function isDeclaredAs(index: Index, expected: ExpectedIndex): boolean {
+  const kind = index.primary ? 'id' : index.unique ? 'unique' : 'normal'
+  return kind === expected.kind && !index.partial && index.columns.join('\0') === expected.columns.join('\0')
+}
+
+function sortByColumns<T extends { columns: string[] }>(keys: T[]): T[] {
+  return keys.sort((a, b) => a.columns.join().localeCompare(b.columns.join()))
+}
+
+/** Models ordered so that each comes after the models its foreign keys reference. */
+function parentsFirst(models: readonly Model[]): Model[] {
+  const ordered: Model[] = []
+  const visit = (model: Model, path: Model[]) => {
+    if (ordered.includes(model) || path.includes(model)) return
+    for (const field of model.fields) {
+      const parent = field.relationFromFields?.length && models.find((m) => m.name === field.type)
+      if (parent) visit(parent, [...path, model])
+    }
+    ordered.push(model)
+  }
+  for (const model of models) visit(model, [])
+  return ordered
+}
+
+/** findUnique's `where` for a row: its @id field, or the compound @@id input. */
+function idWhere(model: Model, row: Record<string, unknown>): Record<string, unknown> {
+  const fields = model.primaryKey?.fields ?? model.fields.filter((f) => f.isId).map((f) => f.name)
+  const [only, ...rest] = fields
+  if (only !== undefined && rest.length === 0) return { [only]: row[only] }
+  const key = model.primaryKey?.name ?? fields.join('_')
+  return { [key]: Object.fromEntries(fields.map((name) => [name, row[name]])) }
+}

@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import { build } from '../helpers/build-app.ts'
+
+interface Operation {
+  operationId?: string
+  tags?: string[]
+  responses: Record<string, { content?: Record<string, unknown> }>
+}
+
+interface OpenApiDocument {
+  openapi: string
+  paths: Record<string, Record<string, Operation>>
+  components: { schemas: Record<string, unknown> }
+}
+
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
+const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } }
+
+const { app } = await build(t)
+const response = await app.inject({ method: 'GET', url: '/openapi.json' })
+const document = response.json<OpenApiDocument>()
+const operations = Object.entries(document.paths).flatMap(([path, item]) =>
+  Object.entries(item)
+    .filter(([method]) => HTTP_METHODS.has(method))
+    .map(([method, operation]) => ({ name: `${method.toUpperCase()} ${path}`, operation })),
+)
+
+t.test('GET /openapi.json serves an OpenAPI 3.1 document', async (t) => {
+  t.equal(response.statusCode, 200)
+  t.equal(document.openapi, '3.1.0')
+  t.ok(operations.length > 0, 'it documents operations')
+})
+
+t.test('every operation has a unique operationId and tags', async (t) => {
+  for (const { name, operation } of operations) {
+    t.ok(operation.operationId, `${name} has an operationId`)
+    t.ok(operation.tags?.length, `${name} has tags`)
+  }
+  const ids = operations.map(({ operation }) => operation.operationId)
+  t.same(ids, [...new Set(ids)], 'operationIds are unique')
+})
+
+t.test('PUT /v1/users/{userId}/calendars documents its outcomes', async (t) => {
+  const responses = document.paths['/v1/users/{userId}/calendars']?.put?.responses ?? {}
+  for (const status of ['200', '400', '412', '503']) t.ok(responses[status], `documents ${status}`)
+})
+
+t.test('every error response is application/problem+json with the Problem schema', async (t) => {
+  for (const { name, operation } of operations) {
+    for (const [status, documented] of Object.entries(operation.responses)) {
+      if (Number(status) >= 400) t.same(documented.content, PROBLEM_CONTENT, `${name} ${status}`)
+    }
+  }
+})
+
+t.test('the reusable schemas are components, and every $ref resolves', async (t) => {
+  const schemas = document.components.schemas
+  for (const name of ['Problem', 'Calendar', 'CalendarSet', 'ReplaceCalendarsResult']) {
+    t.ok(schemas[name], `components.schemas.${name}`)
+  }
+  for (const ref of new Set(refsIn(document))) {
+    const name = ref.replace('#/components/schemas/', '')
+    t.ok(ref.startsWith('#/components/schemas/') && schemas[name], `${ref} resolves`)
+  }
+})
+
+t.test('GET /docs serves the interactive documentation', async (t) => {
+  const docs = await getFollowingRedirects(app, '/docs')
+  t.ok(docs.statusCode < 400, `status ${docs.statusCode}`)
+  t.match(docs.headers['content-type'], /^text\/html/)
+  t.match(docs.body, /<html/i)
+})
+
+t.test('an unknown route answers 404 problem+json', async (t) => {
+  const notFound = await app.inject({ method: 'GET', url: '/no/such/route?x=1' })
+  t.equal(notFound.statusCode, 404)
+  t.match(notFound.headers['content-type'], /^application\/problem\+json/)
+  t.match(notFound.json(), {
+    type: 'urn:rostersync:problem:not-found',
+    status: 404,
+    instance: '/no/such/route',
+    requestId: notFound.headers['x-request-id'],
+  })
+})
+
+function refsIn(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(refsIn)
+  if (typeof value !== 'object' || value === null) return []
+  return Object.entries(value).flatMap(([key, child]) =>
+    key === '$ref' && typeof child === 'string' ? [child] : refsIn(child),
+  )
+}
+
+async function getFollowingRedirects(app: FastifyInstance, url: string, hops = 3) {
+  const answer = await app.inject({ method: 'GET', url })
+  const location = answer.headers.location
+  if (hops === 0 || answer.statusCode < 300 || answer.statusCode >= 400 || !location) return answer
+  return getFollowingRedirects(app, new URL(location, `http://localhost${url}`).pathname, hops - 1)
+}
