@@ -19,6 +19,7 @@ export default fp(
             'Keeps managed calendar sets and crew rosters in sync without losing or duplicating a row. ' +
             'Errors are RFC 9457 application/problem+json; every response carries x-request-id.',
         },
+        servers: [{ url: '/', description: 'This server' }],
         tags: [
           { name: 'calendars', description: "A user's managed calendars, replaced atomically as one set." },
           { name: 'crew', description: 'Technicians, crew calls and their rosters.' },
