@@ -31,6 +31,8 @@ export function createPool(connectionString: string, settings: PoolSettings, log
     statement_timeout: settings.DB_STATEMENT_TIMEOUT_MS,
     lock_timeout: settings.DB_LOCK_TIMEOUT_MS,
     idle_in_transaction_session_timeout: settings.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    // Services rely on READ COMMITTED (src/db/transaction.ts), whatever the server's default.
+    options: '-c default_transaction_isolation=read\\ committed',
   })
   const onError = (err: Error) => log.warn({ err }, 'database connection error')
   pool.on('error', onError)

@@ -16,7 +16,8 @@ export type RunInTransaction = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>
 
 /**
  * The one way services open a transaction: READ COMMITTED (each statement sees what earlier lock
- * holders committed; services serialize per scope with a lock taken by their first statement),
+ * holders committed; services serialize per scope with a lock taken by their first statement; the
+ * pool pins it per connection, which saves a SET TRANSACTION round trip per transaction),
  * bounded wait for a connection, bounded duration, and bounded retries with jittered exponential
  * backoff for serialization failures and deadlocks only. Nothing else is retried: pool exhaustion,
  * timeouts and constraint violations go straight to the caller.
@@ -27,7 +28,6 @@ export function createTransactionRunner(prisma: PrismaClient, options: Transacti
     for (let attempt = 1; ; attempt++) {
       try {
         return await prisma.$transaction(work, {
-          isolationLevel: 'ReadCommitted',
           maxWait: options.maxWaitMs,
           timeout: options.timeoutMs,
         })

@@ -1,0 +1,34 @@
+import { buildApp } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import type { Cleanup } from './lib.ts'
+import type { ReplaceCalendars } from './workload.ts'
+
+/**
+ * The real app, configured from the environment overridden by `env` (logs silenced), listening on a free
+ * port of 127.0.0.1. Returns its origin, e.g. http://127.0.0.1:41234.
+ */
+export async function startApp(env: Record<string, string>, cleanup: Cleanup): Promise<string> {
+  const app = await buildApp(loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...env }))
+  cleanup.add(() => {
+    const closed = app.close()
+    // Keep-alive connections of requests cut short (SIGINT) would otherwise hold close() for 72 s.
+    app.server.closeAllConnections()
+    return closed
+  })
+  return app.listen({ host: '127.0.0.1', port: 0 })
+}
+
+/** PUT /v1/users/{userId}/calendars over HTTP (keep-alive); fails on any status but 200. */
+export function replaceOverHttp(origin: string): ReplaceCalendars {
+  return async (userId, calendars) => {
+    const response = await fetch(`${origin}/v1/users/${encodeURIComponent(userId)}/calendars`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ calendars }),
+    })
+    const body = await response.text()
+    if (response.status !== 200) {
+      throw new Error(`PUT calendars of ${userId}: HTTP ${response.status} ${body.slice(0, 500)}`)
+    }
+  }
+}
