@@ -27,7 +27,10 @@ function isTimeZone(zone: string): boolean {
   return known
 }
 
-const timeZoneSchema = z.string().max(64).refine(isTimeZone, 'must be an IANA time zone such as Europe/Madrid')
+const timeZoneSchema = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, 'must be an IANA time zone such as Europe/Madrid')
 
 /** One calendar as the provider lists it; field names are Google Calendar's calendarList names. */
 export const calendarInputSchema = z

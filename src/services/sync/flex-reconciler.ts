@@ -2,7 +2,7 @@ import type { PrismaClient } from '../../db/prisma.ts'
 import type { FlexClient } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import type { CrewLine } from '../../flex/flex-responses.ts'
-import { createLimiter, type Limiter } from '../../flex/limiter.ts'
+import { createLimiter } from '../../flex/limiter.ts'
 import type { CrewCallView, Department } from '../../schemas/crew.ts'
 import type { SyncErrorView } from '../../schemas/sync.ts'
 import { planReconcile, type ReconcilePlan, type RosterEntry } from './reconcile-plan.ts'
@@ -31,14 +31,7 @@ type Outcome = Omit<RunOutcome, 'status'>
  * as Flex confirms it, never inside a transaction. One failed call does not stop the others.
  */
 export class FlexReconciler {
-  private lastLimiter: Limiter | undefined
-
   constructor(private readonly deps: FlexReconcilerDeps) {}
-
-  /** Highest number of Flex calls in flight during the last apply (for benchmarks and metrics). */
-  get lastMaxInFlight(): number {
-    return this.lastLimiter?.maxInFlight ?? 0
-  }
 
   /** Reads Flex and the roster and plans; changes nothing. A failed Flex read throws. */
   async plan(crewCall: CrewCallView): Promise<ReconcilePlan> {
@@ -84,7 +77,6 @@ export class FlexReconciler {
     outcome.adopted.push(...plan.adopt.map((a) => a.technicianId))
 
     const limiter = createLimiter(this.deps.concurrency)
-    this.lastLimiter = limiter
     const attempt = async (task: () => Promise<void>, failure: Omit<SyncErrorView, 'message'>) => {
       if (!lease.held) {
         outcome.errors.push({ ...failure, message: 'stopped: the sync lease was lost' })
