@@ -3,6 +3,7 @@ import { loadConfig } from '../src/config.ts'
 import { startFakeFlex } from '../test/helpers/fake-flex.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'
+import { BENCH_AUTH, BENCH_SERVICE_KEY } from './service.ts'
 
 export const SYNC_WALL_TIME_GOAL_MS = 2_000
 const TECHNICIANS = 200
@@ -32,6 +33,7 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
       ...process.env,
       DATABASE_URL: databaseUrl,
       LOG_LEVEL: 'silent',
+      ...BENCH_AUTH,
       FLEX_BASE_URL: flex.url,
       FLEX_AUTH_TOKEN: flex.token,
       FLEX_BUSINESS_ROLES: JSON.stringify({ sound: { R: 'role-r', E: 'role-e', T: 'role-t' } }),
@@ -42,7 +44,10 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
     const call = async (method: string, path: string, body?: unknown) => {
       const response = await fetch(`${origin}/v1${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${BENCH_SERVICE_KEY}`,
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
       })
       if (response.status >= 300)

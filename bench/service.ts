@@ -3,12 +3,16 @@ import { loadConfig } from '../src/config.ts'
 import type { Cleanup } from './lib.ts'
 import type { ReplaceCalendars } from './workload.ts'
 
+/** The service key the benchmarks' app accepts and their clients send. */
+export const BENCH_SERVICE_KEY = 'bench-service-key-0123456789'
+export const BENCH_AUTH = { AUTH_SERVICE_KEYS: `bench:${BENCH_SERVICE_KEY}` }
+
 /**
  * The real app, configured from the environment overridden by `env` (logs silenced), listening on a free
  * port of 127.0.0.1. Returns its origin, e.g. http://127.0.0.1:41234.
  */
 export async function startApp(env: Record<string, string>, cleanup: Cleanup): Promise<string> {
-  const app = await buildApp(loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...env }))
+  const app = await buildApp(loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...BENCH_AUTH, ...env }))
   cleanup.add(() => {
     const closed = app.close()
     // Keep-alive connections of requests cut short (SIGINT) would otherwise hold close() for 72 s.
@@ -23,7 +27,7 @@ export function replaceOverHttp(origin: string): ReplaceCalendars {
   return async (userId, calendars) => {
     const response = await fetch(`${origin}/v1/users/${encodeURIComponent(userId)}/calendars`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_SERVICE_KEY}` },
       body: JSON.stringify({ calendars }),
     })
     const body = await response.text()

@@ -1,9 +1,10 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
-import type { Config } from './config.ts'
+import { type Config, hasCredentials } from './config.ts'
+import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
-import errorsPlugin from './plugins/errors.ts'
+import errorsPlugin, { notFoundHandler } from './plugins/errors.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
@@ -29,17 +30,30 @@ declare module 'fastify' {
   }
 }
 
+const REDACT = ['req.headers.authorization', 'headers.authorization']
+
+function withRedaction(logger: NonNullable<FastifyServerOptions['logger']>): FastifyServerOptions['logger'] {
+  if (typeof logger !== 'object') return logger
+  return { ...logger, redact: REDACT }
+}
+
 /**
  * Builds the whole application and never listens: src/server.ts listens, tests inject or listen on
  * port 0. Plugins are registered in dependency order: errors -> database -> openapi -> services ->
- * routes.
+ * routes. The /v1 routes live in one scope whose auth plugin authenticates every request, including
+ * those for unknown /v1 routes (401 without credentials, 404 with); health, /openapi.json and /docs
+ * stay outside it, public. buildApp refuses to build without any credential configured.
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  if (!hasCredentials(config))
+    throw new Error(
+      'no credentials configured: set AUTH_SERVICE_KEYS, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY ' +
+        '(src/server.ts generates a service key when none is set)',
+    )
   const app = Fastify({
-    logger: overrides.logger ?? {
-      level: config.LOG_LEVEL,
-      redact: ['req.headers.authorization'],
-    },
+    // Credentials are never logged: the request log holds no headers, and this redaction (kept when
+    // tests pass their own logger options) covers anything that would log the request's headers.
+    logger: withRedaction(overrides.logger ?? { level: config.LOG_LEVEL }),
     logController: new RequestLogController(),
     genReqId: requestIdFrom,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -60,9 +74,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(openapiPlugin)
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(healthRoutes)
-  await app.register(calendarRoutes, { prefix: '/v1' })
-  await app.register(technicianRoutes, { prefix: '/v1' })
-  await app.register(crewCallRoutes, { prefix: '/v1' })
-  await app.register(syncRoutes, { prefix: '/v1' })
+  await app.register(
+    async function v1(api) {
+      await api.register(authPlugin, { config })
+      api.setNotFoundHandler(notFoundHandler)
+      await api.register(calendarRoutes)
+      await api.register(technicianRoutes)
+      await api.register(crewCallRoutes)
+      await api.register(syncRoutes)
+    },
+    { prefix: '/v1' },
+  )
   return app
 }

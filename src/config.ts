@@ -1,7 +1,79 @@
+import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
 import { departments } from './schemas/crew.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
+
+/** RFC 6750's b64token: what may follow `Bearer ` in an Authorization header. */
+export const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+const SERVICE_KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/
+export const MIN_SERVICE_KEY_LENGTH = 16
+export const MIN_JWT_SECRET_BYTES = 32
+
+export interface ServiceKey {
+  name: string
+  key: string
+}
+
+/**
+ * AUTH_SERVICE_KEYS: `name:key,name:key`. Messages name entries by position and name, never by key.
+ */
+const serviceKeysSchema = z.string().transform((text, ctx): ServiceKey[] => {
+  const keys: ServiceKey[] = []
+  const fail = (message: string) => ctx.addIssue({ code: 'custom', message })
+  for (const [index, entry] of text.split(',').entries()) {
+    const pair = entry.trim()
+    const colon = pair.indexOf(':')
+    if (colon < 0) {
+      fail(`entry ${index + 1} is not name:key`)
+      continue
+    }
+    const name = pair.slice(0, colon)
+    const key = pair.slice(colon + 1)
+    if (!SERVICE_KEY_NAME.test(name))
+      fail(`entry ${index + 1}: the name must be 1-64 letters, digits, '.', '_' or '-'`)
+    else if (keys.some((other) => other.name === name)) fail(`the name ${name} is used twice`)
+    if (key.length < MIN_SERVICE_KEY_LENGTH)
+      fail(`entry ${index + 1}: the key must be at least ${MIN_SERVICE_KEY_LENGTH} characters`)
+    else if (!BEARER_TOKEN.test(key))
+      fail(`entry ${index + 1}: the key may hold only letters, digits, - . _ ~ + / and trailing =`)
+    else if (keys.some((other) => other.key === key)) fail(`entry ${index + 1}: the key is used twice`)
+    keys.push({ name, key })
+  }
+  return keys
+})
+
+export type JwtPublicKeyAlgorithm = 'RS256' | 'ES256'
+
+/**
+ * AUTH_JWT_PUBLIC_KEY: a PEM public key, with real or `\n`-escaped newlines. An RSA key (2048 bits or
+ * more) verifies RS256 tokens, a P-256 key ES256 tokens, and nothing else.
+ */
+const jwtPublicKeySchema = z.string().transform((text, ctx) => {
+  const pem = text.replaceAll('\\n', '\n').replaceAll('\r\n', '\n').trim()
+  if (!/^-----BEGIN (RSA )?PUBLIC KEY-----\n[\s\S]+\n-----END (RSA )?PUBLIC KEY-----$/.test(pem)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a PEM public key (-----BEGIN PUBLIC KEY-----)' })
+    return z.NEVER
+  }
+  let algorithm: JwtPublicKeyAlgorithm | undefined
+  try {
+    const key = createPublicKey(pem)
+    const details = key.asymmetricKeyDetails
+    if (key.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) algorithm = 'RS256'
+    if (key.asymmetricKeyType === 'ec' && details?.namedCurve === 'prime256v1') algorithm = 'ES256'
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a readable PEM public key' })
+    return z.NEVER
+  }
+  if (!algorithm) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an RSA key of 2048 bits or more (RS256) or a P-256 key (ES256)',
+    })
+    return z.NEVER
+  }
+  return { pem, algorithm }
+})
 
 /**
  * Every environment variable the service reads, with its default. Parsed once at boot
@@ -59,6 +131,36 @@ export const configSchema = z.object({
   SYNC_LEASE_MS: int(15_000, 100),
   /** How long a sync request waits for a running sync of the same crew call before answering 409. */
   SYNC_WAIT_MS: int(30_000, 0),
+  /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */
+  AUTH_SERVICE_KEYS: serviceKeysSchema.default([]),
+  /** HS256 secret for user tokens (JWTs). */
+  AUTH_JWT_SECRET: z
+    .string()
+    .refine((secret) => Buffer.byteLength(secret) >= MIN_JWT_SECRET_BYTES, {
+      message: `must be at least ${MIN_JWT_SECRET_BYTES} bytes`,
+    })
+    .optional(),
+  /** PEM public key for RS256 or ES256 user tokens. */
+  AUTH_JWT_PUBLIC_KEY: jwtPublicKeySchema.optional(),
+  /** When set, a user token's `iss` must equal it. */
+  AUTH_JWT_ISSUER: z.string().min(1).optional(),
+  /** When set, a user token's `aud` must contain it. */
+  AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
+  /** Where src/server.ts keeps the service key it generates when no credential is configured. */
+  AUTH_SERVICE_KEY_FILE: z.string().min(1).default('./.data/service-key'),
+})
+
+/** Checks that span variables. */
+const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
+  if (config.AUTH_JWT_SECRET || config.AUTH_JWT_PUBLIC_KEY) return
+  for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
+    if (config[variable])
+      ctx.addIssue({
+        code: 'custom',
+        path: [variable],
+        message: 'needs AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY: no user token can be verified without one',
+      })
+  }
 })
 
 export type Config = z.infer<typeof configSchema>
@@ -69,6 +171,11 @@ export function flexSettings(config: Config) {
   return { baseUrl: config.FLEX_BASE_URL, authToken: config.FLEX_AUTH_TOKEN }
 }
 
+/** Whether any credential is configured; src/server.ts generates a service key when none is. */
+export function hasCredentials(config: Config): boolean {
+  return config.AUTH_SERVICE_KEYS.length > 0 || !!config.AUTH_JWT_SECRET || !!config.AUTH_JWT_PUBLIC_KEY
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
@@ -77,7 +184,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   // An empty variable means "not set", as in most shells' `VAR= command`.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''))
-  const result = configSchema.safeParse(present)
+  const result = checkedConfigSchema.safeParse(present)
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`)

@@ -1,5 +1,6 @@
 import { buildApp } from './app.ts'
-import { type Config, loadConfig } from './config.ts'
+import { readOrCreateServiceKey } from './auth/service-key-file.ts'
+import { type Config, hasCredentials, loadConfig } from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { migrate } from './db/migrate.ts'
 
@@ -7,13 +8,22 @@ import { migrate } from './db/migrate.ts'
  * The process entry: reads the environment once, provides a database (DATABASE_URL, or an embedded
  * PostgreSQL under EMBEDDED_PG_DATA_DIR), applies migrations, listens, and on SIGINT/SIGTERM stops
  * accepting connections, finishes in-flight requests, closes the pool, then the embedded database.
+ * The server never runs open: without any credential configured it uses a service key generated once
+ * and kept in AUTH_SERVICE_KEY_FILE (mode 0600), and logs where it is (never the key itself).
  */
 async function main(): Promise<void> {
   const config = loadConfig(process.env)
+  const generatedKey = hasCredentials(config)
+    ? undefined
+    : await readOrCreateServiceKey(config.AUTH_SERVICE_KEY_FILE)
   const embedded = config.DATABASE_URL
     ? undefined
     : await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: config.EMBEDDED_PG_PORT })
-  const appConfig: Config = { ...config, DATABASE_URL: config.DATABASE_URL ?? embedded?.url }
+  const appConfig: Config = {
+    ...config,
+    DATABASE_URL: config.DATABASE_URL ?? embedded?.url,
+    ...(generatedKey && { AUTH_SERVICE_KEYS: [{ name: 'generated', key: generatedKey.key }] }),
+  }
   try {
     const migrations = await migrate(appConfig.DATABASE_URL as string)
     const app = await buildApp(appConfig)
@@ -23,6 +33,13 @@ async function main(): Promise<void> {
         'embedded PostgreSQL started',
       )
     if (migrations.applied.length > 0) app.log.info({ applied: migrations.applied }, 'migrations applied')
+    if (generatedKey)
+      app.log.info(
+        { keyFile: generatedKey.file, created: generatedKey.created },
+        `no credentials configured: /v1 accepts the service key ${generatedKey.created ? 'generated in' : 'kept in'} ` +
+          `${generatedKey.file}; call with -H "authorization: Bearer $(cat ${generatedKey.file})", or set ` +
+          'AUTH_SERVICE_KEYS, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY',
+      )
     installShutdown(
       async () => {
         await app.close()

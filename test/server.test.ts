@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -8,23 +8,29 @@ import { createEmptyDatabase, withClient } from './helpers/database.ts'
 import { startServer, stopOrphanedPostgres } from './helpers/server-process.ts'
 import { waitFor } from './helpers/wait.ts'
 
-/** The real process, src/server.ts: boot, migrations, readiness, graceful shutdown, embedded database. */
+/**
+ * The real process, src/server.ts: boot, migrations, readiness, graceful shutdown, embedded database,
+ * the service key it generates when no credential is configured.
+ */
+
+const SERVICE_KEY = 'server-test-key-0123456789'
+const AUTH = { AUTH_SERVICE_KEYS: `server-test:${SERVICE_KEY}` }
 
 interface CalendarSet {
   version: number
   calendars: CalendarPayload[]
 }
 
-const putCalendars = (baseUrl: string, userId: string, calendars: unknown) =>
+const putCalendars = (baseUrl: string, userId: string, calendars: unknown, key = SERVICE_KEY) =>
   fetch(`${baseUrl}${calendarsUrl(userId)}`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
     body: JSON.stringify({ calendars }),
   })
 
 t.test('with DATABASE_URL: migrates, serves, and finishes in-flight requests on SIGTERM', async (t) => {
   const databaseUrl = await createEmptyDatabase(t)
-  const server = await startServer(t, { DATABASE_URL: databaseUrl })
+  const server = await startServer(t, { DATABASE_URL: databaseUrl, ...AUTH })
   await server.ready()
   t.pass('ready on a database that had no migrations applied')
 
@@ -63,7 +69,7 @@ t.test('without DATABASE_URL: an embedded PostgreSQL that keeps its data across 
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const dataDir = join(dir, 'pg')
   t.teardown(() => stopOrphanedPostgres(dataDir))
-  const env = { EMBEDDED_PG_DATA_DIR: dataDir }
+  const env = { EMBEDDED_PG_DATA_DIR: dataDir, ...AUTH }
   const calendars = calendarSet('kept', 3)
 
   const first = await startServer(t, env)
@@ -75,9 +81,65 @@ t.test('without DATABASE_URL: an embedded PostgreSQL that keeps its data across 
 
   const second = await startServer(t, env)
   await second.ready(60_000)
-  const set = (await (await fetch(`${second.url}${calendarsUrl('alice')}`)).json()) as CalendarSet
+  const read = await fetch(`${second.url}${calendarsUrl('alice')}`, {
+    headers: { authorization: `Bearer ${SERVICE_KEY}` },
+  })
+  const set = (await read.json()) as CalendarSet
   t.equal(set.version, 1)
   t.same(ids(set.calendars), ids(calendars), 'the calendars written before the restart are there')
   second.kill('SIGTERM')
   t.equal(await second.exitCode(), 0)
+})
+
+t.test('without any credential: generates a service key once, keeps it private, reuses it', async (t) => {
+  const databaseUrl = await createEmptyDatabase(t)
+  const dir = await mkdtemp(join(tmpdir(), 'rostersync-key-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'data', 'service-key')
+  const env = { DATABASE_URL: databaseUrl, AUTH_SERVICE_KEY_FILE: keyFile }
+
+  const first = await startServer(t, env)
+  await first.ready()
+  const key = (await readFile(keyFile, 'utf8')).trim()
+  t.match(key, /^[\w-]{43}$/, 'the key is 32 random bytes, base64url')
+  t.equal((await stat(keyFile)).mode & 0o777, 0o600, 'the key file is readable by its owner only')
+  t.equal((await putCalendars(first.url, 'alice', calendarSet('a', 1), key)).status, 200, 'the key works')
+  t.equal((await putCalendars(first.url, 'alice', [], 'some-other-key-0123456789')).status, 401)
+  t.equal((await fetch(`${first.url}${calendarsUrl('alice')}`)).status, 401, 'no key: 401')
+  t.match(first.output(), `authorization: Bearer $(cat ${keyFile})`, 'the log says how to use it')
+  t.notMatch(first.output(), key, 'the key itself is never printed')
+  first.kill('SIGTERM')
+  t.equal(await first.exitCode(), 0)
+
+  const second = await startServer(t, env)
+  await second.ready()
+  t.equal((await readFile(keyFile, 'utf8')).trim(), key, 'a restart keeps the key')
+  const read = await fetch(`${second.url}${calendarsUrl('alice')}`, {
+    headers: { authorization: `Bearer ${key}` },
+  })
+  t.equal(read.status, 200, 'and accepts it')
+  t.same(ids(((await read.json()) as CalendarSet).calendars), ['a-0'])
+  t.notMatch(second.output(), key, 'the key is not printed on later starts either')
+  second.kill('SIGTERM')
+  t.equal(await second.exitCode(), 0)
+})
+
+t.test('a configured credential: no key file is generated', async (t) => {
+  const databaseUrl = await createEmptyDatabase(t)
+  const dir = await mkdtemp(join(tmpdir(), 'rostersync-key-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const keyFile = join(dir, 'service-key')
+  const server = await startServer(t, { DATABASE_URL: databaseUrl, AUTH_SERVICE_KEY_FILE: keyFile, ...AUTH })
+  await server.ready()
+  t.equal((await putCalendars(server.url, 'bob', [])).status, 200)
+  t.notOk(existsSync(keyFile), 'no key file')
+  server.kill('SIGTERM')
+  t.equal(await server.exitCode(), 0)
+})
+
+t.test('an invalid credential setting stops the server at boot, naming the variable', async (t) => {
+  const server = await startServer(t, { AUTH_SERVICE_KEYS: 'ci:short' })
+  t.not(await server.exitCode(), 0)
+  t.match(server.output(), /AUTH_SERVICE_KEYS/)
+  t.notMatch(server.output(), /short/, 'without echoing the key')
 })

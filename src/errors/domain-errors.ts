@@ -4,6 +4,8 @@
  */
 export type ProblemKind =
   | 'validation'
+  | 'unauthorized'
+  | 'forbidden'
   | 'not-found'
   | 'precondition-failed'
   | 'conflict'
@@ -31,6 +33,26 @@ export class ValidationError extends DomainError {
   ) {
     super(message)
   }
+}
+
+/**
+ * No credentials, or credentials that do not authenticate (401). `bearerError` is the RFC 6750 error
+ * code for the WWW-Authenticate challenge: absent when the request carried no bearer token at all.
+ */
+export class UnauthorizedError extends DomainError {
+  readonly kind = 'unauthorized'
+  constructor(
+    message: string,
+    readonly bearerError?: 'invalid_token',
+  ) {
+    super(message)
+  }
+}
+
+/** Authenticated, but this caller may not do this (403). */
+export class ForbiddenError extends DomainError {
+  readonly kind = 'forbidden'
+  readonly bearerError = 'insufficient_scope'
 }
 
 export class NotFoundError extends DomainError {

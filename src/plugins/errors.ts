@@ -5,8 +5,11 @@ import { toDomainError } from '../db/errors.ts'
 import {
   DomainError,
   type FieldError,
+  ForbiddenError,
+  NotFoundError,
   PreconditionFailedError,
   type ProblemKind,
+  UnauthorizedError,
   ValidationError,
 } from '../errors/domain-errors.ts'
 import { etag } from '../schemas/common.ts'
@@ -18,6 +21,8 @@ type Kind = ProblemKind | 'malformed-request' | 'payload-too-large' | 'unsupport
 const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   validation: { status: 400, title: 'The request is invalid' },
   'malformed-request': { status: 400, title: 'The request could not be read' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
   conflict: { status: 409, title: 'Conflict' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
@@ -29,6 +34,25 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
 }
 
 export const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
+
+/** The realm of every WWW-Authenticate challenge (RFC 6750). */
+export const AUTH_REALM = 'rostersync'
+
+/**
+ * The RFC 6750 challenge sent with every 401 and 403: `Bearer realm="rostersync"`, plus `error` and
+ * `error_description` when a token was presented. The description keeps only the characters RFC 6750
+ * allows in it (printable ASCII without `"` and `\`).
+ */
+function bearerChallenge(error: UnauthorizedError | ForbiddenError): string {
+  if (!error.bearerError) return `Bearer realm="${AUTH_REALM}"`
+  const description = error.message.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '')
+  return `Bearer realm="${AUTH_REALM}", error="${error.bearerError}", error_description="${description}"`
+}
+
+/** Unknown routes: thrown, so the error handler renders them like every other problem. */
+export async function notFoundHandler(request: FastifyRequest): Promise<never> {
+  throw new NotFoundError(`no route for ${request.method} ${request.url.split('?')[0]}`)
+}
 
 const VALIDATION_CONTEXTS: Record<string, FieldError['in']> = {
   body: 'body',
@@ -128,15 +152,12 @@ export default fp<ErrorsPluginOptions>(
       if (status === 500) request.log.error({ err: error }, 'unexpected error')
       else if (status >= 500) request.log.warn({ err: error }, classified.detail ?? 'service unavailable')
       if (error instanceof PreconditionFailedError) reply.header('etag', etag(error.currentVersion))
+      if (error instanceof UnauthorizedError || error instanceof ForbiddenError)
+        reply.header('www-authenticate', bearerChallenge(error))
       return send(request, reply, classified)
     })
 
-    app.setNotFoundHandler((request, reply) =>
-      send(request, reply, {
-        kind: 'not-found',
-        detail: `no route for ${request.method} ${request.url.split('?')[0]}`,
-      }),
-    )
+    app.setNotFoundHandler(notFoundHandler)
   },
   { name: 'errors' },
 )

@@ -3,6 +3,15 @@ import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
 
+/** The name of the bearer security scheme in components.securitySchemes. */
+const BEARER_SCHEME = 'bearer'
+
+/** The security requirement of every /v1 operation (set by the auth plugin on its routes). */
+export const BEARER_SECURITY = [{ [BEARER_SCHEME]: [] }]
+
+/** The security requirement of public operations (health): none. */
+export const PUBLIC_SECURITY = []
+
 /**
  * The OpenAPI 3.1 document, generated from the routes' zod schemas (reusable schemas become
  * components via their `.meta({ id })`), served at GET /openapi.json, with interactive docs at /docs.
@@ -26,6 +35,20 @@ export default fp(
           { name: 'sync', description: 'Reconciling crew rosters with Flex, and the record of every sync.' },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
+        components: {
+          securitySchemes: {
+            [BEARER_SCHEME]: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'service key or JWT',
+              description:
+                '`Authorization: Bearer <token>` on every /v1 route: a service key (AUTH_SERVICE_KEYS, or the ' +
+                'key the server generates in ./.data/service-key), or a user token, a JWT signed with HS256, ' +
+                'RS256 or ES256 whose `sub` is the user id and whose `role` (`admin`, `management`) opens the ' +
+                'crew, technician and sync routes. Missing or invalid credentials: 401; not allowed: 403.',
+            },
+          },
+        },
       },
       transform: jsonSchemaTransform,
       transformObject: jsonSchemaTransformObject,

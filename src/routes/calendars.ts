@@ -13,13 +13,14 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
   const { calendars } = app.services
 
   app.get('/users/:userId/calendars', {
+    config: { access: 'calendar-owner' },
     schema: {
       operationId: 'getCalendars',
       tags: ['calendars'],
       summary: "Read a user's calendar set",
       description: 'A user never synced has version 0 and no calendars. The ETag is the version.',
       params: userParamsSchema,
-      response: { 200: calendarSetSchema, ...pickProblems(400, 500, 503) },
+      response: { 200: calendarSetSchema, ...pickProblems(400, 401, 403, 500, 503) },
     },
     handler: async (request, reply) => {
       const set = await calendars.get(request.params.userId)
@@ -28,6 +29,7 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.put('/users/:userId/calendars', {
+    config: { access: 'calendar-owner' },
     schema: {
       operationId: 'replaceCalendars',
       tags: ['calendars'],
@@ -39,7 +41,10 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       params: userParamsSchema,
       headers: ifMatchHeadersSchema,
       body: replaceCalendarsBodySchema,
-      response: { 200: replaceCalendarsResultSchema, ...pickProblems(400, 412, 413, 415, 500, 503) },
+      response: {
+        200: replaceCalendarsResultSchema,
+        ...pickProblems(400, 401, 403, 412, 413, 415, 500, 503),
+      },
     },
     handler: async (request, reply) => {
       const { userId } = request.params

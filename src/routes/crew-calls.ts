@@ -21,13 +21,14 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   const crewCallPath = '/jobs/:jobId/crew-calls/:department'
 
   app.put(crewCallPath, {
+    config: { access: 'crew' },
     schema: {
       operationId: 'putCrewCall',
       tags: ['crew'],
       summary: "Create or update a job's crew call for a department",
       params: crewCallParamsSchema,
       body: crewCallFieldsSchema,
-      response: { 200: crewCallSchema, 201: crewCallSchema, ...pickProblems(400, 409, 500, 503) },
+      response: { 200: crewCallSchema, 201: crewCallSchema, ...pickProblems(400, 401, 403, 409, 500, 503) },
     },
     handler: async (request, reply) => {
       const { jobId, department } = request.params
@@ -37,12 +38,13 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.get(crewCallPath, {
+    config: { access: 'crew' },
     schema: {
       operationId: 'getCrewCall',
       tags: ['crew'],
       summary: 'Read a crew call with its roster',
       params: crewCallParamsSchema,
-      response: { 200: crewCallWithRosterSchema, ...pickProblems(400, 404, 500, 503) },
+      response: { 200: crewCallWithRosterSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
     },
     handler: async (request, reply) => {
       const [crewCall, roster] = await Promise.all([
@@ -54,12 +56,13 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.get(`${crewCallPath}/assignments`, {
+    config: { access: 'crew' },
     schema: {
       operationId: 'getRoster',
       tags: ['crew'],
       summary: "Read a crew call's roster",
       params: crewCallParamsSchema,
-      response: { 200: rosterSchema, ...pickProblems(400, 404, 500, 503) },
+      response: { 200: rosterSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
     },
     handler: async (request, reply) => {
       const roster = await rosters.get(request.params)
@@ -68,6 +71,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.put(`${crewCallPath}/assignments`, {
+    config: { access: 'crew' },
     schema: {
       operationId: 'replaceRoster',
       tags: ['crew'],
@@ -78,7 +82,10 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       params: crewCallParamsSchema,
       headers: ifMatchHeadersSchema,
       body: replaceRosterBodySchema,
-      response: { 200: replaceRosterResultSchema, ...pickProblems(400, 404, 412, 413, 415, 500, 503) },
+      response: {
+        200: replaceRosterResultSchema,
+        ...pickProblems(400, 401, 403, 404, 412, 413, 415, 500, 503),
+      },
     },
     handler: async (request, reply) => {
       const result = await rosters.replace(
@@ -91,6 +98,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.put(`${crewCallPath}/assignments/:technicianId`, {
+    config: { access: 'crew' },
     schema: {
       operationId: 'putAssignment',
       tags: ['crew'],
@@ -98,7 +106,11 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       params: assignmentParamsSchema,
       headers: ifMatchHeadersSchema,
       body: assignmentFieldsSchema,
-      response: { 200: assignmentSchema, 201: assignmentSchema, ...pickProblems(400, 404, 412, 500, 503) },
+      response: {
+        200: assignmentSchema,
+        201: assignmentSchema,
+        ...pickProblems(400, 401, 403, 404, 412, 500, 503),
+      },
     },
     handler: async (request, reply) => {
       const { technicianId, ...key } = request.params
@@ -116,13 +128,14 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.delete(`${crewCallPath}/assignments/:technicianId`, {
+    config: { access: 'crew' },
     schema: {
       operationId: 'deleteAssignment',
       tags: ['crew'],
       summary: 'Take one technician off the roster (204 also when absent)',
       params: assignmentParamsSchema,
       headers: ifMatchHeadersSchema,
-      response: { 204: z.undefined().describe('Done'), ...pickProblems(400, 404, 412, 500, 503) },
+      response: { 204: z.undefined().describe('Done'), ...pickProblems(400, 401, 403, 404, 412, 500, 503) },
     },
     handler: async (request, reply) => {
       const { technicianId, ...key } = request.params

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { pendingMigrations } from '../db/migrate.ts'
 import { readMigrations } from '../db/migrations.ts'
 import { ServiceUnavailableError } from '../errors/domain-errors.ts'
+import { PUBLIC_SECURITY } from '../plugins/openapi.ts'
 import { pickProblems } from '../schemas/problem.ts'
 
 const statusSchema = z.object({ status: z.literal('ok') })
@@ -14,6 +15,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       operationId: 'getLiveness',
       tags: ['health'],
+      security: PUBLIC_SECURITY,
       summary: 'The process is up',
       response: { 200: statusSchema },
     },
@@ -24,6 +26,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       operationId: 'getReadiness',
       tags: ['health'],
+      security: PUBLIC_SECURITY,
       summary: 'The database is reachable and every migration is applied',
       response: { 200: statusSchema, ...pickProblems(503) },
     },

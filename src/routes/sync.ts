@@ -14,6 +14,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   const { sync } = app.services
 
   app.post('/jobs/:jobId/crew-calls/:department/sync', {
+    config: { access: 'crew' },
     schema: {
       operationId: 'syncCrewCall',
       tags: ['sync'],
@@ -25,7 +26,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
         'is not configured.',
       params: crewCallParamsSchema,
       querystring: syncQuerySchema,
-      response: { 200: syncResponseSchema, ...pickProblems(400, 404, 409, 500, 502, 503) },
+      response: { 200: syncResponseSchema, ...pickProblems(400, 401, 403, 404, 409, 500, 502, 503) },
     },
     handler: (request) =>
       sync.syncCrewCall(request.params.jobId, request.params.department, {
@@ -35,23 +36,25 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.post('/jobs/:jobId/sync', {
+    config: { access: 'crew' },
     schema: {
       operationId: 'syncJob',
       tags: ['sync'],
       summary: 'Reconcile every crew call of a job with Flex',
       params: jobParamsSchema,
-      response: { 200: jobSyncResponseSchema, ...pickProblems(400, 404, 409, 500, 503) },
+      response: { 200: jobSyncResponseSchema, ...pickProblems(400, 401, 403, 404, 409, 500, 503) },
     },
     handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId, { trigger: 'api:job' }) }),
   })
 
   app.get('/sync-runs', {
+    config: { access: 'crew' },
     schema: {
       operationId: 'listSyncRuns',
       tags: ['sync'],
       summary: 'Sync history, newest first',
       querystring: syncRunsQuerySchema,
-      response: { 200: syncRunsPageSchema, ...pickProblems(400, 500, 503) },
+      response: { 200: syncRunsPageSchema, ...pickProblems(400, 401, 403, 500, 503) },
     },
     handler: (request) => sync.listRuns(request.query),
   })

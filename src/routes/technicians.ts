@@ -6,6 +6,7 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
   const { technicians } = app.services
 
   app.put('/technicians/:technicianId', {
+    config: { access: 'crew' },
     schema: {
       operationId: 'putTechnician',
       tags: ['crew'],
@@ -13,7 +14,11 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
       description: 'A Flex resource belongs to one technician (409 otherwise).',
       params: technicianParamsSchema,
       body: technicianFieldsSchema,
-      response: { 200: technicianSchema, 201: technicianSchema, ...pickProblems(400, 409, 500, 503) },
+      response: {
+        200: technicianSchema,
+        201: technicianSchema,
+        ...pickProblems(400, 401, 403, 409, 500, 503),
+      },
     },
     handler: async (request, reply) => {
       const { technician, created } = await technicians.upsert(request.params.technicianId, request.body)
@@ -22,12 +27,13 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.get('/technicians/:technicianId', {
+    config: { access: 'crew' },
     schema: {
       operationId: 'getTechnician',
       tags: ['crew'],
       summary: 'Read a technician',
       params: technicianParamsSchema,
-      response: { 200: technicianSchema, ...pickProblems(400, 404, 500, 503) },
+      response: { 200: technicianSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
     },
     handler: (request) => technicians.get(request.params.technicianId),
   })

@@ -31,6 +31,10 @@ const problemResponse = (description: string) => ({
 /** Error responses every route documents, keyed by status. */
 export const problemResponses = {
   400: problemResponse('The request is malformed; `errors` names each field at fault. Nothing was written.'),
+  401: problemResponse(
+    'Missing, malformed, expired or wrongly signed credentials (WWW-Authenticate: Bearer). Nothing was written.',
+  ),
+  403: problemResponse('The credentials do not allow this request. Nothing was written.'),
   404: problemResponse('No such resource.'),
   409: problemResponse(
     'Conflicts with the current state, or a sync of this crew call is running (Retry-After).',

@@ -5,13 +5,14 @@ import { build } from '../helpers/build-app.ts'
 interface Operation {
   operationId?: string
   tags?: string[]
+  security?: Record<string, string[]>[]
   responses: Record<string, { content?: Record<string, unknown> }>
 }
 
 interface OpenApiDocument {
   openapi: string
   paths: Record<string, Record<string, Operation>>
-  components: { schemas: Record<string, unknown> }
+  components: { schemas: Record<string, unknown>; securitySchemes?: Record<string, unknown> }
 }
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
@@ -45,6 +46,22 @@ t.test('PUT /v1/users/{userId}/calendars documents its outcomes', async (t) => {
   const responses = document.paths['/v1/users/{userId}/calendars']?.put?.responses ?? {}
   for (const status of ['200', '400', '412', '503']) t.ok(responses[status], `documents ${status}`)
 })
+
+t.test(
+  'every /v1 operation requires the bearer scheme and documents 401 and 403; health is public',
+  async (t) => {
+    t.match(document.components.securitySchemes, { bearer: { type: 'http', scheme: 'bearer' } })
+    for (const { name, operation } of operations) {
+      if (name.split(' ')[1]?.startsWith('/v1/')) {
+        t.same(operation.security, [{ bearer: [] }], `${name} requires a bearer token`)
+        t.ok(operation.responses['401'] && operation.responses['403'], `${name} documents 401 and 403`)
+      } else {
+        t.ok(Array.isArray(operation.security), `${name} declares its security`)
+        if (name.includes(' /health/')) t.same(operation.security, [], `${name} is public`)
+      }
+    }
+  },
+)
 
 t.test('every error response is application/problem+json with the Problem schema', async (t) => {
   for (const { name, operation } of operations) {
