@@ -5,9 +5,11 @@ import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
 import errorsPlugin, { notFoundHandler } from './plugins/errors.ts'
+import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
+import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
 import crewCallRoutes from './routes/crew-calls.ts'
 import healthRoutes from './routes/health.ts'
@@ -71,6 +73,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(requestIdPlugin)
   await app.register(errorsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
   await app.register(databasePlugin, { config })
+  await app.register(metricsPlugin, { token: config.METRICS_TOKEN })
   await app.register(openapiPlugin)
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(healthRoutes)
@@ -82,6 +85,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(technicianRoutes)
       await api.register(crewCallRoutes)
       await api.register(syncRoutes)
+      await api.register(adminRoutes)
     },
     { prefix: '/v1' },
   )

@@ -25,11 +25,15 @@ export abstract class DomainError extends Error {
   readonly retryAfterSeconds?: number
 }
 
+/** One line naming every field at fault, e.g. `body /calendars/2/calendarId: duplicates ...`. */
+export const describeFieldErrors = (errors: FieldError[]) =>
+  errors.map((error) => `${error.in} ${error.pointer || '/'}: ${error.detail}`).join('; ')
+
 export class ValidationError extends DomainError {
   readonly kind = 'validation'
   constructor(
     readonly errors: FieldError[],
-    message = errors.map((error) => `${error.in} ${error.pointer || '/'}: ${error.detail}`).join('; '),
+    message = describeFieldErrors(errors),
   ) {
     super(message)
   }

@@ -4,6 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { toDomainError } from '../db/errors.ts'
 import {
   DomainError,
+  describeFieldErrors,
   type FieldError,
   ForbiddenError,
   NotFoundError,
@@ -77,11 +78,7 @@ function classify(error: FastifyError): Classified {
   }
   if (error.validation) {
     const errors = fieldErrors(error)
-    return {
-      kind: 'validation',
-      detail: errors.map((e) => `${e.in} ${e.pointer || '/'}: ${e.detail}`).join('; '),
-      errors,
-    }
+    return { kind: 'validation', detail: describeFieldErrors(errors), errors }
   }
   const fromDatabase = toDomainError(error)
   if (fromDatabase) return { kind: fromDatabase.kind, detail: fromDatabase.message }

@@ -33,6 +33,7 @@ export default fp(
           { name: 'calendars', description: "A user's managed calendars, replaced atomically as one set." },
           { name: 'crew', description: 'Technicians, crew calls and their rosters.' },
           { name: 'sync', description: 'Reconciling crew rosters with Flex, and the record of every sync.' },
+          { name: 'admin', description: 'Operator checks of the guarantees.' },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
         components: {

@@ -1,9 +1,10 @@
 import fp from 'fastify-plugin'
 import { type Config, flexSettings } from '../config.ts'
 import { createTransactionRunner, transactionOptionsFrom } from '../db/transaction.ts'
-import { FlexClient } from '../flex/flex-client.ts'
+import { FlexClient, type FlexClientOptions } from '../flex/flex-client.ts'
 import { CalendarService } from '../services/calendar-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
+import { IntegrityService } from '../services/integrity-service.ts'
 import { RosterService } from '../services/roster-service.ts'
 import { type FlexPort, FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeases } from '../services/sync/sync-lease.ts'
@@ -17,6 +18,7 @@ export interface Services {
   crewCalls: CrewCallService
   rosters: RosterService
   sync: SyncService
+  integrity: IntegrityService
 }
 
 declare module 'fastify' {
@@ -39,7 +41,12 @@ export default fp<ServicesPluginOptions>(
     const { prisma } = app.db
     const runInTransaction = createTransactionRunner(prisma, transactionOptionsFrom(config))
     const crewCalls = new CrewCallService({ prisma, runInTransaction })
-    const flexClient = flex ?? createFlexClient(config)
+    const { metrics } = app
+    const flexClient =
+      flex ??
+      createFlexClient(config, (call) =>
+        metrics.flexCalls.inc({ endpoint: call.endpoint, outcome: call.outcome }),
+      )
     app.decorate('services', {
       calendars: new CalendarService({ prisma, runInTransaction }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
@@ -49,6 +56,10 @@ export default fp<ServicesPluginOptions>(
         crewCalls,
         leases: new SyncLeases(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
         runLog: new SyncRunLog(prisma),
+        onRunFinished: (run) => {
+          metrics.syncRuns.inc({ status: run.status })
+          if (run.durationMs !== null) metrics.syncDuration.observe(run.durationMs / 1000)
+        },
         reconciler:
           flexClient &&
           new FlexReconciler({
@@ -58,18 +69,20 @@ export default fp<ServicesPluginOptions>(
             businessRoles: config.FLEX_BUSINESS_ROLES,
           }),
       }),
+      integrity: new IntegrityService({ prisma, flex: flexClient }),
       ...overrides,
     })
   },
-  { name: 'services', dependencies: ['database'] },
+  { name: 'services', dependencies: ['database', 'metrics'] },
 )
 
-function createFlexClient(config: Config): FlexClient | undefined {
+function createFlexClient(config: Config, onCall: FlexClientOptions['onCall']): FlexClient | undefined {
   const settings = flexSettings(config)
   if (!settings) return undefined
   return new FlexClient({
     ...settings,
     timeoutMs: config.FLEX_TIMEOUT_MS,
     maxAttempts: config.FLEX_MAX_ATTEMPTS,
+    onCall,
   })
 }

@@ -14,6 +14,8 @@ export interface SyncServiceDeps {
   runLog: SyncRunLog
   /** Undefined when Flex is not configured: syncs then answer 503, everything else works. */
   reconciler: FlexReconciler | undefined
+  /** Told about every finished run (metrics). */
+  onRunFinished?: (run: SyncRunView) => void
 }
 
 export interface SyncOptions {
@@ -65,7 +67,9 @@ export class SyncService {
     try {
       const run = await this.deps.runLog.start(crewCall.id, trigger)
       const outcome = await reconciler.reconcile(crewCall, lease)
-      return await this.deps.runLog.finish(run.id, outcome)
+      const finished = await this.deps.runLog.finish(run.id, outcome)
+      this.deps.onRunFinished?.(finished)
+      return finished
     } finally {
       await lease.release().catch(() => {})
     }

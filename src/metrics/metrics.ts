@@ -1,0 +1,65 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+export interface PoolStats {
+  totalCount: number
+  idleCount: number
+  waitingCount: number
+}
+
+/**
+ * The service's Prometheus metrics, on a registry of its own per app instance (tests and benchmarks
+ * run several instances in one process). Names follow Prometheus conventions: base units (seconds),
+ * `_total` for counters.
+ */
+export function createMetrics(pool: PoolStats) {
+  const registry = new Registry()
+  const durationBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+  const metrics = {
+    registry,
+    httpRequests: new Counter({
+      name: 'rostersync_http_requests_total',
+      help: 'HTTP requests answered, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'rostersync_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: durationBuckets,
+      registers: [registry],
+    }),
+    syncRuns: new Counter({
+      name: 'rostersync_sync_runs_total',
+      help: 'Finished syncs of crew calls with Flex, by status (succeeded, partial, failed).',
+      labelNames: ['status'] as const,
+      registers: [registry],
+    }),
+    syncDuration: new Histogram({
+      name: 'rostersync_sync_duration_seconds',
+      help: 'Duration of a sync of one crew call with Flex.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    flexCalls: new Counter({
+      name: 'rostersync_flex_calls_total',
+      help: 'HTTP attempts made to Flex, by endpoint (list, add, set-role, remove) and outcome (ok, error).',
+      labelNames: ['endpoint', 'outcome'] as const,
+      registers: [registry],
+    }),
+  }
+  new Gauge({
+    name: 'rostersync_db_pool_connections',
+    help: 'Database pool connections, by state: in use, idle, and requests waiting for one.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'in_use' }, pool.totalCount - pool.idleCount)
+      this.set({ state: 'idle' }, pool.idleCount)
+      this.set({ state: 'waiting' }, pool.waitingCount)
+    },
+  })
+  return metrics
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,45 @@
+import { z } from 'zod'
+
+export const integrityQuerySchema = z.strictObject({
+  checkFlex: z
+    .stringbool()
+    .default(false)
+    .describe('Also read Flex and list recorded crew lines it no longer has.'),
+})
+
+export const integrityReportSchema = z
+  .object({
+    duplicates: z
+      .array(z.object({ key: z.string(), groups: z.number().int().describe('Should be 0.') }))
+      .describe('For every natural key, how many values occur more than once.'),
+    missingFlexLines: z
+      .array(
+        z.object({
+          jobId: z.string(),
+          department: z.string(),
+          technicianId: z.string(),
+          flexLineItemId: z.string(),
+        }),
+      )
+      .nullable()
+      .describe(
+        'Crew lines recorded here that Flex no longer has; null unless checkFlex=true. The next sync repairs them.',
+      ),
+    crewCallsWhoseLastSyncFailed: z.array(
+      z.object({
+        jobId: z.string(),
+        department: z.string(),
+        runId: z.string(),
+        finishedAt: z.iso.datetime().nullable(),
+      }),
+    ),
+    syncsLast24h: z.object({
+      runs: z.number().int(),
+      failed: z.number().int(),
+      failureRate: z.number().min(0).max(1),
+      meanDurationMs: z.number().int().nullable(),
+    }),
+  })
+  .meta({ id: 'IntegrityReport' })
+
+export type IntegrityReport = z.output<typeof integrityReportSchema>

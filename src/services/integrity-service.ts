@@ -1,0 +1,126 @@
+import type { PrismaClient } from '../db/prisma.ts'
+import { ServiceUnavailableError, UpstreamError } from '../errors/domain-errors.ts'
+import { FlexError } from '../flex/flex-errors.ts'
+import type { IntegrityReport } from '../schemas/integrity.ts'
+import type { FlexPort } from './sync/flex-reconciler.ts'
+
+export interface IntegrityServiceDeps {
+  prisma: PrismaClient
+  /** Undefined when Flex is not configured: checkFlex then answers 503. */
+  flex: FlexPort | undefined
+}
+
+/** Every natural key the service guarantees unique (G3); the database enforces each one too. */
+const NATURAL_KEYS = [
+  { table: 'managed_calendars', columns: ['user_id', 'calendar_id'] },
+  { table: 'technicians', columns: ['flex_resource_id'] },
+  { table: 'crew_calls', columns: ['job_id', 'department'] },
+  { table: 'crew_calls', columns: ['flex_element_id'] },
+  { table: 'crew_assignments', columns: ['crew_call_id', 'technician_id'] },
+  { table: 'crew_assignments', columns: ['flex_line_item_id'] },
+] as const
+
+interface RecordedLine {
+  job_id: string
+  department: string
+  flex_element_id: string
+  technician_id: string
+  flex_line_item_id: string
+}
+
+/**
+ * What an operator checks when in doubt: duplicates for every natural key (always zero unless a
+ * constraint was dropped), crew lines recorded here but gone from Flex (when asked: it reads Flex),
+ * crew calls whose last sync failed, and the last 24 hours of syncs.
+ */
+export class IntegrityService {
+  constructor(private readonly deps: IntegrityServiceDeps) {}
+
+  async report({ checkFlex }: { checkFlex: boolean }): Promise<IntegrityReport> {
+    const [duplicates, failedLastSync, syncs, missingFlexLines] = await Promise.all([
+      this.duplicates(),
+      this.crewCallsWhoseLastSyncFailed(),
+      this.syncStats(),
+      checkFlex ? this.missingFlexLines() : Promise.resolve(null),
+    ])
+    return { duplicates, missingFlexLines, crewCallsWhoseLastSyncFailed: failedLastSync, syncsLast24h: syncs }
+  }
+
+  private duplicates() {
+    return Promise.all(
+      NATURAL_KEYS.map(async ({ table, columns }) => {
+        const list = columns.join(', ')
+        const [row] = await this.deps.prisma.$queryRawUnsafe<{ groups: number }[]>(
+          `SELECT count(*)::int AS groups FROM (SELECT 1 FROM ${table}
+            WHERE ${columns.map((c) => `${c} IS NOT NULL`).join(' AND ')}
+            GROUP BY ${list} HAVING count(*) > 1) d`,
+        )
+        return { key: `${table} (${list})`, groups: row?.groups ?? 0 }
+      }),
+    )
+  }
+
+  private async missingFlexLines() {
+    const { flex } = this.deps
+    if (!flex)
+      throw new ServiceUnavailableError(
+        'Flex is not configured: checkFlex needs FLEX_BASE_URL and FLEX_AUTH_TOKEN',
+      )
+    const recorded = await this.deps.prisma.$queryRaw<RecordedLine[]>`
+      SELECT cc.job_id, cc.department, cc.flex_element_id, ca.technician_id, ca.flex_line_item_id
+        FROM crew_assignments ca JOIN crew_calls cc ON cc.id = ca.crew_call_id
+       WHERE ca.flex_line_item_id IS NOT NULL ORDER BY cc.job_id, cc.department, ca.technician_id`
+    const elements = [...new Set(recorded.map((line) => line.flex_element_id))]
+    const present = new Set<string>()
+    for (const element of elements) {
+      const lines = await flex.listCrewLines(element).catch((error: unknown) => {
+        throw error instanceof FlexError
+          ? new UpstreamError(`reading Flex failed: ${error.message}`, { cause: error })
+          : error
+      })
+      for (const line of lines) present.add(line.lineItemId)
+    }
+    return recorded
+      .filter((line) => !present.has(line.flex_line_item_id))
+      .map((line) => ({
+        jobId: line.job_id,
+        department: line.department,
+        technicianId: line.technician_id,
+        flexLineItemId: line.flex_line_item_id,
+      }))
+  }
+
+  private async crewCallsWhoseLastSyncFailed() {
+    const rows = await this.deps.prisma.$queryRaw<
+      { job_id: string; department: string; run_id: string; finished_at: Date | null }[]
+    >`
+      SELECT cc.job_id, cc.department, last.id AS run_id, last.finished_at
+        FROM crew_calls cc
+        JOIN LATERAL (SELECT id, status, finished_at FROM sync_runs r WHERE r.crew_call_id = cc.id
+                       ORDER BY started_at DESC, id DESC LIMIT 1) last ON true
+       WHERE last.status = 'failed' ORDER BY cc.job_id, cc.department`
+    return rows.map((row) => ({
+      jobId: row.job_id,
+      department: row.department,
+      runId: row.run_id,
+      finishedAt: row.finished_at?.toISOString() ?? null,
+    }))
+  }
+
+  private async syncStats() {
+    const [row] = await this.deps.prisma.$queryRaw<
+      { runs: number; failed: number; mean_ms: number | null }[]
+    >`
+      SELECT count(*)::int AS runs, (count(*) FILTER (WHERE status = 'failed'))::int AS failed,
+             avg(duration_ms)::float8 AS mean_ms
+        FROM sync_runs WHERE started_at > now() - interval '24 hours' AND status <> 'running'`
+    const runs = row?.runs ?? 0
+    const failed = row?.failed ?? 0
+    return {
+      runs,
+      failed,
+      failureRate: runs === 0 ? 0 : failed / runs,
+      meanDurationMs: row?.mean_ms === null || row?.mean_ms === undefined ? null : Math.round(row.mean_ms),
+    }
+  }
+}
