@@ -7,6 +7,7 @@ import drainPlugin from './plugins/drain.ts'
 import errorsPlugin, { notFoundHandler } from './plugins/errors.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
+import rateLimitPlugin from './plugins/rate-limit.ts'
 import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import adminRoutes from './routes/admin.ts'
@@ -80,6 +81,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(
     async function v1(api) {
       await api.register(authPlugin, { config })
+      await api.register(rateLimitPlugin, {
+        max: config.RATE_LIMIT_MAX,
+        windowMs: config.RATE_LIMIT_WINDOW_MS,
+      })
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)

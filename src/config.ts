@@ -131,6 +131,9 @@ export const configSchema = z.object({
   SYNC_LEASE_MS: int(15_000, 100),
   /** How long a sync request waits for a running sync of the same crew call before answering 409. */
   SYNC_WAIT_MS: int(30_000, 0),
+  /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
+  RATE_LIMIT_MAX: int(1_200, 1),
+  RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
   /** When set, GET /metrics needs it as a bearer token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */

@@ -9,6 +9,7 @@ export type ProblemKind =
   | 'not-found'
   | 'precondition-failed'
   | 'conflict'
+  | 'rate-limited'
   | 'service-unavailable'
   | 'upstream'
 
@@ -84,4 +85,15 @@ export class ServiceUnavailableError extends DomainError {
 
 export class UpstreamError extends DomainError {
   readonly kind = 'upstream'
+}
+
+/** The caller spent its request budget; retry after `retryAfterSeconds`. */
+export class TooManyRequestsError extends DomainError {
+  readonly kind = 'rate-limited'
+  constructor(
+    message: string,
+    override readonly retryAfterSeconds: number,
+  ) {
+    super(message)
+  }
 }

@@ -29,6 +29,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'precondition-failed': { status: 412, title: 'The resource has changed' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
+  'rate-limited': { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal server error' },
   upstream: { status: 502, title: 'An upstream service failed' },
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },

@@ -42,6 +42,7 @@ export const problemResponses = {
   412: problemResponse('If-Match does not match the current version. Nothing was written.'),
   413: problemResponse('The body is larger than the configured limit.'),
   415: problemResponse('The body is not application/json.'),
+  429: problemResponse('The credential spent its request budget; retry after Retry-After seconds.'),
   500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),
   502: problemResponse('Flex failed; the sync run records why.'),
   503: problemResponse('The database is busy or restarting; retry after Retry-After seconds.'),
