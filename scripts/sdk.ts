@@ -1,0 +1,101 @@
+/**
+ * npm run sdk: regenerates the TypeScript SDK in sdk/ from the OpenAPI document the server serves.
+ *
+ * 1. Installs sdk/'s own dependencies when missing (openapi-typescript needs TypeScript 5's compiler
+ *    API, the root project compiles with TypeScript 7, so the generator lives in sdk/package.json).
+ * 2. Builds the app in-process and asks it for GET /openapi.json. No database is needed: the pool
+ *    connects on its first query and generating the document runs none.
+ * 3. Lints the document with Redocly's recommended rules (sdk/redocly.yaml); errors fail the command
+ *    and nothing is written, warnings are printed.
+ * 4. Writes sdk/openapi.json (the contract) and sdk/src/schema.d.ts (openapi-typescript's types, headed
+ *    by the sha256 of that document). Both are committed; test/e2e/sdk.test.ts fails when they are stale.
+ *
+ * `npm run sdk -- --check` writes nothing and exits 1 when either committed file differs from what would
+ * be generated now.
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { buildApp } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import {
+  DOCUMENT_FILE,
+  formatDocument,
+  OPENAPI_TYPESCRIPT,
+  REDOCLY,
+  ROOT,
+  SCHEMA_FILE,
+  SDK_DIR,
+  schemaHeader,
+} from './sdk-document.ts'
+
+const check = process.argv.includes('--check')
+
+function run(command: string, args: string[], { cwd = ROOT, env = {} } = {}): void {
+  const result = spawnSync(command, args, { cwd, stdio: 'inherit', env: { ...process.env, ...env } })
+  if (result.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${result.error ?? `exit ${result.status}`})`)
+}
+
+/** The document exactly as GET /openapi.json serves it, from an app that never touches a database. */
+async function servedDocument(): Promise<unknown> {
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    // Never connected to: the pool opens its first connection on its first query.
+    DATABASE_URL: 'postgresql://sdk@127.0.0.1:9/sdk',
+    AUTH_SERVICE_KEYS: 'sdk:sdk-generator-placeholder-key',
+  })
+  const app = await buildApp(config, { logger: false })
+  try {
+    const response = await app.inject({ method: 'GET', url: '/openapi.json' })
+    if (response.statusCode !== 200)
+      throw new Error(`GET /openapi.json answered ${response.statusCode}: ${response.body}`)
+    return response.json()
+  } finally {
+    await app.close()
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(OPENAPI_TYPESCRIPT) || !existsSync(REDOCLY)) {
+    run('npm', ['--prefix', SDK_DIR, 'install', '--no-audit', '--no-fund'])
+  }
+
+  const documentText = formatDocument(await servedDocument())
+  const work = await mkdtemp(join(tmpdir(), 'rostersync-sdk-'))
+  try {
+    const document = join(work, 'openapi.json')
+    const schema = join(work, 'schema.d.ts')
+    await writeFile(document, documentText)
+    run(REDOCLY, ['lint', 'openapi.json', '--config', join(SDK_DIR, 'redocly.yaml'), '--format=summary'], {
+      cwd: work,
+      env: { REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+    })
+    run(OPENAPI_TYPESCRIPT, [document, '--output', schema])
+    const schemaText = schemaHeader(documentText) + (await readFile(schema, 'utf8'))
+
+    if (check) {
+      const outputs: [file: string, text: string][] = [
+        [DOCUMENT_FILE, documentText],
+        [SCHEMA_FILE, schemaText],
+      ]
+      const stale = outputs.filter(([file, text]) => !existsSync(file) || readFileSync(file, 'utf8') !== text)
+      for (const [file] of stale) console.error(`stale: ${relative(ROOT, file)} (run npm run sdk)`)
+      if (stale.length > 0) process.exitCode = 1
+      else console.log('sdk/openapi.json and sdk/src/schema.d.ts are up to date')
+    } else {
+      await writeFile(DOCUMENT_FILE, documentText)
+      await writeFile(SCHEMA_FILE, schemaText)
+      console.log('wrote sdk/openapi.json and sdk/src/schema.d.ts')
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`npm run sdk: ${error instanceof Error ? error.message : error}`)
+  process.exit(1)
+})
