@@ -109,6 +109,19 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     ignored: ['line-2'],
     errors: [{ operation: 'add', message: 'sample' }],
   },
+  IdempotencyKey: {
+    scope: 'service:sample PUT /v1/users/sample-user/calendars',
+    key: 'sample-key',
+    fingerprint: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    state: 'completed',
+    owner: '3e7a1c52-6b0d-4f8e-9a21-7c5d4b3a2f10',
+    lockedUntil: new Date('2022-03-04T05:06:07.890Z'),
+    responseStatus: 201,
+    responseHeaders: { 'content-type': 'application/json; charset=utf-8', etag: '"3"' },
+    responseBody: new Uint8Array(Buffer.from('{"sample":true}')),
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    expiresAt: new Date('2020-01-03T03:04:05.678Z'),
+  },
 }
 
 const datamodel = await readDatamodel()

@@ -26,6 +26,7 @@ const DEFAULT_NATIVE_TYPES: Record<string, [string, string[]]> = {
   Boolean: ['Boolean', []],
   DateTime: ['Timestamp', ['3']],
   Json: ['JsonB', []],
+  Bytes: ['ByteA', []],
 }
 
 const timestamp =
@@ -42,6 +43,7 @@ const COLUMN_TYPES: Record<string, (args: string[]) => string> = {
   Timestamp: timestamp('without time zone'),
   Timestamptz: timestamp('with time zone'),
   JsonB: () => 'jsonb',
+  ByteA: () => 'bytea',
 }
 
 /** The column type (as format_type() prints it) that Prisma expects for a scalar field. */
