@@ -5,6 +5,7 @@ import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
 import errorsPlugin, { notFoundHandler } from './plugins/errors.ts'
+import idempotencyPlugin from './plugins/idempotency.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
@@ -85,6 +86,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         max: config.RATE_LIMIT_MAX,
         windowMs: config.RATE_LIMIT_WINDOW_MS,
       })
+      await api.register(idempotencyPlugin, { purgeIntervalMs: config.IDEMPOTENCY_PURGE_INTERVAL_MS })
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)

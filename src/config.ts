@@ -134,6 +134,12 @@ export const configSchema = z.object({
   /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
   RATE_LIMIT_MAX: int(1_200, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
+  /** How long an Idempotency-Key's response is kept and replayed; then the key is free again and purged. */
+  IDEMPOTENCY_TTL_SECONDS: int(86_400, 1),
+  /** A running request's hold on its Idempotency-Key, renewed while it runs: how long a crash blocks a retry. */
+  IDEMPOTENCY_LEASE_MS: int(15_000, 100),
+  /** How often each instance deletes expired idempotency keys. */
+  IDEMPOTENCY_PURGE_INTERVAL_MS: int(60_000, 100),
   /** When set, GET /metrics needs it as a bearer token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */

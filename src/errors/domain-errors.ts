@@ -10,6 +10,8 @@ export type ProblemKind =
   | 'precondition-failed'
   | 'conflict'
   | 'rate-limited'
+  | 'idempotency-key-reused'
+  | 'idempotency-key-in-use'
   | 'service-unavailable'
   | 'upstream'
 
@@ -90,6 +92,22 @@ export class UpstreamError extends DomainError {
 /** The caller spent its request budget; retry after `retryAfterSeconds`. */
 export class TooManyRequestsError extends DomainError {
   readonly kind = 'rate-limited'
+  constructor(
+    message: string,
+    override readonly retryAfterSeconds: number,
+  ) {
+    super(message)
+  }
+}
+
+/** An Idempotency-Key already used, in its scope, for a request with another body or query (422). */
+export class IdempotencyKeyReusedError extends DomainError {
+  readonly kind = 'idempotency-key-reused'
+}
+
+/** The first request with this Idempotency-Key is still running (409); retry after `retryAfterSeconds`. */
+export class IdempotencyKeyInUseError extends DomainError {
+  readonly kind = 'idempotency-key-in-use'
   constructor(
     message: string,
     override readonly retryAfterSeconds: number,

@@ -4,6 +4,7 @@ import { createTransactionRunner, transactionOptionsFrom } from '../db/transacti
 import { FlexClient, type FlexClientOptions } from '../flex/flex-client.ts'
 import { CalendarService } from '../services/calendar-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
+import { IdempotencyService } from '../services/idempotency-service.ts'
 import { IntegrityService } from '../services/integrity-service.ts'
 import { RosterService } from '../services/roster-service.ts'
 import { type FlexPort, FlexReconciler } from '../services/sync/flex-reconciler.ts'
@@ -19,6 +20,7 @@ export interface Services {
   rosters: RosterService
   sync: SyncService
   integrity: IntegrityService
+  idempotency: IdempotencyService
 }
 
 declare module 'fastify' {
@@ -39,7 +41,12 @@ export interface ServicesPluginOptions {
 export default fp<ServicesPluginOptions>(
   async function servicesPlugin(app, { config, overrides, flex }) {
     const { prisma } = app.db
-    const runInTransaction = createTransactionRunner(prisma, transactionOptionsFrom(config))
+    // Every transaction a request opens may carry that request's idempotency record (the first one
+    // does, see IdempotencyService); looked up per call, so an overridden service is the one asked.
+    const runInTransaction = createTransactionRunner(prisma, {
+      ...transactionOptionsFrom(config),
+      participant: () => app.services.idempotency.participant(),
+    })
     const crewCalls = new CrewCallService({ prisma, runInTransaction })
     const { metrics } = app
     const flexClient =
@@ -70,6 +77,12 @@ export default fp<ServicesPluginOptions>(
           }),
       }),
       integrity: new IntegrityService({ prisma, flex: flexClient }),
+      idempotency: new IdempotencyService({
+        prisma,
+        ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+        leaseMs: config.IDEMPOTENCY_LEASE_MS,
+        log: app.log,
+      }),
       ...overrides,
     })
   },

@@ -37,11 +37,16 @@ export const problemResponses = {
   403: problemResponse('The credentials do not allow this request. Nothing was written.'),
   404: problemResponse('No such resource.'),
   409: problemResponse(
-    'Conflicts with the current state, or a sync of this crew call is running (Retry-After).',
+    'Conflicts with the current state, a sync of this crew call is running, or the first request with this ' +
+      'Idempotency-Key is still running (the last two with Retry-After).',
   ),
   412: problemResponse('If-Match does not match the current version. Nothing was written.'),
   413: problemResponse('The body is larger than the configured limit.'),
   415: problemResponse('The body is not application/json.'),
+  422: problemResponse(
+    'The Idempotency-Key was already used, by this credential on this path, for a request with another body ' +
+      'or query. Nothing was written.',
+  ),
   429: problemResponse('The credential spent its request budget; retry after Retry-After seconds.'),
   500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),
   502: problemResponse('Flex failed; the sync run records why.'),
