@@ -224,8 +224,7 @@ t.test('crew: technicians, a crew call and its roster, synced with Flex and reco
   t.equal(runs.data?.nextCursor, null)
 })
 
-// TODO: idempotency keys are not on main yet; drop the todo when they land (and run npm run sdk).
-t.todo('a sync replayed with the same Idempotency-Key answers the stored response', async (t) => {
+t.test('a sync replayed with the same Idempotency-Key answers the stored response', async (t) => {
   const key = `sdk-e2e-${Date.now()}`
   const request = { params: crewCall, headers: { 'Idempotency-Key': key } }
   const runCount = async () =>
