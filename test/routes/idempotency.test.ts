@@ -292,6 +292,26 @@ t.test('concurrent identical requests with one key: exactly one executes', async
   if (executed) assertReplay(t, executed, later)
 })
 
+t.test('two instances, one key: exactly one executes', async (t) => {
+  const { app, flex, databaseUrl } = await crewWorld(t, 2)
+  await replaceRoster(app, roster(2))
+  const { app: other } = await build(t, {
+    databaseUrl,
+    env: { FLEX_BASE_URL: flex.url, FLEX_AUTH_TOKEN: flex.token },
+  })
+  flex.latencyMs = 20
+  const responses = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => syncWithKey(i % 2 ? other : app, 'across')),
+  )
+  const ran = responses.filter((r) => r.statusCode === 200 && r.headers[REPLAYED] === undefined)
+  t.equal(ran.length, 1, 'one request ran')
+  t.ok(
+    responses.every((r) => r === ran[0] || r.statusCode === 409 || r.headers[REPLAYED] === 'true'),
+    'the others were told to wait, or got the replay',
+  )
+  t.equal(await syncRunCount(databaseUrl), 1, 'one sync run recorded')
+})
+
 t.test('answers kept and answers released', async (t) => {
   t.test('a 4xx outcome (412) is kept and replayed', async (t) => {
     const { app } = await build(t)
