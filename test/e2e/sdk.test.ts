@@ -226,7 +226,8 @@ t.test('crew: technicians, a crew call and its roster, synced with Flex and reco
 
 t.test('a sync replayed with the same Idempotency-Key answers the stored response', async (t) => {
   const key = `sdk-e2e-${Date.now()}`
-  const request = { params: crewCall, headers: { 'Idempotency-Key': key } }
+  // The SDK types the header: the document declares Idempotency-Key on every POST and PUT of /v1.
+  const request = { params: { ...crewCall, header: { 'idempotency-key': key } } }
   const runCount = async () =>
     (await api.GET('/v1/sync-runs', { params: { query: { jobId: JOB, limit: 100 } } })).data?.runs.length
   const runsBefore = await runCount()
