@@ -22,10 +22,19 @@ export interface FieldError {
   detail: string
 }
 
+export interface DomainErrorOptions extends ErrorOptions {
+  /** Sent as Retry-After (503s without it get the configured default). */
+  retryAfterSeconds?: number
+}
+
 export abstract class DomainError extends Error {
   abstract readonly kind: ProblemKind
-  /** Sent as Retry-After when set (503s get the configured default otherwise). */
   readonly retryAfterSeconds?: number
+
+  constructor(message: string, options: DomainErrorOptions = {}) {
+    super(message, options)
+    this.retryAfterSeconds = options.retryAfterSeconds
+  }
 }
 
 /** One line naming every field at fault, e.g. `body /calendars/2/calendarId: duplicates ...`. */
@@ -92,12 +101,6 @@ export class UpstreamError extends DomainError {
 /** The caller spent its request budget; retry after `retryAfterSeconds`. */
 export class TooManyRequestsError extends DomainError {
   readonly kind = 'rate-limited'
-  constructor(
-    message: string,
-    override readonly retryAfterSeconds: number,
-  ) {
-    super(message)
-  }
 }
 
 /** An Idempotency-Key already used, in its scope, for a request with another body or query (422). */
@@ -108,10 +111,4 @@ export class IdempotencyKeyReusedError extends DomainError {
 /** The first request with this Idempotency-Key is still running (409); retry after `retryAfterSeconds`. */
 export class IdempotencyKeyInUseError extends DomainError {
   readonly kind = 'idempotency-key-in-use'
-  constructor(
-    message: string,
-    override readonly retryAfterSeconds: number,
-  ) {
-    super(message)
-  }
 }

@@ -35,7 +35,7 @@ export default fp<RateLimitPluginOptions>(
       errorResponseBuilder: (_request, context) =>
         new TooManyRequestsError(
           `more than ${context.max} requests in ${Math.round(windowMs / 1000)} s for this credential; retry in ${context.after}`,
-          Math.max(1, Math.ceil(context.ttl / 1000)),
+          { retryAfterSeconds: Math.max(1, Math.ceil(context.ttl / 1000)) },
         ),
     })
   },

@@ -201,7 +201,7 @@ export class IdempotencyService {
   private inUse(leaseLeftMs: number) {
     return new IdempotencyKeyInUseError(
       'a request with this Idempotency-Key is still running; retry after it finished',
-      Math.max(1, Math.ceil(leaseLeftMs / 1000)),
+      { retryAfterSeconds: Math.max(1, Math.ceil(leaseLeftMs / 1000)) },
     )
   }
 }
@@ -242,7 +242,7 @@ export class ClaimedRequest implements TransactionParticipant {
     if (!(await this.service.complete(this.claim, response, tx))) {
       throw new IdempotencyKeyInUseError(
         "this request's hold on its Idempotency-Key lapsed and a retry took the key over; nothing was written",
-        1,
+        { retryAfterSeconds: 1 },
       )
     }
   }

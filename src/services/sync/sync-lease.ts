@@ -18,14 +18,7 @@ export interface SyncLease {
   release(): Promise<void>
 }
 
-export class SyncInProgressError extends ConflictError {
-  constructor(
-    message: string,
-    override readonly retryAfterSeconds: number,
-  ) {
-    super(message)
-  }
-}
+export class SyncInProgressError extends ConflictError {}
 
 /**
  * One sync per crew call at a time, across every instance: a lease in the crew call's row, taken with
@@ -53,7 +46,7 @@ export class SyncLeases {
       if (Date.now() >= deadline) {
         throw new SyncInProgressError(
           'a sync of this crew call is already running; retry when it has finished',
-          Math.max(1, Math.ceil(this.options.leaseMs / 3000)),
+          { retryAfterSeconds: Math.max(1, Math.ceil(this.options.leaseMs / 3000)) },
         )
       }
       await this.sleep(this.pollMs)
