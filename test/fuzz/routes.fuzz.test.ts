@@ -1,0 +1,908 @@
+import fc from 'fast-check'
+import type { FastifyInstance, InjectOptions } from 'fastify'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
+import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
+import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
+
+/**
+ * G5 under fuzzing: thousands of malformed or hostile requests, over every route of the OpenAPI
+ * document (a new route is fuzzed automatically), get only a 4xx problem+json and change nothing.
+ *
+ * Every generated request carries at least one defect that makes it invalid by construction (bad
+ * credentials, an over-long or out-of-enum path parameter, a body the schema refuses, malformed JSON,
+ * a wrong content type, a garbage If-Match / Idempotency-Key / query value), on top of hostile noise
+ * (unicode, percent-encoded slashes, dots and null bytes in ids, random headers). Apart from those,
+ * "probes" send syntactically valid requests with hostile ids that name nothing (a missing technician,
+ * job or crew call), so the ids reach the services and the SQL: they must get a 4xx too, except the two
+ * documented non-error answers listed in `documentedAnswer`.
+ *
+ * No Flex is configured: sync routes answer 503 `service-unavailable` ("not configured") to a request
+ * that passes validation, and nothing ever reaches an external system or writes a sync run. With a fake
+ * Flex, a hostile-but-valid sync request would legitimately run and record a sync run, which the
+ * unchanged-database check could not tell from a bug.
+ *
+ * Idempotency-Key: only malformed keys are sent (refused by validation, so never stored), so the
+ * `idempotency_keys` table stays in the snapshot: a kept 4xx would show up as a change.
+ *
+ * Known bugs found by this fuzz are kept as todo assertions at the end (they run, and show, without
+ * failing the suite): router-level refusals (over-long or badly percent-encoded path segments) answer
+ * Fastify's plain JSON, and NUL characters in ids reach PostgreSQL and answer 500.
+ *
+ * FUZZ_SEED (default fixed, printed by fast-check on failure) and FUZZ_RUNS (runs per route) override.
+ */
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20261123)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 600)
+const PROBE_RUNS = Math.ceil(RUNS / 2)
+const BODY_LIMIT = 65_536
+
+const { app, databaseUrl } = await build(t, {
+  env: { RATE_LIMIT_MAX: '10000000', BODY_LIMIT_BYTES: String(BODY_LIMIT) },
+})
+
+// ---- A known state, through the API ----------------------------------------------------------------
+// No tap assertion between these requests: a top-level t.equal between the calendars PUT and the next
+// PUT made that PUT answer 503 (Prisma "Transaction not found"), reported separately.
+const USER = 'alice'
+const seedCalendars = await app.inject({
+  method: 'PUT',
+  url: calendarsUrl(USER),
+  payload: { calendars: calendarSet('seed', 3) },
+})
+await putTechnicians(app, 3)
+await putCrewCall(app)
+const seedRoster = await replaceRoster(app, roster(2))
+if (seedCalendars.statusCode !== 200 || seedRoster.statusCode !== 200)
+  throw new Error(`seeding failed: ${seedCalendars.body} ${seedRoster.body}`)
+const SEEDED_IDS = new Set([
+  USER,
+  'tech-0',
+  'tech-1',
+  'tech-2',
+  'job-1',
+  'element-1',
+  'res-0',
+  'res-1',
+  'res-2',
+])
+
+// ---- Snapshot: every table's rows, ordered ----------------------------------------------------------
+const db = new pg.Client({ connectionString: databaseUrl })
+await db.connect()
+t.teardown(() => db.end())
+
+async function snapshot(): Promise<Record<string, string[]>> {
+  const tables = await db.query<{ name: string }>(
+    `SELECT table_name AS name FROM information_schema.tables
+      WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1`,
+  )
+  const dump: Record<string, string[]> = {}
+  for (const { name } of tables.rows) {
+    const rows = await db.query<{ row: string }>(
+      `SELECT row_to_json(x)::text AS row FROM "${name.replaceAll('"', '""')}" x ORDER BY 1`,
+    )
+    dump[name] = rows.rows.map((r) => r.row)
+  }
+  return dump
+}
+
+const before = await snapshot()
+t.ok(
+  before.managed_calendars?.length === 3 && before.technicians?.length === 3,
+  'the snapshot holds the seeded rows',
+)
+
+// ---- The routes, from the OpenAPI document ---------------------------------------------------------
+interface JsonSchema {
+  type?: string | string[]
+  enum?: unknown[]
+  anyOf?: JsonSchema[]
+  oneOf?: JsonSchema[]
+  properties?: Record<string, JsonSchema>
+  required?: string[]
+  items?: JsonSchema
+  maxLength?: number
+  $ref?: string
+}
+interface Parameter {
+  in: 'path' | 'query' | 'header'
+  name: string
+  schema?: JsonSchema
+}
+interface Operation {
+  parameters?: Parameter[]
+  requestBody?: { content: Record<string, { schema: JsonSchema }> }
+}
+interface OpenApi {
+  paths: Record<string, Record<string, Operation>>
+  components?: { schemas?: Record<string, JsonSchema> }
+}
+
+const docResponse = await app.inject({ method: 'GET', url: '/openapi.json' })
+const doc = docResponse.json<OpenApi>()
+const resolve = (schema: JsonSchema | undefined): JsonSchema | undefined => {
+  if (!schema?.$ref) return schema
+  return resolve(doc.components?.schemas?.[schema.$ref.split('/').pop() ?? ''])
+}
+
+interface Route {
+  method: string
+  path: string
+  pathParams: Parameter[]
+  queryParams: Parameter[]
+  headerNames: Set<string>
+  body: JsonSchema | undefined
+}
+
+const routes: Route[] = []
+for (const [path, operations] of Object.entries(doc.paths)) {
+  for (const [method, operation] of Object.entries(operations)) {
+    const parameters = operation.parameters ?? []
+    routes.push({
+      method: method.toUpperCase(),
+      path,
+      pathParams: parameters.filter((p) => p.in === 'path'),
+      queryParams: parameters.filter((p) => p.in === 'query'),
+      headerNames: new Set(parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase())),
+      body: resolve(operation.requestBody?.content['application/json']?.schema),
+    })
+  }
+}
+const apiRoutes = routes.filter((r) => r.path.startsWith('/v1/'))
+t.ok(apiRoutes.length >= 14, `the document lists the /v1 routes (${apiRoutes.length})`)
+
+const isSync = (route: Route) => route.method === 'POST' && route.path.endsWith('/sync')
+
+// ---- Building blocks -------------------------------------------------------------------------------
+/** What a header may carry through inject: visible ASCII, space and tab. */
+const headerText = (maxLength = 80) =>
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength })
+
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** Path segments that are syntactically acceptable ids, but hostile, and never a seeded id. */
+const hostileId = fc
+  .oneof(
+    fc.constantFrom(
+      '.',
+      '..',
+      '...',
+      '%2F',
+      '%2f',
+      'a%2Fb',
+      '..%2F..%2Fetc%2Fpasswd',
+      '%2e%2e',
+      '%2E',
+      '%00',
+      'a%00b',
+      '%00%00',
+      '%20',
+      '+',
+      '~',
+      '%E2%80%AE',
+      '%F0%9F%92%A9',
+      '%EF%BF%BF',
+      '%25',
+      'null',
+      'undefined',
+      '__proto__',
+      'constructor',
+      'prototype',
+      'toString',
+      '0',
+      '-1',
+      'NaN',
+      "'%3B%20DROP%20TABLE%20technicians%3B--",
+      '%5C',
+      '%3Cscript%3E',
+    ),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).map(encodeURIComponent),
+    fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 40 }).map(encodeURIComponent),
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1000 }).map(encodeURIComponent),
+  )
+  .filter((s) => !SEEDED_IDS.has(safeDecode(s)))
+
+/** Path segments the router or the schema must refuse (or that match no route). */
+const MAX_PARAM_LENGTH = 4096 // the router's maxParamLength (src/app.ts), counted on the encoded segment
+const invalidIdSegment = fc.oneof(
+  fc.integer({ min: 1025, max: MAX_PARAM_LENGTH }).map((n) => 'x'.repeat(n)),
+  fc.integer({ min: 1025, max: MAX_PARAM_LENGTH - 6 }).map((n) => `${'x'.repeat(n - 1)}%2F`),
+)
+
+/** Refused by the router itself: malformed percent-encoding (see the todo test at the end). */
+const brokenSegment = fc.constantFrom('%', '%zz', '%E2%82', '%C0', '%C0%AF', 'a%', '%%')
+
+const json = (value: unknown) => JSON.stringify(value) ?? 'null'
+/** JSON text for an object given as entries: keeps duplicated and `__proto__` keys as written. */
+const objectText = (entries: [string, string][]) =>
+  `{${entries.map(([k, v]) => `${json(k)}:${v}`).join(',')}}`
+
+const jsonTypeOf = (value: unknown) =>
+  value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'array'
+      : typeof value === 'number'
+        ? 'number'
+        : typeof value
+const typesOf = (schema: JsonSchema | undefined): Set<string> | undefined => {
+  const s = resolve(schema)
+  if (!s) return undefined
+  if (s.type) return new Set([s.type].flat().map((ty) => (ty === 'integer' ? 'number' : ty)))
+  const alternatives = s.anyOf ?? s.oneOf
+  if (!alternatives) return undefined
+  const all = new Set<string>()
+  for (const alternative of alternatives) {
+    const types = typesOf(alternative)
+    if (!types) return undefined
+    for (const ty of types) all.add(ty)
+  }
+  return all
+}
+const wrongTypedValue = (schema: JsonSchema | undefined) => {
+  const types = typesOf(schema)
+  return types ? fc.jsonValue({ maxDepth: 3 }).filter((v) => !types.has(jsonTypeOf(v))) : undefined
+}
+
+const deep = (n: number, open = '[', close = ']') => open.repeat(n) + close.repeat(n)
+const deepValue = fc.oneof(
+  fc.integer({ min: 100, max: 20_000 }).map((n) => deep(n)),
+  fc.integer({ min: 100, max: 5_000 }).map((n) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`),
+)
+
+/** Any JSON value, as text: what a naive or hostile client may send. */
+const anyJsonText = fc.oneof(
+  fc.jsonValue().map(json),
+  fc.anything({ withNullPrototype: true, withBoxedValues: true, withMap: true, withSet: true }).map((v) => {
+    try {
+      return json(v)
+    } catch {
+      return '{}'
+    }
+  }),
+)
+
+/** Text JSON.parse refuses. */
+const malformedJson = fc
+  .oneof(
+    fc.constantFrom(
+      '',
+      '{',
+      '}',
+      '[',
+      '{"a":}',
+      "{'a':1}",
+      '{"a":1,}',
+      '[1,]',
+      'NaN',
+      'undefined',
+      '{"a" 1}',
+      '\u0000',
+      '\ufeff{',
+    ),
+    fc.jsonValue().map((v) => json(v).slice(0, -1)),
+    fc.jsonValue().map((v) => `${json(v)}}garbage`),
+    fc.string({ maxLength: 200 }),
+  )
+  .filter((text) => {
+    try {
+      JSON.parse(text)
+      return false
+    } catch {
+      return true
+    }
+  })
+
+interface Draft {
+  params: Record<string, string>
+  query: [string, string][]
+  headers: Record<string, string | undefined>
+  payload?: string
+}
+
+const knownFieldEntries = (body: JsonSchema): fc.Arbitrary<[string, string][]> => {
+  const names = Object.keys(body.properties ?? {})
+  return fc
+    .subarray(names)
+    .chain((picked) =>
+      fc.tuple(
+        ...picked.map((name) => fc.jsonValue({ maxDepth: 3 }).map((v): [string, string] => [name, json(v)])),
+      ),
+    )
+}
+
+/** Bodies the route's schema refuses, each for a known reason. */
+function invalidBodies(body: JsonSchema): fc.Arbitrary<{ text: string; contentType?: string }>[] {
+  const properties = body.properties ?? {}
+  const names = Object.keys(properties)
+  const asJson = (text: fc.Arbitrary<string>) => text.map((t) => ({ text: t }))
+  const bodies: fc.Arbitrary<{ text: string; contentType?: string }>[] = [
+    // not an object at all
+    asJson(
+      fc.oneof(
+        fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 5 }).map(json),
+        fc.string().map(json),
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map(json),
+        fc.boolean().map(json),
+        fc.constant('null'),
+        deepValue.filter((text) => text.startsWith('[')),
+      ),
+    ),
+    // an unknown key, next to known fields with arbitrary values
+    asJson(
+      fc
+        .tuple(
+          knownFieldEntries(body),
+          fc
+            .oneof(
+              fc.string(),
+              fc.constantFrom(
+                'constructor',
+                'prototype',
+                'toString',
+                'hasOwnProperty',
+                '__defineGetter__',
+                'valueOf',
+              ),
+            )
+            .filter((key) => !names.includes(key) && key !== '__proto__'),
+          fc.jsonValue({ maxDepth: 2 }),
+        )
+        .map(([entries, key, value]) => objectText([...entries, [key, json(value)]])),
+    ),
+    // prototype pollution, at the top or inside a known field
+    asJson(
+      fc
+        .tuple(
+          fc.constantFrom(
+            '{"__proto__":{"polluted":true}}',
+            '{"constructor":{"prototype":{"polluted":true}}}',
+          ),
+          fc.option(fc.constantFrom(...(names.length ? names : ['x'])), { nil: undefined }),
+          fc.boolean(),
+        )
+        .map(([evil, field, asArray]) =>
+          field === undefined ? evil : objectText([[field, asArray ? `[${evil}]` : evil]]),
+        ),
+    ),
+    // malformed JSON
+    asJson(malformedJson),
+    // not JSON: another media type, or none
+    fc.record({
+      text: fc.oneof(anyJsonText, fc.string()),
+      contentType: fc.oneof(
+        fc.constantFrom(
+          'text/html',
+          'application/xml',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+          'application/octet-stream',
+          'application/jsonx',
+          'json',
+          'application/',
+          '*/*',
+          ';',
+          'application/problem+xml',
+        ),
+        headerText(60).filter((ct) => !/json|text\/plain/i.test(ct) && ct.trim() !== ''),
+      ),
+    }),
+    // too large
+    asJson(
+      fc
+        .integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT * 2 })
+        .map((n) => json({ [names[0] ?? 'x']: 'x'.repeat(n) })),
+    ),
+  ]
+  // a field of the wrong type (the rest arbitrary)
+  const typed = names.filter((name) => wrongTypedValue(properties[name]))
+  if (typed.length) {
+    bodies.push(
+      asJson(
+        fc
+          .constantFrom(...typed)
+          .chain((name) =>
+            fc.tuple(
+              fc.constant(name),
+              wrongTypedValue(properties[name]) ?? fc.constant(null),
+              knownFieldEntries(body),
+            ),
+          )
+          .map(([name, value, entries]) =>
+            objectText([...entries.filter(([k]) => k !== name), [name, json(value)]]),
+          ),
+      ),
+    )
+  }
+  // strings over their maximum, and deep nesting, in known fields
+  const bounded = names.filter((name) => resolve(properties[name])?.maxLength !== undefined)
+  if (bounded.length) {
+    bodies.push(
+      asJson(
+        fc
+          .tuple(fc.constantFrom(...bounded), fc.integer({ min: 1, max: 20_000 }), knownFieldEntries(body))
+          .map(([name, extra, entries]) =>
+            objectText([
+              ...entries.filter(([k]) => k !== name),
+              [name, json('y'.repeat((resolve(properties[name])?.maxLength ?? 0) + extra))],
+            ]),
+          ),
+      ),
+    )
+  }
+  const nestable = names.filter((name) => !typesOf(properties[name])?.has('array'))
+  bodies.push(
+    asJson(
+      fc
+        .tuple(fc.constantFrom(...(nestable.length ? nestable : ['x'])), deepValue)
+        .map(([name, value]) => objectText([[name, value]])),
+    ),
+  )
+  // arrays of objects: duplicated ids, and items that are deep arrays or objects with bounded strings too long
+  for (const name of names) {
+    const property = resolve(properties[name])
+    const item = resolve(property?.items)
+    if (!property || typesOf(property)?.has('array') !== true || !item?.properties) continue
+    const required = (item.required ?? []).filter((key) => typesOf(item.properties?.[key])?.has('string'))
+    if (required.length) {
+      const dup = Object.fromEntries(required.map((key) => [key, 'dup']))
+      bodies.push(asJson(fc.integer({ min: 2, max: 50 }).map((n) => json({ [name]: Array(n).fill(dup) }))))
+      bodies.push(
+        asJson(
+          fc
+            .tuple(fc.constantFrom(...required), fc.integer({ min: 1025, max: 10_000 }))
+            .map(([key, n]) => json({ [name]: [{ ...dup, [key]: 'z'.repeat(n) }] })),
+        ),
+      )
+    }
+    bodies.push(asJson(deepValue.filter((v) => v.startsWith('[')).map((v) => `{${json(name)}:[${v}]}`)))
+  }
+  return bodies
+}
+
+const ifMatchIsValid = (value: string) =>
+  value.trim() === '*' || value.split(',').every((part) => /^\s*"(\d{1,9})"\s*$/.test(part))
+const badIfMatch = fc
+  .oneof(
+    fc.constantFrom(
+      'W/"1"',
+      '1',
+      '"1',
+      '"-1"',
+      '"1.5"',
+      '"1234567890"',
+      '"1",',
+      ',',
+      '**',
+      '"a"',
+      '""',
+      'null',
+    ),
+    headerText(),
+  )
+  .filter((v) => v.trim() !== '' && !ifMatchIsValid(v))
+const badIdempotencyKey = fc.oneof(
+  fc.constantFrom('has space', ' lead', 'tab\tkey', 'a b c'),
+  fc.integer({ min: 256, max: 5000 }).map((n) => 'k'.repeat(n)),
+  headerText().filter((v) => v.trim() !== '' && !/^[\x21-\x7e]{1,255}$/.test(v)),
+)
+const badAuthorization = fc.oneof(
+  fc.constant(undefined),
+  fc.constantFrom(
+    '',
+    'Bearer',
+    'Bearer ',
+    'Bearer  ',
+    `Bearer ${TEST_SERVICE_KEY}x`,
+    `Bearer ${TEST_SERVICE_KEY.slice(0, -1)}`,
+    TEST_SERVICE_KEY,
+    `Basic ${TEST_SERVICE_KEY}`,
+    `Token ${TEST_SERVICE_KEY}`,
+    'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiIsInJvbGUiOiJhZG1pbiJ9.',
+    'Bearer eyJhbGciOiJIUzI1NiJ9.e30.',
+    'Bearer a.b.c',
+    'Bearer ...',
+  ),
+  fc.integer({ min: 1, max: 20_000 }).map((n) => `Bearer ${'A'.repeat(n)}`),
+  headerText(200).filter((v) => !v.includes(TEST_SERVICE_KEY)),
+  headerText(200)
+    .filter((v) => !v.includes(TEST_SERVICE_KEY))
+    .map((v) => `Bearer ${v}`),
+)
+
+/** Headers that must change nothing: request ids, accept, random names. */
+const noiseHeaders = fc.record(
+  {
+    'x-request-id': fc.oneof(
+      headerText(200),
+      fc.integer({ min: 129, max: 3000 }).map((n) => 'r'.repeat(n)),
+    ),
+    accept: fc.constantFrom('text/html', 'application/xml', '*/*', 'application/json;q=0', 'garbage'),
+    'x-forwarded-for': headerText(),
+    'x-http-method-override': fc.constantFrom('DELETE', 'PUT', 'GET'),
+    'accept-encoding': fc.constantFrom('gzip', 'br', 'identity;q=0', 'garbage'),
+  },
+  { requiredKeys: [] },
+)
+
+/** Query noise that never makes a request valid nor invalid on its own for routes without a query. */
+const noiseQuery = fc.array(
+  fc.tuple(
+    fc.oneof(
+      fc.constantFrom('__proto__', 'constructor', '__proto__[polluted]', 'constructor[prototype][x]', 'a[]'),
+      fc.string({ maxLength: 10 }),
+    ),
+    fc.string({ maxLength: 30 }),
+  ),
+  { maxLength: 4 },
+)
+
+const pathOf = (route: Route, params: Record<string, string>) =>
+  route.path.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? 'x')
+const urlOf = (route: Route, draft: Draft) => {
+  const query = draft.query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&')
+  return pathOf(route, draft.params) + (query ? `?${query}` : '')
+}
+
+const enumOf = (parameter: Parameter) => resolve(parameter.schema)?.enum?.map(String)
+
+/** Path parameters: hostile where an id is expected, a valid value where the schema is an enum. */
+const hostileParams = (route: Route, ids: fc.Arbitrary<string> = hostileId) =>
+  fc.record(
+    Object.fromEntries(
+      route.pathParams.map((p) => {
+        const values = enumOf(p)
+        return [p.name, values ? fc.constantFrom(...values) : ids]
+      }),
+    ) as Record<string, fc.Arbitrary<string>>,
+  )
+
+/** Hostile ids without a NUL character (NUL ids reaching the database are a known bug: see the todo test). */
+const hostileIdWithoutNul = hostileId.filter((s) => !safeDecode(s).includes('\0'))
+
+type Defect = fc.Arbitrary<(draft: Draft) => Draft>
+
+/** Everything that makes a request to this route invalid, whatever the rest holds. */
+function defectsOf(route: Route): Defect[] {
+  const defects: Defect[] = [
+    badAuthorization.map((value) => (d: Draft) => ({
+      ...d,
+      headers: { ...d.headers, authorization: value },
+    })),
+  ]
+  for (const p of route.pathParams) {
+    const values = enumOf(p)
+    defects.push(
+      fc
+        .oneof(
+          invalidIdSegment,
+          fc.constant(''),
+          ...(values ? [hostileId.filter((v) => !values.includes(safeDecode(v)))] : []),
+        )
+        .map((value) => (d: Draft) => ({ ...d, params: { ...d.params, [p.name]: value } })),
+    )
+  }
+  if (route.headerNames.has('if-match'))
+    defects.push(
+      badIfMatch.map((value) => (d: Draft) => ({ ...d, headers: { ...d.headers, 'if-match': value } })),
+    )
+  if (route.headerNames.has('idempotency-key'))
+    defects.push(
+      badIdempotencyKey.map((value) => (d: Draft) => ({
+        ...d,
+        headers: { ...d.headers, 'idempotency-key': value },
+      })),
+    )
+  for (const p of route.queryParams) {
+    const schema = resolve(p.schema)
+    const values = enumOf(p)
+    let bad: fc.Arbitrary<string> | undefined
+    if (values) bad = fc.string({ maxLength: 20 }).filter((v) => !values.includes(v))
+    else if (schema?.type === 'integer')
+      bad = fc.constantFrom('abc', '1.5', '-1', '0', '1e400', '99999999999999999999')
+    else if (/^(dryRun|checkFlex)$/.test(p.name))
+      bad = fc.constantFrom('maybe', '2', 'truee', 'nope', 'null', '[]')
+    else if (schema?.maxLength !== undefined) bad = fc.constant('q'.repeat(schema.maxLength + 1))
+    if (bad) defects.push(bad.map((value) => (d: Draft) => ({ ...d, query: [[p.name, value], ...d.query] })))
+  }
+  if (route.method === 'GET' && route.queryParams.length) {
+    const known = new Set(route.queryParams.map((p) => p.name))
+    defects.push(
+      fc
+        .oneof(
+          fc.constantFrom('__proto__', 'constructor', 'toString', 'unknown'),
+          fc.string({ minLength: 1, maxLength: 10 }),
+        )
+        .filter((k) => !known.has(k))
+        .map((key) => (d: Draft) => ({ ...d, query: [...d.query, [key, '1']] })),
+    )
+  }
+  if (route.body) {
+    for (const body of invalidBodies(route.body))
+      defects.push(
+        body.map(({ text, contentType }) => (d: Draft) => ({
+          ...d,
+          payload: text,
+          headers: { ...d.headers, 'content-type': contentType ?? 'application/json' },
+        })),
+      )
+  }
+  return defects
+}
+
+// ---- Sending and judging ---------------------------------------------------------------------------
+let sent = 0
+const statuses = new Map<number, number>()
+
+interface Outcome {
+  ok: boolean
+  why?: string
+}
+
+function describe(route: Route, draft: Draft, status: number, body: string) {
+  const headers = Object.fromEntries(
+    Object.entries(draft.headers).map(([k, v]) => [
+      k,
+      v && v.length > 120 ? `${v.slice(0, 120)}…(${v.length})` : v,
+    ]),
+  )
+  const url = urlOf(route, draft)
+  const payload = draft.payload
+  return JSON.stringify({
+    method: route.method,
+    url: url.length > 300 ? `${url.slice(0, 300)}…(${url.length})` : url,
+    headers,
+    payload: payload && payload.length > 300 ? `${payload.slice(0, 300)}…(${payload.length})` : payload,
+    status,
+    body: body.slice(0, 500),
+  })
+}
+
+async function send(route: Route, draft: Draft) {
+  const options: InjectOptions = {
+    method: route.method as InjectOptions['method'],
+    url: urlOf(route, draft),
+    headers: draft.headers as InjectOptions['headers'],
+    ...(draft.payload !== undefined && { payload: draft.payload }),
+  }
+  sent++
+  const response = await (app as FastifyInstance).inject(options)
+  statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
+  return response
+}
+
+function isProblem(status: number, contentType: unknown, body: string): Outcome {
+  if (typeof contentType !== 'string' || !contentType.startsWith('application/problem+json'))
+    return { ok: false, why: `content-type ${String(contentType)}` }
+  let problem: Record<string, unknown>
+  try {
+    problem = JSON.parse(body)
+  } catch {
+    return { ok: false, why: 'the body is not JSON' }
+  }
+  if (typeof problem !== 'object' || problem === null) return { ok: false, why: 'the body is not an object' }
+  for (const key of ['type', 'title', 'requestId'])
+    if (typeof problem[key] !== 'string' || problem[key] === '') return { ok: false, why: `no ${key}` }
+  if (!String(problem.type).startsWith('urn:rostersync:problem:'))
+    return { ok: false, why: `type ${problem.type}` }
+  if (problem.status !== status) return { ok: false, why: `body status ${problem.status} ≠ ${status}` }
+  return { ok: true }
+}
+
+/** A 4xx problem, or for a valid request to a sync route the 503 "Flex not configured" problem. */
+function judge(route: Route, status: number, contentType: unknown, body: string, valid = false): Outcome {
+  const expected = (status >= 400 && status < 500) || (valid && isSync(route) && status === 503)
+  if (!expected) return { ok: false, why: `status ${status}` }
+  if (status === 503 && !body.includes('urn:rostersync:problem:service-unavailable'))
+    return { ok: false, why: 'a 503 that is not service-unavailable' }
+  return isProblem(status, contentType, body)
+}
+
+/** The documented non-error answers a valid probe may get. */
+function documentedAnswer(route: Route, status: number, body: string): boolean {
+  // a user never synced: version 0 and no calendars
+  if (route.method === 'GET' && route.path === '/v1/users/{userId}/calendars' && status === 200) {
+    const read = JSON.parse(body) as { version?: unknown; calendars?: unknown[] }
+    return read.version === 0 && Array.isArray(read.calendars) && read.calendars.length === 0
+  }
+  return false
+}
+
+const draftOf = (route: Route) =>
+  fc.record({
+    params: hostileParams(route),
+    query: noiseQuery,
+    headers: noiseHeaders as fc.Arbitrary<Record<string, string | undefined>>,
+    payload: fc.option(route.body ? anyJsonText : fc.oneof(anyJsonText, fc.string()), { nil: undefined }),
+  })
+
+const fcParameters = (numRuns: number): fc.Parameters<[unknown]> => ({
+  seed: SEED,
+  numRuns,
+  endOnFailure: true,
+})
+
+const started = Date.now()
+
+for (const route of apiRoutes) {
+  await t.test(`${route.method} ${route.path}: hostile requests get a 4xx problem`, async (tt) => {
+    const request = fc
+      .tuple(draftOf(route), fc.oneof(...defectsOf(route)), fc.oneof(...defectsOf(route)), fc.boolean())
+      .map(([draft, first, second, twice]) => {
+        const d = first(draft)
+        const withJson =
+          d.payload !== undefined && d.headers['content-type'] === undefined
+            ? { ...d, headers: { ...d.headers, 'content-type': 'application/json' } }
+            : d
+        return twice ? second(withJson) : withJson
+      })
+    await fc.assert(
+      fc.asyncProperty(request, async (draft) => {
+        const response = await send(route, draft)
+        const outcome = judge(route, response.statusCode, response.headers['content-type'], response.body)
+        if (!outcome.ok)
+          throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
+      }),
+      fcParameters(RUNS) as fc.Parameters<[Draft]>,
+    )
+    tt.pass(`${RUNS} requests`)
+  })
+}
+
+/**
+ * Valid bodies for non-GET routes whose hostile ids name a crew call that does not exist, so the
+ * request passes validation, reaches the service with its ids, and must be refused there.
+ */
+const probeBodies: Record<string, string | undefined> = {
+  'PUT /v1/jobs/{jobId}/crew-calls/{department}/assignments': '{"assignments":[]}',
+  'PUT /v1/jobs/{jobId}/crew-calls/{department}/assignments/{technicianId}': '{}',
+  'DELETE /v1/jobs/{jobId}/crew-calls/{department}/assignments/{technicianId}': undefined,
+  'POST /v1/jobs/{jobId}/crew-calls/{department}/sync': undefined,
+  'POST /v1/jobs/{jobId}/sync': undefined,
+}
+
+for (const route of apiRoutes) {
+  const key = `${route.method} ${route.path}`
+  if (!route.pathParams.length || (route.method !== 'GET' && !(key in probeBodies))) continue
+  await t.test(`${key}: valid requests with hostile ids that name nothing get a 4xx problem`, async (tt) => {
+    const request = fc
+      .tuple(
+        hostileParams(route, hostileIdWithoutNul),
+        noiseHeaders as fc.Arbitrary<Record<string, string | undefined>>,
+        route.queryParams.length ? fc.constant<[string, string][]>([]) : noiseQuery,
+      )
+      .map(([params, headers, query]): Draft => {
+        const payload = probeBodies[key]
+        return {
+          params,
+          query,
+          headers: payload === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+          ...(payload !== undefined && { payload }),
+        }
+      })
+    await fc.assert(
+      fc.asyncProperty(request, async (draft) => {
+        const response = await send(route, draft)
+        if (documentedAnswer(route, response.statusCode, response.body)) return
+        const outcome = judge(
+          route,
+          response.statusCode,
+          response.headers['content-type'],
+          response.body,
+          true,
+        )
+        if (!outcome.ok)
+          throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
+      }),
+      fcParameters(PROBE_RUNS) as fc.Parameters<[Draft]>,
+    )
+    tt.pass(`${PROBE_RUNS} requests`)
+  })
+}
+
+/**
+ * A property that fails today because of a known bug: it runs (5 requests), and its failure is
+ * reported as a todo assertion, so it shows without failing the suite; once fixed it passes.
+ */
+async function knownBug(tt: Test, bug: string, property: fc.IAsyncProperty<[unknown, ...unknown[]]>) {
+  const details = await fc.check(property, { seed: SEED, numRuns: 5, endOnFailure: true })
+  if (!details.failed) tt.pass('5 requests, all answered with a 4xx problem')
+  else
+    tt.fail(
+      `known bug: ${bug}: ${details.errorInstance instanceof Error ? details.errorInstance.message : ''}`,
+      {
+        todo: bug,
+      },
+    )
+}
+
+/**
+ * Known bugs, kept visible as todo: the router's own refusals bypass the problem+json error handler.
+ * - A path segment longer than maxParamLength (4096) gets Fastify's 414 with `content-type:
+ *   application/json` and `{"error":"Bad Request","code":"FST_ERR_MAX_PARAM_LENGTH",...}`.
+ *   Repro: GET /v1/technicians/ + 'x'.repeat(5000), with a valid key.
+ * - Malformed percent-encoding in the path (`%`, `%zz`, `%C0`) gets Fastify's plain-JSON 400
+ *   FST_ERR_BAD_URL, before authentication (so 400, not 401, without credentials).
+ *   Repro: GET /v1/users/%C0/calendars.
+ */
+for (const route of apiRoutes) {
+  if (!route.pathParams.length) continue
+  await t.test(
+    `${route.method} ${route.path}: ids the router refuses (over 4096 characters, bad percent-encoding) get a 4xx problem`,
+    async (tt) => {
+      await knownBug(
+        tt,
+        'FST_ERR_MAX_PARAM_LENGTH (414) and FST_ERR_BAD_URL (400) answer plain JSON, not problem+json',
+        fc.asyncProperty(
+          fc.constantFrom(...route.pathParams.map((p) => p.name)),
+          fc.oneof(
+            fc.integer({ min: MAX_PARAM_LENGTH + 1, max: 5000 }).map((n) => 'x'.repeat(n)),
+            brokenSegment,
+          ),
+          hostileParams(route),
+          async (name, segment, params) => {
+            const draft: Draft = { params: { ...params, [name]: segment }, query: [], headers: {} }
+            const response = await send(route, draft)
+            const outcome = judge(route, response.statusCode, response.headers['content-type'], response.body)
+            if (!outcome.ok)
+              throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
+          },
+        ),
+      )
+    },
+  )
+}
+
+/**
+ * Known bug, kept visible as todo: an id holding a NUL character passes validation and reaches
+ * PostgreSQL, which refuses 0x00 in text: 500 `internal` instead of a 4xx (a 400 naming the field, or
+ * a 404). Repro: GET /v1/technicians/a%00b with a valid key (also /v1/users/a%00b/calendars, crew calls).
+ */
+for (const route of apiRoutes) {
+  const key = `${route.method} ${route.path}`
+  if (!route.pathParams.length || (route.method !== 'GET' && !(key in probeBodies))) continue
+  await t.test(`${key}: valid requests with NUL in an id get a 4xx problem`, async (tt) => {
+    const nulId = fc.string({ maxLength: 20 }).map((s) => encodeURIComponent(`${s}\0`))
+    await knownBug(
+      tt,
+      'NUL characters in ids reach PostgreSQL and answer 500',
+      fc.asyncProperty(hostileParams(route, nulId), async (params) => {
+        const payload = probeBodies[key]
+        const draft: Draft = {
+          params,
+          query: [],
+          headers: payload === undefined ? {} : { 'content-type': 'application/json' },
+          ...(payload !== undefined && { payload }),
+        }
+        const response = await send(route, draft)
+        if (documentedAnswer(route, response.statusCode, response.body)) return
+        const outcome = judge(
+          route,
+          response.statusCode,
+          response.headers['content-type'],
+          response.body,
+          true,
+        )
+        if (!outcome.ok)
+          throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
+      }),
+    )
+  })
+}
+
+t.test('the database is unchanged', async (tt) => {
+  tt.same(await snapshot(), before, 'every table holds exactly the seeded rows')
+  tt.comment(
+    `${sent} fuzzed requests in ${((Date.now() - started) / 1000).toFixed(1)} s (seed ${SEED}); statuses ${JSON.stringify(
+      Object.fromEntries([...statuses].sort(([a], [b]) => a - b)),
+    )}`,
+  )
+})
