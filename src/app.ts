@@ -1,10 +1,10 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { type Config, hasCredentials } from './config.ts'
 import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
-import errorsPlugin, { notFoundHandler } from './plugins/errors.ts'
+import errorsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/errors.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
@@ -64,6 +64,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Ids may be 1024 characters: longer ones reach validation (400) instead of the router (404).
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: true,
+    // URLs the router refuses (malformed percent-encoding, a segment over maxParamLength) go through
+    // the one error handler too, so they are problem+json like every other error.
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply as FastifyReply),
   }).withTypeProvider<ZodTypeProvider>()
   // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')

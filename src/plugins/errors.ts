@@ -16,7 +16,13 @@ import {
 import { etag } from '../schemas/common.ts'
 import type { Problem } from '../schemas/problem.ts'
 
-type Kind = ProblemKind | 'malformed-request' | 'payload-too-large' | 'unsupported-media-type' | 'internal'
+type Kind =
+  | ProblemKind
+  | 'malformed-request'
+  | 'payload-too-large'
+  | 'uri-too-long'
+  | 'unsupported-media-type'
+  | 'internal'
 
 /** Every problem type the API answers with: its stable `type` URI is `urn:rostersync:problem:<kind>`. */
 const PROBLEMS: Record<Kind, { status: number; title: string }> = {
@@ -29,6 +35,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'idempotency-key-in-use': { status: 409, title: 'A request with this idempotency key is still running' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
+  'uri-too-long': { status: 414, title: 'The URL is too long' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-reused': { status: 422, title: 'The idempotency key was used for another request' },
   'rate-limited': { status: 429, title: 'Too many requests' },
@@ -87,6 +94,8 @@ function classify(error: FastifyError): Classified {
   if (fromDatabase) return { kind: fromDatabase.kind, detail: fromDatabase.message }
   const status = error.statusCode ?? 500
   if (status === 413) return { kind: 'payload-too-large', detail: error.message }
+  if (status === 414)
+    return { kind: 'uri-too-long', detail: 'a path segment is longer than the server accepts' }
   if (status === 415) return { kind: 'unsupported-media-type', detail: error.message }
   if (status >= 400 && status < 500) return { kind: 'malformed-request', detail: error.message }
   return { kind: 'internal' }
@@ -117,6 +126,39 @@ function fieldErrors(error: FastifyError): FieldError[] {
 
 const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
 
+/** Renders a classified error as problem+json; 503s without their own Retry-After get `retryAfterSeconds`. */
+function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  classified: Classified,
+  retryAfterSeconds?: number,
+) {
+  const { status, title } = PROBLEMS[classified.kind]
+  const problem: Problem = {
+    type: problemType(classified.kind),
+    title,
+    status,
+    ...(classified.detail ? { detail: classified.detail } : {}),
+    instance: request.url.split('?')[0],
+    requestId: request.id,
+    ...(classified.errors ? { errors: classified.errors } : {}),
+  }
+  const retryAfter =
+    classified.retryAfterSeconds ??
+    (classified.kind === 'service-unavailable' ? retryAfterSeconds : undefined)
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  return reply.code(status).type('application/problem+json').send(problem)
+}
+
+/**
+ * For Fastify's `frameworkErrors`: URLs the router refuses before any route (malformed
+ * percent-encoding, a segment over maxParamLength) reach no error handler, so they are rendered here.
+ */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('x-request-id', request.id)
+  return sendProblem(request, reply, classify(error))
+}
+
 export interface ErrorsPluginOptions {
   retryAfterSeconds: number
 }
@@ -128,24 +170,6 @@ export interface ErrorsPluginOptions {
  */
 export default fp<ErrorsPluginOptions>(
   async function errorsPlugin(app, { retryAfterSeconds }) {
-    const send = (request: FastifyRequest, reply: FastifyReply, classified: Classified) => {
-      const { status, title } = PROBLEMS[classified.kind]
-      const problem: Problem = {
-        type: problemType(classified.kind),
-        title,
-        status,
-        ...(classified.detail ? { detail: classified.detail } : {}),
-        instance: request.url.split('?')[0],
-        requestId: request.id,
-        ...(classified.errors ? { errors: classified.errors } : {}),
-      }
-      const retryAfter =
-        classified.retryAfterSeconds ??
-        (classified.kind === 'service-unavailable' ? retryAfterSeconds : undefined)
-      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
-      return reply.code(status).type('application/problem+json').send(problem)
-    }
-
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const classified = classify(error)
       const status = PROBLEMS[classified.kind].status
@@ -154,7 +178,7 @@ export default fp<ErrorsPluginOptions>(
       if (error instanceof PreconditionFailedError) reply.header('etag', etag(error.currentVersion))
       if (error instanceof UnauthorizedError || error instanceof ForbiddenError)
         reply.header('www-authenticate', bearerChallenge(error))
-      return send(request, reply, classified)
+      return sendProblem(request, reply, classified, retryAfterSeconds)
     })
 
     app.setNotFoundHandler(notFoundHandler)

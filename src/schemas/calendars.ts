@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { idSchema, ifMatchSchema, versionSchema } from './common.ts'
+import { idSchema, ifMatchSchema, storableText, versionSchema } from './common.ts'
 
 export const MAX_CALENDARS_PER_SET = 10_000
 
@@ -36,8 +36,8 @@ const timeZoneSchema = z
 export const calendarInputSchema = z
   .strictObject({
     calendarId: idSchema,
-    summary: z.string().min(1, 'must not be empty').max(1024),
-    description: z.string().max(8192).nullish(),
+    summary: storableText().min(1, 'must not be empty').max(1024),
+    description: storableText().max(8192).nullish(),
     timeZone: timeZoneSchema.nullish(),
     backgroundColor: colorSchema.nullish(),
     foregroundColor: colorSchema.nullish(),

@@ -2,9 +2,12 @@ import { z } from 'zod'
 
 export const MAX_ID_LENGTH = 1024
 
+/** Text PostgreSQL can store: any string without a NUL character (0x00 is refused in text columns). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly the character refused here.
+export const storableText = () => z.string().regex(/^[^\u0000]*$/, 'must not contain NUL characters')
+
 /** An opaque identifier as the calendar provider or client gives it. */
-export const idSchema = z
-  .string()
+export const idSchema = storableText()
   .min(1, 'must not be empty')
   .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
-import { idSchema, versionSchema } from './common.ts'
+import { idSchema, storableText, versionSchema } from './common.ts'
 
 export const departments = ['sound', 'lights', 'video'] as const
 export type Department = (typeof departments)[number]
@@ -16,7 +16,7 @@ export const roleCodeSchema = z
 export const technicianParamsSchema = z.object({ technicianId: idSchema })
 
 export const technicianFieldsSchema = z
-  .strictObject({ name: z.string().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .strictObject({ name: storableText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
   .meta({ id: 'TechnicianFields' })
 
 export const technicianSchema = z

@@ -26,9 +26,9 @@ import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/c
  * Idempotency-Key: only malformed keys are sent (refused by validation, so never stored), so the
  * `idempotency_keys` table stays in the snapshot: a kept 4xx would show up as a change.
  *
- * Known bugs found by this fuzz are kept as todo assertions at the end (they run, and show, without
- * failing the suite): router-level refusals (over-long or badly percent-encoded path segments) answer
- * Fastify's plain JSON, and NUL characters in ids reach PostgreSQL and answer 500.
+ * Two checks at the end guard bugs this fuzz found (since fixed): router-level refusals (over-long or
+ * badly percent-encoded path segments) answered Fastify's plain JSON, and NUL characters in ids reached
+ * PostgreSQL and answered 500.
  *
  * FUZZ_SEED (default fixed, printed by fast-check on failure) and FUZZ_RUNS (runs per route) override.
  */
@@ -217,7 +217,7 @@ const invalidIdSegment = fc.oneof(
   fc.integer({ min: 1025, max: MAX_PARAM_LENGTH - 6 }).map((n) => `${'x'.repeat(n - 1)}%2F`),
 )
 
-/** Refused by the router itself: malformed percent-encoding (see the todo test at the end). */
+/** Refused by the router itself: malformed percent-encoding (see the router-refusal test at the end). */
 const brokenSegment = fc.constantFrom('%', '%zz', '%E2%82', '%C0', '%C0%AF', 'a%', '%%')
 
 const json = (value: unknown) => JSON.stringify(value) ?? 'null'
@@ -565,9 +565,6 @@ const hostileParams = (route: Route, ids: fc.Arbitrary<string> = hostileId) =>
     ) as Record<string, fc.Arbitrary<string>>,
   )
 
-/** Hostile ids without a NUL character (NUL ids reaching the database are a known bug: see the todo test). */
-const hostileIdWithoutNul = hostileId.filter((s) => !safeDecode(s).includes('\0'))
-
 type Defect = fc.Arbitrary<(draft: Draft) => Draft>
 
 /** Everything that makes a request to this route invalid, whatever the rest holds. */
@@ -775,7 +772,7 @@ for (const route of apiRoutes) {
   await t.test(`${key}: valid requests with hostile ids that name nothing get a 4xx problem`, async (tt) => {
     const request = fc
       .tuple(
-        hostileParams(route, hostileIdWithoutNul),
+        hostileParams(route, hostileId),
         noiseHeaders as fc.Arbitrary<Record<string, string | undefined>>,
         route.queryParams.length ? fc.constant<[string, string][]>([]) : noiseQuery,
       )
@@ -808,24 +805,16 @@ for (const route of apiRoutes) {
   })
 }
 
-/**
- * A property that fails today because of a known bug: it runs (5 requests), and its failure is
- * reported as a todo assertion, so it shows without failing the suite; once fixed it passes.
- */
-async function knownBug(tt: Test, bug: string, property: fc.IAsyncProperty<[unknown, ...unknown[]]>) {
+/** A property over a few requests, each answered with a 4xx problem (a regression guard for a fixed bug). */
+async function holds(tt: Test, what: string, property: fc.IAsyncProperty<[unknown, ...unknown[]]>) {
   const details = await fc.check(property, { seed: SEED, numRuns: 5, endOnFailure: true })
-  if (!details.failed) tt.pass('5 requests, all answered with a 4xx problem')
-  else
-    tt.fail(
-      `known bug: ${bug}: ${details.errorInstance instanceof Error ? details.errorInstance.message : ''}`,
-      {
-        todo: bug,
-      },
-    )
+  if (!details.failed) tt.pass(`5 requests, all answered with a 4xx problem: ${what}`)
+  else tt.fail(`${what}: ${details.errorInstance instanceof Error ? details.errorInstance.message : ''}`)
 }
 
 /**
- * Known bugs, kept visible as todo: the router's own refusals bypass the problem+json error handler.
+ * The router's own refusals go through the problem+json error handler (Fastify's frameworkErrors;
+ * they used to answer Fastify's plain JSON):
  * - A path segment longer than maxParamLength (4096) gets Fastify's 414 with `content-type:
  *   application/json` and `{"error":"Bad Request","code":"FST_ERR_MAX_PARAM_LENGTH",...}`.
  *   Repro: GET /v1/technicians/ + 'x'.repeat(5000), with a valid key.
@@ -838,9 +827,9 @@ for (const route of apiRoutes) {
   await t.test(
     `${route.method} ${route.path}: ids the router refuses (over 4096 characters, bad percent-encoding) get a 4xx problem`,
     async (tt) => {
-      await knownBug(
+      await holds(
         tt,
-        'FST_ERR_MAX_PARAM_LENGTH (414) and FST_ERR_BAD_URL (400) answer plain JSON, not problem+json',
+        'FST_ERR_MAX_PARAM_LENGTH (414) and FST_ERR_BAD_URL (400) answer problem+json',
         fc.asyncProperty(
           fc.constantFrom(...route.pathParams.map((p) => p.name)),
           fc.oneof(
@@ -862,18 +851,17 @@ for (const route of apiRoutes) {
 }
 
 /**
- * Known bug, kept visible as todo: an id holding a NUL character passes validation and reaches
- * PostgreSQL, which refuses 0x00 in text: 500 `internal` instead of a 4xx (a 400 naming the field, or
- * a 404). Repro: GET /v1/technicians/a%00b with a valid key (also /v1/users/a%00b/calendars, crew calls).
+ * An id holding a NUL character is refused by validation (it used to reach PostgreSQL, which refuses
+ * 0x00 in text: a 500 instead of a 400 naming the field). Repro: GET /v1/technicians/a%00b with a valid key (also /v1/users/a%00b/calendars, crew calls).
  */
 for (const route of apiRoutes) {
   const key = `${route.method} ${route.path}`
   if (!route.pathParams.length || (route.method !== 'GET' && !(key in probeBodies))) continue
   await t.test(`${key}: valid requests with NUL in an id get a 4xx problem`, async (tt) => {
     const nulId = fc.string({ maxLength: 20 }).map((s) => encodeURIComponent(`${s}\0`))
-    await knownBug(
+    await holds(
       tt,
-      'NUL characters in ids reach PostgreSQL and answer 500',
+      'NUL characters in ids are refused with a 4xx',
       fc.asyncProperty(hostileParams(route, nulId), async (params) => {
         const payload = probeBodies[key]
         const draft: Draft = {
