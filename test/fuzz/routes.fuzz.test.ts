@@ -776,33 +776,38 @@ for (const route of apiRoutes) {
         noiseHeaders as fc.Arbitrary<Record<string, string | undefined>>,
         route.queryParams.length ? fc.constant<[string, string][]>([]) : noiseQuery,
       )
-      .map(([params, headers, query]): Draft => {
-        const payload = probeBodies[key]
-        return {
-          params,
-          query,
-          headers: payload === undefined ? headers : { ...headers, 'content-type': 'application/json' },
-          ...(payload !== undefined && { payload }),
-        }
-      })
+      .map(([params, headers, query]) => probeDraft(key, params, headers, query))
     await fc.assert(
-      fc.asyncProperty(request, async (draft) => {
-        const response = await send(route, draft)
-        if (documentedAnswer(route, response.statusCode, response.body)) return
-        const outcome = judge(
-          route,
-          response.statusCode,
-          response.headers['content-type'],
-          response.body,
-          true,
-        )
-        if (!outcome.ok)
-          throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
-      }),
+      fc.asyncProperty(request, (draft) => expectProbeAnswer(route, draft)),
       fcParameters(PROBE_RUNS) as fc.Parameters<[Draft]>,
     )
     tt.pass(`${PROBE_RUNS} requests`)
   })
+}
+
+/** A valid request to the route `key` with these path params: its probe body when it takes one. */
+function probeDraft(
+  key: string,
+  params: Draft['params'],
+  headers: Record<string, string | undefined> = {},
+  query: [string, string][] = [],
+): Draft {
+  const payload = probeBodies[key]
+  return {
+    params,
+    query,
+    headers: payload === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    ...(payload !== undefined && { payload }),
+  }
+}
+
+/** Sends a probe; throws unless it gets a documented answer or a 4xx problem. */
+async function expectProbeAnswer(route: Route, draft: Draft): Promise<void> {
+  const response = await send(route, draft)
+  if (documentedAnswer(route, response.statusCode, response.body)) return
+  const outcome = judge(route, response.statusCode, response.headers['content-type'], response.body, true)
+  if (!outcome.ok)
+    throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
 }
 
 /** A property over a few requests, each answered with a 4xx problem (a regression guard for a fixed bug). */
@@ -862,26 +867,9 @@ for (const route of apiRoutes) {
     await holds(
       tt,
       'NUL characters in ids are refused with a 4xx',
-      fc.asyncProperty(hostileParams(route, nulId), async (params) => {
-        const payload = probeBodies[key]
-        const draft: Draft = {
-          params,
-          query: [],
-          headers: payload === undefined ? {} : { 'content-type': 'application/json' },
-          ...(payload !== undefined && { payload }),
-        }
-        const response = await send(route, draft)
-        if (documentedAnswer(route, response.statusCode, response.body)) return
-        const outcome = judge(
-          route,
-          response.statusCode,
-          response.headers['content-type'],
-          response.body,
-          true,
-        )
-        if (!outcome.ok)
-          throw new Error(`${outcome.why}: ${describe(route, draft, response.statusCode, response.body)}`)
-      }),
+      fc.asyncProperty(hostileParams(route, nulId), (params) =>
+        expectProbeAnswer(route, probeDraft(key, params)),
+      ),
     )
   })
 }
