@@ -21,7 +21,17 @@ if (!existsSync(built) || readFileSync(built, 'utf8').includes('@tapjs/typescrip
   spawnSync(tap, ['build'], { stdio: 'ignore' })
 }
 
-const env = { ...process.env }
+// The chaos suite runs the built server (dist/src/server.js): compile it here, outside tap, whose
+// process-info hook cannot load TypeScript 7's launcher (test/helpers/server-process.ts).
+const compiled = spawnSync(join('node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+  stdio: 'inherit',
+})
+if (compiled.status !== 0) {
+  console.error('tsc -p tsconfig.build.json failed: the built server the chaos suite runs is missing')
+  process.exit(1)
+}
+
+const env: NodeJS.ProcessEnv = { ...process.env, RS_SERVER_BUILT: '1' }
 let stopDatabase = async () => {}
 if (!env.DATABASE_URL) {
   const dir = await mkdtemp(join(tmpdir(), 'rostersync-test-'))

@@ -159,6 +159,11 @@ export class FakeFlex {
     this.faults.push('add', { kind: 'lose-answer', how }, times)
   }
 
+  /** Drops every pending fault (answer, fail, hang, loseAddResponse); lines and calls stay. */
+  clearFaults(): void {
+    this.faults.clear()
+  }
+
   /** Back to the starting options with no lines, faults or calls. Line ids are never reused. */
   reset(): void {
     this.state.clear()

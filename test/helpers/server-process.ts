@@ -15,6 +15,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export interface ServerProcess {
   url: string
   port: number
+  pid: number
   kill(signal: NodeJS.Signals): void
   running(): boolean
   /** Polls GET /health/ready until it answers 200; rejects, with the output, if the process exits first. */
@@ -23,24 +24,47 @@ export interface ServerProcess {
   exitCode(timeoutMs?: number): Promise<number | null>
   /** Whether the port still accepts TCP connections. */
   listening(): Promise<boolean>
-  /** Everything the process wrote to stdout and stderr so far. */
+  /** Everything the process wrote to stdout and stderr so far (the last MAX_OUTPUT characters). */
   output(): string
+  /** The process's peak resident set size so far (VmHWM), in bytes; undefined once it has exited. */
+  peakRss(): Promise<number | undefined>
 }
 
+export interface StartServerOptions {
+  /** Run the compiled dist/src/server.js (`npm run build` first) instead of src/server.ts with tsx. */
+  built?: boolean
+  /** The port to listen on (a restart on the port of a killed process); a free one otherwise. */
+  port?: number
+}
+
+/** The compiled entry point `npm run build` writes. */
+export const BUILT_SERVER = 'dist/src/server.js'
+const MAX_OUTPUT = 1_000_000
+
 /**
- * Runs the real entry point (node --import tsx src/server.ts) with only `env` (and PATH) in its
- * environment, on a free port. At teardown a process still running gets SIGTERM, then SIGKILL.
+ * Runs the real entry point (node --import tsx src/server.ts, or the built dist/src/server.js) with
+ * only `env` (and PATH) in its environment. At teardown a process still running gets SIGTERM, then
+ * SIGKILL.
  */
-export async function startServer(t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+export async function startServer(
+  t: Teardown,
+  env: Record<string, string>,
+  options: StartServerOptions = {},
+): Promise<ServerProcess> {
+  const port = options.port ?? (await freePort())
+  const args = options.built ? ['--enable-source-maps', BUILT_SERVER] : ['--import', 'tsx', 'src/server.ts']
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk))
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk))
+  const collect = (chunk: Buffer) => {
+    output += chunk
+    if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT / 2)
+  }
+  child.stdout.on('data', collect)
+  child.stderr.on('data', collect)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const running = () => child.exitCode === null && child.signalCode === null
   const withOutput = (error: unknown) => {
@@ -59,6 +83,7 @@ export async function startServer(t: Teardown, env: Record<string, string>): Pro
   return {
     url,
     port,
+    pid: child.pid as number,
     kill: (signal) => child.kill(signal),
     running,
     ready: (timeoutMs = 30_000) =>
@@ -80,7 +105,15 @@ export async function startServer(t: Teardown, env: Record<string, string>): Pro
       ]).catch(withOutput),
     listening: () => acceptsConnections(port),
     output: () => output,
+    peakRss: () => (running() ? peakRssOf(child.pid as number) : Promise.resolve(undefined)),
   }
+}
+
+/** VmHWM of a running process (Linux), in bytes; undefined when it cannot be read. */
+export async function peakRssOf(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+  const kilobytes = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1]
+  return kilobytes === undefined ? undefined : Number(kilobytes) * 1024
 }
 
 /**
@@ -117,4 +150,30 @@ function acceptsConnections(port: number): Promise<boolean> {
     })
     socket.once('error', () => resolve(false))
   })
+}
+
+let building: Promise<void> | undefined
+
+/**
+ * Compiles src/ to dist/ (what `npm run build` does after `npm run db:generate`), once per process, so
+ * startServer(..., { built: true }) runs the code as shipped. The Prisma client must be generated.
+ * Under npm test, scripts/test.ts has compiled it already and says so in RS_SERVER_BUILT: tap's
+ * process-info hook, which it puts into every child process, cannot load TypeScript 7's launcher.
+ */
+export function buildServer(): Promise<void> {
+  if (process.env.RS_SERVER_BUILT === '1') return Promise.resolve()
+  building ??= new Promise<void>((resolve, reject) => {
+    const tsc = spawn(`${ROOT}node_modules/.bin/tsc`, ['-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    tsc.stdout.on('data', (chunk: Buffer) => (output += chunk))
+    tsc.stderr.on('data', (chunk: Buffer) => (output += chunk))
+    tsc.once('error', reject)
+    tsc.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`tsc -p tsconfig.build.json exited ${code}\n${output}`)),
+    )
+  })
+  return building
 }

@@ -1,0 +1,42 @@
+/**
+ * npm run chaos: the fault-injection suite at full length (test/chaos/chaos.test.ts runs a short one
+ * inside npm test). Starts CHAOS_SERVERS real server processes on a fresh database (DATABASE_URL's
+ * server, or a throwaway embedded PostgreSQL), drives them for CHAOS_DURATION_MS while injecting
+ * faults, checks every invariant against the recorded history, prints the report and exits 1 on any
+ * violation. The history is written to CHAOS_HISTORY (default: a file in the temporary directory).
+ */
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { createBenchDatabase } from '../bench/database.ts'
+import { withCleanup } from '../bench/lib.ts'
+import { formatChaosReport } from '../test/chaos/report.ts'
+import { runChaos } from '../test/chaos/run-chaos.ts'
+
+const env = z
+  .object({
+    CHAOS_SERVERS: z.coerce.number().int().min(2).max(3).default(3),
+    CHAOS_DURATION_MS: z.coerce.number().int().min(1_000).default(60_000),
+    CHAOS_CLIENTS: z.coerce.number().int().min(1).max(256).default(16),
+    CHAOS_SEED: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(() => Date.now() % 2 ** 31),
+    CHAOS_HISTORY: z.string().min(1).optional(),
+  })
+  .parse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== '')))
+
+const report = await withCleanup(async (cleanup) => {
+  const databaseUrl = await createBenchDatabase(cleanup)
+  return runChaos({ teardown: (fn) => cleanup.add(async () => fn()) }, databaseUrl, {
+    servers: env.CHAOS_SERVERS,
+    durationMs: env.CHAOS_DURATION_MS,
+    clients: env.CHAOS_CLIENTS,
+    seed: env.CHAOS_SEED,
+    historyFile: env.CHAOS_HISTORY ?? join(tmpdir(), `rostersync-chaos-${env.CHAOS_SEED}.jsonl`),
+  })
+})
+console.log(formatChaosReport(report))
+console.log(`history: ${report.options.historyFile}`)
+process.exit(report.violations.length === 0 ? 0 : 1)

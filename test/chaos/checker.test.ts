@@ -1,0 +1,134 @@
+import t from 'tap'
+import type { SyncRunView } from '../../src/schemas/sync.ts'
+import { checkAnswers, checkFlex, checkSecondSyncs } from './checker.ts'
+import type { FinalState, RosterRow } from './final-state.ts'
+import type { Operation, Outcome } from './history.ts'
+import { checkRegisters } from './registers.ts'
+import { CREW_CALLS } from './scenario.ts'
+
+// The checker is only worth something if it fails when a guarantee breaks: each case below is a
+// history that a broken service would produce, and must be reported.
+
+let nextId = 1
+function write(value: string, start: number, end: number, outcome: Outcome = 'ok'): Operation {
+  return {
+    id: nextId++,
+    client: 0,
+    server: 0,
+    kind: 'replace-calendars',
+    method: 'PUT',
+    path: '/v1/users/u/calendars',
+    register: 'r',
+    value,
+    start,
+    end,
+    outcome,
+    status: outcome === 'ok' ? 200 : undefined,
+  }
+}
+
+const judge = (ops: Operation[], final: string | undefined) =>
+  checkRegisters(ops, final === undefined ? new Map() : new Map([['r', final]]), () => 'initial')
+
+t.test('register check', async (t) => {
+  t.same(judge([write('a', 0, 1), write('b', 2, 3)], 'b'), [], 'the last acknowledged write is final')
+  t.same(
+    judge([write('a', 0, 5), write('b', 1, 4)], 'a'),
+    [],
+    'of two overlapping writes, either may be final',
+  )
+  t.same(judge([write('a', 0, 5), write('b', 1, 4)], 'b'), [])
+  t.same(
+    judge([write('a', 0, 1, 'unknown'), write('b', 2, 3)], 'a'),
+    [],
+    'an unknown write may land at any time',
+  )
+  t.same(judge([write('a', 0, 1, 'failed')], undefined), [], 'a failed write leaves the initial value')
+  t.same(judge([], undefined), [], 'nothing written, nothing there')
+
+  const lost = judge([write('a', 0, 1), write('b', 2, 3)], 'a')
+  t.match(lost, [{ problem: /acknowledged operation \d+ .* was lost/ }], 'an acknowledged later write lost')
+  t.match(judge([write('a', 0, 1)], undefined), [{ problem: /was lost/ }], 'an acknowledged write undone')
+  t.match(
+    judge([write('a', 0, 1), write('b', 0, 1)], 'mix of a and b'),
+    [{ problem: /no request sent/ }],
+    'a mix',
+  )
+  t.match(
+    judge([write('a', 0, 1, 'failed')], 'a'),
+    [{ problem: /which failed/ }],
+    'a failed write took effect',
+  )
+  t.match(
+    checkRegisters([], new Map([['phantom', 'x']]), () => 'initial'),
+    [{ register: 'phantom' }],
+    'a phantom',
+  )
+})
+
+t.test('answers: only 502/503 among 5xx, and every error is problem+json', async (t) => {
+  const answered = (status: number, contentType: string) => ({
+    ...write('a', 0, 1, status < 500 ? 'failed' : 'unknown'),
+    status,
+    contentType,
+  })
+  t.same(
+    checkAnswers([
+      answered(503, 'application/problem+json; charset=utf-8'),
+      answered(409, 'application/problem+json'),
+    ]),
+    [],
+  )
+  t.equal(checkAnswers([answered(500, 'application/problem+json')]).length, 1, 'a 500')
+  t.equal(checkAnswers([answered(503, 'text/plain')]).length, 1, 'a 503 that is not problem+json')
+  t.equal(checkAnswers([answered(400, 'application/json')]).length, 1, 'a 400 that is not problem+json')
+})
+
+t.test('Flex: exactly one line per rostered technician, with its role, and no other', async (t) => {
+  const crewCall = CREW_CALLS[0] as (typeof CREW_CALLS)[number]
+  const ana: RosterRow = {
+    technicianId: 'ana',
+    flexResourceId: 'res-ana',
+    role: 'SND-R',
+    flexLineItemId: 'l1',
+  }
+  const state = (
+    lines: { id: string; resourceId: string; businessRoleId: string | null }[],
+    roster = [ana],
+  ): FinalState => ({
+    registers: new Map(),
+    runningSyncs: 0,
+    crewCalls: new Map([['c', { crewCall, roster, lines }]]),
+  })
+  const role = `br-${crewCall.department}-R`
+  t.same(checkFlex(state([{ id: 'l1', resourceId: 'res-ana', businessRoleId: role }])), [])
+  t.match(checkFlex(state([])), [/0 lines for ana/], 'a missing line')
+  const twice = [
+    { id: 'l1', resourceId: 'res-ana', businessRoleId: role },
+    { id: 'l2', resourceId: 'res-ana', businessRoleId: role },
+  ]
+  t.match(checkFlex(state(twice)), [/2 lines for ana/], 'a duplicate line')
+  t.match(checkFlex(state([{ id: 'l1', resourceId: 'res-ana', businessRoleId: role }], [])), [
+    /off the roster/,
+  ])
+  t.match(checkFlex(state([{ id: 'l9', resourceId: 'res-ana', businessRoleId: role }])), [
+    /records line l1, Flex has l9/,
+  ])
+  t.match(checkFlex(state([{ id: 'l1', resourceId: 'res-ana', businessRoleId: null }])), [/has role null/])
+})
+
+t.test('a second sync right after convergence must change nothing', async (t) => {
+  const run = (changes: Partial<SyncRunView>) =>
+    ({
+      status: 'succeeded',
+      added: [],
+      removed: [],
+      repaired: [],
+      adopted: [],
+      rolesSet: [],
+      ...changes,
+    }) as SyncRunView
+  t.same(checkSecondSyncs(new Map([['c', run({ unchanged: ['ana'] })]])), [])
+  t.match(checkSecondSyncs(new Map([['c', run({ added: ['ana'] })]])), [/changed {"added":\["ana"\]}/])
+  t.match(checkSecondSyncs(new Map([['c', run({ status: 'partial' })]])), [/was partial/])
+})

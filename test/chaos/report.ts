@@ -1,0 +1,21 @@
+import type { ChaosReport } from './run-chaos.ts'
+
+/** The report as text: what ran, what was injected, what was seen, and every violation. */
+export function formatChaosReport({ options, totals, violations }: ChaosReport): string {
+  const pairs = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, n]) => `${key} ${n}`)
+      .join(', ')
+  return [
+    `chaos: ${options.servers} server processes, ${options.clients} clients, ${options.durationMs / 1000} s of faults, seed ${options.seed}; ${totals.seconds.toFixed(1)} s in all`,
+    `  operations ${totals.operations}:`,
+    ...Object.entries(totals.byKind).map(([kind, outcomes]) => `    ${kind.padEnd(18)} ${pairs(outcomes)}`),
+    `  answers: ${pairs(totals.statuses)}`,
+    `  faults: ${pairs(totals.faults)}; ${totals.restarts} restarts`,
+    `  convergence: ${totals.finalSyncRequests} final sync requests; peak RSS per server ${totals.peakRssMb.join(' / ')} MB`,
+    violations.length === 0
+      ? '  invariants: all held (no duplicates, no mixed or lost writes, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'
+      : `  VIOLATIONS (${violations.length}):\n${violations.map((v) => `    ${v}`).join('\n')}`,
+  ].join('\n')
+}

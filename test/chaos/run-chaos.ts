@@ -1,0 +1,231 @@
+import { writeFile } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
+import pg from 'pg'
+import type { IntegrityReport } from '../../src/schemas/integrity.ts'
+import type { SyncRunView } from '../../src/schemas/sync.ts'
+import { type FakeFlex, startFakeFlex } from '../helpers/fake-flex.ts'
+import { checkInvariants } from './checker.ts'
+import { Cluster } from './cluster.ts'
+import { FaultInjector } from './faults.ts'
+import { crewCallKey, readFinalState } from './final-state.ts'
+import { History, type Operation } from './history.ts'
+import { Random } from './random.ts'
+import { BUSINESS_ROLES, CREW_CALLS, TECHNICIANS } from './scenario.ts'
+import { crewCallPath, type PlannedRequest, Workload } from './workload.ts'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+export interface ChaosOptions {
+  /** Server processes, 2 or 3 (each gets other database timeouts, see serverEnv). */
+  servers: number
+  /** How long the load and the faults run. */
+  durationMs: number
+  clients: number
+  seed: number
+  /** Where the history goes, one JSON object a line; not written when unset. */
+  historyFile?: string
+}
+
+export interface ChaosReport {
+  options: ChaosOptions
+  violations: string[]
+  totals: {
+    operations: number
+    byKind: Record<string, Record<string, number>>
+    statuses: Record<string, number>
+    faults: Record<string, number>
+    restarts: number
+    /** Sync requests the final convergence needed, for all crew calls. */
+    finalSyncRequests: number
+    /** Per server, the peak resident set size over all its lives. */
+    peakRssMb: number[]
+    seconds: number
+  }
+}
+
+const SERVICE_KEY = 'chaos-service-key-0123456789'
+const AUTHORIZATION = `Bearer ${SERVICE_KEY}`
+const SETUP = -1
+
+/**
+ * The whole chaos run: real server processes on `databaseUrl` and a fake Flex; a load generator and a
+ * fault injector side by side for `durationMs`; then quiet, every server up again, two syncs of every
+ * crew call (the first converges, the second must find nothing to do), and the checker.
+ */
+export async function runChaos(
+  t: Teardown,
+  databaseUrl: string,
+  options: ChaosOptions,
+): Promise<ChaosReport> {
+  const started = performance.now()
+  const random = new Random(options.seed)
+  const history = new History()
+  const flex = await startFakeFlex({ latencyMs: 5 })
+  t.teardown(() => flex.close())
+  const envs = Array.from({ length: options.servers }, (_, i) => serverEnv(i, databaseUrl, flex))
+  const cluster = await Cluster.start(t, envs)
+  const workload = new Workload(history, () => cluster.urls(), random, {
+    clients: options.clients,
+    requestTimeoutMs: 8_000,
+    authorization: AUTHORIZATION,
+  })
+  await setUp(workload)
+
+  const faults = new FaultInjector({ history, random, cluster, flex, databaseUrl })
+  await faults.start()
+  workload.start()
+  await delay(options.durationMs)
+  await Promise.all([workload.stop(), faults.stop()])
+  flex.clearFaults()
+  const crashedServers = crashed(cluster)
+  await cluster.restartStopped()
+
+  const finalSyncRequests = await converge(workload, history)
+  const secondSyncs = await syncEveryCrewCall(workload)
+  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'rostersync-chaos' })
+  await db.connect()
+  const final = await readFinalState(db, (element) => flex.lines(element)).finally(() => db.end())
+  const integrity = await getIntegrity(cluster.urls()[0] as string)
+  if (options.historyFile) await writeFile(options.historyFile, history.toJsonLines())
+
+  const violations = checkInvariants({
+    operations: history.operations,
+    final,
+    integrity,
+    secondSyncs,
+    crashedServers,
+  })
+  return {
+    options,
+    violations,
+    totals: {
+      operations: history.operations.length,
+      byKind: tally(history.operations, (op) => [op.kind, op.outcome ?? 'none']),
+      statuses: tally(history.operations, (op) => ['all', String(op.status ?? op.error)]).all ?? {},
+      faults: Object.fromEntries(faults.counts),
+      restarts: cluster.restarts,
+      finalSyncRequests,
+      peakRssMb: (await cluster.peakRssBytes()).map((bytes) => Math.round(bytes / 2 ** 20)),
+      seconds: (performance.now() - started) / 1000,
+    },
+  }
+}
+
+/**
+ * Server i's environment. Their database timeouts differ so that the held locks end in a lock
+ * timeout on one, a statement timeout on another; leases and Flex timeouts are short so a killed
+ * sync's lease lapses, and a hung Flex call gives up, within the run.
+ */
+function serverEnv(index: number, databaseUrl: string, flex: FakeFlex): Record<string, string> {
+  const timeouts = [
+    { DB_STATEMENT_TIMEOUT_MS: '1000', DB_LOCK_TIMEOUT_MS: '5000' },
+    { DB_STATEMENT_TIMEOUT_MS: '5000', DB_LOCK_TIMEOUT_MS: '1000' },
+    { DB_STATEMENT_TIMEOUT_MS: '1200', DB_LOCK_TIMEOUT_MS: '1000' },
+  ][index % 3]
+  return {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: databaseUrl,
+    AUTH_SERVICE_KEYS: `chaos:${SERVICE_KEY}`,
+    RATE_LIMIT_MAX: '1000000000',
+    DB_POOL_MAX: '6',
+    DB_CONNECT_TIMEOUT_MS: '2000',
+    DB_TX_MAX_WAIT_MS: '2000',
+    DB_TX_TIMEOUT_MS: '10000',
+    FLEX_BASE_URL: flex.url,
+    FLEX_AUTH_TOKEN: flex.token,
+    FLEX_BUSINESS_ROLES: JSON.stringify(BUSINESS_ROLES),
+    FLEX_TIMEOUT_MS: '1000',
+    FLEX_MAX_ATTEMPTS: '2',
+    FLEX_CONCURRENCY: '8',
+    SYNC_LEASE_MS: '2000',
+    SYNC_WAIT_MS: '4000',
+    ...timeouts,
+  }
+}
+
+async function setUp(workload: Workload): Promise<void> {
+  const must = async (request: PlannedRequest) => {
+    const { op } = await workload.send(SETUP, 0, request)
+    if (op.outcome !== 'ok')
+      throw new Error(`set-up ${request.method} ${request.path}: ${op.status ?? op.error}`)
+  }
+  for (const { technicianId, flexResourceId } of TECHNICIANS) {
+    await must({
+      kind: 'setup',
+      method: 'PUT',
+      path: `/v1/technicians/${technicianId}`,
+      payload: { name: technicianId, flexResourceId },
+    })
+  }
+  for (const crewCall of CREW_CALLS) {
+    await must({
+      kind: 'setup',
+      method: 'PUT',
+      path: crewCallPath(crewCall),
+      payload: { flexElementId: crewCall.flexElementId },
+    })
+  }
+}
+
+/** Syncs every crew call until a run succeeds (a crashed holder's lease lapses meanwhile); returns the requests sent. */
+async function converge(workload: Workload, history: History): Promise<number> {
+  const before = history.operations.length
+  for (const crewCall of CREW_CALLS) {
+    for (let attempt = 1; ; attempt++) {
+      const run = await syncOnce(workload, crewCallPath(crewCall))
+      if (run?.status === 'succeeded') break
+      if (attempt === 10) throw new Error(`${crewCallKey(crewCall)} did not converge in 10 syncs`)
+      await delay(500)
+    }
+  }
+  return history.operations.length - before
+}
+
+async function syncEveryCrewCall(workload: Workload): Promise<Map<string, SyncRunView>> {
+  const runs = new Map<string, SyncRunView>()
+  for (const crewCall of CREW_CALLS) {
+    const run = await syncOnce(workload, crewCallPath(crewCall))
+    if (!run) throw new Error(`the second final sync of ${crewCallKey(crewCall)} failed`)
+    runs.set(crewCallKey(crewCall), run)
+  }
+  return runs
+}
+
+/** One sync through a random server; its run, or undefined when the request failed. */
+async function syncOnce(workload: Workload, path: string): Promise<SyncRunView | undefined> {
+  const { op, body } = await workload.send(SETUP, workload.randomServer(), {
+    kind: 'sync-crew-call',
+    method: 'POST',
+    path: `${path}/sync`,
+  })
+  return op.outcome === 'ok' ? (body as { run: SyncRunView }).run : undefined
+}
+
+async function getIntegrity(url: string): Promise<IntegrityReport> {
+  const response = await fetch(`${url}/v1/admin/integrity?checkFlex=true`, {
+    headers: { authorization: AUTHORIZATION },
+  })
+  if (!response.ok) throw new Error(`GET /v1/admin/integrity: ${response.status} ${await response.text()}`)
+  return (await response.json()) as IntegrityReport
+}
+
+function crashed(cluster: Cluster): number[] {
+  return cluster.running().flatMap((running, index) => (running ? [] : [index]))
+}
+
+function tally(
+  operations: Operation[],
+  keys: (op: Operation) => [string, string],
+): Record<string, Record<string, number>> {
+  const counts: Record<string, Record<string, number>> = {}
+  for (const op of operations) {
+    const [outer, inner] = keys(op)
+    const row = counts[outer] ?? {}
+    row[inner] = (row[inner] ?? 0) + 1
+    counts[outer] = row
+  }
+  return counts
+}
