@@ -66,6 +66,39 @@ t.test('register check', async (t) => {
   )
 })
 
+function read(observed: string, start: number, end: number): Operation {
+  return { ...write('unused', start, end), kind: 'read-calendars', method: 'GET', value: undefined, observed }
+}
+
+t.test('register check of reads and of replace answers', async (t) => {
+  const history = [write('a', 0, 1), write('b', 2, 3)]
+  const reads = (...ops: Operation[]) => judge([...history, ...ops], 'b')
+  t.same(
+    reads(read('a', 1.5, 1.8), read('b', 2.5, 4), read('a', 2.5, 2.9)),
+    [],
+    'reads of a value that could be there',
+  )
+  t.same(reads(read('initial', -1, 0.5)), [], 'a read before any write sees the initial value')
+  t.match(
+    reads(read('a', 4, 5)),
+    [{ by: Number, problem: /stale/ }],
+    'a read after b was acknowledged sees a',
+  )
+  t.match(
+    reads(read('initial', 1.5, 1.8)),
+    [{ problem: /stale/ }],
+    'a read after a was acknowledged sees nothing',
+  )
+  t.match(reads(read('a+b', 4, 5)), [{ problem: /no request sent/ }], 'a read sees a mix')
+  t.match(judge([write('a', 0, 1), read('c', 1, 2), write('c', 3, 4)], 'c'), [{ problem: /not started yet/ }])
+  const answered = { ...write('a', 0, 1), observed: 'a+b' }
+  t.match(
+    judge([answered], 'a'),
+    [{ problem: /answered with another set/ }],
+    "a replace's answer is not its set",
+  )
+})
+
 t.test('answers: only 502/503 among 5xx, and every error is problem+json', async (t) => {
   const answered = (status: number, contentType: string) => ({
     ...write('a', 0, 1, status < 500 ? 'failed' : 'unknown'),

@@ -22,7 +22,8 @@ const PROBLEM_JSON = 'application/problem+json'
 export function checkInvariants(input: CheckInput): string[] {
   return [
     ...checkRegisters(input.operations, input.final.registers, initialValue).map(
-      (v) => `register ${v.register} = ${v.final}: ${v.problem}`,
+      (v) =>
+        `register ${v.register} ${v.by ? `seen by operation ${v.by}` : 'in the end'} = ${v.seen}: ${v.problem}`,
     ),
     ...checkAnswers(input.operations),
     ...checkDuplicates(input.integrity),

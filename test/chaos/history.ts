@@ -19,6 +19,8 @@ export type OperationKind =
   | 'delete-assignment'
   | 'sync-crew-call'
   | 'sync-job'
+  | 'read-calendars'
+  | 'read-roster'
   /** Technicians and crew calls created before the load starts. */
   | 'setup'
 
@@ -38,6 +40,8 @@ export interface Operation {
    */
   register?: string
   value?: string
+  /** The register's value as the answer showed it: a read's result, or the set a replace returned. */
+  observed?: string
   /** performance.now() at the start and the end of the request, as the client saw them. */
   start: number
   end: number | null
@@ -74,7 +78,7 @@ export class History {
   finish(
     op: Operation,
     outcome: Outcome,
-    details: Pick<Operation, 'status' | 'contentType' | 'error'>,
+    details: Pick<Operation, 'status' | 'contentType' | 'error' | 'observed'>,
   ): void {
     Object.assign(op, details, { end: performance.now(), outcome })
   }

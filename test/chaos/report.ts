@@ -1,5 +1,7 @@
 import type { ChaosReport } from './run-chaos.ts'
 
+const SHOWN = 40
+
 /** The report as text: what ran, what was injected, what was seen, and every violation. */
 export function formatChaosReport({ options, totals, violations }: ChaosReport): string {
   const pairs = (counts: Record<string, number>) =>
@@ -16,6 +18,10 @@ export function formatChaosReport({ options, totals, violations }: ChaosReport):
     `  convergence: ${totals.finalSyncRequests} final sync requests; peak RSS per server ${totals.peakRssMb.join(' / ')} MB`,
     violations.length === 0
       ? '  invariants: all held (no duplicates, no mixed or lost writes, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'
-      : `  VIOLATIONS (${violations.length}):\n${violations.map((v) => `    ${v}`).join('\n')}`,
+      : [
+          `  VIOLATIONS (${violations.length}):`,
+          ...violations.slice(0, SHOWN).map((v) => `    ${v}`),
+          ...(violations.length > SHOWN ? [`    (+${violations.length - SHOWN} more in the report)`] : []),
+        ].join('\n'),
   ].join('\n')
 }

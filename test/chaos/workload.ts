@@ -1,3 +1,5 @@
+import type { CalendarView } from '../../src/schemas/calendars.ts'
+import type { AssignmentView } from '../../src/schemas/crew.ts'
 import type { History, Operation, OperationKind, Outcome } from './history.ts'
 import type { Random } from './random.ts'
 import {
@@ -32,6 +34,8 @@ export interface PlannedRequest {
   payload?: unknown
   register?: string
   value?: string
+  /** Reads the register's value from a 2xx answer's body (reads, and replaces, which return the set). */
+  observe?: (body: unknown) => string
 }
 
 /**
@@ -68,7 +72,8 @@ export class Workload {
     request: PlannedRequest,
   ): Promise<{ op: Operation; body: unknown }> {
     const url = this.urls()[server]
-    const op = this.history.begin({ client, server, ...request })
+    const { observe, ...logged } = request
+    const op = this.history.begin({ client, server, ...logged })
     let body: unknown
     try {
       const response = await fetch(`${url}${request.path}`, {
@@ -86,7 +91,13 @@ export class Workload {
       const error = response.ok
         ? undefined
         : ((body as { type?: string } | undefined)?.type ?? text.slice(0, 200))
-      this.history.finish(op, outcomeOf(response.status), { status: response.status, contentType, error })
+      const observed = response.ok && observe ? observe(body) : undefined
+      this.history.finish(op, outcomeOf(response.status), {
+        status: response.status,
+        contentType,
+        error,
+        observed,
+      })
     } catch (error) {
       const reason = networkError(error)
       this.history.finish(op, reason === 'ECONNREFUSED' ? 'failed' : 'unknown', { error: reason })
@@ -102,15 +113,40 @@ export class Workload {
     while (this.running) await this.send(client, this.randomServer(), this.next())
   }
 
-  /** The next request, by weight: calendars 45%, rosters 35%, syncs 20%. */
+  /** The next request, by weight: calendar replaces 35%, reads 15%, roster writes 30%, syncs 20%. */
   private next(): PlannedRequest {
     const roll = this.random.next()
-    if (roll < 0.45) return this.replaceCalendars()
+    if (roll < 0.35) return this.replaceCalendars()
+    if (roll < 0.5) return this.read()
     if (roll < 0.8) return this.rosterWrite(this.random.pick(CREW_CALLS))
     const crewCall = this.random.pick(CREW_CALLS)
     return roll < 0.96
       ? { kind: 'sync-crew-call', method: 'POST', path: `${crewCallPath(crewCall)}/sync` }
       : { kind: 'sync-job', method: 'POST', path: `/v1/jobs/${crewCall.jobId}/sync` }
+  }
+
+  /** A read of a hot user's calendars or of a replaced roster: every read must see one whole write. */
+  private read(): PlannedRequest {
+    if (this.random.next() < 0.6) {
+      const userId = this.random.pick(HOT_USERS)
+      const path = `/v1/users/${userId}/calendars`
+      return {
+        kind: 'read-calendars',
+        method: 'GET',
+        path,
+        register: calendarRegister(userId),
+        observe: calendarSet,
+      }
+    }
+    const crewCall = this.random.pick(CREW_CALLS.filter((c) => c.writes === 'replace'))
+    const path = `${crewCallPath(crewCall)}/assignments`
+    return {
+      kind: 'read-roster',
+      method: 'GET',
+      path,
+      register: rosterRegister(crewCall),
+      observe: rosterSet,
+    }
   }
 
   private replaceCalendars(): PlannedRequest {
@@ -129,6 +165,7 @@ export class Workload {
       payload: { calendars },
       register: calendarRegister(userId),
       value: canonicalSet(calendars.map((c) => [c.calendarId, c.summary])),
+      observe: calendarSet,
     }
   }
 
@@ -144,6 +181,7 @@ export class Workload {
         payload: { assignments },
         register: rosterRegister(crewCall),
         value: canonicalSet(assignments.map((a) => [a.technicianId, a.role])),
+        observe: rosterSet,
       }
     }
     const { technicianId } = this.random.pick(TECHNICIANS)
@@ -181,6 +219,11 @@ export class Workload {
 
 export const crewCallPath = (c: Pick<ChaosCrewCall, 'jobId' | 'department'>) =>
   `/v1/jobs/${c.jobId}/crew-calls/${c.department}`
+
+const calendarSet = (body: unknown) =>
+  canonicalSet((body as { calendars: CalendarView[] }).calendars.map((c) => [c.calendarId, c.summary]))
+const rosterSet = (body: unknown) =>
+  canonicalSet((body as { assignments: AssignmentView[] }).assignments.map((a) => [a.technicianId, a.role]))
 
 function outcomeOf(status: number): Outcome {
   if (status < 400) return 'ok'
