@@ -12,6 +12,7 @@ import {
   technicianId,
 } from '../helpers/crew.ts'
 import { withClient } from '../helpers/database.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 /** G4 under faults: Flex converges, never holds two lines for one technician, and a failed read changes nothing. */
 
@@ -76,6 +77,26 @@ t.test('an add whose answer is lost is adopted after re-listing, never added twi
     const adds = flex.calls.filter((call) => call.endpoint === 'add')
     t.equal(adds.length, 3, `${how}: the lost add was not repeated`)
   }
+})
+
+t.test('an add whose answer is lost while Flex cannot be listed is not tried again blind', async (t) => {
+  const { app, flex } = await crewWorld(t, 1, { env: FAST_RETRIES })
+  await replaceRoster(app, roster(1))
+  flex.loseAddResponse(1, 'hang')
+  const running = sync(app)
+  await waitFor('the add to reach Flex', () => flex.calls.some((call) => call.endpoint === 'add'))
+  flex.fail('list', { status: 503, times: 4 }) // the re-listing that would find the line fails
+  const first = (await running).body.run
+  t.equal(first.status, 'partial', 'the add is reported failed')
+  t.match(first.errors, [{ operation: 'add', technicianId: technicianId(0) }])
+  const adds = () => flex.calls.filter((call) => call.endpoint === 'add').length
+  t.equal(adds(), 1, 'no second add: the first may have landed (it did)')
+
+  flex.clearFaults()
+  const second = (await sync(app)).body.run
+  t.same(second.adopted, [technicianId(0)], 'the next sync adopts the line the lost answer named')
+  t.equal(adds(), 1)
+  t.same([...linesPerResource(flex).values()], [1], 'one line')
 })
 
 t.test('when recording a line fails after Flex added it, the next sync adopts that line', async (t) => {

@@ -142,7 +142,9 @@ export class FlexReconciler {
   /**
    * Adds the technician's line. An add is never blindly retried: after a failure (or an answer that
    * names no line) the element is listed again, and a line that appeared for this resource is the one
-   * the lost answer would have named. Only when none appeared is the add tried once more.
+   * the lost answer would have named. Only when the listing shows none is the add tried once more; when
+   * the listing fails too, nobody knows whether the add landed, so the add fails and the next sync
+   * (which lists first) adopts the line or adds it.
    */
   private async addLine(flexElementId: string, flexResourceId: string): Promise<string> {
     const { flex } = this.deps
@@ -154,7 +156,9 @@ export class FlexReconciler {
         if (found) return found
         throw new Error('Flex accepted the add but named no line, and listing found none')
       } catch (error) {
-        const found = await findLine().catch(() => undefined)
+        const found = await findLine().catch(() => {
+          throw error
+        })
         if (found) return found
         if (attempt >= 2 || !(error instanceof FlexError && error.retryable)) throw error
       }
