@@ -1,5 +1,6 @@
 import type { IntegrityReport } from '../../src/schemas/integrity.ts'
 import type { SyncRunView } from '../../src/schemas/sync.ts'
+import type { FakeFlex } from '../helpers/fake-flex.ts'
 import type { FinalState } from './final-state.ts'
 import type { Operation } from './history.ts'
 import { checkRegisters } from './registers.ts'
@@ -13,6 +14,8 @@ export interface CheckInput {
   secondSyncs: Map<string, SyncRunView>
   /** Servers that exited without being killed. */
   crashedServers: number[]
+  /** Adds Flex received for a technician who already had a line there (FakeFlex.duplicateAdds). */
+  duplicateAdds: FakeFlex['duplicateAdds']
 }
 
 const initialValue = (register: string) => (register.startsWith('assignment:') ? ABSENT : EMPTY_SET)
@@ -28,6 +31,10 @@ export function checkInvariants(input: CheckInput): string[] {
     ...checkAnswers(input.operations),
     ...checkDuplicates(input.integrity),
     ...checkFlex(input.final),
+    ...input.duplicateAdds.map(
+      (d) =>
+        `Flex was asked to add ${d.resourceId} to ${d.elementId}, which already had line ${d.existingLineId}`,
+    ),
     ...checkSecondSyncs(input.secondSyncs),
     ...(input.final.runningSyncs > 0 ? [`${input.final.runningSyncs} sync runs left running`] : []),
     ...input.crashedServers.map((server) => `server ${server} exited without being killed`),

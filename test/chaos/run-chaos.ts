@@ -96,6 +96,7 @@ export async function runChaos(
     integrity,
     secondSyncs,
     crashedServers,
+    duplicateAdds: flex.duplicateAdds,
   })
   return {
     options,

@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { FlexEndpoint } from '../../src/flex/flex-errors.ts'
 import { FaultQueue, type LoseHow } from './fake-flex/faults.ts'
 import { type FakeAnswer, perform } from './fake-flex/handlers.ts'
-import { matchRoute } from './fake-flex/routes.ts'
+import { matchRoute, type Route } from './fake-flex/routes.ts'
 import { FakeFlexState, type FakeLine, type OtherRow } from './fake-flex/state.ts'
 import { defaultShape, type ResponseShape } from './fake-flex/wire.ts'
 
@@ -73,6 +73,11 @@ export class FakeFlex {
   readonly token: string
   /** Every request received, in arrival order. */
   readonly calls: FakeCall[] = []
+  /**
+   * Adds performed for a resource that already had a line on the element: duplicates a client made
+   * (lines booked twice by hand with addLineByHand are not counted).
+   */
+  readonly duplicateAdds: { elementId: string; resourceId: string; existingLineId: string }[] = []
   latencyMs: number
   /** How answers are shaped; change it freely, reset() restores the starting one. */
   shape: ResponseShape
@@ -169,6 +174,7 @@ export class FakeFlex {
     this.state.clear()
     this.faults.clear()
     this.calls.length = 0
+    this.duplicateAdds.length = 0
     this.highestInFlight = this.inFlight
     this.latencyMs = this.options.latencyMs ?? 0
     this.shape = { ...defaultShape, ...this.options.shape }
@@ -205,7 +211,7 @@ export class FakeFlex {
     }
     if (!route) return this.respond(res, call, { status: 404, body: { message: 'no such endpoint' } })
     const fault = this.faults.take(route.endpoint)
-    if (!fault) return this.respond(res, call, perform(route, call.body, this.state, this.shape))
+    if (!fault) return this.respond(res, call, this.perform(route, call.body))
     switch (fault.kind) {
       case 'answer':
         await delay(fault.afterMs)
@@ -213,12 +219,23 @@ export class FakeFlex {
       case 'hang':
         return
       case 'lose-answer':
-        perform(route, call.body, this.state, this.shape)
+        this.perform(route, call.body)
         if (fault.how === 'drop') res.socket?.destroy()
         if (fault.how === 'error')
           this.respond(res, call, { status: 500, body: { message: 'internal error' } })
         return
     }
+  }
+
+  private perform(route: Route, body: unknown): FakeAnswer {
+    if (route.endpoint === 'add') {
+      const existing = this.state.lines(route.elementId).find((line) => line.resourceId === route.resourceId)
+      if (existing) {
+        const { elementId, resourceId } = route
+        this.duplicateAdds.push({ elementId, resourceId, existingLineId: existing.id })
+      }
+    }
+    return perform(route, body, this.state, this.shape)
   }
 
   private track(call: FakeCall, res: ServerResponse): void {
