@@ -106,7 +106,8 @@ export function formatCalendarBench({ throughput, perRow, memory }: CalendarBenc
       `goal within ${PER_ROW_RATIO_GOAL}x: ${goal(perRow.goalMet)}`,
     `  (each: median of ${small.runs}/${large.runs} runs of a fresh user's second replace, half kept, ` +
       'half rotated; client-side time over HTTP)',
-    `peak RSS                  process ${memory.peakRssMb.toFixed(0)} MB   ` +
-      `during throughput ${memory.throughputRssMb.toFixed(0)} MB`,
+    `peak RSS, bench process   ${memory.peakRssMb.toFixed(0)} MB   ` +
+      `during throughput ${memory.throughputRssMb.toFixed(0)} MB   ` +
+      '(app, HTTP clients, baseline and 10,000-calendar sets in one process)',
   ].join('\n')
 }

@@ -7,6 +7,11 @@ export class Cleanup {
     this.actions.push(action)
   }
 
+  /** The test helpers' teardown(fn) (tap's name for the same thing), so they run under a Cleanup. */
+  teardown(fn: () => unknown): void {
+    this.add(async () => await fn())
+  }
+
   /** Runs every action, even after one fails; returns the failures. Later calls share the first run. */
   run(): Promise<unknown[]> {
     this.running ??= this.runAll()
