@@ -1,18 +1,23 @@
 /**
- * npm run bench: the calendar benchmark (bench/calendar-bench.ts) and the crew sync benchmark
- * (bench/crew-sync-bench.ts), printed as a table and written to bench/results.md with the machine they
+ * npm run bench: the calendar benchmark (bench/calendar-bench.ts), the service's own memory under load
+ * (bench/service-memory.ts), the crew sync benchmark (bench/crew-sync-bench.ts) and a round of the chaos
+ * suite (bench/chaos-bench.ts), printed as a table and written to bench/results.md with the machine they
  * ran on. A missed goal is reported, not an error: the exit code is non-zero only when a benchmark
- * itself fails.
+ * itself fails, or the chaos round finds a violated invariant.
  */
 import { writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
+import { formatChaosReport } from '../test/chaos/report.ts'
 import { formatCalendarBench, runCalendarBench } from './calendar-bench.ts'
+import { BENCH_CHAOS, runChaosOnFreshDatabase } from './chaos-bench.ts'
 import { formatCrewSyncBench, runCrewSyncBench } from './crew-sync-bench.ts'
+import { formatServiceMemoryBench, runServiceMemoryBench } from './service-memory.ts'
 
-const table = [
-  formatCalendarBench(await runCalendarBench()),
-  formatCrewSyncBench(await runCrewSyncBench()),
-].join('\n')
+const calendar = formatCalendarBench(await runCalendarBench())
+const serviceMemory = formatServiceMemoryBench(await runServiceMemoryBench())
+const crewSync = formatCrewSyncBench(await runCrewSyncBench())
+const chaos = await runChaosOnFreshDatabase(BENCH_CHAOS)
+const table = [calendar, serviceMemory, crewSync, formatChaosReport(chaos)].join('\n')
 console.log(table)
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
@@ -20,3 +25,4 @@ await writeFile(
   new URL('./results.md', import.meta.url),
   `# npm run bench: results\n\n${new Date().toISOString()}, ${machine}.\n\n\`\`\`\n${table}\n\`\`\`\n`,
 )
+if (chaos.violations.length > 0) process.exit(1)

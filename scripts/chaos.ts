@@ -8,10 +8,8 @@
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { z } from 'zod'
-import { createBenchDatabase } from '../bench/database.ts'
-import { withCleanup } from '../bench/lib.ts'
+import { runChaosOnFreshDatabase } from '../bench/chaos-bench.ts'
 import { formatChaosReport } from '../test/chaos/report.ts'
-import { runChaos } from '../test/chaos/run-chaos.ts'
 
 const env = z
   .object({
@@ -27,15 +25,12 @@ const env = z
   })
   .parse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== '')))
 
-const report = await withCleanup(async (cleanup) => {
-  const databaseUrl = await createBenchDatabase(cleanup)
-  return runChaos({ teardown: (fn) => cleanup.add(async () => fn()) }, databaseUrl, {
-    servers: env.CHAOS_SERVERS,
-    durationMs: env.CHAOS_DURATION_MS,
-    clients: env.CHAOS_CLIENTS,
-    seed: env.CHAOS_SEED,
-    historyFile: env.CHAOS_HISTORY ?? join(tmpdir(), `rostersync-chaos-${env.CHAOS_SEED}.jsonl`),
-  })
+const report = await runChaosOnFreshDatabase({
+  servers: env.CHAOS_SERVERS,
+  durationMs: env.CHAOS_DURATION_MS,
+  clients: env.CHAOS_CLIENTS,
+  seed: env.CHAOS_SEED,
+  historyFile: env.CHAOS_HISTORY ?? join(tmpdir(), `rostersync-chaos-${env.CHAOS_SEED}.jsonl`),
 })
 console.log(formatChaosReport(report))
 console.log(`history: ${report.options.historyFile}`)
