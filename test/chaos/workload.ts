@@ -1,6 +1,6 @@
 import type { CalendarView } from '../../src/schemas/calendars.ts'
 import type { AssignmentView } from '../../src/schemas/crew.ts'
-import type { History, Operation, OperationKind, Outcome } from './history.ts'
+import type { History, Operation, Outcome } from './history.ts'
 import type { Random } from './random.ts'
 import {
   ABSENT,
@@ -27,13 +27,11 @@ export interface WorkloadOptions {
 /** Where each client sends its next request: the URL of a server process, by index. */
 export type ServerUrls = () => string[]
 
-export interface PlannedRequest {
-  kind: OperationKind
-  method: string
-  path: string
-  payload?: unknown
-  register?: string
-  value?: string
+/** A request the load generator sends: what the history logs of it, and how to read its answer. */
+export type PlannedRequest = Pick<
+  Operation,
+  'kind' | 'method' | 'path' | 'payload' | 'register' | 'value'
+> & {
   /** Reads the register's value from a 2xx answer's body (reads, and replaces, which return the set). */
   observe?: (body: unknown) => string
 }
