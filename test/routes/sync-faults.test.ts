@@ -146,3 +146,15 @@ t.test('a dry run whose Flex read fails is a 502 problem', async (t) => {
   t.match(response.json(), { type: 'urn:rostersync:problem:upstream', detail: /500/ })
   t.notMatch(response.body, new RegExp(flex.token), 'the Flex token is never disclosed')
 })
+
+t.test('a sync that lost its lease during an add does not try the add again', async (t) => {
+  const { app, flex, databaseUrl } = await crewWorld(t, 1, { env: { ...FAST_RETRIES, SYNC_LEASE_MS: '150' } })
+  await replaceRoster(app, roster(1))
+  flex.hang('add') // not performed: re-listing finds no line, so only the lease stops a second add
+  const running = sync(app)
+  await waitFor('the add to reach Flex', () => flex.calls.some((call) => call.endpoint === 'add'))
+  await withClient(databaseUrl, (c) => c.query(`UPDATE crew_calls SET sync_lease_owner = 'another-instance'`))
+  const first = (await running).body.run
+  t.match(first.errors, [{ operation: 'add', message: /not retried: the sync lease was lost/ }])
+  t.equal(flex.calls.filter((call) => call.endpoint === 'add').length, 1, 'one add only')
+})

@@ -101,7 +101,7 @@ export class FlexReconciler {
         attempt(
           async () => {
             const lineItemId = await limiter.run(() =>
-              this.addLine(crewCall.flexElementId, item.flexResourceId),
+              this.addLine(crewCall.flexElementId, item.flexResourceId, lease),
             )
             await this.recordAdded(crewCall.id, item.technicianId, lineItemId)
             ;(item.repair ? outcome.repaired : outcome.added).push(item.technicianId)
@@ -144,9 +144,10 @@ export class FlexReconciler {
    * names no line) the element is listed again, and a line that appeared for this resource is the one
    * the lost answer would have named. Only when the listing shows none is the add tried once more; when
    * the listing fails too, nobody knows whether the add landed, so the add fails and the next sync
-   * (which lists first) adopts the line or adds it.
+   * (which lists first) adopts the line or adds it. Nor is it tried again once the lease is lost: the
+   * sync that takes the lease over may be adding the same technician.
    */
-  private async addLine(flexElementId: string, flexResourceId: string): Promise<string> {
+  private async addLine(flexElementId: string, flexResourceId: string, lease: SyncLease): Promise<string> {
     const { flex } = this.deps
     const findLine = async () => firstLineOf(await flex.listCrewLines(flexElementId), flexResourceId)
     for (let attempt = 1; ; attempt++) {
@@ -161,6 +162,7 @@ export class FlexReconciler {
         })
         if (found) return found
         if (attempt >= 2 || !(error instanceof FlexError && error.retryable)) throw error
+        if (!lease.held) throw new Error(`${(error as Error).message}; not retried: the sync lease was lost`)
       }
     }
   }
