@@ -86,9 +86,7 @@ export class Workload {
       const text = await response.text()
       const contentType = response.headers.get('content-type') ?? undefined
       body = parseJson(text)
-      const error = response.ok
-        ? undefined
-        : ((body as { type?: string } | undefined)?.type ?? text.slice(0, 200))
+      const error = response.ok ? undefined : problemOf(body, text)
       const observed = response.ok && observe ? observe(body) : undefined
       this.history.finish(op, outcomeOf(response.status), {
         status: response.status,
@@ -226,6 +224,12 @@ const rosterSet = (body: unknown) =>
 function outcomeOf(status: number): Outcome {
   if (status < 400) return 'ok'
   return status < 500 ? 'failed' : 'unknown'
+}
+
+/** An error answer as `<problem type>: <detail>`, or its text when it is no problem+json. */
+function problemOf(body: unknown, text: string): string {
+  const problem = body as { type?: string; detail?: string } | undefined
+  return problem?.type ? `${problem.type}: ${problem.detail ?? ''}`.slice(0, 300) : text.slice(0, 300)
 }
 
 function parseJson(text: string): unknown {
