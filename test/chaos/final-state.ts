@@ -1,4 +1,4 @@
-import type pg from 'pg'
+import pg from 'pg'
 import type { FakeLine } from '../helpers/fake-flex.ts'
 import {
   assignmentRegister,
@@ -30,9 +30,19 @@ export const crewCallKey = (c: Pick<ChaosCrewCall, 'jobId' | 'department'>) => `
 
 /** Reads the final state straight from the tables (not through the API under test) and from Flex. */
 export async function readFinalState(
-  db: pg.Client,
+  databaseUrl: string,
   flexLines: (elementId: string) => FakeLine[],
 ): Promise<FinalState> {
+  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'rostersync-chaos' })
+  await db.connect()
+  try {
+    return await readTables(db, flexLines)
+  } finally {
+    await db.end()
+  }
+}
+
+async function readTables(db: pg.Client, flexLines: (elementId: string) => FakeLine[]): Promise<FinalState> {
   const registers = new Map<string, string>()
   const calendars = await db.query<{ user_id: string; calendar_id: string; summary: string }>(
     'SELECT user_id, calendar_id, summary FROM managed_calendars',

@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
-import pg from 'pg'
 import type { IntegrityReport } from '../../src/schemas/integrity.ts'
 import type { SyncRunView } from '../../src/schemas/sync.ts'
 import { type FakeFlex, startFakeFlex } from '../helpers/fake-flex.ts'
@@ -74,43 +73,53 @@ export async function runChaos(
   await setUp(workload)
 
   const faults = new FaultInjector({ history, random, cluster, flex, databaseUrl })
-  await faults.start()
-  workload.start()
-  await delay(options.durationMs)
-  await Promise.all([workload.stop(), faults.stop()])
-  flex.clearFaults()
-  const crashedServers = crashed(cluster)
-  await cluster.restartStopped()
+  try {
+    await faults.start()
+    workload.start()
+    await delay(options.durationMs)
+    await Promise.all([workload.stop(), faults.stop()])
+    flex.clearFaults()
+    const crashedServers = crashed(cluster)
+    await cluster.restartStopped()
 
-  const finalSyncRequests = await converge(workload, history)
-  const secondSyncs = await syncEveryCrewCall(workload)
-  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'rostersync-chaos' })
-  await db.connect()
-  const final = await readFinalState(db, (element) => flex.lines(element)).finally(() => db.end())
-  const integrity = await getIntegrity(cluster.urls()[0] as string)
-  if (options.historyFile) await writeFile(options.historyFile, history.toJsonLines())
-
-  const violations = checkInvariants({
-    operations: history.operations,
-    final,
-    integrity,
-    secondSyncs,
-    crashedServers,
-    duplicateAdds: flex.duplicateAdds,
-  })
-  return {
-    options,
-    violations,
-    totals: {
-      operations: history.operations.length,
-      byKind: tally(history.operations, (op) => [op.kind, op.outcome ?? 'none']),
-      statuses: tally(history.operations, (op) => ['all', String(op.status ?? op.error)]).all ?? {},
-      faults: Object.fromEntries(faults.counts),
-      restarts: cluster.restarts,
-      finalSyncRequests,
-      peakRssMb: (await cluster.peakRssBytes()).map((bytes) => Math.round(bytes / 2 ** 20)),
-      seconds: (performance.now() - started) / 1000,
-    },
+    const finalSyncRequests = await converge(workload, history)
+    const secondSyncs = await syncEveryCrewCall(workload)
+    const final = await readFinalState(databaseUrl, (element) => flex.lines(element))
+    const integrity = await getIntegrity(cluster.urls()[0] as string)
+    const violations = checkInvariants({
+      operations: history.operations,
+      final,
+      integrity,
+      secondSyncs,
+      crashedServers,
+      duplicateAdds: flex.duplicateAdds,
+    })
+    const operations = history.operations
+    return {
+      options,
+      violations,
+      totals: {
+        operations: operations.length,
+        byKind: Object.fromEntries(
+          [...new Set(operations.map((op) => op.kind))].map((kind) => [
+            kind,
+            countBy(
+              operations.filter((op) => op.kind === kind),
+              (op) => op.outcome ?? 'none',
+            ),
+          ]),
+        ),
+        statuses: countBy(operations, (op) => String(op.status ?? op.error)),
+        faults: Object.fromEntries(faults.counts),
+        restarts: cluster.restarts,
+        finalSyncRequests,
+        peakRssMb: (await cluster.peakRssBytes()).map((bytes) => Math.round(bytes / 2 ** 20)),
+        seconds: (performance.now() - started) / 1000,
+      },
+    }
+  } finally {
+    // Also when the run itself fails (no convergence, say): the history says what happened.
+    if (options.historyFile) await writeFile(options.historyFile, history.toJsonLines())
   }
 }
 
@@ -217,16 +226,8 @@ function crashed(cluster: Cluster): number[] {
   return cluster.running().flatMap((running, index) => (running ? [] : [index]))
 }
 
-function tally(
-  operations: Operation[],
-  keys: (op: Operation) => [string, string],
-): Record<string, Record<string, number>> {
-  const counts: Record<string, Record<string, number>> = {}
-  for (const op of operations) {
-    const [outer, inner] = keys(op)
-    const row = counts[outer] ?? {}
-    row[inner] = (row[inner] ?? 0) + 1
-    counts[outer] = row
-  }
+function countBy(operations: Operation[], key: (op: Operation) => string): Record<string, number> {
+  const counts: Record<string, number> = {}
+  for (const op of operations) counts[key(op)] = (counts[key(op)] ?? 0) + 1
   return counts
 }
