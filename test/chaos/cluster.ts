@@ -12,6 +12,8 @@ export class Cluster {
   /** Restarts after a kill, in all. */
   restarts = 0
   private readonly peakRss: number[]
+  /** What earlier lives of each server wrote. */
+  private readonly earlierOutput: string[]
 
   private constructor(
     private readonly t: Teardown,
@@ -19,6 +21,7 @@ export class Cluster {
     private readonly processes: ServerProcess[],
   ) {
     this.peakRss = processes.map(() => 0)
+    this.earlierOutput = processes.map(() => '')
   }
 
   /** Builds the server, then starts one process per environment and waits until all are ready. */
@@ -53,6 +56,7 @@ export class Cluster {
   /** Starts the server again on the port it had, with its environment, and waits until it is ready. */
   async restart(index: number): Promise<void> {
     const { port } = this.process(index)
+    this.earlierOutput[index] += `${this.process(index).output()}\n--- killed; restarted ---\n`
     const next = await startServer(this.t, this.envs[index] as Record<string, string>, { built: true, port })
     this.processes[index] = next
     this.restarts++
@@ -70,8 +74,9 @@ export class Cluster {
     return [...this.peakRss]
   }
 
+  /** Everything server `index` wrote to stdout and stderr, over all its lives. */
   output(index: number): string {
-    return this.process(index).output()
+    return this.earlierOutput[index] + this.process(index).output()
   }
 
   private async notePeakRss(index: number): Promise<void> {

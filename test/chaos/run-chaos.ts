@@ -23,7 +23,10 @@ export interface ChaosOptions {
   durationMs: number
   clients: number
   seed: number
-  /** Where the history goes, one JSON object a line; not written when unset. */
+  /**
+   * Where the history goes, one JSON object a line, with each server's log beside it
+   * (<file>.server-<i>.log); not written when unset.
+   */
   historyFile?: string
 }
 
@@ -119,7 +122,11 @@ export async function runChaos(
     }
   } finally {
     // Also when the run itself fails (no convergence, say): the history says what happened.
-    if (options.historyFile) await writeFile(options.historyFile, history.toJsonLines())
+    if (options.historyFile) {
+      await writeFile(options.historyFile, history.toJsonLines())
+      for (let i = 0; i < cluster.size; i++)
+        await writeFile(serverLog(options.historyFile, i), cluster.output(i))
+    }
   }
 }
 
@@ -225,6 +232,9 @@ async function getIntegrity(url: string): Promise<IntegrityReport> {
 function crashed(cluster: Cluster): number[] {
   return cluster.running().flatMap((running, index) => (running ? [] : [index]))
 }
+
+/** Where server i's output is written beside the history: <history>.server-<i>.log. */
+export const serverLog = (historyFile: string, index: number) => `${historyFile}.server-${index}.log`
 
 function countBy(operations: Operation[], key: (op: Operation) => string): Record<string, number> {
   const counts: Record<string, number> = {}
