@@ -3,7 +3,7 @@ import type { ChaosReport } from './run-chaos.ts'
 const SHOWN = 40
 
 /** The report as text: what ran, what was injected, what was seen, and every violation. */
-export function formatChaosReport({ options, totals, violations }: ChaosReport): string {
+export function formatChaosReport({ options, totals, violations, serverErrors }: ChaosReport): string {
   const pairs = (counts: Record<string, number>) =>
     Object.entries(counts)
       .sort(([a], [b]) => a.localeCompare(b))
@@ -23,5 +23,11 @@ export function formatChaosReport({ options, totals, violations }: ChaosReport):
           ...violations.slice(0, SHOWN).map((v) => `    ${v}`),
           ...(violations.length > SHOWN ? [`    (+${violations.length - SHOWN} more in the report)`] : []),
         ].join('\n'),
+    ...(serverErrors.length === 0
+      ? []
+      : [
+          `  server errors logged (${serverErrors.length}):`,
+          ...serverErrors.slice(0, 5).map((line) => `    ${line.slice(0, 2000)}`),
+        ]),
   ].join('\n')
 }

@@ -33,6 +33,8 @@ export interface ChaosOptions {
 export interface ChaosReport {
   options: ChaosOptions
   violations: string[]
+  /** The servers' error-level log lines (unexpected errors, answered 500), as `server <i>: <line>`. */
+  serverErrors: string[]
   totals: {
     operations: number
     byKind: Record<string, Record<string, number>>
@@ -101,6 +103,7 @@ export async function runChaos(
     return {
       options,
       violations,
+      serverErrors: errorLines(cluster),
       totals: {
         operations: operations.length,
         byKind: Object.fromEntries(
@@ -231,6 +234,16 @@ async function getIntegrity(url: string): Promise<IntegrityReport> {
 
 function crashed(cluster: Cluster): number[] {
   return cluster.running().flatMap((running, index) => (running ? [] : [index]))
+}
+
+function errorLines(cluster: Cluster): string[] {
+  return Array.from({ length: cluster.size }, (_, i) =>
+    cluster
+      .output(i)
+      .split('\n')
+      .filter((line) => /"level":(50|60)/.test(line))
+      .map((line) => `server ${i}: ${line}`),
+  ).flat()
 }
 
 /** Where server i's output is written beside the history: <history>.server-<i>.log. */
