@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import type { FlexEndpoint } from '../../src/flex/flex-errors.ts'
-import type { FakeFlex } from '../helpers/fake-flex.ts'
+import type { FakeFlex, FakeLine } from '../helpers/fake-flex.ts'
 import type { Cluster } from './cluster.ts'
 import type { History } from './history.ts'
 import type { Random } from './random.ts'
@@ -149,23 +149,20 @@ export class FaultInjector {
         kind: 'flex-delete-by-hand',
         every: [400, 1_000],
         inject: async () => {
-          const { flexElementId } = random.pick(CREW_CALLS)
-          const lines = flex.lines(flexElementId)
-          if (lines.length === 0) return undefined
-          const line = random.pick(lines)
-          flex.deleteLineByHand(line.id)
-          return `line ${line.id} (${line.resourceId}) on ${flexElementId}`
+          const found = this.randomLine()
+          if (!found) return undefined
+          flex.deleteLineByHand(found.line.id)
+          return `line ${found.line.id} (${found.line.resourceId}) on ${found.elementId}`
         },
       },
       {
         kind: 'flex-book-twice-by-hand',
         every: [1_000, 3_000],
         inject: async () => {
-          const { flexElementId } = random.pick(CREW_CALLS)
-          const lines = flex.lines(flexElementId)
-          if (lines.length === 0) return undefined
-          const { resourceId } = random.pick(lines)
-          return `line ${flex.addLineByHand(flexElementId, resourceId)} (${resourceId}) on ${flexElementId}`
+          const found = this.randomLine()
+          if (!found) return undefined
+          const { elementId, line } = found
+          return `line ${flex.addLineByHand(elementId, line.resourceId)} (${line.resourceId}) on ${elementId}`
         },
       },
       {
@@ -180,6 +177,14 @@ export class FaultInjector {
         },
       },
     ]
+  }
+
+  /** A random crew line in Flex, on a random crew call's element; undefined when that one has none. */
+  private randomLine(): { elementId: string; line: FakeLine } | undefined {
+    const { random, flex } = this.targets
+    const { flexElementId } = random.pick(CREW_CALLS)
+    const lines = flex.lines(flexElementId)
+    return lines.length === 0 ? undefined : { elementId: flexElementId, line: random.pick(lines) }
   }
 
   /** A server with a sync request in flight, waiting up to a second for one; else any server. */
