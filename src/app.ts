@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { type Config, hasCredentials } from './config.ts'
+import type { FlexPort } from './flex/flex-client.ts'
 import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
@@ -17,7 +18,6 @@ import crewCallRoutes from './routes/crew-calls.ts'
 import healthRoutes from './routes/health.ts'
 import syncRoutes from './routes/sync.ts'
 import technicianRoutes from './routes/technicians.ts'
-import type { FlexPort } from './services/sync/flex-reconciler.ts'
 
 export interface AppOverrides {
   /** Replaces individual services (fault injection in tests). */

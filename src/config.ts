@@ -127,6 +127,13 @@ export const configSchema = z.object({
     })
     .pipe(z.partialRecord(z.enum(departments), z.partialRecord(z.enum(['R', 'E', 'T']), z.string().min(1))))
     .default({}),
+  /**
+   * Flex's API call limits (its help centre: Enterprise 2,000 an hour and 10,000 a day; Lite 20 an
+   * hour), as one budget shared by every instance through the database. A sync that does not fit is
+   * deferred, not run.
+   */
+  FLEX_CALLS_PER_HOUR: int(2_000, 1),
+  FLEX_CALLS_PER_DAY: int(10_000, 1),
   /** A sync's lease on its crew call: the longest a crashed instance can block the next sync. */
   SYNC_LEASE_MS: int(15_000, 100),
   /** How long a sync request waits for a running sync of the same crew call before answering 409. */

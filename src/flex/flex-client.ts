@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { type FlexEndpoint, FlexError, type FlexErrorDetails } from './flex-errors.ts'
-import { type CrewLine, type ParseResult, parseAddedLineId, parseCrewLines } from './flex-responses.ts'
+import { type FlexEndpoint, FlexError, type FlexErrorDetails, type FlexErrorKind } from './flex-errors.ts'
+import { flexMessage, type ParseResult, parseAddedLineId, refusalIn } from './flex-responses.ts'
+import { type FlexRow, readRows } from './flex-rows.ts'
 import { parseRetryAfter, type RetryPolicy, withRetries } from './retry.ts'
 
 export interface FlexClientOptions {
@@ -26,7 +27,8 @@ export interface FlexClientOptions {
 
 export interface FlexCallInfo {
   endpoint: FlexEndpoint
-  outcome: 'ok' | 'error'
+  /** 'ok', or the kind of failure (see FlexErrorKind). */
+  outcome: 'ok' | FlexErrorKind
   /** Absent when no answer came (timeout, network error). */
   status?: number
   /** 1 for the first attempt of a call. */
@@ -40,6 +42,8 @@ interface FlexRequest {
   /** Below baseUrl, with every id segment encoded. */
   path: string
   json?: unknown
+  /** Sent as application/x-www-form-urlencoded. */
+  form?: string
   /** A non-2xx status the call takes as an answer rather than a failure (404 for a remove). */
   alsoAccept?: number
 }
@@ -48,16 +52,41 @@ interface FlexAnswer {
   status: number
   statusText: string
   retryAfter: string | null
+  contentType: string
   body: string
 }
+
+/** What the services need of a Flex client. */
+export type FlexPort = Pick<
+  FlexClient,
+  'listRows' | 'addResource' | 'setBusinessRole' | 'removeLine' | 'observed'
+>
 
 const segment = encodeURIComponent
 const BODY_EXCERPT_LENGTH = 200
 
 /**
+ * The columns a list asks for: `codeList` selects columns, not row kinds. The contact column names the
+ * booked resource, the business-role column its role; real callers ask for both (README, "Flex
+ * compatibility").
+ */
+const LIST_COLUMNS = ['contact', 'business-role']
+
+/** The add's form, as the newest public caller of real Flex sends it (a bare POST may be refused). */
+const ADD_FORM = new URLSearchParams({
+  resourceParentId: '',
+  managedResourceLineItemType: 'contact',
+  quantity: '1',
+  parentLineItemId: '',
+  nextSiblingId: '',
+}).toString()
+
+/**
  * The only code that speaks Flex's HTTP API. Every attempt is bounded by timeoutMs. Reads, role sets
  * and removes are idempotent and retried with jittered exponential backoff (Retry-After honored,
- * capped) on timeouts, network errors, 429 and 5xx; an add is never retried. Failures throw FlexError.
+ * capped) on timeouts, network errors and 5xx; an add is never retried. An answer it does not
+ * understand is a failure, never an answer: a redirect (not followed), an HTML page, a body that is not
+ * JSON where JSON is due, and `{ "success": false }` on any call. Failures throw FlexError.
  */
 export class FlexClient {
   private readonly baseUrl: string
@@ -78,17 +107,38 @@ export class FlexClient {
     }
   }
 
-  /** The element's crew lines as Flex has them now; rows of other kinds are left out. */
-  listCrewLines(flexElementId: string): Promise<CrewLine[]> {
+  /** The same client, also reporting every attempt to `onCall` (e.g. to count one sync's calls). */
+  observed(onCall: (call: FlexCallInfo) => void): FlexClient {
+    const outer = this.options.onCall
+    return new FlexClient({
+      ...this.options,
+      onCall: (call) => {
+        outer?.(call)
+        onCall(call)
+      },
+    })
+  }
+
+  /**
+   * Every row of the element as Flex has it now, containers' children included, read but not judged
+   * (see classifyRows). `_dc` defeats caches between Flex and us, as Flex's own web client does.
+   */
+  listRows(flexElementId: string): Promise<FlexRow[]> {
+    const query = new URLSearchParams({ _dc: String(Date.now()), node: 'root' })
+    for (const column of LIST_COLUMNS) query.append('codeList', column)
     const request: FlexRequest = {
       endpoint: 'list',
       method: 'GET',
-      path: `/line-item/${segment(flexElementId)}/row-data/?codeList=contact&node=root`,
+      path: `/line-item/${segment(flexElementId)}/row-data/?${query}`,
     }
-    return withRetries(this.retryPolicy, async (attempt) => {
-      const answer = await this.send(request, attempt)
-      return this.decode(request, attempt, answer, parseCrewLines)
-    })
+    return withRetries(this.retryPolicy, (attempt) =>
+      this.send(request, attempt, (answer) =>
+        this.decode(request, attempt, answer, (json) => {
+          const rows = readRows(json)
+          return rows ? { ok: true, value: rows } : { ok: false, problem: 'the row data is not a list' }
+        }),
+      ),
+    )
   }
 
   /**
@@ -101,10 +151,12 @@ export class FlexClient {
       endpoint: 'add',
       method: 'POST',
       path: `/line-item/${segment(flexElementId)}/add-resource/${segment(flexResourceId)}`,
+      form: ADD_FORM,
     }
-    const answer = await this.send(request, 1)
-    if (answer.body.trim() === '') return { lineItemId: null }
-    return { lineItemId: this.decode(request, 1, answer, parseAddedLineId) }
+    const lineItemId = await this.send(request, 1, (answer) =>
+      answer.body.trim() === '' ? null : this.decode(request, 1, answer, parseAddedLineId),
+    )
+    return { lineItemId }
   }
 
   /** Sets the line's business role; setting it again is harmless. A line that is gone fails with 404. */
@@ -115,7 +167,7 @@ export class FlexClient {
       path: `/line-item/${segment(flexElementId)}/row-data/`,
       json: { lineItemId, fieldType: 'business-role', payloadValue: businessRoleId },
     }
-    await withRetries(this.retryPolicy, (attempt) => this.send(request, attempt))
+    await withRetries(this.retryPolicy, (attempt) => this.send(request, attempt, () => undefined))
   }
 
   /** Deletes a line; a line that no longer exists (404) counts as done. */
@@ -126,12 +178,17 @@ export class FlexClient {
       path: `/line-item/${segment(lineItemId)}`,
       alsoAccept: 404,
     }
-    const answer = await withRetries(this.retryPolicy, (attempt) => this.send(request, attempt))
-    return answer.status === 404 ? 'already-gone' : 'removed'
+    return withRetries(this.retryPolicy, (attempt) =>
+      this.send(request, attempt, (answer) => (answer.status === 404 ? 'already-gone' : 'removed')),
+    )
   }
 
   /** One HTTP attempt: resolves with a 2xx (or the request's alsoAccept) answer, throws FlexError otherwise. */
-  private async send(request: FlexRequest, attempt: number): Promise<FlexAnswer> {
+  /**
+   * One HTTP attempt, read by `read` when Flex's answer is one the call may read (a 2xx, or the
+   * request's alsoAccept); throws FlexError otherwise. Reported to onCall once, with how it ended.
+   */
+  private async send<T>(request: FlexRequest, attempt: number, read: (answer: FlexAnswer) => T): Promise<T> {
     const started = performance.now()
     const report = (outcome: FlexCallInfo['outcome'], status?: number) =>
       this.options.onCall?.({
@@ -145,30 +202,87 @@ export class FlexClient {
     try {
       answer = await this.exchange(request)
     } catch (error) {
-      report('error')
-      throw this.transportError(request, attempt, error)
+      const failure = this.transportError(request, attempt, error)
+      report(failure.kind)
+      throw failure
     }
-    const accepted = (answer.status >= 200 && answer.status < 300) || answer.status === request.alsoAccept
-    report(accepted ? 'ok' : 'error', answer.status)
-    if (!accepted) throw this.httpError(request, attempt, answer)
-    return answer
+    try {
+      const failure = this.failureIn(request, attempt, answer)
+      if (failure) throw failure
+      const value = read(answer)
+      report('ok', answer.status)
+      return value
+    } catch (error) {
+      report(error instanceof FlexError ? error.kind : 'bad-response', answer.status)
+      throw error
+    }
   }
 
-  private async exchange({ method, path, json }: FlexRequest): Promise<FlexAnswer> {
+  /** Why an answer is a failure, or undefined when the call may read it. */
+  private failureIn(request: FlexRequest, attempt: number, answer: FlexAnswer): FlexError | undefined {
+    const { status } = answer
+    if (status === 401 || status === 403 || (status >= 300 && status < 400)) {
+      const what = status < 400 ? `a redirect (HTTP ${status}), not followed` : `HTTP ${status}`
+      return this.error(request, attempt, `${what}: the token was refused; check FLEX_AUTH_TOKEN`, {
+        kind: 'unauthorized',
+        status,
+      })
+    }
+    if (status === 429) {
+      const excerpt = this.excerpt(flexMessage(parseJson(answer.body)) ?? answer.body)
+      return this.error(request, attempt, `HTTP 429, Flex's rate limit${excerpt ? `: ${excerpt}` : ''}`, {
+        kind: 'rate-limited',
+        status,
+        retryAfterMs: parseRetryAfter(answer.retryAfter),
+      })
+    }
+    const accepted = (status >= 200 && status < 300) || status === request.alsoAccept
+    if (!accepted) return this.httpError(request, attempt, answer)
+    if (isHtml(answer)) {
+      return this.error(
+        request,
+        attempt,
+        `an HTML page (HTTP ${status}) where JSON was due, most likely Flex's login page: check FLEX_AUTH_TOKEN`,
+        { kind: 'unauthorized', status },
+      )
+    }
+    const refusal = refusalIn(parseJson(answer.body))
+    if (refusal !== undefined) {
+      return this.error(request, attempt, `Flex refused it: success false, "${this.excerpt(refusal)}"`, {
+        kind: 'rejected',
+        status,
+      })
+    }
+    return undefined
+  }
+
+  private async exchange({ method, path, json, form }: FlexRequest): Promise<FlexAnswer> {
+    const body = json !== undefined ? JSON.stringify(json) : form
+    const contentType =
+      json !== undefined
+        ? 'application/json'
+        : form !== undefined
+          ? 'application/x-www-form-urlencoded; charset=UTF-8'
+          : undefined
     const response = await this.fetch(`${this.baseUrl}${path}`, {
       method,
       headers: {
         'X-Auth-Token': this.options.authToken,
+        // Asks for an API answer (a 401) rather than a browser's redirect to the login page.
+        'X-Requested-With': 'XMLHttpRequest',
         Accept: 'application/json',
-        ...(json !== undefined && { 'Content-Type': 'application/json' }),
+        ...(contentType && { 'Content-Type': contentType }),
       },
-      body: json === undefined ? undefined : JSON.stringify(json),
+      body,
+      // A redirect is the login page on an expired token: never an answer to follow.
+      redirect: 'manual',
       signal: AbortSignal.timeout(this.options.timeoutMs),
     })
     return {
       status: response.status,
       statusText: response.statusText,
       retryAfter: response.headers.get('retry-after'),
+      contentType: response.headers.get('content-type') ?? '',
       body: await response.text(),
     }
   }
@@ -194,7 +308,6 @@ export class FlexClient {
     throw this.error(request, attempt, `unexpected answer: ${result.problem}`, {
       kind: 'bad-response',
       status: answer.status,
-      cause: result.cause,
     })
   }
 
@@ -213,7 +326,7 @@ export class FlexClient {
 
   private httpError(request: FlexRequest, attempt: number, answer: FlexAnswer): FlexError {
     const status = `HTTP ${answer.status} ${answer.statusText}`.trim()
-    const excerpt = this.excerpt(answer.body)
+    const excerpt = this.excerpt(flexMessage(parseJson(answer.body)) ?? answer.body)
     const reason = excerpt ? `${status}: ${excerpt}` : status
     return this.error(request, attempt, reason, {
       kind: 'http',
@@ -245,6 +358,19 @@ export class FlexClient {
   /** Text from outside (answer bodies, socket errors) may echo the token: it never reaches a message. */
   private redact(text: string): string {
     return text.replaceAll(this.options.authToken, '[redacted]')
+  }
+}
+
+/** An HTML page: by its content type, or by its first character when the type is missing or wrong. */
+function isHtml({ contentType, body }: FlexAnswer): boolean {
+  return /\btext\/html\b/i.test(contentType) || /^\s*</.test(body)
+}
+
+function parseJson(body: string): unknown {
+  try {
+    return JSON.parse(body)
+  } catch {
+    return undefined
   }
 }
 

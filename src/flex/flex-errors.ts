@@ -5,9 +5,20 @@ export type FlexEndpoint = 'list' | 'add' | 'set-role' | 'remove'
  * - timeout: no complete answer within the client's timeout;
  * - network: the connection failed or was dropped;
  * - http: Flex answered with a status the call does not accept;
- * - bad-response: Flex answered 2xx with a body that does not have the expected shape.
+ * - unauthorized: the token was refused: a 401 or 403, a redirect (to the login page), or an HTML page
+ *   where JSON was due;
+ * - rejected: Flex answered 2xx with `{ "success": false }`;
+ * - rate-limited: a 429: the rest of the run is deferred, not retried now;
+ * - bad-response: Flex answered 2xx with a body that is not JSON or does not have a shape we can read.
  */
-export type FlexErrorKind = 'timeout' | 'network' | 'http' | 'bad-response'
+export type FlexErrorKind =
+  | 'timeout'
+  | 'network'
+  | 'http'
+  | 'unauthorized'
+  | 'rejected'
+  | 'rate-limited'
+  | 'bad-response'
 
 export interface FlexErrorDetails {
   kind: FlexErrorKind
@@ -15,13 +26,13 @@ export interface FlexErrorDetails {
   /** Attempts made, this one included. */
   attempts: number
   status?: number
-  /** Retry-After of a 429, in milliseconds, uncapped. */
+  /** Retry-After of a 429 or 503, in milliseconds, uncapped. */
   retryAfterMs?: number
   cause?: unknown
 }
 
 /**
- * A failed Flex call. `retryable` says whether the failure is transient (timeout, network, 429, 5xx):
+ * A failed Flex call. `retryable` says whether the failure is transient (timeout, network, 5xx):
  * the same call may succeed later. It does not mean the call had no effect: an add that failed this
  * way may have created its line, so the caller lists the crew lines before adding again.
  * The message never contains the auth token.
@@ -48,6 +59,6 @@ export class FlexError extends Error {
 
 function isTransient(kind: FlexErrorKind, status: number | undefined): boolean {
   if (kind === 'timeout' || kind === 'network') return true
-  if (kind === 'http' && status !== undefined) return status === 429 || status >= 500
+  if (kind === 'http' && status !== undefined) return status >= 500
   return false
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { BudgetUsage } from '../services/sync/flex-call-budget.ts'
 
 export interface PoolStats {
   totalCount: number
@@ -31,7 +32,7 @@ export function createMetrics(pool: PoolStats) {
     }),
     syncRuns: new Counter({
       name: 'rostersync_sync_runs_total',
-      help: 'Finished syncs of crew calls with Flex, by status (succeeded, partial, failed).',
+      help: 'Finished syncs of crew calls with Flex, by status (succeeded, partial, failed, deferred).',
       labelNames: ['status'] as const,
       registers: [registry],
     }),
@@ -43,7 +44,9 @@ export function createMetrics(pool: PoolStats) {
     }),
     flexCalls: new Counter({
       name: 'rostersync_flex_calls_total',
-      help: 'HTTP attempts made to Flex, by endpoint (list, add, set-role, remove) and outcome (ok, error).',
+      help:
+        'HTTP attempts made to Flex, by endpoint (list, add, set-role, remove) and outcome: ok, or the ' +
+        'kind of failure (timeout, network, http, unauthorized, rejected, rate-limited, bad-response).',
       labelNames: ['endpoint', 'outcome'] as const,
       registers: [registry],
     }),
@@ -59,7 +62,32 @@ export function createMetrics(pool: PoolStats) {
       this.set({ state: 'waiting' }, pool.waitingCount)
     },
   })
-  return metrics
+  let readBudget: (() => Promise<BudgetUsage>) | undefined
+  new Gauge({
+    name: 'rostersync_flex_budget_calls',
+    help:
+      'The Flex call budget shared by every instance (FLEX_CALLS_PER_HOUR, FLEX_CALLS_PER_DAY), by ' +
+      'window (hour, day) and state (used in the last window, left).',
+    labelNames: ['window', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      if (!readBudget) return
+      // A scrape while the database is down still answers, without these samples.
+      const usage = await readBudget().catch(() => undefined)
+      if (!usage) return
+      this.set({ window: 'hour', state: 'used' }, usage.usedLastHour)
+      this.set({ window: 'hour', state: 'left' }, usage.leftThisHour)
+      this.set({ window: 'day', state: 'used' }, usage.usedLastDay)
+      this.set({ window: 'day', state: 'left' }, usage.leftToday)
+    },
+  })
+  return {
+    ...metrics,
+    /** Reads the Flex call budget at scrape time. */
+    observeFlexBudget(read: () => Promise<BudgetUsage>) {
+      readBudget = read
+    },
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -1,13 +1,14 @@
 import fp from 'fastify-plugin'
 import { type Config, flexSettings } from '../config.ts'
 import { createTransactionRunner, transactionOptionsFrom } from '../db/transaction.ts'
-import { FlexClient, type FlexClientOptions } from '../flex/flex-client.ts'
+import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
 import { CalendarService } from '../services/calendar-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
 import { IdempotencyService } from '../services/idempotency-service.ts'
 import { IntegrityService } from '../services/integrity-service.ts'
 import { RosterService } from '../services/roster-service.ts'
-import { type FlexPort, FlexReconciler } from '../services/sync/flex-reconciler.ts'
+import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
+import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeases } from '../services/sync/sync-lease.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
@@ -54,6 +55,11 @@ export default fp<ServicesPluginOptions>(
       createFlexClient(config, (call) =>
         metrics.flexCalls.inc({ endpoint: call.endpoint, outcome: call.outcome }),
       )
+    const budget = new FlexCallBudget(prisma, {
+      perHour: config.FLEX_CALLS_PER_HOUR,
+      perDay: config.FLEX_CALLS_PER_DAY,
+    })
+    metrics.observeFlexBudget(() => budget.usage())
     app.decorate('services', {
       calendars: new CalendarService({ prisma, runInTransaction }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
@@ -74,9 +80,10 @@ export default fp<ServicesPluginOptions>(
             flex: flexClient,
             concurrency: config.FLEX_CONCURRENCY,
             businessRoles: config.FLEX_BUSINESS_ROLES,
+            budget,
           }),
       }),
-      integrity: new IntegrityService({ prisma, flex: flexClient }),
+      integrity: new IntegrityService({ prisma, flex: flexClient, budget }),
       idempotency: new IdempotencyService({
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,

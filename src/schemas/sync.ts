@@ -2,12 +2,12 @@ import { z } from 'zod'
 import { idSchema } from './common.ts'
 import { departments } from './crew.ts'
 
-export const syncStatuses = ['running', 'succeeded', 'partial', 'failed'] as const
+export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
 export type SyncStatus = (typeof syncStatuses)[number]
 
 export const syncErrorSchema = z
   .object({
-    operation: z.enum(['list', 'add', 'set-role', 'remove', 'record', 'run']),
+    operation: z.enum(['list', 'add', 'set-role', 'remove', 'record', 'run', 'budget']),
     technicianId: z.string().optional(),
     lineItemId: z.string().optional(),
     message: z.string(),
@@ -34,6 +34,14 @@ export const syncRunSchema = z
     unchanged: z.array(z.string()).describe('Technicians already right in Flex.'),
     ignored: z.array(z.string()).describe('Flex line ids of contacts rostersync does not know: left alone.'),
     errors: z.array(syncErrorSchema),
+    notes: z
+      .array(z.string())
+      .describe('What the run could not verify in Flex and how it went on, e.g. roles it could not read.'),
+    retryAt: z.iso
+      .datetime()
+      .nullable()
+      .describe('When a deferred run (Flex call budget spent, or Flex answered 429) may be tried again.'),
+    flexCalls: z.number().int().describe('HTTP attempts the run made to Flex, retries included.'),
     startedAt: z.iso.datetime(),
     finishedAt: z.iso.datetime().nullable(),
     durationMs: z.number().int().nullable(),

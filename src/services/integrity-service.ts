@@ -1,13 +1,16 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import { ServiceUnavailableError, UpstreamError } from '../errors/domain-errors.ts'
+import type { FlexPort } from '../flex/flex-client.ts'
 import { FlexError } from '../flex/flex-errors.ts'
 import type { IntegrityReport } from '../schemas/integrity.ts'
-import type { FlexPort } from './sync/flex-reconciler.ts'
+import { type FlexCallBudget, secondsUntil } from './sync/flex-call-budget.ts'
 
 export interface IntegrityServiceDeps {
   prisma: PrismaClient
   /** Undefined when Flex is not configured: checkFlex then answers 503. */
   flex: FlexPort | undefined
+  /** checkFlex lists every element with recorded lines: those calls come out of the shared budget. */
+  budget: FlexCallBudget
 }
 
 /** Every natural key the service guarantees unique (G3); the database enforces each one too. */
@@ -72,13 +75,29 @@ export class IntegrityService {
        WHERE ca.flex_line_item_id IS NOT NULL ORDER BY cc.job_id, cc.department, ca.technician_id`
     const elements = [...new Set(recorded.map((line) => line.flex_element_id))]
     const present = new Set<string>()
-    for (const element of elements) {
-      const lines = await flex.listCrewLines(element).catch((error: unknown) => {
-        throw error instanceof FlexError
-          ? new UpstreamError(`reading Flex failed: ${error.message}`, { cause: error })
-          : error
-      })
-      for (const line of lines) present.add(line.lineItemId)
+    if (elements.length > 0) {
+      const reservation = await this.deps.budget.reserve(elements.length)
+      if (!reservation.granted) {
+        throw new ServiceUnavailableError(
+          `checkFlex needs ${elements.length} Flex calls and the Flex call budget cannot cover them now`,
+          { retryAfterSeconds: secondsUntil(reservation.retryAt) },
+        )
+      }
+      let calls = 0
+      const counted = flex.observed(() => calls++)
+      try {
+        for (const element of elements) {
+          // Presence by line id needs no classification: any row with the recorded id is there.
+          const rows = await counted.listRows(element).catch((error: unknown) => {
+            throw error instanceof FlexError
+              ? new UpstreamError(`reading Flex failed: ${error.message}`, { cause: error })
+              : error
+          })
+          for (const row of rows) if (row.lineItemId !== null) present.add(row.lineItemId)
+        }
+      } finally {
+        await this.deps.budget.settle(reservation.id, calls).catch(() => {})
+      }
     }
     return recorded
       .filter((line) => !present.has(line.flex_line_item_id))

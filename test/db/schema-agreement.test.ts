@@ -108,7 +108,11 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     unchanged: ['tech-u'],
     ignored: ['line-2'],
     errors: [{ operation: 'add', message: 'sample' }],
+    retryAt: new Date('2022-03-04T06:00:00.000Z'),
+    flexCalls: 7,
+    notes: ['sample note'],
   },
+  FlexCallReservation: { id: 4_242n, calls: 12, reservedAt: new Date('2022-03-04T05:06:07.890Z') },
   IdempotencyKey: {
     scope: 'service:sample PUT /v1/users/sample-user/calendars',
     key: 'sample-key',

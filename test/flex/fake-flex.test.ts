@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import t from 'tap'
-import { startFakeFlex } from '../helpers/fake-flex.ts'
+import { fixture, startFakeFlex } from '../helpers/fake-flex.ts'
 
 const fake = await startFakeFlex({ token: 'tok' })
 t.teardown(() => fake.close())
@@ -10,10 +10,18 @@ const auth = { 'x-auth-token': 'tok' }
 const listUrl = (elementId: string) =>
   `${fake.url}/line-item/${elementId}/row-data/?codeList=contact&node=root`
 const list = async (elementId: string) => (await fetch(listUrl(elementId), { headers: auth })).json()
-const add = (elementId: string, resourceId: string, signal?: AbortSignal) =>
+const ADD_FORM =
+  'resourceParentId=&managedResourceLineItemType=contact&quantity=1&parentLineItemId=&nextSiblingId='
+const add = (
+  elementId: string,
+  resourceId: string,
+  signal?: AbortSignal,
+  body: string | undefined = ADD_FORM,
+) =>
   fetch(`${fake.url}/line-item/${elementId}/add-resource/${resourceId}`, {
     method: 'POST',
-    headers: auth,
+    headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded; charset=UTF-8' },
+    body,
     signal,
   })
 
@@ -45,8 +53,15 @@ t.test('unknown endpoints are 404; a list needs its query', async (t) => {
 })
 
 t.test('add, set-role, list and remove work on the in-memory lines', async (t) => {
-  const { id } = (await (await add('el', 'tech-1')).json()) as { id: string }
-  fake.addNonContactRow('el', { id: 1, type: 'equipment' })
+  const answer = (await (await add('el', 'tech-1')).json()) as { addedResourceLineIds: string[] }
+  const id = answer.addedResourceLineIds[0]
+  t.same(answer, {
+    ...JSON.parse(fixture('add-answer.json')),
+    addedResourceLineIds: [id],
+    affectedRootLineIds: [id],
+  })
+  t.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUID, as in real Flex')
+  fake.addRawRow('el', { id: 1, type: 'equipment' })
   const setRole = await fetch(`${fake.url}/line-item/el/row-data/`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
@@ -55,7 +70,16 @@ t.test('add, set-role, list and remove work on the in-memory lines', async (t) =
   t.equal(setRole.status, 200)
   t.same(fake.lines('el'), [{ id, resourceId: 'tech-1', businessRoleId: 'r-1' }])
   t.same(await list('el'), [
-    { id, managedResourceLineItemType: 'contact', resourceId: 'tech-1', businessRoleId: 'r-1', quantity: 1 },
+    {
+      id,
+      managedResourceLineItemType: 'contact',
+      resourceId: 'tech-1',
+      businessRoleId: 'r-1',
+      quantity: 1,
+      leaf: true,
+      container: false,
+      rootLineId: id,
+    },
     { id: 1, type: 'equipment' },
   ])
   const remove = () => fetch(`${fake.url}/line-item/${id}`, { method: 'DELETE', headers: auth })
@@ -183,4 +207,65 @@ t.test('reset forgets lines, faults, calls and shape changes, and never reuses i
   const after = fake.addLineByHand('el', 'tech-1')
   t.not(after, before)
   t.match(await list('el'), [{ id: after, managedResourceLineItemType: 'contact' }])
+})
+
+t.test('a bare add (no form) is refused with 400 unless the shape allows it', async (t) => {
+  const bare = await add('el', 'tech-1', undefined, '')
+  t.equal(bare.status, 400)
+  t.match(await bare.json(), { exceptionMessage: /managedResourceLineItemType/ })
+  t.same(fake.lines('el'), [])
+  fake.shape.addBody = 'any'
+  t.equal((await add('el', 'tech-1', undefined, '')).status, 200)
+  t.equal(fake.lines('el').length, 1)
+})
+
+t.test('the variants a caller of real Flex must read', async (t) => {
+  const line = fake.addLineByHand('el', 'res-1', 'role-1')
+  Object.assign(fake.shape, {
+    rowType: 'absent',
+    rowResource: 'contact-column',
+    rowRole: 'business-role-column',
+  })
+  t.same(await list('el'), [
+    {
+      id: line,
+      contact: { id: 'res-1', name: 'Contact res-1' },
+      'business-role': { fieldType: 'business-role', data: { id: 'role-1', name: 'Role role-1' } },
+      quantity: 1,
+      leaf: true,
+      container: false,
+      rootLineId: line,
+    },
+  ])
+  Object.assign(fake.shape, {
+    rowType: 'type',
+    kindSpelling: 'Contact',
+    rowResource: 'resource.id',
+    nesting: 'container',
+  })
+  t.match(await list('el'), [
+    {
+      type: 'container',
+      container: true,
+      leaf: false,
+      children: [{ id: line, type: 'Contact', resource: { id: 'res-1' }, rootLineId: 'container-el' }],
+    },
+  ])
+})
+
+t.test('login page, redirect and refusal answers', async (t) => {
+  fake.answerLoginPage('list')
+  const page = await fetch(listUrl('el'), { headers: auth })
+  t.equal(page.status, 200)
+  t.match(page.headers.get('content-type'), /text\/html/)
+  t.match(await page.text(), /<form/)
+  fake.redirectToLogin('list')
+  const redirect = await fetch(listUrl('el'), { headers: auth, redirect: 'manual' })
+  t.equal(redirect.status, 302)
+  t.equal(redirect.headers.get('location'), '/f5/login')
+  fake.refuse('add')
+  const refused = await add('el', 'tech-1')
+  t.equal(refused.status, 200)
+  t.same(await refused.json(), { success: false, message: 'Line item could not be modified' })
+  t.same(fake.lines('el'), [], 'a refused add adds nothing')
 })

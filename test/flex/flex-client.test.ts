@@ -1,7 +1,8 @@
 import t from 'tap'
+import { classifyRows } from '../../src/flex/crew-lines.ts'
 import { type FlexCallInfo, FlexClient, type FlexClientOptions } from '../../src/flex/flex-client.ts'
 import { FlexError } from '../../src/flex/flex-errors.ts'
-import { type AddResponseShape, type ResponseShape, startFakeFlex } from '../helpers/fake-flex.ts'
+import { type AddResponseShape, fixture, type ResponseShape, startFakeFlex } from '../helpers/fake-flex.ts'
 
 const TOKEN = 'tok-s3cr3t-4242'
 const fake = await startFakeFlex({ token: TOKEN })
@@ -29,39 +30,73 @@ function flexClient(options: Partial<FlexClientOptions> = {}) {
 
 const callsTo = (endpoint: string) => fake.calls.filter((call) => call.endpoint === endpoint)
 
+/** The element's contact lines as the reconciler would see them, with these resources known. */
+async function linesOf(client: FlexClient, elementId: string, known: string[] = [], roles: string[] = []) {
+  const rows = await client.listRows(elementId)
+  const { lines, unclassifiable } = classifyRows(rows, {
+    isKnownResource: (id) => known.includes(id),
+    isKnownRole: (id) => roles.includes(id),
+  })
+  if (unclassifiable.length > 0) throw new Error(`unclassifiable rows: ${JSON.stringify(unclassifiable)}`)
+  return lines.map(({ position, ...line }) => line)
+}
+
 t.test('list reads every row variant and skips rows of other kinds', async (t) => {
   const { client } = flexClient()
-  const variants: Pick<ResponseShape, 'rowType' | 'rowResource' | 'rowRole' | 'ids'>[] = []
-  for (const rowType of ['managedResourceLineItemType', 'type'] as const)
-    for (const rowResource of ['resourceId', 'resource.id', 'resource.resourceId'] as const)
-      for (const rowRole of ['businessRoleId', 'businessRole.id', 'none'] as const)
-        for (const ids of ['string', 'number'] as const) variants.push({ rowType, rowResource, rowRole, ids })
+  type Variant = Pick<
+    ResponseShape,
+    'rowType' | 'kindSpelling' | 'rowResource' | 'rowRole' | 'nesting' | 'ids'
+  >
+  const variants: Variant[] = []
+  for (const rowType of ['managedResourceLineItemType', 'type', 'absent'] as const)
+    for (const kindSpelling of rowType === 'absent'
+      ? (['contact'] as const)
+      : (['contact', 'Contact'] as const))
+      for (const rowResource of [
+        'resourceId',
+        'resource.id',
+        'resource.resourceId',
+        'contact-column',
+      ] as const)
+        for (const rowRole of ['businessRoleId', 'businessRole.id', 'business-role-column', 'none'] as const)
+          for (const nesting of ['flat', 'container'] as const)
+            for (const ids of ['string', 'number'] as const)
+              variants.push({ rowType, kindSpelling, rowResource, rowRole, nesting, ids })
 
   for (const variant of variants) {
     fake.reset()
     Object.assign(fake.shape, variant)
     const withRole = fake.addLineByHand('el-1', '501', '77')
     const withoutRole = fake.addLineByHand('el-1', 'tech-b')
-    fake.addNonContactRow('el-1', { id: 9001, managedResourceLineItemType: 'equipment', resourceId: 'x' })
-    fake.addNonContactRow('el-1', { id: 9002, type: 'labor' })
-    fake.addNonContactRow('el-1', { id: null, type: 'note', resource: 'anything' })
+    fake.addRawRow('el-1', { id: 9001, managedResourceLineItemType: 'equipment', resourceId: 'x' })
+    fake.addRawRow('el-1', { id: 9002, type: 'labor' })
+    fake.addRawRow('el-1', { id: null, type: 'note', resource: 'anything' })
 
-    const lines = await client.listCrewLines('el-1')
+    const lines = await linesOf(client, 'el-1', ['501', 'tech-b'], ['77'])
     const roles = variant.rowRole === 'none' ? [{}, {}] : [{ businessRoleId: '77' }, { businessRoleId: null }]
     t.same(
-      lines.map(({ raw, ...line }) => line),
+      lines,
       [
         { lineItemId: withRole, resourceId: '501', ...roles[0] },
         { lineItemId: withoutRole, resourceId: 'tech-b', ...roles[1] },
       ],
       JSON.stringify(variant),
     )
-    t.match(lines[0]?.raw, { quantity: 1 }, 'raw keeps the row as sent')
   }
 })
 
+t.test('list asks for the contact and business-role columns, uncached, like real callers', async (t) => {
+  const { client } = flexClient()
+  await client.listRows('el-q')
+  const [call] = callsTo('list')
+  const url = new URL(call?.path ?? '', 'http://x')
+  t.same(url.searchParams.getAll('codeList'), ['contact', 'business-role'])
+  t.equal(url.searchParams.get('node'), 'root')
+  t.match(url.searchParams.get('_dc'), /^\d+$/)
+})
+
 t.test('list of an element with no crew is empty', async (t) => {
-  t.same(await flexClient().client.listCrewLines('el-empty'), [])
+  t.same(await flexClient().client.listRows('el-empty'), [])
 })
 
 t.test('ids are encoded as path segments', async (t) => {
@@ -70,7 +105,7 @@ t.test('ids are encoded as path segments', async (t) => {
   const { lineItemId } = await client.addResource(elementId, 'tech/7')
   t.same(fake.lines(elementId), [{ id: lineItemId, resourceId: 'tech/7', businessRoleId: null }])
   t.same(
-    (await client.listCrewLines(elementId)).map((line) => line.resourceId),
+    (await linesOf(client, elementId)).map((line) => line.resourceId),
     ['tech/7'],
   )
 })
@@ -78,6 +113,7 @@ t.test('ids are encoded as path segments', async (t) => {
 t.test('add returns the new line id from every answer shape, null when there is none', async (t) => {
   const { client } = flexClient()
   const shapes: AddResponseShape[] = [
+    'real',
     'id',
     'lineItemId',
     'data.id',
@@ -123,7 +159,7 @@ t.test('set-role sends the exact body and sets the role', async (t) => {
   t.equal(call?.method, 'POST')
   t.equal(call?.path, '/f5/api/line-item/el-role/row-data/')
   t.same(call?.body, { lineItemId, fieldType: 'business-role', payloadValue: 'role-42' })
-  t.match(await client.listCrewLines('el-role'), [{ lineItemId, businessRoleId: 'role-42' }])
+  t.match(await linesOf(client, 'el-role'), [{ lineItemId, businessRoleId: 'role-42' }])
 })
 
 t.test('set-role on a line that is gone fails without retrying', async (t) => {
@@ -138,10 +174,21 @@ t.test('every call carries the token', async (t) => {
   const lineItemId = fake.addLineByHand('el-tok', 'tech-1')
   await client.addResource('el-tok', 'tech-2')
   await client.setBusinessRole('el-tok', lineItemId, 'r')
-  await client.listCrewLines('el-tok')
+  await client.listRows('el-tok')
   await client.removeLine(lineItemId)
   t.equal(fake.calls.length, 4)
   t.ok(fake.calls.every((call) => call.authToken === TOKEN && call.status !== 401))
+})
+
+t.test('an add sends the form real callers send', async (t) => {
+  const { client } = flexClient()
+  await client.addResource('el-form', 'tech-1')
+  const [call] = callsTo('add')
+  t.equal(
+    call?.body,
+    'resourceParentId=&managedResourceLineItemType=contact&quantity=1&parentLineItemId=&nextSiblingId=',
+  )
+  t.equal(fake.lines('el-form').length, 1)
 })
 
 t.test('idempotent calls are retried on transient failures', async (t) => {
@@ -149,25 +196,25 @@ t.test('idempotent calls are retried on transient failures', async (t) => {
     const { client, sleeps, calls } = flexClient()
     fake.addLineByHand('el-r', 'tech-1')
     fake.fail('list', { status: 500, times: 2 })
-    t.match(await client.listCrewLines('el-r'), [{ resourceId: 'tech-1' }])
+    t.match(await linesOf(client, 'el-r'), [{ resourceId: 'tech-1' }])
     t.equal(callsTo('list').length, 3)
     t.same(sleeps, [50, 100], 'full jitter below 100 ms, then 200 ms (random() = 0.5)')
     t.same(
       calls.map(({ durationMs, ...call }) => call),
       [
-        { endpoint: 'list', outcome: 'error', status: 500, attempt: 1 },
-        { endpoint: 'list', outcome: 'error', status: 500, attempt: 2 },
+        { endpoint: 'list', outcome: 'http', status: 500, attempt: 1 },
+        { endpoint: 'list', outcome: 'http', status: 500, attempt: 2 },
         { endpoint: 'list', outcome: 'ok', status: 200, attempt: 3 },
       ],
     )
   })
 
-  t.test('list: 429 waits as Retry-After says, capped', async (t) => {
+  t.test('list: 503 waits as Retry-After says, capped', async (t) => {
     const { client, sleeps } = flexClient({ maxAttempts: 4, maxRetryAfterMs: 5_000 })
-    fake.fail('list', { status: 429, retryAfter: '2' })
-    fake.fail('list', { status: 429, retryAfter: '3600' })
-    fake.fail('list', { status: 429 })
-    t.same(await client.listCrewLines('el-r'), [])
+    fake.fail('list', { status: 503, retryAfter: '2' })
+    fake.fail('list', { status: 503, retryAfter: '3600' })
+    fake.fail('list', { status: 503 })
+    t.same(await client.listRows('el-r'), [])
     t.same(sleeps, [2_000, 5_000, 200], 'Retry-After honored, then capped; none: the usual backoff')
     t.equal(callsTo('list').length, 4)
   })
@@ -175,12 +222,12 @@ t.test('idempotent calls are retried on transient failures', async (t) => {
   t.test('list: timeouts', async (t) => {
     const { client, calls } = flexClient({ timeoutMs: 100 })
     fake.hang('list', 2)
-    t.same(await client.listCrewLines('el-r'), [])
+    t.same(await client.listRows('el-r'), [])
     t.same(
       calls.map((call) => [call.outcome, call.status]),
       [
-        ['error', undefined],
-        ['error', undefined],
+        ['timeout', undefined],
+        ['timeout', undefined],
         ['ok', 200],
       ],
     )
@@ -207,7 +254,7 @@ t.test('idempotent calls are retried on transient failures', async (t) => {
 t.test('retries stop after maxAttempts with the last failure', async (t) => {
   const { client, sleeps } = flexClient({ maxAttempts: 3 })
   fake.fail('list', { status: 502, times: 10 })
-  const error = await client.listCrewLines('el-x').catch((e: unknown) => e)
+  const error = await client.listRows('el-x').catch((e: unknown) => e)
   t.ok(error instanceof FlexError)
   t.match(error, { kind: 'http', status: 502, endpoint: 'list', retryable: true, attempts: 3 })
   t.match(
@@ -220,7 +267,7 @@ t.test('retries stop after maxAttempts with the last failure', async (t) => {
   fake.reset()
   const timeouts = flexClient({ timeoutMs: 50, maxAttempts: 2 })
   fake.hang('list', 2)
-  t.match(await timeouts.client.listCrewLines('el-x').catch((e: unknown) => e), {
+  t.match(await timeouts.client.listRows('el-x').catch((e: unknown) => e), {
     kind: 'timeout',
     endpoint: 'list',
     retryable: true,
@@ -242,20 +289,91 @@ t.test('network errors are retried, then reported', async (t) => {
 
 t.test('client errors are not retried', async (t) => {
   const wrongToken = flexClient({ authToken: 'wrong' })
-  t.match(await wrongToken.client.listCrewLines('el-x').catch((e: unknown) => e), {
-    kind: 'http',
+  t.match(await wrongToken.client.listRows('el-x').catch((e: unknown) => e), {
+    kind: 'unauthorized',
     status: 401,
     retryable: false,
     attempts: 1,
   })
-  fake.fail('remove', { status: 400 })
+  fake.fail('remove', { status: 400, body: JSON.parse(fixture('error-exception.json')) })
+  const refused = await flexClient()
+    .client.removeLine('1')
+    .catch((e: unknown) => e)
+  t.match(refused, { kind: 'http', status: 400, retryable: false })
   t.match(
-    await flexClient()
-      .client.removeLine('1')
-      .catch((e: unknown) => e),
-    { status: 400, retryable: false },
+    (refused as Error).message,
+    /HTTP 400 Bad Request: Resource is not available/,
+    "Flex's exceptionMessage",
   )
   t.equal(fake.calls.length, 2, 'one call each')
+})
+
+t.test('a 429 is not retried: it tells the caller when to come back', async (t) => {
+  const { client, sleeps } = flexClient()
+  fake.fail('list', { status: 429, retryAfter: '120' })
+  t.match(await client.listRows('el-x').catch((e: unknown) => e), {
+    kind: 'rate-limited',
+    status: 429,
+    retryAfterMs: 120_000,
+    retryable: false,
+    attempts: 1,
+  })
+  fake.fail('remove', { status: 429 })
+  t.match(await client.removeLine('1').catch((e: unknown) => e), {
+    kind: 'rate-limited',
+    retryAfterMs: undefined,
+  })
+  t.same(sleeps, [])
+  t.equal(fake.calls.length, 2)
+})
+
+t.test('answers that are not answers fail every call, unretried and unfollowed', async (t) => {
+  const calls: [string, (client: FlexClient) => Promise<unknown>][] = [
+    ['list', (client) => client.listRows('el-u')],
+    ['add', (client) => client.addResource('el-u', 'tech-1')],
+    ['set-role', (client) => client.setBusinessRole('el-u', 'line-1', 'role-1')],
+    ['remove', (client) => client.removeLine('line-1')],
+  ]
+  for (const [endpoint, call] of calls) {
+    const faults: [string, () => void, object][] = [
+      [
+        'login page, 200',
+        () => fake.answerLoginPage(endpoint as 'list'),
+        { kind: 'unauthorized', status: 200 },
+      ],
+      [
+        'redirect to login',
+        () => fake.redirectToLogin(endpoint as 'list'),
+        { kind: 'unauthorized', status: 302 },
+      ],
+      ['success: false', () => fake.refuse(endpoint as 'list'), { kind: 'rejected', status: 200 }],
+      ['403', () => fake.fail(endpoint as 'list', { status: 403 }), { kind: 'unauthorized', status: 403 }],
+    ]
+    for (const [name, inject, expected] of faults) {
+      fake.reset()
+      inject()
+      const { client, sleeps } = flexClient()
+      const error = await call(client).catch((e: unknown) => e)
+      t.match(
+        error,
+        { name: 'FlexError', endpoint, retryable: false, attempts: 1, ...expected },
+        `${endpoint}: ${name}`,
+      )
+      t.equal(fake.calls.length, 1, `${endpoint}: ${name}: one call, no redirect followed`)
+      t.same(sleeps, [])
+      t.same(fake.lines('el-u'), [], `${endpoint}: ${name}: nothing done`)
+    }
+  }
+  fake.reset()
+  fake.refuse('add')
+  t.match(
+    (
+      (await flexClient()
+        .client.addResource('el-u', 'tech-1')
+        .catch((e: unknown) => e)) as Error
+    ).message,
+    /Flex refused it: success false, "Line item could not be modified"/,
+  )
 })
 
 t.test('an add is never retried', async (t) => {
@@ -289,7 +407,7 @@ t.test('an add is never retried', async (t) => {
         const kind = { drop: 'network', error: 'http', hang: 'timeout' }[how]
         t.match(error, { kind, endpoint: 'add', retryable: true, attempts: 1 })
         t.equal(callsTo('add').length, 1)
-        t.match(await client.listCrewLines('el-a'), [{ resourceId: 'tech-lost' }])
+        t.match(await linesOf(client, 'el-a'), [{ resourceId: 'tech-lost' }])
       },
     )
   }
@@ -298,19 +416,14 @@ t.test('an add is never retried', async (t) => {
 t.test('malformed answers are bad-response errors, never an empty crew', async (t) => {
   const { client } = flexClient()
   const cases: [string, unknown, RegExp][] = [
-    ['not JSON', '<html>login</html>', /the answer is not JSON: <html>login<\/html>/],
-    ['an object, not an array', { rows: [] }, /body: .*expected array/],
-    ['null', null, /body: .*expected array/],
-    ['a row that is not an object', [1], /0: .*expected object/],
-    ['a crew row without id', [{ managedResourceLineItemType: 'contact', resourceId: 'r' }], /0\.id/],
-    ['a crew row without resource', [{ type: 'contact', id: 5 }], /0\.resourceId: a contact row needs/],
-    ['an id that is an object', [{ type: 'contact', id: { v: 1 }, resourceId: 'r' }], /0\.id/],
-    ['an empty-string resource', [{ type: 'contact', id: 1, resource: { id: '' } }], /0\.resource\.id/],
+    ['not JSON', 'rows: none', /the answer is not JSON: rows: none/],
+    ['an object, not an array', { rows: [] }, /the row data is not a list/],
+    ['null', null, /the row data is not a list/],
   ]
   for (const [name, body, problem] of cases) {
     fake.reset()
     fake.answer('list', { status: 200, body })
-    const error = await client.listCrewLines('el-bad').catch((e: unknown) => e)
+    const error = await client.listRows('el-bad').catch((e: unknown) => e)
     t.match(
       error,
       { kind: 'bad-response', endpoint: 'list', status: 200, retryable: false, attempts: 1 },
@@ -335,12 +448,12 @@ function everythingSaid(error: unknown): string {
 
 t.test('the token never appears in an error', async (t) => {
   const { client } = flexClient({ timeoutMs: 50, maxAttempts: 1 })
-  const list = () => client.listCrewLines('el-t')
+  const list = () => client.listRows('el-t')
   const failures: [() => void, () => Promise<unknown>][] = [
     [() => fake.fail('list', { status: 500, body: `token ${TOKEN} is not allowed here` }), list],
     [() => fake.fail('list', { status: 403, body: `${'x'.repeat(190)}${TOKEN}` }), list],
     [() => fake.answer('list', { status: 200, body: `<p>${TOKEN}</p>` }), list],
-    [() => fake.answer('list', { status: 200, body: [{ type: 'contact', id: TOKEN }] }), list],
+    [() => fake.answer('list', { status: 200, body: `token ${TOKEN}` }), list],
     [() => fake.hang('list'), list],
     [() => fake.loseAddResponse(1, 'drop'), () => client.addResource('el-t', 'tech-1')],
   ]
@@ -351,7 +464,7 @@ t.test('the token never appears in an error', async (t) => {
   }
   t.same(
     errors.map((error) => (error as FlexError).kind),
-    ['http', 'http', 'bad-response', 'bad-response', 'timeout', 'network'],
+    ['http', 'unauthorized', 'unauthorized', 'bad-response', 'timeout', 'network'],
   )
   for (const error of errors) {
     const said = everythingSaid(error)

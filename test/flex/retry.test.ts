@@ -64,8 +64,10 @@ t.test('retryable means transient', async (t) => {
     new FlexError('x', { ...details, endpoint: 'add', attempts: 1 }).retryable
   t.ok(retryable({ kind: 'timeout' }))
   t.ok(retryable({ kind: 'network' }))
-  t.ok(retryable({ kind: 'http', status: 429 }))
   t.ok(retryable({ kind: 'http', status: 500 }))
   t.notOk(retryable({ kind: 'http', status: 404 }))
   t.notOk(retryable({ kind: 'bad-response', status: 200 }))
+  t.notOk(retryable({ kind: 'rate-limited', status: 429 }), 'a 429 defers the run instead')
+  t.notOk(retryable({ kind: 'unauthorized', status: 200 }), 'a login page will not go away')
+  t.notOk(retryable({ kind: 'rejected', status: 200 }), 'Flex said no')
 })

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -20,6 +21,8 @@ export interface FakeFlexOptions {
   /** Added before every answer. */
   latencyMs?: number
   shape?: Partial<ResponseShape>
+  /** Line ids: 'uuid' as real Flex's (the default), or 'numeric' (all digits). */
+  lineIds?: 'uuid' | 'numeric'
   /** Called when a call ends: answered, dropped, or abandoned by the client. */
   onCall?: (call: FakeCall) => void
 }
@@ -82,7 +85,7 @@ export class FakeFlex {
   /** How answers are shaped; change it freely, reset() restores the starting one. */
   shape: ResponseShape
   private readonly server: Server
-  private readonly state = new FakeFlexState()
+  private readonly state: FakeFlexState
   private readonly faults = new FaultQueue()
   private inFlight = 0
   private highestInFlight = 0
@@ -98,6 +101,7 @@ export class FakeFlex {
     this.token = options.token ?? 'test-token'
     this.latencyMs = options.latencyMs ?? 0
     this.shape = { ...defaultShape, ...options.shape }
+    this.state = new FakeFlexState(options.lineIds)
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => this.respond(res, undefined, fakeBug(error)))
     })
@@ -129,9 +133,33 @@ export class FakeFlex {
     return this.state.removeLine(lineItemId)
   }
 
-  /** A row of another kind (equipment, ...) on the element, listed exactly as given. */
-  addNonContactRow(elementId: string, row: OtherRow): void {
+  /** A row of another kind (equipment, ...), or of a shape nobody has seen, listed exactly as given. */
+  addRawRow(elementId: string, row: OtherRow): void {
     this.state.addOtherRow(elementId, row)
+  }
+
+  /** The next `times` calls to `endpoint` get Flex's login page (an expired token), with `status`. */
+  answerLoginPage(endpoint: FlexEndpoint, { status = 200, times = 1 } = {}): void {
+    this.answer(endpoint, {
+      status,
+      body: fixture('login-page.html'),
+      headers: { 'content-type': 'text/html;charset=UTF-8' },
+      times,
+    })
+  }
+
+  /** The next `times` calls to `endpoint` are redirected to the login page (an expired token). */
+  redirectToLogin(endpoint: FlexEndpoint, times = 1): void {
+    this.answer(endpoint, {
+      status: 302,
+      headers: { location: `${API_ROOT.replace(/\/api$/, '')}/login` },
+      times,
+    })
+  }
+
+  /** The next `times` calls to `endpoint` are refused with 200 `{ "success": false, ... }`, and not performed. */
+  refuse(endpoint: FlexEndpoint, times = 1): void {
+    this.answer(endpoint, { status: 200, body: JSON.parse(fixture('refused.json')), times })
   }
 
   /** The next `times` calls to `endpoint` get this answer instead of being performed. */
@@ -260,6 +288,11 @@ export class FakeFlex {
     res.writeHead(status, { ...(text && { 'content-type': 'application/json' }), ...headers })
     res.end(text)
   }
+}
+
+/** A recorded answer from test/fixtures/flex (see its README for where each shape comes from). */
+export function fixture(name: string): string {
+  return readFileSync(new URL(`../fixtures/flex/${name}`, import.meta.url), 'utf8')
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {

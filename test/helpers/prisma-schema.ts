@@ -23,6 +23,7 @@ export const scalarFields = (model: Model) => model.fields.filter((field) => fie
 const DEFAULT_NATIVE_TYPES: Record<string, [string, string[]]> = {
   String: ['Text', []],
   Int: ['Integer', []],
+  BigInt: ['BigInt', []],
   Boolean: ['Boolean', []],
   DateTime: ['Timestamp', ['3']],
   Json: ['JsonB', []],
@@ -39,6 +40,7 @@ const COLUMN_TYPES: Record<string, (args: string[]) => string> = {
   Text: () => 'text',
   Uuid: () => 'uuid',
   Integer: () => 'integer',
+  BigInt: () => 'bigint',
   Boolean: () => 'boolean',
   Timestamp: timestamp('without time zone'),
   Timestamptz: timestamp('with time zone'),

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { CrewLine } from '../../src/flex/flex-responses.ts'
+import type { CrewLine } from '../../src/flex/crew-lines.ts'
 import { planReconcile, type RosterEntry } from '../../src/services/sync/reconcile-plan.ts'
 
 const entry = (n: number, fields: Partial<RosterEntry> = {}): RosterEntry => ({
@@ -14,7 +14,7 @@ const line = (id: string, resourceId: string, businessRoleId?: string | null): C
   lineItemId: id,
   resourceId,
   ...(businessRoleId !== undefined && { businessRoleId }),
-  raw: {},
+  position: '0',
 })
 const plan = (
   roster: RosterEntry[],

@@ -1,4 +1,4 @@
-import type { CrewLine } from '../../flex/flex-responses.ts'
+import type { CrewLine } from '../../flex/crew-lines.ts'
 
 /** A technician on the roster, with what the database recorded of their line in Flex. */
 export interface RosterEntry {

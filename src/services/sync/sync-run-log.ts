@@ -14,6 +14,12 @@ export interface RunOutcome {
   unchanged: string[]
   ignored: string[]
   errors: SyncErrorView[]
+  /** What the run could not verify and how it went on. */
+  notes: string[]
+  /** When a deferred run may be tried again; null otherwise. */
+  retryAt: Date | null
+  /** HTTP attempts made to Flex, retries included. */
+  flexCalls: number
 }
 
 interface RunRow {
@@ -31,13 +37,16 @@ interface RunRow {
   unchanged: string[]
   ignored: string[]
   errors: SyncErrorView[]
+  notes: string[]
+  retry_at: Date | null
+  flex_calls: number
   started_at: Date
   finished_at: Date | null
   duration_ms: number | null
 }
 
 const RUN_COLUMNS = `r.id, r.crew_call_id, cc.job_id, cc.department, r.trigger, r.status, r.added, r.removed,
-  r.repaired, r.adopted, r.roles_set, r.unchanged, r.ignored, r.errors, r.started_at, r.finished_at, r.duration_ms`
+  r.repaired, r.adopted, r.roles_set, r.unchanged, r.ignored, r.errors, r.notes, r.retry_at, r.flex_calls, r.started_at, r.finished_at, r.duration_ms`
 
 /** G6: every sync is recorded: who or what started it, when, how long, what changed, why it failed. */
 export class SyncRunLog {
@@ -68,7 +77,8 @@ export class SyncRunLog {
              added = ${outcome.added}::text[], removed = ${outcome.removed}::text[],
              repaired = ${outcome.repaired}::text[], adopted = ${outcome.adopted}::text[],
              roles_set = ${outcome.rolesSet}::text[], unchanged = ${outcome.unchanged}::text[],
-             ignored = ${outcome.ignored}::text[], errors = ${JSON.stringify(outcome.errors)}::jsonb
+             ignored = ${outcome.ignored}::text[], errors = ${JSON.stringify(outcome.errors)}::jsonb,
+             notes = ${outcome.notes}::text[], retry_at = ${outcome.retryAt}, flex_calls = ${outcome.flexCalls}
        WHERE id = ${runId}::uuid`
     const [run] = await this.query(`WHERE r.id = $1::uuid`, [runId])
     if (!run) throw new Error(`sync run ${runId} vanished`)
@@ -141,6 +151,9 @@ function toView(row: RunRow): SyncRunView {
     unchanged: row.unchanged,
     ignored: row.ignored,
     errors: row.errors,
+    notes: row.notes,
+    retryAt: row.retry_at?.toISOString() ?? null,
+    flexCalls: row.flex_calls,
     startedAt: row.started_at.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
     durationMs: row.duration_ms,

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import type { Route } from './routes.ts'
 import type { FakeFlexState } from './state.ts'
-import { addAnswer, crewRow, type ResponseShape } from './wire.ts'
+import { addAnswer, type ResponseShape, rowData } from './wire.ts'
 
 export interface FakeAnswer {
   status: number
@@ -22,13 +22,19 @@ const setRoleBody = z.strictObject({
 export function perform(route: Route, body: unknown, state: FakeFlexState, shape: ResponseShape): FakeAnswer {
   switch (route.endpoint) {
     case 'list': {
-      if (route.query.get('codeList') !== 'contact' || route.query.get('node') !== 'root') {
-        return { status: 400, body: { message: 'expected ?codeList=contact&node=root' } }
+      if (!route.query.getAll('codeList').includes('contact') || route.query.get('node') !== 'root') {
+        return { status: 400, body: { exceptionMessage: 'expected ?codeList=contact&node=root' } }
       }
-      const crew = state.lines(route.elementId).map((line) => crewRow(line, shape))
-      return { status: 200, body: [...crew, ...state.otherRows(route.elementId)] }
+      const { elementId } = route
+      return {
+        status: 200,
+        body: rowData(elementId, state.lines(elementId), state.otherRows(elementId), shape),
+      }
     }
     case 'add': {
+      if (shape.addBody === 'form' && !isAddForm(body)) {
+        return { status: 400, body: { exceptionMessage: 'managedResourceLineItemType is required' } }
+      }
       const line = state.addLine(route.elementId, route.resourceId)
       return { status: 200, body: addAnswer(line, shape) }
     }
@@ -45,4 +51,11 @@ export function perform(route: Route, body: unknown, state: FakeFlexState, shape
         ? { status: 204 }
         : { status: 404, body: { message: 'no such line item' } }
   }
+}
+
+/** The form real callers send with an add (a string: the fake parses only JSON bodies). */
+function isAddForm(body: unknown): boolean {
+  if (typeof body !== 'string') return false
+  const form = new URLSearchParams(body)
+  return form.get('managedResourceLineItemType') === 'contact' && form.get('quantity') === '1'
 }

@@ -5,7 +5,7 @@ export interface FakeLine {
   businessRoleId: string | null
 }
 
-/** A row of any other kind (equipment, labor, ...), listed exactly as given. */
+/** A row of any other kind (equipment, labor, ...) or of a shape nobody has seen, listed exactly as given. */
 export type OtherRow = Record<string, unknown>
 
 interface FakeElement {
@@ -22,6 +22,9 @@ export class FakeFlexState {
   private elements = new Map<string, FakeElement>()
   private nextLineId = 1001
 
+  /** 'uuid' (real Flex's ids, the default) or 'numeric' (all digits, e.g. to send them as numbers). */
+  constructor(private readonly lineIds: 'uuid' | 'numeric' = 'uuid') {}
+
   lines(elementId: string): FakeLine[] {
     return (this.elements.get(elementId)?.lines ?? []).map((line) => ({ ...line }))
   }
@@ -31,7 +34,10 @@ export class FakeFlexState {
   }
 
   addLine(elementId: string, resourceId: string, businessRoleId: string | null = null): FakeLine {
-    const line = { id: String(this.nextLineId++), resourceId, businessRoleId }
+    const n = this.nextLineId++
+    const id =
+      this.lineIds === 'numeric' ? String(n) : `0000f1e0-0000-4000-8000-${String(n).padStart(12, '0')}`
+    const line = { id, resourceId, businessRoleId }
     this.element(elementId).lines.push(line)
     return { ...line }
   }

@@ -1,0 +1,86 @@
+import type { PrismaClient } from '../../db/prisma.ts'
+
+export interface FlexCallLimits {
+  /** Calls allowed in any hour (FLEX_CALLS_PER_HOUR). */
+  perHour: number
+  /** Calls allowed in any day (FLEX_CALLS_PER_DAY). */
+  perDay: number
+}
+
+export type Reservation =
+  | { granted: true; id: bigint }
+  /** retryAt is null when the calls exceed a whole window's limit: waiting will not help. */
+  | { granted: false; retryAt: Date | null; usedLastHour: number; usedLastDay: number }
+
+export interface BudgetUsage {
+  usedLastHour: number
+  usedLastDay: number
+  leftThisHour: number
+  leftToday: number
+}
+
+/**
+ * Flex's API call limits as one budget for every instance, kept in PostgreSQL over sliding windows
+ * (the last hour, the last day). Work that calls Flex reserves what it needs first and settles the
+ * reservation with the calls it really made (retries included) when it ends.
+ */
+export class FlexCallBudget {
+  constructor(
+    private readonly prisma: PrismaClient,
+    readonly limits: FlexCallLimits,
+  ) {}
+
+  /** Takes `calls` from the budget, as a new reservation or added to `reservation`, or nothing. */
+  async reserve(calls: number, reservation?: bigint): Promise<Reservation> {
+    // The check and the take must not interleave across instances: the function serializes them.
+    const [row] = await this.prisma.$queryRaw<
+      {
+        reservation_id: bigint | null
+        retry_at: Date | null
+        used_last_hour: number
+        used_last_day: number
+      }[]
+    >`SELECT * FROM reserve_flex_calls(${calls}::int, ${this.limits.perHour}::int, ${this.limits.perDay}::int,
+                                       ${reservation ?? null}::bigint)`
+    if (!row) throw new Error('reserve_flex_calls returned no row')
+    if (row.reservation_id !== null) return { granted: true, id: row.reservation_id }
+    return {
+      granted: false,
+      retryAt: row.retry_at,
+      usedLastHour: row.used_last_hour,
+      usedLastDay: row.used_last_day,
+    }
+  }
+
+  /** Replaces a reservation's estimate with the calls really made (retries included). */
+  async settle(reservation: bigint, callsMade: number): Promise<void> {
+    await this.prisma.flexCallReservation.update({ where: { id: reservation }, data: { calls: callsMade } })
+  }
+
+  async usage(): Promise<BudgetUsage> {
+    const now = Date.now()
+    const [hour, day] = await Promise.all([
+      this.prisma.flexCallReservation.aggregate({
+        _sum: { calls: true },
+        where: { reservedAt: { gt: new Date(now - 3_600_000) } },
+      }),
+      this.prisma.flexCallReservation.aggregate({
+        _sum: { calls: true },
+        where: { reservedAt: { gt: new Date(now - 86_400_000) } },
+      }),
+    ])
+    const usedLastHour = hour._sum.calls ?? 0
+    const usedLastDay = day._sum.calls ?? 0
+    return {
+      usedLastHour,
+      usedLastDay,
+      leftThisHour: Math.max(0, this.limits.perHour - usedLastHour),
+      leftToday: Math.max(0, this.limits.perDay - usedLastDay),
+    }
+  }
+}
+
+/** Whole seconds from now until `date` (at least 1), for Retry-After; undefined without a date. */
+export function secondsUntil(date: Date | null): number | undefined {
+  return date === null ? undefined : Math.max(1, Math.ceil((date.getTime() - Date.now()) / 1000))
+}
