@@ -14,7 +14,7 @@ export function formatChaosReport({ options, totals, violations, serverErrors }:
     `  operations ${totals.operations}:`,
     ...Object.entries(totals.byKind).map(([kind, outcomes]) => `    ${kind.padEnd(18)} ${pairs(outcomes)}`),
     `  answers: ${pairs(totals.statuses)}`,
-    `  faults: ${pairs(totals.faults)}; ${totals.restarts} restarts`,
+    `  faults: ${pairs(totals.faults)}; ${totals.restarts} restarts; Flex rows shaped ${totals.flexShape} over the defaults`,
     `  convergence: ${totals.finalSyncRequests} final sync requests; peak RSS per server ${totals.peakRssMb.join(' / ')} MB`,
     violations.length === 0
       ? '  invariants: all held (no duplicates, no mixed or lost writes, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'

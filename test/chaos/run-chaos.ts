@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { IntegrityReport } from '../../src/schemas/integrity.ts'
 import type { SyncRunView } from '../../src/schemas/sync.ts'
-import { type FakeFlex, startFakeFlex } from '../helpers/fake-flex.ts'
+import { type FakeFlex, type ResponseShape, startFakeFlex } from '../helpers/fake-flex.ts'
 import { checkInvariants } from './checker.ts'
 import { Cluster } from './cluster.ts'
 import { FaultInjector } from './faults.ts'
@@ -41,6 +41,8 @@ export interface ChaosReport {
     statuses: Record<string, number>
     faults: Record<string, number>
     restarts: number
+    /** The row shape the fake Flex answered in, picked by the seed. */
+    flexShape: string
     /** Sync requests the final convergence needed, for all crew calls. */
     finalSyncRequests: number
     /** Per server, the peak resident set size over all its lives. */
@@ -48,6 +50,18 @@ export interface ChaosReport {
     seconds: number
   }
 }
+
+/**
+ * Shapes of Flex's row data a caller of real Flex must read (test/fixtures/flex/README.md); the seed
+ * picks one per run, on top of the fake's defaults (UUID ids, the real add answer, a bare add refused).
+ */
+const FLEX_SHAPES: Partial<ResponseShape>[] = [
+  {},
+  { rowType: 'absent' },
+  { kindSpelling: 'Contact' },
+  { rowResource: 'contact-column', rowRole: 'business-role-column' },
+  { nesting: 'container', rowType: 'absent' },
+]
 
 const SERVICE_KEY = 'chaos-service-key-0123456789'
 const AUTHORIZATION = `Bearer ${SERVICE_KEY}`
@@ -66,7 +80,8 @@ export async function runChaos(
   const started = performance.now()
   const random = new Random(options.seed)
   const history = new History()
-  const flex = await startFakeFlex({ latencyMs: 5 })
+  const flexShape = random.pick(FLEX_SHAPES)
+  const flex = await startFakeFlex({ latencyMs: 5, shape: flexShape })
   t.teardown(() => flex.close())
   const envs = Array.from({ length: options.servers }, (_, i) => serverEnv(i, databaseUrl, flex))
   const cluster = await Cluster.start(t, envs)
@@ -118,6 +133,7 @@ export async function runChaos(
         statuses: countBy(operations, (op) => String(op.status ?? op.error)),
         faults: Object.fromEntries(faults.counts),
         restarts: cluster.restarts,
+        flexShape: JSON.stringify(flexShape),
         finalSyncRequests,
         peakRssMb: (await cluster.peakRssBytes()).map((bytes) => Math.round(bytes / 2 ** 20)),
         seconds: (performance.now() - started) / 1000,
