@@ -16,7 +16,13 @@ export interface CrewSyncBenchFigures {
   wallTimeMs: number
   /** The most Flex calls the fake Flex saw in flight at once. */
   maxFlexInFlight: number
+  /** Calls the fake Flex received during the sync. */
   flexCalls: number
+  /** Calls the run recorded (flexCalls in the run), which the shared budget was settled with. */
+  runFlexCalls: number
+  /** The Flex call budget after the sync: used in the last hour, and left (FLEX_CALLS_PER_HOUR). */
+  budgetUsedLastHour: number
+  budgetLeftThisHour: number
   goalMet: boolean
 }
 
@@ -52,7 +58,7 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
       })
       if (response.status >= 300)
         throw new Error(`${method} ${path}: HTTP ${response.status} ${await response.text()}`)
-      return response.json() as Promise<{ run?: { status: string; added: string[] } }>
+      return response.json() as Promise<{ run?: { status: string; added: string[]; flexCalls: number } }>
     }
 
     const ids = Array.from({ length: TECHNICIANS }, (_, i) => `tech-${i}`)
@@ -75,12 +81,22 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
     ) {
       throw new Error(`the sync did not converge: ${JSON.stringify(run).slice(0, 500)}`)
     }
+    const metrics = await (await fetch(`${origin}/metrics`)).text()
+    const budget = (state: string) =>
+      Number(
+        new RegExp(`rostersync_flex_budget_calls\\{window="hour",state="${state}"\\} (\\d+)`).exec(
+          metrics,
+        )?.[1],
+      )
     return {
       technicians: TECHNICIANS,
       flexLatencyMs: FLEX_LATENCY_MS,
       wallTimeMs,
       maxFlexInFlight: flex.maxInFlight,
       flexCalls: flex.calls.length,
+      runFlexCalls: run.flexCalls,
+      budgetUsedLastHour: budget('used'),
+      budgetLeftThisHour: budget('left'),
       goalMet: wallTimeMs < SYNC_WALL_TIME_GOAL_MS,
     }
   })
@@ -89,8 +105,9 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
 export function formatCrewSyncBench(figures: CrewSyncBenchFigures): string {
   return (
     `crew sync                 ${figures.technicians} technicians into an empty crew call, Flex latency ` +
-    `${figures.flexLatencyMs} ms: ${figures.wallTimeMs.toFixed(0)} ms wall, ${figures.flexCalls} Flex calls, ` +
-    `at most ${figures.maxFlexInFlight} in flight   goal < ${SYNC_WALL_TIME_GOAL_MS} ms: ` +
-    `${figures.goalMet ? 'met' : 'MISSED'}`
+    `${figures.flexLatencyMs} ms: ${figures.wallTimeMs.toFixed(0)} ms wall, ${figures.flexCalls} Flex calls ` +
+    `(${figures.runFlexCalls} recorded by the run; budget ${figures.budgetUsedLastHour} used, ` +
+    `${figures.budgetLeftThisHour} left this hour), at most ${figures.maxFlexInFlight} in flight   ` +
+    `goal < ${SYNC_WALL_TIME_GOAL_MS} ms: ${figures.goalMet ? 'met' : 'MISSED'}`
   )
 }
