@@ -176,6 +176,9 @@ function serverEnv(index: number, databaseUrl: string, flex: FakeFlex): Record<s
     FLEX_TIMEOUT_MS: '1000',
     FLEX_MAX_ATTEMPTS: '2',
     FLEX_CONCURRENCY: '8',
+    // The fake Flex has no rate limit; a minute of chaos makes thousands of calls.
+    FLEX_CALLS_PER_HOUR: '10000000',
+    FLEX_CALLS_PER_DAY: '100000000',
     SYNC_LEASE_MS: '2000',
     SYNC_WAIT_MS: '4000',
     ...timeouts,
@@ -211,9 +214,14 @@ async function converge(workload: Workload, history: History): Promise<number> {
   const before = history.operations.length
   for (const crewCall of CREW_CALLS) {
     for (let attempt = 1; ; attempt++) {
-      const run = await syncOnce(workload, crewCallPath(crewCall))
+      const { op, run } = await syncRequest(workload, crewCallPath(crewCall))
       if (run?.status === 'succeeded') break
-      if (attempt === 10) throw new Error(`${crewCallKey(crewCall)} did not converge in 10 syncs`)
+      if (attempt === 10) {
+        const last = run
+          ? `${run.status}: ${JSON.stringify(run.errors).slice(0, 1_000)}`
+          : `HTTP ${op.status ?? 'none'} ${op.error ?? ''}`
+        throw new Error(`${crewCallKey(crewCall)} did not converge in 10 syncs; the last one: ${last}`)
+      }
       await delay(500)
     }
   }
@@ -232,12 +240,16 @@ async function syncEveryCrewCall(workload: Workload): Promise<Map<string, SyncRu
 
 /** One sync through a random server; its run, or undefined when the request failed. */
 async function syncOnce(workload: Workload, path: string): Promise<SyncRunView | undefined> {
+  return (await syncRequest(workload, path)).run
+}
+
+async function syncRequest(workload: Workload, path: string) {
   const { op, body } = await workload.send(SETUP, workload.randomServer(), {
     kind: 'sync-crew-call',
     method: 'POST',
     path: `${path}/sync`,
   })
-  return op.outcome === 'ok' ? (body as { run: SyncRunView }).run : undefined
+  return { op, run: op.outcome === 'ok' ? (body as { run: SyncRunView }).run : undefined }
 }
 
 async function getIntegrity(url: string): Promise<IntegrityReport> {
