@@ -12,6 +12,7 @@ import openapiPlugin from './plugins/openapi.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
+import syncWorkerPlugin from './plugins/sync-worker.ts'
 import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
 import crewCallRoutes from './routes/crew-calls.ts'
@@ -81,6 +82,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(metricsPlugin, { token: config.METRICS_TOKEN })
   await app.register(openapiPlugin)
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
+  await app.register(syncWorkerPlugin, { config })
   await app.register(healthRoutes)
   await app.register(
     async function v1(api) {

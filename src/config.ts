@@ -138,6 +138,22 @@ export const configSchema = z.object({
   SYNC_LEASE_MS: int(15_000, 100),
   /** How long a sync request waits for a running sync of the same crew call before answering 409. */
   SYNC_WAIT_MS: int(30_000, 0),
+  /** Roster changes within this long of the first one lead to one reconcile. */
+  SYNC_DEBOUNCE_MS: int(1_000, 0),
+  /** Backoff after an unsuccessful run: full jitter, from this base, doubling per attempt... */
+  SYNC_RETRY_BASE_MS: int(5_000, 1),
+  /** ...up to this ceiling. A retryAt from Flex (429) or the call budget is taken as it is. */
+  SYNC_RETRY_MAX_MS: int(600_000, 1),
+  /** Unsuccessful runs in a row after which a crew call is `failed` until a change or a manual sync. */
+  SYNC_MAX_ATTEMPTS: int(10, 1),
+  /** Every crew call with a roster is reconciled at least this often (drift repair); 0 turns it off. */
+  SYNC_RESYNC_INTERVAL_MS: int(900_000, 0),
+  /** Whether this instance runs reconcile workers (when Flex is configured). */
+  SYNC_WORKER: z.enum(['on', 'off']).default('on'),
+  /** Reconciles one instance runs at once. */
+  SYNC_WORKER_CONCURRENCY: int(4, 1),
+  /** How often an idle worker looks for due crew calls. */
+  SYNC_POLL_MS: int(1_000, 10),
   /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
   RATE_LIMIT_MAX: int(1_200, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BudgetUsage } from '../services/sync/flex-call-budget.ts'
+import type { ScheduleStats } from '../services/sync/sync-schedule.ts'
 
 export interface PoolStats {
   totalCount: number
@@ -32,8 +33,10 @@ export function createMetrics(pool: PoolStats) {
     }),
     syncRuns: new Counter({
       name: 'rostersync_sync_runs_total',
-      help: 'Finished syncs of crew calls with Flex, by status (succeeded, partial, failed, deferred).',
-      labelNames: ['status'] as const,
+      help:
+        'Finished syncs of crew calls with Flex, by status (succeeded, partial, failed, deferred) and ' +
+        'trigger (manual, change, retry, resync).',
+      labelNames: ['status', 'trigger'] as const,
       registers: [registry],
     }),
     syncDuration: new Histogram({
@@ -81,11 +84,46 @@ export function createMetrics(pool: PoolStats) {
       this.set({ window: 'day', state: 'left' }, usage.leftToday)
     },
   })
+  let readSchedule: (() => Promise<ScheduleStats>) | undefined
+  // A scrape while the database is down still answers, without these samples.
+  const scheduleAtScrape = () => readSchedule?.().catch(() => undefined)
+  new Gauge({
+    name: 'rostersync_sync_queue_depth',
+    help: 'Crew calls due for a reconcile now and not running.',
+    registers: [registry],
+    async collect() {
+      const stats = await scheduleAtScrape()
+      if (stats) this.set(stats.due)
+    },
+  })
+  new Gauge({
+    name: 'rostersync_sync_oldest_pending_seconds',
+    help: 'How long the oldest roster change not yet reconciled with Flex has waited.',
+    registers: [registry],
+    async collect() {
+      const stats = await scheduleAtScrape()
+      if (stats) this.set(stats.oldestPendingSeconds)
+    },
+  })
+  new Gauge({
+    name: 'rostersync_crew_calls',
+    help: 'Crew calls by sync state (in-sync, pending, running, retrying, deferred, failed).',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      const stats = await scheduleAtScrape()
+      if (stats) for (const [state, n] of Object.entries(stats.byState)) this.set({ state }, n)
+    },
+  })
   return {
     ...metrics,
     /** Reads the Flex call budget at scrape time. */
     observeFlexBudget(read: () => Promise<BudgetUsage>) {
       readBudget = read
+    },
+    /** Reads the sync schedule (queue depth, oldest pending change, states) at scrape time. */
+    observeSyncSchedule(read: () => Promise<ScheduleStats>) {
+      readSchedule = read
     },
   }
 }

@@ -11,6 +11,7 @@ import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeases } from '../services/sync/sync-lease.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
+import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
 import { TechnicianService } from '../services/technician-service.ts'
 
@@ -20,6 +21,8 @@ export interface Services {
   crewCalls: CrewCallService
   rosters: RosterService
   sync: SyncService
+  /** When each crew call is due for a reconcile; workers (plugins/sync-worker.ts) take due ones. */
+  schedule: SyncSchedule
   integrity: IntegrityService
   idempotency: IdempotencyService
 }
@@ -48,7 +51,16 @@ export default fp<ServicesPluginOptions>(
       ...transactionOptionsFrom(config),
       participant: () => app.services.idempotency.participant(),
     })
-    const crewCalls = new CrewCallService({ prisma, runInTransaction })
+    const syncDebounceMs = config.SYNC_DEBOUNCE_MS
+    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
+    const schedule = new SyncSchedule(prisma, {
+      debounceMs: syncDebounceMs,
+      retryBaseMs: config.SYNC_RETRY_BASE_MS,
+      retryMaxMs: config.SYNC_RETRY_MAX_MS,
+      maxAttempts: config.SYNC_MAX_ATTEMPTS,
+      resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
+      leaseMs: config.SYNC_LEASE_MS,
+    })
     const { metrics } = app
     const flexClient =
       flex ??
@@ -60,17 +72,20 @@ export default fp<ServicesPluginOptions>(
       perDay: config.FLEX_CALLS_PER_DAY,
     })
     metrics.observeFlexBudget(() => budget.usage())
+    metrics.observeSyncSchedule(() => schedule.stats())
     app.decorate('services', {
       calendars: new CalendarService({ prisma, runInTransaction }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      rosters: new RosterService({ prisma, runInTransaction }),
+      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs }),
+      schedule,
       sync: new SyncService({
         crewCalls,
+        schedule,
         leases: new SyncLeases(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
         runLog: new SyncRunLog(prisma),
         onRunFinished: (run) => {
-          metrics.syncRuns.inc({ status: run.status })
+          metrics.syncRuns.inc({ status: run.status, trigger: run.trigger })
           if (run.durationMs !== null) metrics.syncDuration.observe(run.durationMs / 1000)
         },
         reconciler:
@@ -83,7 +98,7 @@ export default fp<ServicesPluginOptions>(
             budget,
           }),
       }),
-      integrity: new IntegrityService({ prisma, flex: flexClient, budget }),
+      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule }),
       idempotency: new IdempotencyService({
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,

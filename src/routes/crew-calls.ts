@@ -17,7 +17,7 @@ import {
 import { pickProblems } from '../schemas/problem.ts'
 
 const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { crewCalls, rosters } = app.services
+  const { crewCalls, rosters, schedule } = app.services
   const crewCallPath = '/jobs/:jobId/crew-calls/:department'
 
   app.put(crewCallPath, {
@@ -47,11 +47,9 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: crewCallWithRosterSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
     },
     handler: async (request, reply) => {
-      const [crewCall, roster] = await Promise.all([
-        crewCalls.get(request.params.jobId, request.params.department),
-        rosters.get(request.params),
-      ])
-      return reply.header('etag', etag(roster.version)).send({ ...crewCall, ...roster })
+      const crewCall = await crewCalls.get(request.params.jobId, request.params.department)
+      const [roster, sync] = await Promise.all([rosters.get(request.params), schedule.statusOf(crewCall.id)])
+      return reply.header('etag', etag(roster.version)).send({ ...crewCall, ...roster, sync })
     },
   })
 

@@ -29,10 +29,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: syncResponseSchema, ...pickProblems(400, 401, 403, 404, 409, 500, 502, 503) },
     },
     handler: (request) =>
-      sync.syncCrewCall(request.params.jobId, request.params.department, {
-        dryRun: request.query.dryRun,
-        trigger: 'api',
-      }),
+      sync.syncCrewCall(request.params.jobId, request.params.department, { dryRun: request.query.dryRun }),
   })
 
   app.post('/jobs/:jobId/sync', {
@@ -44,7 +41,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       params: jobParamsSchema,
       response: { 200: jobSyncResponseSchema, ...pickProblems(400, 401, 403, 404, 409, 500, 503) },
     },
-    handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId, { trigger: 'api:job' }) }),
+    handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId) }),
   })
 
   app.get('/sync-runs', {

@@ -68,8 +68,37 @@ export const rosterSchema = z
 
 export type RosterView = z.output<typeof rosterSchema>
 
+export const syncStateValues = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed'] as const
+export type SyncState = (typeof syncStateValues)[number]
+
+export const crewCallSyncSchema = z
+  .object({
+    state: z
+      .enum(syncStateValues)
+      .describe(
+        'in-sync: Flex holds the roster as last synced; pending: a change waits for its run; running; ' +
+          'retrying: the last run did not succeed and another is scheduled; deferred: the Flex call budget ' +
+          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed, and only a roster ' +
+          'change or a manual sync starts another.',
+      ),
+    rosterVersion: z.number().int(),
+    syncedVersion: z
+      .number()
+      .int()
+      .nullable()
+      .describe('The roster version the last successful run reconciled.'),
+    attempts: z.number().int().describe('Runs in a row that did not succeed.'),
+    lastRunId: z.uuid().nullable(),
+    lastError: z.string().nullable().describe("The last run's first error, when it did not succeed."),
+    nextAttemptAt: z.iso.datetime().nullable().describe('When the next automatic run is due, if one is.'),
+  })
+  .meta({ id: 'CrewCallSync' })
+
+export type CrewCallSyncView = z.output<typeof crewCallSyncSchema>
+
 export const crewCallWithRosterSchema = crewCallSchema
   .extend(rosterSchema.shape)
+  .extend({ sync: crewCallSyncSchema.describe('How the crew call stands with Flex, and what happens next.') })
   .meta({ id: 'CrewCallWithRoster' })
 
 export const replaceRosterBodySchema = z

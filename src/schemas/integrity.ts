@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { syncStateValues } from './crew.ts'
 
 export const integrityQuerySchema = z.strictObject({
   checkFlex: z
@@ -33,6 +34,15 @@ export const integrityReportSchema = z
         finishedAt: z.iso.datetime().nullable(),
       }),
     ),
+    crewCallsBySyncState: z
+      .record(z.enum(syncStateValues), z.number().int())
+      .describe('Crew calls per sync state; `failed` ones wait for a roster change or a manual sync.'),
+    oldestPendingChangeSeconds: z
+      .number()
+      .min(0)
+      .describe(
+        'How long the oldest roster change not yet reconciled with Flex has waited; 0 when none waits.',
+      ),
     syncsLast24h: z.object({
       runs: z.number().int(),
       failed: z.number().int(),

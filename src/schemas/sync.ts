@@ -5,6 +5,10 @@ import { departments } from './crew.ts'
 export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
 export type SyncStatus = (typeof syncStatuses)[number]
 
+/** Why a run ran: a client asked, a roster change, a retry after an unsuccessful run, drift repair. */
+export const syncTriggers = ['manual', 'change', 'retry', 'resync'] as const
+export type SyncTrigger = (typeof syncTriggers)[number]
+
 export const syncErrorSchema = z
   .object({
     operation: z.enum(['list', 'add', 'set-role', 'remove', 'record', 'run', 'budget']),
@@ -22,7 +26,7 @@ export const syncRunSchema = z
     crewCallId: z.uuid(),
     jobId: z.string(),
     department: z.enum(departments),
-    trigger: z.string(),
+    trigger: z.enum(syncTriggers),
     status: z.enum(syncStatuses),
     added: z.array(z.string()).describe('Technicians given a new crew line.'),
     removed: z.array(z.string()).describe('Flex line ids removed (technicians off the roster, duplicates).'),
@@ -80,6 +84,7 @@ export const syncRunsQuerySchema = z.strictObject({
   jobId: idSchema.optional(),
   department: z.enum(departments).optional(),
   status: z.enum(syncStatuses).optional(),
+  trigger: z.enum(syncTriggers).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(200).optional().describe('nextCursor from the previous page.'),
 })

@@ -2,10 +2,13 @@ import type { PrismaClient } from '../db/prisma.ts'
 import type { RunInTransaction } from '../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../errors/domain-errors.ts'
 import type { CrewCallView, Department } from '../schemas/crew.ts'
+import { scheduleAfterChange } from './sync/sync-schedule.ts'
 
 export interface CrewCallServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
+  /** SYNC_DEBOUNCE_MS: a new crew call, or one moved to another element, is reconciled this long after. */
+  syncDebounceMs: number
 }
 
 export interface CrewCallRow {
@@ -69,9 +72,13 @@ export class CrewCallService {
           )
         }
       }
+      // The reconcile is scheduled in the same statement as the change (SyncSchedule).
       const [row] = await tx.$queryRaw<CrewCallRow[]>`
-        INSERT INTO crew_calls (job_id, department, flex_element_id) VALUES (${jobId}, ${department}, ${flexElementId})
-        ON CONFLICT (job_id, department) DO UPDATE SET flex_element_id = EXCLUDED.flex_element_id, updated_at = now()
+        INSERT INTO crew_calls (job_id, department, flex_element_id, sync_due_at, sync_pending_since)
+        VALUES (${jobId}, ${department}, ${flexElementId},
+                now() + ${this.deps.syncDebounceMs}::int * interval '1 millisecond', now())
+        ON CONFLICT (job_id, department) DO UPDATE SET flex_element_id = EXCLUDED.flex_element_id, updated_at = now(),
+           ${scheduleAfterChange(this.deps.syncDebounceMs)}
         RETURNING id, job_id, department, flex_element_id`
       if (!row) throw new Error('crew call upsert returned no row')
       return { crewCall: toCrewCallView(row), created: !current }

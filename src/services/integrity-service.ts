@@ -4,6 +4,7 @@ import type { FlexPort } from '../flex/flex-client.ts'
 import { FlexError } from '../flex/flex-errors.ts'
 import type { IntegrityReport } from '../schemas/integrity.ts'
 import { type FlexCallBudget, secondsUntil } from './sync/flex-call-budget.ts'
+import type { SyncSchedule } from './sync/sync-schedule.ts'
 
 export interface IntegrityServiceDeps {
   prisma: PrismaClient
@@ -11,6 +12,7 @@ export interface IntegrityServiceDeps {
   flex: FlexPort | undefined
   /** checkFlex lists every element with recorded lines: those calls come out of the shared budget. */
   budget: FlexCallBudget
+  schedule: SyncSchedule
 }
 
 /** Every natural key the service guarantees unique (G3); the database enforces each one too. */
@@ -40,13 +42,21 @@ export class IntegrityService {
   constructor(private readonly deps: IntegrityServiceDeps) {}
 
   async report({ checkFlex }: { checkFlex: boolean }): Promise<IntegrityReport> {
-    const [duplicates, failedLastSync, syncs, missingFlexLines] = await Promise.all([
+    const [duplicates, failedLastSync, schedule, syncs, missingFlexLines] = await Promise.all([
       this.duplicates(),
       this.crewCallsWhoseLastSyncFailed(),
+      this.deps.schedule.stats(),
       this.syncStats(),
       checkFlex ? this.missingFlexLines() : Promise.resolve(null),
     ])
-    return { duplicates, missingFlexLines, crewCallsWhoseLastSyncFailed: failedLastSync, syncsLast24h: syncs }
+    return {
+      duplicates,
+      missingFlexLines,
+      crewCallsWhoseLastSyncFailed: failedLastSync,
+      crewCallsBySyncState: schedule.byState,
+      oldestPendingChangeSeconds: Math.round(schedule.oldestPendingSeconds),
+      syncsLast24h: syncs,
+    }
   }
 
   private duplicates() {

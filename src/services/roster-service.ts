@@ -12,10 +12,13 @@ import type {
 import { crewCallName } from './crew-call-service.ts'
 import { checkIfMatch } from './if-match.ts'
 import { changedAnything, countChanges, type RowChange, sortBy } from './set-changes.ts'
+import { scheduleAfterChange } from './sync/sync-schedule.ts'
 
 export interface RosterServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
+  /** SYNC_DEBOUNCE_MS: every roster change schedules a reconcile this long after it (SyncSchedule). */
+  syncDebounceMs: number
 }
 
 interface AssignmentRow {
@@ -71,7 +74,7 @@ export class RosterService {
       const changed = await upsertAssignments(tx, crewCall.id, technicianIds, roles)
       const changes = countChanges(changed, deleted)
       changes.unchanged = assignments.length - changes.created - changes.updated
-      const version = changedAnything(changes) ? await bumpVersion(tx, crewCall.id) : crewCall.version
+      const version = changedAnything(changes) ? await this.bumpVersion(tx, crewCall.id) : crewCall.version
       const rows = await readAssignments(tx, crewCall.id)
       return { version, assignments: sortByTechnician(rows.map(toView)), changes }
     })
@@ -89,7 +92,7 @@ export class RosterService {
       checkIfMatch(ifMatch, crewCall.version)
       await requireTechnicians(tx, [technicianId], () => ({ in: 'path', pointer: '/technicianId' }))
       const [changed] = await upsertAssignments(tx, crewCall.id, [technicianId], [role])
-      const version = changed ? await bumpVersion(tx, crewCall.id) : crewCall.version
+      const version = changed ? await this.bumpVersion(tx, crewCall.id) : crewCall.version
       const [row] = await readAssignments(tx, crewCall.id, technicianId)
       if (!row) throw new Error('assignment upsert left no row')
       return { assignment: toView(row), created: changed?.change === 'created', version }
@@ -103,8 +106,21 @@ export class RosterService {
       checkIfMatch(ifMatch, crewCall.version)
       const deleted = await tx.$executeRaw`
         DELETE FROM crew_assignments WHERE crew_call_id = ${crewCall.id}::uuid AND technician_id = ${technicianId}`
-      return { version: deleted > 0 ? await bumpVersion(tx, crewCall.id) : crewCall.version }
+      return { version: deleted > 0 ? await this.bumpVersion(tx, crewCall.id) : crewCall.version }
     })
+  }
+
+  /**
+   * A roster change: the next version, and a reconcile of the crew call scheduled in the same
+   * statement, so the change and the need to sync it commit together (a crash after the commit
+   * cannot lose it).
+   */
+  private async bumpVersion(tx: Tx, crewCallId: string): Promise<number> {
+    const [row] = await tx.$queryRaw<{ version: number }[]>`
+      UPDATE crew_calls SET version = version + 1, updated_at = now(), ${scheduleAfterChange(this.deps.syncDebounceMs)}
+       WHERE id = ${crewCallId}::uuid RETURNING version`
+    if (!row) throw new Error('crew call vanished while locked')
+    return row.version
   }
 }
 
@@ -140,13 +156,6 @@ function upsertAssignments(tx: Tx, crewCallId: string, technicianIds: string[], 
     ON CONFLICT (crew_call_id, technician_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()
      WHERE ca.role IS DISTINCT FROM EXCLUDED.role
     RETURNING ca.technician_id, CASE WHEN ca.xmax = 0 THEN 'created' ELSE 'updated' END AS change`
-}
-
-async function bumpVersion(tx: Tx, crewCallId: string): Promise<number> {
-  const [row] = await tx.$queryRaw<{ version: number }[]>`
-    UPDATE crew_calls SET version = version + 1, updated_at = now() WHERE id = ${crewCallId}::uuid RETURNING version`
-  if (!row) throw new Error('crew call vanished while locked')
-  return row.version
 }
 
 function readAssignments(tx: Tx, crewCallId: string, technicianId?: string) {

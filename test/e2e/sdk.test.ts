@@ -221,7 +221,7 @@ t.test('crew: technicians, a crew call and its roster, synced with Flex and reco
     [run?.id],
     'the run is in the history (the dry run is not)',
   )
-  t.match(runs.data?.runs[0], { status: 'succeeded', trigger: 'api' })
+  t.match(runs.data?.runs[0], { status: 'succeeded', trigger: 'manual' })
   t.same(runs.data?.runs[0]?.added.toSorted(), ['ana', 'ben'])
   t.equal(runs.data?.nextCursor, null)
 })

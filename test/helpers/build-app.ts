@@ -39,6 +39,8 @@ export async function build(t: Teardown, options: BuildOptions = {}): Promise<Te
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     AUTH_SERVICE_KEYS: `test:${TEST_SERVICE_KEY}`,
+    // Tests that drive syncs by hand want no worker beside them; the autonomy tests turn it on.
+    SYNC_WORKER: 'off',
     ...options.env,
     DATABASE_URL: databaseUrl,
   })

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import type { FlexEndpoint } from '../../src/flex/flex-errors.ts'
-import { FaultQueue, type LoseHow } from './fake-flex/faults.ts'
+import { type Fault, FaultQueue, type LoseHow } from './fake-flex/faults.ts'
 import { type FakeAnswer, perform } from './fake-flex/handlers.ts'
 import { matchRoute, type Route } from './fake-flex/routes.ts'
 import { FakeFlexState, type FakeLine, type OtherRow } from './fake-flex/state.ts'
@@ -42,6 +42,15 @@ export interface FakeCall {
   startedAt: number
   /** performance.now() when the answer was sent or the connection closed; null while in flight. */
   endedAt: number | null
+}
+
+export interface Flakiness {
+  /** Probability that a call fails with 503 without being performed. */
+  errorRate: number
+  /** Probability that a performed add loses its answer. */
+  loseAddRate?: number
+  /** In [0, 1); Math.random by default. */
+  random?: () => number
 }
 
 export interface AnswerOptions {
@@ -89,6 +98,7 @@ export class FakeFlex {
   private readonly faults = new FaultQueue()
   private inFlight = 0
   private highestInFlight = 0
+  private flakiness: Flakiness | undefined
 
   static async start(options: FakeFlexOptions): Promise<FakeFlex> {
     const fake = new FakeFlex(options)
@@ -192,15 +202,26 @@ export class FakeFlex {
     this.faults.push('add', { kind: 'lose-answer', how }, times)
   }
 
-  /** Drops every pending fault (answer, fail, hang, loseAddResponse); lines and calls stay. */
+  /**
+   * From now on, each call fails with 503 (not performed) with probability errorRate, and each add
+   * that is performed loses its answer (dropped connection) with probability loseAddRate; queued
+   * faults come first. clearFaults() ends it.
+   */
+  setFlakiness(flakiness: Flakiness): void {
+    this.flakiness = flakiness
+  }
+
+  /** Drops every pending fault (answer, fail, hang, loseAddResponse) and any flakiness; lines and calls stay. */
   clearFaults(): void {
     this.faults.clear()
+    this.flakiness = undefined
   }
 
   /** Back to the starting options with no lines, faults or calls. Line ids are never reused. */
   reset(): void {
     this.state.clear()
     this.faults.clear()
+    this.flakiness = undefined
     this.calls.length = 0
     this.duplicateAdds.length = 0
     this.highestInFlight = this.inFlight
@@ -238,7 +259,7 @@ export class FakeFlex {
       return this.respond(res, call, { status: 401, body: { message: 'missing or invalid X-Auth-Token' } })
     }
     if (!route) return this.respond(res, call, { status: 404, body: { message: 'no such endpoint' } })
-    const fault = this.faults.take(route.endpoint)
+    const fault = this.faults.take(route.endpoint) ?? this.randomFault(route.endpoint)
     if (!fault) return this.respond(res, call, this.perform(route, call.body))
     switch (fault.kind) {
       case 'answer':
@@ -253,6 +274,16 @@ export class FakeFlex {
           this.respond(res, call, { status: 500, body: { message: 'internal error' } })
         return
     }
+  }
+
+  private randomFault(endpoint: FlexEndpoint): Fault | undefined {
+    const flaky = this.flakiness
+    if (!flaky) return undefined
+    const random = flaky.random ?? Math.random
+    if (random() < flaky.errorRate)
+      return { kind: 'answer', status: 503, body: { message: 'flaky' }, headers: {}, afterMs: 0 }
+    if (endpoint === 'add' && random() < (flaky.loseAddRate ?? 0)) return { kind: 'lose-answer', how: 'drop' }
+    return undefined
   }
 
   private perform(route: Route, body: unknown): FakeAnswer {

@@ -75,7 +75,21 @@ t.test('crew calls: one per job and department, each on its own Flex element', a
   t.equal(badDepartment.statusCode, 400)
   t.equal(badDepartment.json().errors[0].pointer, '/department')
   const read = await app.inject({ method: 'GET', url: crewCallUrl('lights', 'job-cc') })
-  t.same(read.json(), { ...first.json(), version: 0, assignments: [] })
+  t.same(read.json(), {
+    ...first.json(),
+    version: 0,
+    assignments: [],
+    sync: {
+      state: 'pending',
+      rosterVersion: 0,
+      syncedVersion: null,
+      attempts: 0,
+      lastRunId: null,
+      lastError: null,
+      nextAttemptAt: read.json().sync.nextAttemptAt,
+    },
+  })
+  t.ok(Date.parse(read.json().sync.nextAttemptAt) <= Date.now() + 1_000, 'a new crew call is due within the debounce')
   t.equal((await app.inject({ method: 'GET', url: crewCallUrl('video', 'job-cc') })).statusCode, 404)
 })
 

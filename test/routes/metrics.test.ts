@@ -46,7 +46,7 @@ t.test('sync runs, their duration and Flex calls are counted', async (t) => {
   await sync(app)
   await sync(app)
   const { body } = await scrape(app)
-  t.equal(sample(body, 'rostersync_sync_runs_total{status="succeeded"}'), 2)
+  t.equal(sample(body, 'rostersync_sync_runs_total{status="succeeded",trigger="manual"}'), 2)
   t.equal(sample(body, 'rostersync_sync_duration_seconds_count'), 2)
   t.equal(sample(body, 'rostersync_flex_calls_total{endpoint="list",outcome="ok"}'), 2)
   t.equal(sample(body, 'rostersync_flex_calls_total{endpoint="add",outcome="ok"}'), 3)

@@ -62,7 +62,11 @@ export class SyncLeases {
     return taken === 1
   }
 
-  private hold(crewCallId: string, token: string): SyncLease {
+  /**
+   * Holds a lease already taken with `token` (by acquire, or by a worker's claim of a due crew call):
+   * renews it every third of its length until released.
+   */
+  hold(crewCallId: string, token: string): SyncLease {
     let held = true
     const renew = async () => {
       const renewed = await this.prisma.$executeRaw`

@@ -1,7 +1,13 @@
 import type { PrismaClient } from '../../db/prisma.ts'
 import { ValidationError } from '../../errors/domain-errors.ts'
 import type { Department } from '../../schemas/crew.ts'
-import type { SyncErrorView, SyncRunsQuery, SyncRunView, SyncStatus } from '../../schemas/sync.ts'
+import type {
+  SyncErrorView,
+  SyncRunsQuery,
+  SyncRunView,
+  SyncStatus,
+  SyncTrigger,
+} from '../../schemas/sync.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 export interface RunOutcome {
@@ -27,7 +33,7 @@ interface RunRow {
   crew_call_id: string
   job_id: string
   department: Department
-  trigger: string
+  trigger: SyncTrigger
   status: SyncStatus
   added: string[]
   removed: string[]
@@ -56,7 +62,7 @@ export class SyncRunLog {
    * Opens a run. Called under the crew call's lease, so any run still `running` for it belongs to a
    * holder that crashed: those are closed as failed first.
    */
-  async start(crewCallId: string, trigger: string): Promise<{ id: string; startedAt: Date }> {
+  async start(crewCallId: string, trigger: SyncTrigger): Promise<{ id: string; startedAt: Date }> {
     await this.prisma.$executeRaw`
       UPDATE sync_runs
          SET status = 'failed', finished_at = now(),
@@ -90,7 +96,7 @@ export class SyncRunLog {
     const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
     const runs = await this.query(
       `WHERE ($1::text IS NULL OR cc.job_id = $1) AND ($2::text IS NULL OR cc.department = $2)
-         AND ($3::text IS NULL OR r.status = $3)
+         AND ($3::text IS NULL OR r.status = $3) AND ($7::text IS NULL OR r.trigger = $7)
          AND ($4::timestamptz IS NULL OR (r.started_at, r.id) < ($4::timestamptz, $5::uuid))
        ORDER BY r.started_at DESC, r.id DESC LIMIT $6`,
       [
@@ -100,6 +106,7 @@ export class SyncRunLog {
         after?.startedAt ?? null,
         after?.id ?? null,
         filter.limit + 1,
+        filter.trigger ?? null,
       ],
     )
     const page = runs.slice(0, filter.limit)

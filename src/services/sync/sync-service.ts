@@ -1,17 +1,19 @@
 import { NotFoundError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import type { CrewCallView, Department } from '../../schemas/crew.ts'
-import type { SyncPlanView, SyncRunsQuery, SyncRunView } from '../../schemas/sync.ts'
+import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from '../../schemas/sync.ts'
 import type { CrewCallService } from '../crew-call-service.ts'
 import type { FlexReconciler } from './flex-reconciler.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
-import type { SyncLeases } from './sync-lease.ts'
+import type { SyncLease, SyncLeases } from './sync-lease.ts'
 import type { SyncRunLog } from './sync-run-log.ts'
+import type { ClaimedCrewCall, SyncSchedule } from './sync-schedule.ts'
 
 export interface SyncServiceDeps {
   crewCalls: CrewCallService
   leases: SyncLeases
   runLog: SyncRunLog
+  schedule: SyncSchedule
   /** Undefined when Flex is not configured: syncs then answer 503, everything else works. */
   reconciler: FlexReconciler | undefined
   /** Told about every finished run (metrics). */
@@ -20,18 +22,20 @@ export interface SyncServiceDeps {
 
 export interface SyncOptions {
   dryRun?: boolean
-  /** Who or what asked for the sync, recorded with the run. */
-  trigger: string
 }
 
-/** Syncs crew calls with Flex: one at a time per crew call (lease), each recorded as a run (G4, G6). */
+/**
+ * Syncs crew calls with Flex: one at a time per crew call (lease), each recorded as a run (G4, G6),
+ * each telling the schedule what it means for the next (SyncSchedule). Clients ask for manual runs;
+ * SyncWorker runs the ones the schedule says are due.
+ */
 export class SyncService {
   constructor(private readonly deps: SyncServiceDeps) {}
 
   async syncCrewCall(
     jobId: string,
     department: Department,
-    options: SyncOptions,
+    options: SyncOptions = {},
   ): Promise<{ run: SyncRunView } | { plan: SyncPlanView }> {
     const reconciler = this.reconciler()
     const crewCall = await this.deps.crewCalls.get(jobId, department)
@@ -43,36 +47,67 @@ export class SyncService {
       })
       return { plan: toPlanView(plan) }
     }
-    return { run: await this.run(reconciler, crewCall, options.trigger) }
+    return { run: await this.runManually(reconciler, crewCall) }
   }
 
   /** Syncs every crew call of the job, side by side (each under its own lease). */
-  async syncJob(jobId: string, options: SyncOptions): Promise<SyncRunView[]> {
+  async syncJob(jobId: string): Promise<SyncRunView[]> {
     const reconciler = this.reconciler()
     const crewCalls = await this.deps.crewCalls.listForJob(jobId)
     if (crewCalls.length === 0) throw new NotFoundError(`job ${jobId} has no crew calls`)
-    return Promise.all(crewCalls.map((crewCall) => this.run(reconciler, crewCall, options.trigger)))
+    return Promise.all(crewCalls.map((crewCall) => this.runManually(reconciler, crewCall)))
+  }
+
+  /** Runs a crew call a worker claimed from the schedule, under the lease the claim took. */
+  async runClaimed(claimed: ClaimedCrewCall): Promise<SyncRunView> {
+    const lease = this.deps.leases.hold(claimed.crewCall.id, claimed.leaseToken)
+    try {
+      return await this.run(
+        this.reconciler(),
+        claimed.crewCall,
+        claimed.trigger,
+        claimed.rosterVersion,
+        lease,
+      )
+    } finally {
+      await lease.release().catch(() => {})
+    }
+  }
+
+  /** Whether Flex is configured, so that syncs can run at all. */
+  get canSync(): boolean {
+    return this.deps.reconciler !== undefined
   }
 
   listRuns(query: SyncRunsQuery) {
     return this.deps.runLog.list(query)
   }
 
-  private async run(
-    reconciler: FlexReconciler,
-    crewCall: CrewCallView,
-    trigger: string,
-  ): Promise<SyncRunView> {
+  /** A client's sync: waits (bounded) for the lease, and re-arms a crew call that gave up. */
+  private async runManually(reconciler: FlexReconciler, crewCall: CrewCallView): Promise<SyncRunView> {
     const lease = await this.deps.leases.acquire(crewCall.id)
     try {
-      const run = await this.deps.runLog.start(crewCall.id, trigger)
-      const outcome = await reconciler.reconcile(crewCall, lease)
-      const finished = await this.deps.runLog.finish(run.id, outcome)
-      this.deps.onRunFinished?.(finished)
-      return finished
+      await this.deps.schedule.rearm(crewCall.id)
+      const rosterVersion = await this.deps.schedule.rosterVersion(crewCall.id)
+      return await this.run(reconciler, crewCall, 'manual', rosterVersion, lease)
     } finally {
       await lease.release().catch(() => {})
     }
+  }
+
+  private async run(
+    reconciler: FlexReconciler,
+    crewCall: CrewCallView,
+    trigger: SyncTrigger,
+    rosterVersion: number,
+    lease: SyncLease,
+  ): Promise<SyncRunView> {
+    const run = await this.deps.runLog.start(crewCall.id, trigger)
+    const outcome = await reconciler.reconcile(crewCall, lease)
+    const finished = await this.deps.runLog.finish(run.id, outcome)
+    await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
+    this.deps.onRunFinished?.(finished)
+    return finished
   }
 
   private reconciler(): FlexReconciler {

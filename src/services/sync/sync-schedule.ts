@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto'
+import { Prisma, type PrismaClient } from '../../db/prisma.ts'
+import { NotFoundError } from '../../errors/domain-errors.ts'
+import {
+  type CrewCallSyncView,
+  type CrewCallView,
+  type Department,
+  type SyncState,
+  syncStateValues,
+} from '../../schemas/crew.ts'
+import type { SyncTrigger } from '../../schemas/sync.ts'
+import type { RunOutcome } from './sync-run-log.ts'
+
+export interface SyncScheduleOptions {
+  /** Changes within this long of the first one lead to one run. */
+  debounceMs: number
+  /** Backoff after an unsuccessful run: full jitter below min(retryMaxMs, retryBaseMs * 2^(attempts-1)). */
+  retryBaseMs: number
+  retryMaxMs: number
+  /** Unsuccessful runs in a row after which automatic runs stop until a change or a manual sync. */
+  maxAttempts: number
+  /** Every crew call with a roster is reconciled at least this often (0: never, but for changes). */
+  resyncIntervalMs: number
+  /** The sync lease a claim takes (SyncLeases takes the same one). */
+  leaseMs: number
+}
+
+/** A crew call a worker took under its sync lease, with why it is due and the roster version it saw. */
+export interface ClaimedCrewCall {
+  crewCall: CrewCallView
+  trigger: Exclude<SyncTrigger, 'manual'>
+  leaseToken: string
+  rosterVersion: number
+}
+
+export interface ScheduleStats {
+  /** Crew calls per state (every state present, 0 when none). */
+  byState: Record<SyncState, number>
+  /** Crew calls due now and not running: the queue's depth. */
+  due: number
+  /** Seconds the oldest roster change not yet in Flex has waited; 0 when none waits. */
+  oldestPendingSeconds: number
+}
+
+/**
+ * The SET clause a roster change adds to its crew call's row, in the change's own transaction: a
+ * reconcile is due within `debounceMs` (a burst of changes shares it), the change is pending from now
+ * (unless one already was), and a crew call that gave up is re-armed.
+ */
+export function scheduleAfterChange(debounceMs: number): Prisma.Sql {
+  // Qualified: in an INSERT's ON CONFLICT DO UPDATE, `excluded` has these columns too.
+  return Prisma.sql`sync_due_at = least(crew_calls.sync_due_at, now() + ${debounceMs}::int * interval '1 millisecond'),
+    sync_pending_since = coalesce(crew_calls.sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL`
+}
+
+/** A crew call's sync state, from its row and its last run (aliases cc and last). */
+const STATE = Prisma.sql`CASE
+    WHEN cc.sync_lease_until > now() THEN 'running'
+    WHEN cc.sync_failed_at IS NOT NULL THEN 'failed'
+    WHEN cc.sync_attempts > 0 AND last.status = 'deferred' THEN 'deferred'
+    WHEN cc.sync_attempts > 0 THEN 'retrying'
+    WHEN cc.synced_version IS DISTINCT FROM cc.version OR cc.sync_due_at IS NOT NULL THEN 'pending'
+    ELSE 'in-sync' END`
+
+const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
+    SELECT r.id, r.status, r.errors FROM sync_runs r WHERE r.crew_call_id = cc.id
+     ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
+
+/**
+ * When each crew call must be reconciled, kept level-triggered in its crew_calls row: due after a
+ * change (debounced), after an unsuccessful run (jittered exponential backoff, or the retryAt Flex or
+ * the call budget gave), for drift repair (every crew call with a roster at least every
+ * resyncIntervalMs, each at its own phase so they spread), and whenever the roster version differs
+ * from the one last synced. Workers take due crew calls with SKIP LOCKED under the same sync lease as
+ * manual syncs, so one run per crew call runs at a time on any number of instances.
+ */
+export class SyncSchedule {
+  constructor(
+    private readonly prisma: PrismaClient,
+    readonly options: SyncScheduleOptions,
+  ) {}
+
+  /**
+   * Takes the most overdue crew call under a new sync lease, or undefined when none is due. The claim
+   * pushes sync_due_at one lease ahead: a worker that dies mid-run leaves the crew call due again when
+   * its lease has lapsed.
+   */
+  async claimDue(): Promise<ClaimedCrewCall | undefined> {
+    const token = randomUUID()
+    const { leaseMs } = this.options
+    // SKIP LOCKED: workers on every instance take different crew calls and never wait on a roster write.
+    const [row] = await this.prisma.$queryRaw<
+      {
+        id: string
+        job_id: string
+        department: Department
+        flex_element_id: string
+        version: number
+        synced_version: number | null
+        sync_attempts: number
+      }[]
+    >`
+      UPDATE crew_calls cc
+         SET sync_lease_owner = ${token},
+             sync_lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
+             sync_due_at = now() + ${leaseMs}::int * interval '1 millisecond'
+        FROM (SELECT id FROM crew_calls WHERE ${this.dueNow()}
+               ORDER BY sync_due_at NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED) due
+       WHERE cc.id = due.id
+      RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts`
+    if (!row) return undefined
+    return {
+      crewCall: {
+        id: row.id,
+        jobId: row.job_id,
+        department: row.department,
+        flexElementId: row.flex_element_id,
+      },
+      trigger: row.sync_attempts > 0 ? 'retry' : row.synced_version !== row.version ? 'change' : 'resync',
+      leaseToken: token,
+      rosterVersion: row.version,
+    }
+  }
+
+  /** The roster version a run about to start reconciles (read before the run reads the roster). */
+  async rosterVersion(crewCallId: string): Promise<number> {
+    const crewCall = await this.prisma.crewCall.findUniqueOrThrow({
+      where: { id: crewCallId },
+      select: { version: true },
+    })
+    return crewCall.version
+  }
+
+  /** A manual sync re-arms a crew call that gave up: its attempts count from zero again. */
+  async rearm(crewCallId: string): Promise<void> {
+    await this.prisma.crewCall.update({
+      where: { id: crewCallId },
+      data: { syncAttempts: 0, syncFailedAt: null },
+    })
+  }
+
+  /**
+   * Records what a run means for the next one: a success marks `rosterVersion` synced; anything else
+   * counts an attempt and schedules a retry (Flex's or the budget's retryAt, else jittered backoff),
+   * or gives up after maxAttempts. A change that landed during the run keeps its own due time.
+   */
+  async afterRun(crewCallId: string, rosterVersion: number, outcome: Pick<RunOutcome, 'status' | 'retryAt'>) {
+    const ok = outcome.status === 'succeeded'
+    const { maxAttempts, retryBaseMs, retryMaxMs, debounceMs } = this.options
+    // One statement: the outcome is weighed against the row as it is now (a change may have landed).
+    await this.prisma.$executeRaw`
+      UPDATE crew_calls SET
+        synced_version = CASE WHEN ${ok}::boolean THEN ${rosterVersion}::int ELSE synced_version END,
+        last_synced_at = CASE WHEN ${ok}::boolean THEN now() ELSE last_synced_at END,
+        sync_attempts = CASE WHEN ${ok}::boolean THEN 0 ELSE sync_attempts + 1 END,
+        sync_failed_at = CASE WHEN NOT ${ok}::boolean AND sync_attempts + 1 >= ${maxAttempts}::int THEN now() END,
+        sync_pending_since = CASE WHEN ${ok}::boolean AND version = ${rosterVersion}::int THEN NULL ELSE sync_pending_since END,
+        sync_due_at = CASE
+          WHEN version <> ${rosterVersion}::int THEN least(sync_due_at, now() + ${debounceMs}::int * interval '1 millisecond')
+          WHEN ${ok}::boolean OR sync_attempts + 1 >= ${maxAttempts}::int THEN NULL
+          ELSE coalesce(${outcome.retryAt}::timestamptz, now() + random()
+                 * least(${retryMaxMs}::float8, ${retryBaseMs}::float8 * power(2, sync_attempts))
+                 * interval '1 millisecond')
+        END
+       WHERE id = ${crewCallId}::uuid`
+  }
+
+  /** How the crew call stands with Flex, and what happens next. */
+  async statusOf(crewCallId: string): Promise<CrewCallSyncView> {
+    // The state reads the row and its last run together (LATERAL): one snapshot.
+    const [row] = await this.prisma.$queryRaw<
+      {
+        state: SyncState
+        version: number
+        synced_version: number | null
+        sync_attempts: number
+        sync_due_at: Date | null
+        last_id: string | null
+        last_status: string | null
+        last_errors: { message: string }[] | null
+      }[]
+    >`
+      SELECT ${STATE} AS state, cc.version, cc.synced_version, cc.sync_attempts, cc.sync_due_at,
+             last.id AS last_id, last.status AS last_status, last.errors AS last_errors
+        FROM crew_calls cc ${LAST_RUN}
+       WHERE cc.id = ${crewCallId}::uuid`
+    if (!row) throw new NotFoundError(`no crew call ${crewCallId}`)
+    return {
+      state: row.state,
+      rosterVersion: row.version,
+      syncedVersion: row.synced_version,
+      attempts: row.sync_attempts,
+      lastRunId: row.last_id,
+      lastError:
+        row.last_status !== null && row.last_status !== 'succeeded'
+          ? (row.last_errors?.[0]?.message ?? null)
+          : null,
+      nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
+    }
+  }
+
+  async stats(): Promise<ScheduleStats> {
+    // Reports over every crew call: grouped by a computed state, which the typed client cannot do.
+    const [states, [queue]] = await Promise.all([
+      this.prisma.$queryRaw<{ state: SyncState; n: number }[]>`
+        SELECT ${STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
+      this.prisma.$queryRaw<{ due: number; oldest: number | null }[]>`
+        SELECT (count(*) FILTER (WHERE ${this.dueNow()}))::int AS due,
+               extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest
+          FROM crew_calls`,
+    ])
+    const byState = Object.fromEntries(syncStateValues.map((state) => [state, 0])) as Record<
+      SyncState,
+      number
+    >
+    for (const { state, n } of states) byState[state] = n
+    return { byState, due: queue?.due ?? 0, oldestPendingSeconds: Math.max(0, queue?.oldest ?? 0) }
+  }
+
+  /** Whether a crew_calls row (unaliased) is due for a reconcile now and nobody is running one. */
+  private dueNow(): Prisma.Sql {
+    const { resyncIntervalMs } = this.options
+    return Prisma.sql`sync_failed_at IS NULL
+      AND (sync_lease_until IS NULL OR sync_lease_until < now())
+      AND (sync_due_at <= now()
+           OR (sync_due_at IS NULL AND synced_version IS DISTINCT FROM version)
+           OR (sync_due_at IS NULL AND ${resyncIntervalMs}::int > 0
+               AND coalesce(last_synced_at, '-infinity') <= now() - ${resyncIntervalMs}::int * interval '1 millisecond'
+                   * (0.5 + (abs(hashtext(crew_calls.id::text)) % 1000) / 2000.0)
+               AND EXISTS (SELECT 1 FROM crew_assignments ca WHERE ca.crew_call_id = crew_calls.id)))`
+  }
+}
