@@ -89,7 +89,10 @@ t.test('crew calls: one per job and department, each on its own Flex element', a
       nextAttemptAt: read.json().sync.nextAttemptAt,
     },
   })
-  t.ok(Date.parse(read.json().sync.nextAttemptAt) <= Date.now() + 1_000, 'a new crew call is due within the debounce')
+  t.ok(
+    Date.parse(read.json().sync.nextAttemptAt) <= Date.now() + 1_000,
+    'a new crew call is due within the debounce',
+  )
   t.equal((await app.inject({ method: 'GET', url: crewCallUrl('video', 'job-cc') })).statusCode, 404)
 })
 

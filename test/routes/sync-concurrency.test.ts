@@ -59,7 +59,10 @@ t.test('a crashed holder blocks the next sync only until its lease expires', asy
     c.query(
       `UPDATE crew_calls SET sync_lease_owner = 'crashed-instance', sync_lease_until = now() + interval '400 milliseconds'
         WHERE id = $1;
-       INSERT INTO sync_runs (crew_call_id, trigger) VALUES ($1, 'manual');`.replaceAll('$1', `'${crewCallId}'`),
+       INSERT INTO sync_runs (crew_call_id, trigger) VALUES ($1, 'manual');`.replaceAll(
+        '$1',
+        `'${crewCallId}'`,
+      ),
     ),
   )
   const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
