@@ -23,10 +23,27 @@ const UNAVAILABLE_SQLSTATES = new Set([
   '40001', // serialization_failure, once retries are spent
   '40P01', // deadlock_detected, once retries are spent
 ])
-const UNAVAILABLE_PRISMA_CODES = new Set(['P2024', 'P2028', 'P2034'])
+const UNAVAILABLE_PRISMA_CODES = new Set([
+  'P1001', // can't reach the database server
+  'P1002', // the database server timed out
+  'P1008', // operations timed out
+  'P1017', // the server closed the connection
+  'P2024', // timed out fetching a connection from the pool
+  'P2028', // transaction API error (e.g. could not start within maxWait)
+  'P2034', // write conflict or deadlock, once retries are spent
+  'P2037', // too many database connections
+])
+/** Driver-adapter error kinds (DriverAdapterError.cause.kind) after which a retry may succeed. */
+const UNAVAILABLE_ADAPTER_KINDS = new Set([
+  'ConnectionClosed',
+  'DatabaseNotReachable',
+  'SocketTimeout',
+  'TooManyConnections',
+  'TransactionAlreadyClosed',
+])
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01'])
 const CONNECTION_FAILURE =
-  /timeout exceeded when trying to connect|Connection terminated|connection error|not queryable|ECONNREFUSED|ECONNRESET|EPIPE/i
+  /timeout exceeded when trying to connect|Connection terminated|connection error|not queryable|closed the connection|Can't reach database server|ECONNREFUSED|ECONNRESET|EPIPE/i
 
 interface ErrorLike {
   code?: unknown
@@ -56,6 +73,14 @@ function prismaCode(error: unknown): string | undefined {
   return typeof code === 'string' && /^P\d{4}$/.test(code) ? code : undefined
 }
 
+/** The driver adapter's error kind (ConnectionClosed, SocketTimeout, ...), wherever Prisma put it. */
+function adapterKind(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
+  const e = error as ErrorLike
+  const kind = (e.meta?.driverAdapterError?.cause ?? (e.cause as AdapterCause | undefined))?.kind
+  return typeof kind === 'string' ? kind : undefined
+}
+
 /** Serialization failures and deadlocks: the only failures a transaction is retried for. */
 export function isRetryableTransactionError(error: unknown): boolean {
   const state = sqlState(error)
@@ -69,7 +94,8 @@ export function toDomainError(error: unknown): DomainError | undefined {
   if (
     (state && UNAVAILABLE_SQLSTATES.has(state)) ||
     state?.startsWith('08') ||
-    (code && UNAVAILABLE_PRISMA_CODES.has(code))
+    (code && UNAVAILABLE_PRISMA_CODES.has(code)) ||
+    UNAVAILABLE_ADAPTER_KINDS.has(adapterKind(error) ?? '')
   ) {
     return new ServiceUnavailableError('the database is busy or restarting; retry shortly', { cause: error })
   }
