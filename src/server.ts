@@ -1,18 +1,25 @@
 import { buildApp } from './app.ts'
 import { readOrCreateServiceKey } from './auth/service-key-file.ts'
-import { type Config, hasCredentials, loadConfig } from './config.ts'
+import { type Config, ConfigError, flexSettings, hasCredentials, loadConfig } from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { migrate } from './db/migrate.ts'
 
 /**
  * The process entry: reads the environment once, provides a database (DATABASE_URL, or an embedded
  * PostgreSQL under EMBEDDED_PG_DATA_DIR), applies migrations, listens, and on SIGINT/SIGTERM stops
- * accepting connections, finishes in-flight requests, closes the pool, then the embedded database.
- * The server never runs open: without any credential configured it uses a service key generated once
- * and kept in AUTH_SERVICE_KEY_FILE (mode 0600), and logs where it is (never the key itself).
+ * accepting connections, finishes in-flight requests and reconciles, closes the pool, then the
+ * embedded database. The server never runs open: without any credential configured it uses a service
+ * key generated once and kept in AUTH_SERVICE_KEY_FILE (mode 0600), and logs where it is (never the
+ * key itself).
+ *
+ * `--worker` (npm run worker) runs the reconcile workers without the HTTP server, for operators who
+ * separate the two: the same app and shutdown, nothing listening.
  */
 async function main(): Promise<void> {
+  const workerOnly = process.argv.includes('--worker')
   const config = loadConfig(process.env)
+  if (workerOnly && !flexSettings(config))
+    throw new ConfigError('npm run worker needs Flex: set FLEX_BASE_URL and FLEX_AUTH_TOKEN')
   const generatedKey = hasCredentials(config)
     ? undefined
     : await readOrCreateServiceKey(config.AUTH_SERVICE_KEY_FILE)
@@ -21,6 +28,7 @@ async function main(): Promise<void> {
     : await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: config.EMBEDDED_PG_PORT })
   const appConfig: Config = {
     ...config,
+    ...(workerOnly && { SYNC_WORKER: 'on' as const }),
     DATABASE_URL: config.DATABASE_URL ?? embedded?.url,
     ...(generatedKey && { AUTH_SERVICE_KEYS: [{ name: 'generated', key: generatedKey.key }] }),
   }
@@ -48,7 +56,12 @@ async function main(): Promise<void> {
       config.SHUTDOWN_TIMEOUT_MS,
       app.log,
     )
-    await app.listen({ host: config.HOST, port: config.PORT })
+    if (workerOnly) {
+      await app.ready()
+      app.log.info({ concurrency: config.SYNC_WORKER_CONCURRENCY }, 'reconcile workers running (no HTTP server)')
+    } else {
+      await app.listen({ host: config.HOST, port: config.PORT })
+    }
   } catch (error) {
     await embedded?.stop()
     throw error

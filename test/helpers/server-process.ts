@@ -35,6 +35,8 @@ export interface StartServerOptions {
   built?: boolean
   /** The port to listen on (a restart on the port of a killed process); a free one otherwise. */
   port?: number
+  /** Arguments after the entry point, e.g. ['--worker']. */
+  args?: string[]
 }
 
 /** The compiled entry point `npm run build` writes. */
@@ -52,7 +54,8 @@ export async function startServer(
   options: StartServerOptions = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort())
-  const args = options.built ? ['--enable-source-maps', BUILT_SERVER] : ['--import', 'tsx', 'src/server.ts']
+  const entry = options.built ? ['--enable-source-maps', BUILT_SERVER] : ['--import', 'tsx', 'src/server.ts']
+  const args = [...entry, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', PORT: String(port), ...env },

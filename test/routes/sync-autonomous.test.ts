@@ -302,3 +302,36 @@ t.test('a worker killed (SIGKILL) mid-run is taken over after its lease', async 
   })
   t.same(statuses, [], 'no run left running')
 })
+
+t.test('npm run worker: workers without the HTTP server, stopped cleanly by SIGTERM', async (t) => {
+  const w = await autonomousWorld(t, 3, { SYNC_WORKER: 'off' })
+  const worker = await startServer(
+    t,
+    {
+      DATABASE_URL: w.databaseUrl,
+      AUTH_SERVICE_KEYS: `test:${'k'.repeat(20)}`,
+      FLEX_BASE_URL: w.flex.url,
+      FLEX_AUTH_TOKEN: w.flex.token,
+      ...FAST,
+      SYNC_WORKER: 'off', // --worker turns it on
+    },
+    { args: ['--worker'] },
+  )
+  await replaceRoster(w.app, roster(3))
+  await converged(w, resources(3), 30_000)
+  t.notOk(await worker.listening(), 'no HTTP server')
+  worker.kill('SIGTERM')
+  t.equal(await worker.exitCode(), 0)
+  t.match(worker.output(), /reconcile workers running \(no HTTP server\)[\s\S]*shutdown complete/)
+})
+
+t.test('npm run worker refuses to start without Flex', async (t) => {
+  const w = await autonomousWorld(t, 0, { SYNC_WORKER: 'off' })
+  const worker = await startServer(
+    t,
+    { DATABASE_URL: w.databaseUrl, AUTH_SERVICE_KEYS: `test:${'k'.repeat(20)}` },
+    { args: ['--worker'] },
+  )
+  t.equal(await worker.exitCode(), 1)
+  t.match(worker.output(), /npm run worker needs Flex: set FLEX_BASE_URL and FLEX_AUTH_TOKEN/)
+})
