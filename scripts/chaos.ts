@@ -4,6 +4,7 @@
  * server, or a throwaway embedded PostgreSQL), drives them for CHAOS_DURATION_MS while injecting
  * faults, checks every invariant against the recorded history, prints the report and exits 1 on any
  * violation. The history is written to CHAOS_HISTORY (default: a file in the temporary directory).
+ * CHAOS_AUTONOMOUS=1: clients never ask for a sync, and every crew call must reach in-sync on its own.
  */
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +23,8 @@ const env = z
       .min(0)
       .default(() => Date.now() % 2 ** 31),
     CHAOS_HISTORY: z.string().min(1).optional(),
+    /** 1: clients never ask for a sync; the servers' workers must converge on their own. */
+    CHAOS_AUTONOMOUS: z.enum(['0', '1']).default('0'),
   })
   .parse(Object.fromEntries(Object.entries(process.env).filter(([, value]) => value !== '')))
 
@@ -30,6 +33,7 @@ const report = await runChaosOnFreshDatabase({
   durationMs: env.CHAOS_DURATION_MS,
   clients: env.CHAOS_CLIENTS,
   seed: env.CHAOS_SEED,
+  autonomous: env.CHAOS_AUTONOMOUS === '1',
   historyFile: env.CHAOS_HISTORY ?? join(tmpdir(), `rostersync-chaos-${env.CHAOS_SEED}.jsonl`),
 })
 console.log(formatChaosReport(report))

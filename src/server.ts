@@ -58,7 +58,10 @@ async function main(): Promise<void> {
     )
     if (workerOnly) {
       await app.ready()
-      app.log.info({ concurrency: config.SYNC_WORKER_CONCURRENCY }, 'reconcile workers running (no HTTP server)')
+      app.log.info(
+        { concurrency: config.SYNC_WORKER_CONCURRENCY },
+        'reconcile workers running (no HTTP server)',
+      )
     } else {
       await app.listen({ host: config.HOST, port: config.PORT })
     }

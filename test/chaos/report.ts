@@ -10,11 +10,16 @@ export function formatChaosReport({ options, totals, violations, serverErrors }:
       .map(([key, n]) => `${key} ${n}`)
       .join(', ')
   return [
-    `chaos: ${options.servers} server processes, ${options.clients} clients, ${options.durationMs / 1000} s of faults, seed ${options.seed}; ${totals.seconds.toFixed(1)} s in all`,
+    `chaos${options.autonomous ? ' (autonomous)' : ''}: ${options.servers} server processes, ${options.clients} clients, ${options.durationMs / 1000} s of faults, seed ${options.seed}; ${totals.seconds.toFixed(1)} s in all`,
     `  operations ${totals.operations}:`,
     ...Object.entries(totals.byKind).map(([kind, outcomes]) => `    ${kind.padEnd(18)} ${pairs(outcomes)}`),
     `  answers: ${pairs(totals.statuses)}`,
     `  faults: ${pairs(totals.faults)}; ${totals.restarts} restarts; Flex rows shaped ${totals.flexShape} over the defaults`,
+    ...(totals.autonomousConvergenceSeconds === undefined
+      ? []
+      : [
+          `  autonomous: clients never asked for a sync; every crew call in sync ${totals.autonomousConvergenceSeconds.toFixed(1)} s after the faults stopped`,
+        ]),
     `  convergence: ${totals.finalSyncRequests} final sync requests; peak RSS per server ${totals.peakRssMb.join(' / ')} MB`,
     violations.length === 0
       ? '  invariants: all held (no duplicates, no mixed or lost writes, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'

@@ -24,6 +24,11 @@ export interface ChaosOptions {
   clients: number
   seed: number
   /**
+   * Clients never ask for a sync: the servers' reconcile workers (with short debounce and backoff)
+   * must bring every crew call in sync on their own once the faults stop.
+   */
+  autonomous?: boolean
+  /**
    * Where the history goes, one JSON object a line, with each server's log beside it
    * (<file>.server-<i>.log); not written when unset.
    */
@@ -43,6 +48,8 @@ export interface ChaosReport {
     restarts: number
     /** The row shape the fake Flex answered in, picked by the seed. */
     flexShape: string
+    /** Autonomous runs: seconds from the end of the faults until every crew call was in sync. */
+    autonomousConvergenceSeconds?: number
     /** Sync requests the final convergence needed, for all crew calls. */
     finalSyncRequests: number
     /** Per server, the peak resident set size over all its lives. */
@@ -83,12 +90,16 @@ export async function runChaos(
   const flexShape = random.pick(FLEX_SHAPES)
   const flex = await startFakeFlex({ latencyMs: 5, shape: flexShape })
   t.teardown(() => flex.close())
-  const envs = Array.from({ length: options.servers }, (_, i) => serverEnv(i, databaseUrl, flex))
+  const envs = Array.from({ length: options.servers }, (_, i) => ({
+    ...serverEnv(i, databaseUrl, flex),
+    ...(options.autonomous && AUTONOMOUS_ENV),
+  }))
   const cluster = await Cluster.start(t, envs)
   const workload = new Workload(history, () => cluster.urls(), random, {
     clients: options.clients,
     requestTimeoutMs: 8_000,
     authorization: AUTHORIZATION,
+    clientSyncs: !options.autonomous,
   })
   await setUp(workload)
 
@@ -102,6 +113,10 @@ export async function runChaos(
     const crashedServers = crashed(cluster)
     await cluster.restartStopped()
 
+    const quiet = performance.now()
+    const autonomousConvergenceSeconds = options.autonomous
+      ? await inSyncOnTheirOwn(cluster.urls()[0] as string).then(() => (performance.now() - quiet) / 1000)
+      : undefined
     const finalSyncRequests = await converge(workload, history)
     const secondSyncs = await syncEveryCrewCall(workload)
     const final = await readFinalState(databaseUrl, (element) => flex.lines(element))
@@ -134,6 +149,7 @@ export async function runChaos(
         faults: Object.fromEntries(faults.counts),
         restarts: cluster.restarts,
         flexShape: JSON.stringify(flexShape),
+        autonomousConvergenceSeconds,
         finalSyncRequests,
         peakRssMb: (await cluster.peakRssBytes()).map((bytes) => Math.round(bytes / 2 ** 20)),
         seconds: (performance.now() - started) / 1000,
@@ -206,6 +222,41 @@ async function setUp(workload: Workload): Promise<void> {
       path: crewCallPath(crewCall),
       payload: { flexElementId: crewCall.flexElementId },
     })
+  }
+}
+
+/** Schedule settings for autonomous runs: short enough that backoff ends within seconds. */
+const AUTONOMOUS_ENV = {
+  SYNC_WORKER: 'on',
+  SYNC_POLL_MS: '100',
+  SYNC_DEBOUNCE_MS: '200',
+  SYNC_RETRY_BASE_MS: '200',
+  SYNC_RETRY_MAX_MS: '2000',
+  SYNC_MAX_ATTEMPTS: '1000',
+  SYNC_RESYNC_INTERVAL_MS: '5000',
+}
+/** The bound on autonomous convergence once faults stop: the lease of a killed run, then backoff, many times over. */
+const AUTONOMOUS_BOUND_MS = 60_000
+
+/** Waits, without asking for any sync, until every crew call reports state in-sync. */
+async function inSyncOnTheirOwn(url: string): Promise<void> {
+  const deadline = Date.now() + AUTONOMOUS_BOUND_MS
+  for (;;) {
+    const states = await Promise.all(
+      CREW_CALLS.map(async (crewCall) => {
+        const response = await fetch(`${url}${crewCallPath(crewCall)}`, {
+          headers: { authorization: AUTHORIZATION },
+        }).catch(() => undefined)
+        const body = response?.ok ? ((await response.json()) as { sync: { state: string } }) : undefined
+        return `${crewCallKey(crewCall)}: ${body?.sync.state ?? `HTTP ${response?.status ?? 'none'}`}`
+      }),
+    )
+    if (states.every((state) => state.endsWith(': in-sync'))) return
+    if (Date.now() > deadline)
+      throw new Error(
+        `crew calls not in sync ${AUTONOMOUS_BOUND_MS} ms after the faults: ${states.join(', ')}`,
+      )
+    await delay(200)
   }
 }
 

@@ -22,6 +22,8 @@ export interface WorkloadOptions {
   /** A request still unanswered after this long is abandoned: its outcome is unknown. */
   requestTimeoutMs: number
   authorization: string
+  /** False: clients never ask for a sync; the servers' workers must converge on their own. */
+  clientSyncs: boolean
 }
 
 /** Where each client sends its next request: the URL of a server process, by index. */
@@ -109,12 +111,15 @@ export class Workload {
     while (this.running) await this.send(client, this.randomServer(), this.next())
   }
 
-  /** The next request, by weight: calendar replaces 35%, reads 15%, roster writes 30%, syncs 20%. */
+  /**
+   * The next request, by weight: calendar replaces 35%, reads 15%, roster writes 30%, syncs 20% (roster
+   * writes instead when clients never ask for syncs).
+   */
   private next(): PlannedRequest {
     const roll = this.random.next()
     if (roll < 0.35) return this.replaceCalendars()
     if (roll < 0.5) return this.read()
-    if (roll < 0.8) return this.rosterWrite(this.random.pick(CREW_CALLS))
+    if (roll < 0.8 || !this.options.clientSyncs) return this.rosterWrite(this.random.pick(CREW_CALLS))
     const crewCall = this.random.pick(CREW_CALLS)
     return roll < 0.96
       ? { kind: 'sync-crew-call', method: 'POST', path: `${crewCallPath(crewCall)}/sync` }

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
+import { toDomainError } from '../../db/errors.ts'
 import type { SyncRunView } from '../../schemas/sync.ts'
 import type { ClaimedCrewCall } from './sync-schedule.ts'
 
@@ -70,7 +71,12 @@ export class SyncWorker {
         }
       } catch (error) {
         failures++
-        this.deps.log.error({ err: error }, 'sync worker: could not take or run a due crew call')
+        // A busy or restarting database is expected now and then: the crew call stays due.
+        const transient = toDomainError(error)?.kind === 'service-unavailable'
+        this.deps.log[transient ? 'warn' : 'error'](
+          { err: error },
+          'sync worker: could not take or run a due crew call; it stays due',
+        )
         await this.idle(Math.min(30_000, this.deps.pollMs * 2 ** Math.min(failures, 6)))
       }
     }
