@@ -43,6 +43,8 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
       FLEX_BASE_URL: flex.url,
       FLEX_AUTH_TOKEN: flex.token,
       FLEX_BUSINESS_ROLES: JSON.stringify({ sound: { R: 'role-r', E: 'role-e', T: 'role-t' } }),
+      // The sync measured is the one this bench asks for, not a worker's.
+      SYNC_WORKER: 'off',
     })
     const app = await buildApp(config)
     cleanup.add(() => app.close())

@@ -1,6 +1,7 @@
 /**
  * npm run bench: the calendar benchmark (bench/calendar-bench.ts), the service's own memory under load
- * (bench/service-memory.ts), the crew sync benchmark (bench/crew-sync-bench.ts) and a round of the chaos
+ * (bench/service-memory.ts), the crew sync benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
+ * and the cost of its enqueue (bench/autonomous-sync-bench.ts) and a round of the chaos
  * suite (bench/chaos-bench.ts), printed as a table and written to bench/results.md with the machine they
  * ran on. A missed goal is reported, not an error: the exit code is non-zero only when a benchmark
  * itself fails, or the chaos round finds a violated invariant.
@@ -8,6 +9,7 @@
 import { writeFile } from 'node:fs/promises'
 import { cpus, totalmem } from 'node:os'
 import { formatChaosReport } from '../test/chaos/report.ts'
+import { formatAutonomousSyncBench, runAutonomousSyncBench } from './autonomous-sync-bench.ts'
 import { formatCalendarBench, runCalendarBench } from './calendar-bench.ts'
 import { BENCH_CHAOS, runChaosOnFreshDatabase } from './chaos-bench.ts'
 import { formatCrewSyncBench, runCrewSyncBench } from './crew-sync-bench.ts'
@@ -16,8 +18,9 @@ import { formatServiceMemoryBench, runServiceMemoryBench } from './service-memor
 const calendar = formatCalendarBench(await runCalendarBench())
 const serviceMemory = formatServiceMemoryBench(await runServiceMemoryBench())
 const crewSync = formatCrewSyncBench(await runCrewSyncBench())
+const autonomousSync = formatAutonomousSyncBench(await runAutonomousSyncBench())
 const chaos = await runChaosOnFreshDatabase(BENCH_CHAOS)
-const table = [calendar, serviceMemory, crewSync, formatChaosReport(chaos)].join('\n')
+const table = [calendar, serviceMemory, crewSync, autonomousSync, formatChaosReport(chaos)].join('\n')
 console.log(table)
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
