@@ -57,6 +57,15 @@ export class FlexCallBudget {
     await this.prisma.flexCallReservation.update({ where: { id: reservation }, data: { calls: callsMade } })
   }
 
+  /** Why a reservation of `calls` was refused, for the run's errors: what is used, and until when. */
+  describeRefusal(refusal: Extract<Reservation, { granted: false }>, calls: number): string {
+    const { perHour, perDay } = this.limits
+    const used = `${refusal.usedLastHour} of ${perHour} in the last hour, ${refusal.usedLastDay} of ${perDay} in the last day`
+    if (refusal.retryAt === null)
+      return `this sync needs ${calls} Flex calls, more than FLEX_CALLS_PER_HOUR or FLEX_CALLS_PER_DAY allow at all (${used})`
+    return `the Flex call budget cannot cover the ${calls} calls this sync needs (${used} used): deferred until ${refusal.retryAt.toISOString()}`
+  }
+
   async usage(): Promise<BudgetUsage> {
     const now = Date.now()
     const [hour, day] = await Promise.all([

@@ -114,6 +114,12 @@ export function planReconcile({
   return plan
 }
 
+/** Flex calls a plan needs beyond the listing: each add, role set and remove (retries not foreseen). */
+export function plannedCalls(plan: ReconcilePlan): number {
+  const roleAfterAdd = plan.add.filter((item) => item.businessRoleId !== undefined).length
+  return plan.add.length + roleAfterAdd + plan.setRole.length + plan.remove.length
+}
+
 function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>()
   for (const item of items) {
