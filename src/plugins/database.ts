@@ -1,12 +1,16 @@
 import fp from 'fastify-plugin'
 import type pg from 'pg'
 import type { Config } from '../config.ts'
+import { pendingMigrations } from '../db/migrate.ts'
+import { readMigrations } from '../db/migrations.ts'
 import { createPool } from '../db/pool.ts'
 import { createPrismaClient, type PrismaClient } from '../db/prisma.ts'
 
 export interface Database {
   prisma: PrismaClient
   pool: pg.Pool
+  /** The migrations of prisma/migrations not applied to the database: readiness asks this. */
+  pendingMigrations(): Promise<string[]>
 }
 
 declare module 'fastify' {
@@ -28,7 +32,17 @@ export default fp<DatabasePluginOptions>(
     if (!config.DATABASE_URL) throw new Error('buildApp needs config.DATABASE_URL')
     const pool = createPool(config.DATABASE_URL, config, app.log)
     const prisma = createPrismaClient(pool)
-    app.decorate('db', { prisma, pool })
+    const migrations = await readMigrations()
+    app.decorate('db', {
+      prisma,
+      pool,
+      // The migration runner's own table, read as the runner reads it (pg): Prisma has no model for it.
+      pendingMigrations: () =>
+        pendingMigrations(
+          async (sql) => (await pool.query<{ migration_name: string }>(sql)).rows,
+          migrations,
+        ),
+    })
     app.addHook('onClose', async () => {
       await prisma.$disconnect()
       await pool.end()

@@ -1,7 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { pendingMigrations } from '../db/migrate.ts'
-import { readMigrations } from '../db/migrations.ts'
 import { ServiceUnavailableError } from '../errors/domain-errors.ts'
 import { PUBLIC_SECURITY } from '../plugins/openapi.ts'
 import { pickProblems } from '../schemas/problem.ts'
@@ -9,8 +7,6 @@ import { pickProblems } from '../schemas/problem.ts'
 const statusSchema = z.object({ status: z.literal('ok') })
 
 const healthRoutes: FastifyPluginAsyncZod = async (app) => {
-  const migrations = await readMigrations()
-
   app.get('/health/live', {
     schema: {
       operationId: 'getLiveness',
@@ -31,10 +27,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: statusSchema, ...pickProblems(503) },
     },
     handler: async () => {
-      const pending = await pendingMigrations(
-        (sql) => app.db.prisma.$queryRawUnsafe<{ migration_name: string }[]>(sql),
-        migrations,
-      ).catch((error: unknown) => {
+      const pending = await app.db.pendingMigrations().catch((error: unknown) => {
         throw new ServiceUnavailableError('the database is not reachable or not migrated', { cause: error })
       })
       if (pending.length > 0)

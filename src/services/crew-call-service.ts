@@ -11,31 +11,31 @@ export interface CrewCallServiceDeps {
   syncDebounceMs: number
 }
 
-export interface CrewCallRow {
-  id: string
-  job_id: string
-  department: Department
-  flex_element_id: string
-}
-
 export const crewCallName = (jobId: string, department: string) => `${department} crew call of job ${jobId}`
+
+/** The columns a crew call's view needs. */
+const VIEW = { id: true, jobId: true, department: true, flexElementId: true } as const
 
 /** Crew calls: one per (job, department), each tied to its crew-call element in Flex. */
 export class CrewCallService {
   constructor(private readonly deps: CrewCallServiceDeps) {}
 
   async get(jobId: string, department: Department): Promise<CrewCallView> {
-    const [row] = await this.deps.prisma.$queryRaw<CrewCallRow[]>`
-      SELECT id, job_id, department, flex_element_id FROM crew_calls
-       WHERE job_id = ${jobId} AND department = ${department}`
-    if (!row) throw new NotFoundError(`no ${crewCallName(jobId, department)}`)
-    return toCrewCallView(row)
+    const crewCall = await this.deps.prisma.crewCall.findUnique({
+      where: { jobId_department: { jobId, department } },
+      select: VIEW,
+    })
+    if (!crewCall) throw new NotFoundError(`no ${crewCallName(jobId, department)}`)
+    return toCrewCallView(crewCall)
   }
 
   async listForJob(jobId: string): Promise<CrewCallView[]> {
-    const rows = await this.deps.prisma.$queryRaw<CrewCallRow[]>`
-      SELECT id, job_id, department, flex_element_id FROM crew_calls WHERE job_id = ${jobId} ORDER BY department`
-    return rows.map(toCrewCallView)
+    const crewCalls = await this.deps.prisma.crewCall.findMany({
+      where: { jobId },
+      select: VIEW,
+      orderBy: { department: 'asc' },
+    })
+    return crewCalls.map(toCrewCallView)
   }
 
   /**
@@ -49,43 +49,48 @@ export class CrewCallService {
     flexElementId: string,
   ): Promise<{ crewCall: CrewCallView; created: boolean }> {
     return this.deps.runInTransaction(async (tx) => {
-      const [current] = await tx.$queryRaw<CrewCallRow[]>`
-        SELECT id, job_id, department, flex_element_id FROM crew_calls
-         WHERE job_id = ${jobId} AND department = ${department} FOR UPDATE`
+      // The row lock serializes writes of one crew call (its roster writes take it too).
+      const [current] = await tx.$queryRaw<{ id: string; flex_element_id: string }[]>`
+        SELECT id, flex_element_id FROM crew_calls WHERE job_id = ${jobId} AND department = ${department} FOR UPDATE`
       if (current?.flex_element_id === flexElementId)
-        return { crewCall: toCrewCallView(current), created: false }
-      const [owner] = await tx.$queryRaw<CrewCallRow[]>`
-        SELECT id, job_id, department, flex_element_id FROM crew_calls WHERE flex_element_id = ${flexElementId}`
+        return { crewCall: { id: current.id, jobId, department, flexElementId }, created: false }
+      const owner = await tx.crewCall.findUnique({ where: { flexElementId }, select: VIEW })
       if (owner) {
         throw new ConflictError(
-          `Flex element ${flexElementId} already belongs to the ${crewCallName(owner.job_id, owner.department)}`,
+          `Flex element ${flexElementId} already belongs to the ${crewCallName(owner.jobId, owner.department)}`,
         )
       }
       if (current) {
-        const [synced] = await tx.$queryRaw<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM crew_assignments
-           WHERE crew_call_id = ${current.id}::uuid AND flex_line_item_id IS NOT NULL`
-        if (synced && synced.n > 0) {
+        const synced = await tx.crewAssignment.count({
+          where: { crewCallId: current.id, flexLineItemId: { not: null } },
+        })
+        if (synced > 0) {
           throw new ConflictError(
-            `the ${crewCallName(jobId, department)} has ${synced.n} crew line(s) in Flex element ` +
+            `the ${crewCallName(jobId, department)} has ${synced} crew line(s) in Flex element ` +
               `${current.flex_element_id}; empty its roster and sync before moving it to another element`,
           )
         }
       }
-      // The reconcile is scheduled in the same statement as the change (SyncSchedule).
-      const [row] = await tx.$queryRaw<CrewCallRow[]>`
+      // One statement: the crew call and the reconcile it needs (SyncSchedule), which the typed
+      // upsert cannot write (the schedule's columns are computed from the row's own values).
+      const [row] = await tx.$queryRaw<{ id: string }[]>`
         INSERT INTO crew_calls (job_id, department, flex_element_id, sync_due_at, sync_pending_since)
         VALUES (${jobId}, ${department}, ${flexElementId},
                 now() + ${this.deps.syncDebounceMs}::int * interval '1 millisecond', now())
         ON CONFLICT (job_id, department) DO UPDATE SET flex_element_id = EXCLUDED.flex_element_id, updated_at = now(),
            ${scheduleAfterChange(this.deps.syncDebounceMs)}
-        RETURNING id, job_id, department, flex_element_id`
+        RETURNING id`
       if (!row) throw new Error('crew call upsert returned no row')
-      return { crewCall: toCrewCallView(row), created: !current }
+      return { crewCall: { id: row.id, jobId, department, flexElementId }, created: !current }
     })
   }
 }
 
-export function toCrewCallView(row: CrewCallRow): CrewCallView {
-  return { id: row.id, jobId: row.job_id, department: row.department, flexElementId: row.flex_element_id }
+function toCrewCallView(crewCall: {
+  id: string
+  jobId: string
+  department: string
+  flexElementId: string
+}): CrewCallView {
+  return { ...crewCall, department: crewCall.department as Department }
 }

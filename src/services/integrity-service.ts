@@ -15,24 +15,6 @@ export interface IntegrityServiceDeps {
   schedule: SyncSchedule
 }
 
-/** Every natural key the service guarantees unique (G3); the database enforces each one too. */
-const NATURAL_KEYS = [
-  { table: 'managed_calendars', columns: ['user_id', 'calendar_id'] },
-  { table: 'technicians', columns: ['flex_resource_id'] },
-  { table: 'crew_calls', columns: ['job_id', 'department'] },
-  { table: 'crew_calls', columns: ['flex_element_id'] },
-  { table: 'crew_assignments', columns: ['crew_call_id', 'technician_id'] },
-  { table: 'crew_assignments', columns: ['flex_line_item_id'] },
-] as const
-
-interface RecordedLine {
-  job_id: string
-  department: string
-  flex_element_id: string
-  technician_id: string
-  flex_line_item_id: string
-}
-
 /**
  * What an operator checks when in doubt: duplicates for every natural key (always zero unless a
  * constraint was dropped), crew lines recorded here but gone from Flex (when asked: it reads Flex),
@@ -59,18 +41,67 @@ export class IntegrityService {
     }
   }
 
+  /**
+   * For every natural key the service guarantees unique (G3), how many values occur more than once:
+   * 0 unless a constraint was dropped, since the database enforces each one too.
+   */
   private duplicates() {
-    return Promise.all(
-      NATURAL_KEYS.map(async ({ table, columns }) => {
-        const list = columns.join(', ')
-        const [row] = await this.deps.prisma.$queryRawUnsafe<{ groups: number }[]>(
-          `SELECT count(*)::int AS groups FROM (SELECT 1 FROM ${table}
-            WHERE ${columns.map((c) => `${c} IS NOT NULL`).join(' AND ')}
-            GROUP BY ${list} HAVING count(*) > 1) d`,
-        )
-        return { key: `${table} (${list})`, groups: row?.groups ?? 0 }
-      }),
-    )
+    const { prisma } = this.deps
+    // Groups whose first key column occurs more than once (Prisma's `having` names a grouped field).
+    const moreThanOnce = { _count: { gt: 1 } } as const
+    const count = (groups: unknown[]) => groups.length
+    const keys: { key: string; groups: Promise<number> }[] = [
+      {
+        key: 'managed_calendars (user_id, calendar_id)',
+        groups: prisma.managedCalendar
+          .groupBy({
+            by: ['userId', 'calendarId'],
+            having: { userId: moreThanOnce },
+          })
+          .then(count),
+      },
+      {
+        key: 'technicians (flex_resource_id)',
+        groups: prisma.technician
+          .groupBy({
+            by: ['flexResourceId'],
+            having: { flexResourceId: moreThanOnce },
+          })
+          .then(count),
+      },
+      {
+        key: 'crew_calls (job_id, department)',
+        groups: prisma.crewCall
+          .groupBy({ by: ['jobId', 'department'], having: { jobId: moreThanOnce } })
+          .then(count),
+      },
+      {
+        key: 'crew_calls (flex_element_id)',
+        groups: prisma.crewCall
+          .groupBy({ by: ['flexElementId'], having: { flexElementId: moreThanOnce } })
+          .then(count),
+      },
+      {
+        key: 'crew_assignments (crew_call_id, technician_id)',
+        groups: prisma.crewAssignment
+          .groupBy({
+            by: ['crewCallId', 'technicianId'],
+            having: { crewCallId: moreThanOnce },
+          })
+          .then(count),
+      },
+      {
+        key: 'crew_assignments (flex_line_item_id)',
+        groups: prisma.crewAssignment
+          .groupBy({
+            by: ['flexLineItemId'],
+            where: { flexLineItemId: { not: null } },
+            having: { flexLineItemId: moreThanOnce },
+          })
+          .then(count),
+      },
+    ]
+    return Promise.all(keys.map(async ({ key, groups }) => ({ key, groups: await groups })))
   }
 
   private async missingFlexLines() {
@@ -79,11 +110,26 @@ export class IntegrityService {
       throw new ServiceUnavailableError(
         'Flex is not configured: checkFlex needs FLEX_BASE_URL and FLEX_AUTH_TOKEN',
       )
-    const recorded = await this.deps.prisma.$queryRaw<RecordedLine[]>`
-      SELECT cc.job_id, cc.department, cc.flex_element_id, ca.technician_id, ca.flex_line_item_id
-        FROM crew_assignments ca JOIN crew_calls cc ON cc.id = ca.crew_call_id
-       WHERE ca.flex_line_item_id IS NOT NULL ORDER BY cc.job_id, cc.department, ca.technician_id`
-    const elements = [...new Set(recorded.map((line) => line.flex_element_id))]
+    const recorded = (
+      await this.deps.prisma.crewAssignment.findMany({
+        where: { flexLineItemId: { not: null } },
+        select: {
+          technicianId: true,
+          flexLineItemId: true,
+          crewCall: { select: { jobId: true, department: true, flexElementId: true } },
+        },
+        orderBy: [
+          { crewCall: { jobId: 'asc' } },
+          { crewCall: { department: 'asc' } },
+          { technicianId: 'asc' },
+        ],
+      })
+    ).map(({ crewCall, technicianId, flexLineItemId }) => ({
+      ...crewCall,
+      technicianId,
+      flexLineItemId: flexLineItemId as string,
+    }))
+    const elements = [...new Set(recorded.map((line) => line.flexElementId))]
     const present = new Set<string>()
     if (elements.length > 0) {
       const reservation = await this.deps.budget.reserve(elements.length)
@@ -110,12 +156,12 @@ export class IntegrityService {
       }
     }
     return recorded
-      .filter((line) => !present.has(line.flex_line_item_id))
-      .map((line) => ({
-        jobId: line.job_id,
-        department: line.department,
-        technicianId: line.technician_id,
-        flexLineItemId: line.flex_line_item_id,
+      .filter((line) => !present.has(line.flexLineItemId))
+      .map(({ jobId, department, technicianId, flexLineItemId }) => ({
+        jobId,
+        department,
+        technicianId,
+        flexLineItemId,
       }))
   }
 

@@ -21,11 +21,13 @@ export interface RosterServiceDeps {
   syncDebounceMs: number
 }
 
-interface AssignmentRow {
-  technician_id: string
+type Nullable<T> = { [K in keyof T]: T[K] | null }
+
+interface AssignmentRecord {
+  technicianId: string
   role: string | null
-  flex_line_item_id: string | null
-  synced_at: Date | null
+  flexLineItemId: string | null
+  syncedAt: Date | null
 }
 
 interface CrewCallKey {
@@ -41,15 +43,18 @@ interface CrewCallKey {
 export class RosterService {
   constructor(private readonly deps: RosterServiceDeps) {}
 
-  /** The roster in one statement, so version and rows come from one snapshot. */
+  /** The roster in one statement, so version and rows come from one snapshot (two reads would not be). */
   async get(key: CrewCallKey): Promise<RosterView> {
-    const rows = await this.deps.prisma.$queryRaw<(AssignmentRow & { version: number })[]>`
-      SELECT cc.version, ca.technician_id, ca.role, ca.flex_line_item_id, ca.synced_at
+    const rows = await this.deps.prisma.$queryRaw<(Nullable<AssignmentRecord> & { version: number })[]>`
+      SELECT cc.version, ca.technician_id AS "technicianId", ca.role, ca.flex_line_item_id AS "flexLineItemId",
+             ca.synced_at AS "syncedAt"
         FROM crew_calls cc LEFT JOIN crew_assignments ca ON ca.crew_call_id = cc.id
        WHERE cc.job_id = ${key.jobId} AND cc.department = ${key.department}`
     const [first] = rows
     if (!first) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
-    const assignments = rows.filter((row) => row.technician_id !== null).map(toView)
+    const assignments = rows
+      .filter((row): row is AssignmentRecord & { version: number } => row.technicianId !== null)
+      .map(({ version, ...row }) => toView(row))
     return { version: first.version, assignments: sortByTechnician(assignments) }
   }
 
@@ -68,9 +73,9 @@ export class RosterService {
         in: 'body',
         pointer: `/assignments/${index}/technicianId`,
       }))
-      const deleted = await tx.$executeRaw`
-        DELETE FROM crew_assignments
-         WHERE crew_call_id = ${crewCall.id}::uuid AND technician_id <> ALL (${technicianIds}::text[])`
+      const { count: deleted } = await tx.crewAssignment.deleteMany({
+        where: { crewCallId: crewCall.id, technicianId: { notIn: technicianIds } },
+      })
       const changed = await upsertAssignments(tx, crewCall.id, technicianIds, roles)
       const changes = countChanges(changed, deleted)
       changes.unchanged = assignments.length - changes.created - changes.updated
@@ -91,11 +96,19 @@ export class RosterService {
       const crewCall = await lockCrewCall(tx, key)
       checkIfMatch(ifMatch, crewCall.version)
       await requireTechnicians(tx, [technicianId], () => ({ in: 'path', pointer: '/technicianId' }))
-      const [changed] = await upsertAssignments(tx, crewCall.id, [technicianId], [role])
-      const version = changed ? await this.bumpVersion(tx, crewCall.id) : crewCall.version
-      const [row] = await readAssignments(tx, crewCall.id, technicianId)
-      if (!row) throw new Error('assignment upsert left no row')
-      return { assignment: toView(row), created: changed?.change === 'created', version }
+      // The crew call's lock is held: nobody else writes this roster between the read and the upsert.
+      const assignmentKey = { crewCallId_technicianId: { crewCallId: crewCall.id, technicianId } }
+      const current = await tx.crewAssignment.findUnique({ where: assignmentKey, select: ASSIGNMENT_VIEW })
+      if (current && current.role === role)
+        return { assignment: toView(current), created: false, version: crewCall.version }
+      const assignment = await tx.crewAssignment.upsert({
+        where: assignmentKey,
+        create: { crewCallId: crewCall.id, technicianId, role },
+        update: { role, updatedAt: new Date() },
+        select: ASSIGNMENT_VIEW,
+      })
+      const version = await this.bumpVersion(tx, crewCall.id)
+      return { assignment: toView(assignment), created: !current, version }
     })
   }
 
@@ -104,8 +117,9 @@ export class RosterService {
     return this.deps.runInTransaction(async (tx) => {
       const crewCall = await lockCrewCall(tx, key)
       checkIfMatch(ifMatch, crewCall.version)
-      const deleted = await tx.$executeRaw`
-        DELETE FROM crew_assignments WHERE crew_call_id = ${crewCall.id}::uuid AND technician_id = ${technicianId}`
+      const { count: deleted } = await tx.crewAssignment.deleteMany({
+        where: { crewCallId: crewCall.id, technicianId },
+      })
       return { version: deleted > 0 ? await this.bumpVersion(tx, crewCall.id) : crewCall.version }
     })
   }
@@ -137,13 +151,17 @@ async function requireTechnicians(
   technicianIds: string[],
   fieldAt: (index: number) => { in: 'body' | 'path'; pointer: string },
 ): Promise<void> {
-  const unknown = await tx.$queryRaw<{ technician_id: string; position: number }[]>`
-    SELECT u.technician_id, u.position::int FROM unnest(${technicianIds}::text[]) WITH ORDINALITY AS u(technician_id, position)
-     WHERE NOT EXISTS (SELECT 1 FROM technicians t WHERE t.id = u.technician_id)
-     ORDER BY u.position`
+  const known = await tx.technician.findMany({ where: { id: { in: technicianIds } }, select: { id: true } })
+  const knownIds = new Set(known.map((technician) => technician.id))
+  const unknown = technicianIds
+    .map((technicianId, index) => ({ technicianId, index }))
+    .filter(({ technicianId }) => !knownIds.has(technicianId))
   if (unknown.length === 0) return
   throw new ValidationError(
-    unknown.map((u) => ({ ...fieldAt(u.position - 1), detail: `unknown technician ${u.technician_id}` })),
+    unknown.map(({ technicianId, index }) => ({
+      ...fieldAt(index),
+      detail: `unknown technician ${technicianId}`,
+    })),
   )
 }
 
@@ -158,19 +176,15 @@ function upsertAssignments(tx: Tx, crewCallId: string, technicianIds: string[], 
     RETURNING ca.technician_id, CASE WHEN ca.xmax = 0 THEN 'created' ELSE 'updated' END AS change`
 }
 
-function readAssignments(tx: Tx, crewCallId: string, technicianId?: string) {
-  return tx.$queryRaw<AssignmentRow[]>`
-    SELECT technician_id, role, flex_line_item_id, synced_at FROM crew_assignments
-     WHERE crew_call_id = ${crewCallId}::uuid AND (${technicianId ?? null}::text IS NULL OR technician_id = ${technicianId ?? null})`
+/** The columns of an assignment's view. */
+const ASSIGNMENT_VIEW = { technicianId: true, role: true, flexLineItemId: true, syncedAt: true } as const
+
+function readAssignments(tx: Tx, crewCallId: string) {
+  return tx.crewAssignment.findMany({ where: { crewCallId }, select: ASSIGNMENT_VIEW })
 }
 
-function toView(row: AssignmentRow): AssignmentView {
-  return {
-    technicianId: row.technician_id,
-    role: row.role,
-    flexLineItemId: row.flex_line_item_id,
-    syncedAt: row.synced_at?.toISOString() ?? null,
-  }
+function toView(row: AssignmentRecord): AssignmentView {
+  return { ...row, syncedAt: row.syncedAt?.toISOString() ?? null }
 }
 
 const sortByTechnician = (assignments: AssignmentView[]) => sortBy(assignments, (a) => a.technicianId)

@@ -1,6 +1,7 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import type { RunInTransaction } from '../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../errors/domain-errors.ts'
+import type { Technician } from '../generated/prisma/client.ts'
 import type { TechnicianView } from '../schemas/crew.ts'
 
 export interface TechnicianServiceDeps {
@@ -8,24 +9,14 @@ export interface TechnicianServiceDeps {
   runInTransaction: RunInTransaction
 }
 
-interface TechnicianRow {
-  id: string
-  name: string
-  flex_resource_id: string
-  created_at: Date
-  updated_at: Date
-}
-
 /** Technicians, keyed by the client's id; each maps to exactly one Flex resource (contact). */
 export class TechnicianService {
   constructor(private readonly deps: TechnicianServiceDeps) {}
 
   async get(id: string): Promise<TechnicianView> {
-    const [row] = await this.deps.prisma.$queryRaw<
-      TechnicianRow[]
-    >`SELECT * FROM technicians WHERE id = ${id}`
-    if (!row) throw new NotFoundError(`no technician ${id}`)
-    return toView(row)
+    const technician = await this.deps.prisma.technician.findUnique({ where: { id } })
+    if (!technician) throw new NotFoundError(`no technician ${id}`)
+    return toView(technician)
   }
 
   /**
@@ -37,45 +28,49 @@ export class TechnicianService {
     fields: { name: string; flexResourceId: string },
   ): Promise<{ technician: TechnicianView; created: boolean }> {
     return this.deps.runInTransaction(async (tx) => {
-      const [current] = await tx.$queryRaw<
-        TechnicianRow[]
-      >`SELECT * FROM technicians WHERE id = ${id} FOR UPDATE`
-      if (current && current.name === fields.name && current.flex_resource_id === fields.flexResourceId) {
+      // The row lock serializes writes of one technician between the checks and the write.
+      const [locked] = await tx.$queryRaw<
+        { id: string }[]
+      >`SELECT id FROM technicians WHERE id = ${id} FOR UPDATE`
+      const current = locked ? await tx.technician.findUnique({ where: { id } }) : null
+      if (current && current.name === fields.name && current.flexResourceId === fields.flexResourceId) {
         return { technician: toView(current), created: false }
       }
-      const [owner] = await tx.$queryRaw<{ id: string }[]>`
-        SELECT id FROM technicians WHERE flex_resource_id = ${fields.flexResourceId} AND id <> ${id}`
+      const owner = await tx.technician.findFirst({
+        where: { flexResourceId: fields.flexResourceId, id: { not: id } },
+        select: { id: true },
+      })
       if (owner)
         throw new ConflictError(
           `flexResourceId ${fields.flexResourceId} already belongs to technician ${owner.id}`,
         )
-      if (current && current.flex_resource_id !== fields.flexResourceId) {
-        const [synced] = await tx.$queryRaw<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM crew_assignments WHERE technician_id = ${id} AND flex_line_item_id IS NOT NULL`
-        if (synced && synced.n > 0) {
+      if (current && current.flexResourceId !== fields.flexResourceId) {
+        const synced = await tx.crewAssignment.count({
+          where: { technicianId: id, flexLineItemId: { not: null } },
+        })
+        if (synced > 0) {
           throw new ConflictError(
-            `technician ${id} has ${synced.n} crew line(s) in Flex under resource ${current.flex_resource_id}; ` +
+            `technician ${id} has ${synced} crew line(s) in Flex under resource ${current.flexResourceId}; ` +
               'take them off their rosters and sync before changing flexResourceId',
           )
         }
       }
-      const [row] = await tx.$queryRaw<TechnicianRow[]>`
-        INSERT INTO technicians (id, name, flex_resource_id) VALUES (${id}, ${fields.name}, ${fields.flexResourceId})
-        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, flex_resource_id = EXCLUDED.flex_resource_id,
-               updated_at = now()
-        RETURNING *`
-      if (!row) throw new Error('technician upsert returned no row')
-      return { technician: toView(row), created: !current }
+      const technician = await tx.technician.upsert({
+        where: { id },
+        create: { id, ...fields },
+        update: { ...fields, updatedAt: new Date() },
+      })
+      return { technician: toView(technician), created: !current }
     })
   }
 }
 
-function toView(row: TechnicianRow): TechnicianView {
+function toView(technician: Technician): TechnicianView {
   return {
-    id: row.id,
-    name: row.name,
-    flexResourceId: row.flex_resource_id,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
+    id: technician.id,
+    name: technician.name,
+    flexResourceId: technician.flexResourceId,
+    createdAt: technician.createdAt.toISOString(),
+    updatedAt: technician.updatedAt.toISOString(),
   }
 }

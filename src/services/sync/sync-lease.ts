@@ -55,6 +55,7 @@ export class SyncLeases {
   }
 
   private async tryTake(crewCallId: string, token: string): Promise<boolean> {
+    // The database's clock decides whether the lease expired, whatever the instances' clocks say.
     const taken = await this.prisma.$executeRaw`
       UPDATE crew_calls
          SET sync_lease_owner = ${token}, sync_lease_until = now() + ${this.options.leaseMs} * interval '1 millisecond'
@@ -69,6 +70,7 @@ export class SyncLeases {
   hold(crewCallId: string, token: string): SyncLease {
     let held = true
     const renew = async () => {
+      // Database clock, as in tryTake.
       const renewed = await this.prisma.$executeRaw`
         UPDATE crew_calls SET sync_lease_until = now() + ${this.options.leaseMs} * interval '1 millisecond'
          WHERE id = ${crewCallId}::uuid AND sync_lease_owner = ${token}`.catch(() => 0)
@@ -84,9 +86,10 @@ export class SyncLeases {
       release: async () => {
         clearInterval(timer)
         held = false
-        await this.prisma.$executeRaw`
-          UPDATE crew_calls SET sync_lease_owner = NULL, sync_lease_until = NULL
-           WHERE id = ${crewCallId}::uuid AND sync_lease_owner = ${token}`
+        await this.prisma.crewCall.updateMany({
+          where: { id: crewCallId, syncLeaseOwner: token },
+          data: { syncLeaseOwner: null, syncLeaseUntil: null },
+        })
       },
     }
   }

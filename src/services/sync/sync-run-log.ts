@@ -1,6 +1,5 @@
-import type { PrismaClient } from '../../db/prisma.ts'
+import type { Prisma, PrismaClient } from '../../db/prisma.ts'
 import { ValidationError } from '../../errors/domain-errors.ts'
-import type { Department } from '../../schemas/crew.ts'
 import type {
   SyncErrorView,
   SyncRunsQuery,
@@ -28,31 +27,12 @@ export interface RunOutcome {
   flexCalls: number
 }
 
-interface RunRow {
-  id: string
-  crew_call_id: string
-  job_id: string
-  department: Department
-  trigger: SyncTrigger
-  status: SyncStatus
-  added: string[]
-  removed: string[]
-  repaired: string[]
-  adopted: string[]
-  roles_set: string[]
-  unchanged: string[]
-  ignored: string[]
-  errors: SyncErrorView[]
-  notes: string[]
-  retry_at: Date | null
-  flex_calls: number
-  started_at: Date
-  finished_at: Date | null
-  duration_ms: number | null
-}
+/** The columns of a run's view, with its crew call's job and department. */
+const RUN_VIEW = {
+  include: { crewCall: { select: { jobId: true, department: true } } },
+} satisfies Prisma.SyncRunDefaultArgs
 
-const RUN_COLUMNS = `r.id, r.crew_call_id, cc.job_id, cc.department, r.trigger, r.status, r.added, r.removed,
-  r.repaired, r.adopted, r.roles_set, r.unchanged, r.ignored, r.errors, r.notes, r.retry_at, r.flex_calls, r.started_at, r.finished_at, r.duration_ms`
+type RunRecord = Prisma.SyncRunGetPayload<typeof RUN_VIEW>
 
 /** G6: every sync is recorded: who or what started it, when, how long, what changed, why it failed. */
 export class SyncRunLog {
@@ -69,57 +49,61 @@ export class SyncRunLog {
              duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,
              errors = errors || '[{"operation":"run","message":"abandoned: the instance running it stopped before finishing"}]'::jsonb
        WHERE crew_call_id = ${crewCallId}::uuid AND status = 'running'`
-    const [row] = await this.prisma.$queryRaw<{ id: string; started_at: Date }[]>`
-      INSERT INTO sync_runs (crew_call_id, trigger) VALUES (${crewCallId}::uuid, ${trigger}) RETURNING id, started_at`
-    if (!row) throw new Error('sync run insert returned no row')
-    return { id: row.id, startedAt: row.started_at }
+    // App clock at both ends of a run, so its duration never mixes two clocks.
+    const run = await this.prisma.syncRun.create({
+      data: { crewCallId, trigger, startedAt: new Date() },
+      select: { id: true, startedAt: true },
+    })
+    return run
   }
 
-  async finish(runId: string, outcome: RunOutcome): Promise<SyncRunView> {
-    await this.prisma.$executeRaw`
-      UPDATE sync_runs
-         SET status = ${outcome.status}, finished_at = now(),
-             duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,
-             added = ${outcome.added}::text[], removed = ${outcome.removed}::text[],
-             repaired = ${outcome.repaired}::text[], adopted = ${outcome.adopted}::text[],
-             roles_set = ${outcome.rolesSet}::text[], unchanged = ${outcome.unchanged}::text[],
-             ignored = ${outcome.ignored}::text[], errors = ${JSON.stringify(outcome.errors)}::jsonb,
-             notes = ${outcome.notes}::text[], retry_at = ${outcome.retryAt}, flex_calls = ${outcome.flexCalls}
-       WHERE id = ${runId}::uuid`
-    const [run] = await this.query(`WHERE r.id = $1::uuid`, [runId])
-    if (!run) throw new Error(`sync run ${runId} vanished`)
-    return run
+  async finish(run: { id: string; startedAt: Date }, outcome: RunOutcome): Promise<SyncRunView> {
+    const finishedAt = new Date()
+    const finished = await this.prisma.syncRun.update({
+      where: { id: run.id },
+      data: {
+        status: outcome.status,
+        finishedAt,
+        durationMs: Math.max(0, finishedAt.getTime() - run.startedAt.getTime()),
+        added: outcome.added,
+        removed: outcome.removed,
+        repaired: outcome.repaired,
+        adopted: outcome.adopted,
+        rolesSet: outcome.rolesSet,
+        unchanged: outcome.unchanged,
+        ignored: outcome.ignored,
+        errors: outcome.errors,
+        notes: outcome.notes,
+        retryAt: outcome.retryAt,
+        flexCalls: outcome.flexCalls,
+      },
+      ...RUN_VIEW,
+    })
+    return toView(finished)
   }
 
   /** History, newest first, filtered; the cursor is the last run of the previous page. */
   async list(filter: SyncRunsQuery): Promise<{ runs: SyncRunView[]; nextCursor: string | null }> {
     const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
-    const runs = await this.query(
-      `WHERE ($1::text IS NULL OR cc.job_id = $1) AND ($2::text IS NULL OR cc.department = $2)
-         AND ($3::text IS NULL OR r.status = $3) AND ($7::text IS NULL OR r.trigger = $7)
-         AND ($4::timestamptz IS NULL OR (r.started_at, r.id) < ($4::timestamptz, $5::uuid))
-       ORDER BY r.started_at DESC, r.id DESC LIMIT $6`,
-      [
-        filter.jobId ?? null,
-        filter.department ?? null,
-        filter.status ?? null,
-        after?.startedAt ?? null,
-        after?.id ?? null,
-        filter.limit + 1,
-        filter.trigger ?? null,
-      ],
-    )
-    const page = runs.slice(0, filter.limit)
+    const runs = await this.prisma.syncRun.findMany({
+      where: {
+        crewCall: { jobId: filter.jobId, department: filter.department },
+        status: filter.status,
+        trigger: filter.trigger,
+        ...(after && {
+          OR: [
+            { startedAt: { lt: new Date(after.startedAt) } },
+            { startedAt: new Date(after.startedAt), id: { lt: after.id } },
+          ],
+        }),
+      },
+      orderBy: [{ startedAt: 'desc' }, { id: 'desc' }],
+      take: filter.limit + 1,
+      ...RUN_VIEW,
+    })
+    const page = runs.slice(0, filter.limit).map(toView)
     const last = page.at(-1)
     return { runs: page, nextCursor: runs.length > filter.limit && last ? encodeCursor(last) : null }
-  }
-
-  private async query(where: string, values: unknown[]): Promise<SyncRunView[]> {
-    const rows = await this.prisma.$queryRawUnsafe<RunRow[]>(
-      `SELECT ${RUN_COLUMNS} FROM sync_runs r JOIN crew_calls cc ON cc.id = r.crew_call_id ${where}`,
-      ...values,
-    )
-    return rows.map(toView)
   }
 }
 
@@ -142,27 +126,27 @@ function decodeCursor(cursor: string): { startedAt: string; id: string } {
   throw new ValidationError([{ in: 'query', pointer: '/cursor', detail: 'not a cursor this API returned' }])
 }
 
-function toView(row: RunRow): SyncRunView {
+function toView({ crewCall, ...run }: RunRecord): SyncRunView {
   return {
-    id: row.id,
-    crewCallId: row.crew_call_id,
-    jobId: row.job_id,
-    department: row.department,
-    trigger: row.trigger,
-    status: row.status,
-    added: row.added,
-    removed: row.removed,
-    repaired: row.repaired,
-    adopted: row.adopted,
-    rolesSet: row.roles_set,
-    unchanged: row.unchanged,
-    ignored: row.ignored,
-    errors: row.errors,
-    notes: row.notes,
-    retryAt: row.retry_at?.toISOString() ?? null,
-    flexCalls: row.flex_calls,
-    startedAt: row.started_at.toISOString(),
-    finishedAt: row.finished_at?.toISOString() ?? null,
-    durationMs: row.duration_ms,
+    id: run.id,
+    crewCallId: run.crewCallId,
+    jobId: crewCall.jobId,
+    department: crewCall.department as SyncRunView['department'],
+    trigger: run.trigger as SyncTrigger,
+    status: run.status as SyncStatus,
+    added: run.added,
+    removed: run.removed,
+    repaired: run.repaired,
+    adopted: run.adopted,
+    rolesSet: run.rolesSet,
+    unchanged: run.unchanged,
+    ignored: run.ignored,
+    errors: run.errors as SyncErrorView[],
+    notes: run.notes,
+    retryAt: run.retryAt?.toISOString() ?? null,
+    flexCalls: run.flexCalls,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    durationMs: run.durationMs,
   }
 }

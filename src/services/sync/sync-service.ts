@@ -104,7 +104,7 @@ export class SyncService {
   ): Promise<SyncRunView> {
     const run = await this.deps.runLog.start(crewCall.id, trigger)
     const outcome = await reconciler.reconcile(crewCall, lease)
-    const finished = await this.deps.runLog.finish(run.id, outcome)
+    const finished = await this.deps.runLog.finish(run, outcome)
     await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
     this.deps.onRunFinished?.(finished)
     return finished
