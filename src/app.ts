@@ -5,12 +5,13 @@ import type { FlexPort } from './flex/flex-client.ts'
 import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
-import errorsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/errors.ts'
+import problemDetailsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/problem-details.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
-import requestIdPlugin, { RequestLogController, requestIdFrom } from './plugins/request-log.ts'
+import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
+import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
 import adminRoutes from './routes/admin.ts'
@@ -27,12 +28,6 @@ export interface AppOverrides {
   flex?: FlexPort
   /** Pino options or false; tests pass { level: 'silent' } or a stream to read the log. */
   logger?: FastifyServerOptions['logger']
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    config: Config
-  }
 }
 
 const REDACT = ['req.headers.authorization', 'headers.authorization']
@@ -73,11 +68,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.removeContentTypeParser('text/plain')
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  app.decorate('config', config)
 
   await app.register(drainPlugin)
   await app.register(requestIdPlugin)
-  await app.register(errorsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
+  await app.register(problemDetailsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
   await app.register(databasePlugin, { config })
   await app.register(metricsPlugin, { token: config.METRICS_TOKEN })
   await app.register(openapiPlugin)

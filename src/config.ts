@@ -80,7 +80,6 @@ const jwtPublicKeySchema = z.string().transform((text, ctx) => {
  * (src/server.ts); nothing else reads process.env. Documented in the README's Configuration table.
  */
 export const configSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(3000).pipe(z.number().max(65535)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

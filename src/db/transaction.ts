@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts'
-import { isRetryableTransactionError } from './errors.ts'
+import { isRetryableTransactionError } from './database-errors.ts'
 import type { Prisma, PrismaClient } from './prisma.ts'
 
 export type Tx = Prisma.TransactionClient

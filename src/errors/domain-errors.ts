@@ -1,5 +1,8 @@
+import { bearerChallenge } from '../auth/bearer-challenge.ts'
+import { etag } from '../schemas/common.ts'
+
 /**
- * Errors services throw. Each names its problem kind; src/plugins/errors.ts renders every kind as an
+ * Errors services throw. Each names its problem kind; src/plugins/problem-details.ts renders every kind as an
  * RFC 9457 problem+json from one table. Services never build HTTP responses themselves.
  */
 export type ProblemKind =
@@ -35,6 +38,11 @@ export abstract class DomainError extends Error {
     super(message, options)
     this.retryAfterSeconds = options.retryAfterSeconds
   }
+
+  /** Headers the answer carries besides the problem (Retry-After is the error plugin's, from retryAfterSeconds). */
+  headers(): Record<string, string> {
+    return {}
+  }
 }
 
 /** One line naming every field at fault, e.g. `body /calendars/2/calendarId: duplicates ...`. */
@@ -63,12 +71,20 @@ export class UnauthorizedError extends DomainError {
   ) {
     super(message)
   }
+
+  override headers() {
+    return { 'www-authenticate': bearerChallenge(this.bearerError, this.message) }
+  }
 }
 
 /** Authenticated, but this caller may not do this (403). */
 export class ForbiddenError extends DomainError {
   readonly kind = 'forbidden'
   readonly bearerError = 'insufficient_scope'
+
+  override headers() {
+    return { 'www-authenticate': bearerChallenge(this.bearerError, this.message) }
+  }
 }
 
 export class NotFoundError extends DomainError {
@@ -82,6 +98,11 @@ export class PreconditionFailedError extends DomainError {
     readonly currentVersion: number,
   ) {
     super(message)
+  }
+
+  /** The current ETag, so the client can read what changed and retry with it. */
+  override headers() {
+    return { etag: etag(this.currentVersion) }
   }
 }
 

@@ -1,15 +1,4 @@
-import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify'
-import fp from 'fastify-plugin'
-
-const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/
-
-/** Uses the caller's x-request-id when it is a sane token, so one id follows a call across services. */
-export function requestIdFrom(request: IncomingMessage): string {
-  const header = request.headers['x-request-id']
-  return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
-}
 
 /**
  * One log line per request, when it completes: request id, method, route, URL, status and duration.
@@ -34,13 +23,3 @@ export class RequestLogController extends LogController {
     else reply.log.info(line, 'request completed')
   }
 }
-
-/** Echoes the request id to the client as x-request-id. */
-export default fp(
-  async function requestIdPlugin(app) {
-    app.addHook('onRequest', async (request, reply) => {
-      reply.header('x-request-id', request.id)
-    })
-  },
-  { name: 'request-id' },
-)

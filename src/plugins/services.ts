@@ -9,7 +9,7 @@ import { IntegrityService } from '../services/integrity-service.ts'
 import { RosterService } from '../services/roster-service.ts'
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
-import { SyncLeases } from '../services/sync/sync-lease.ts'
+import { SyncLeaseService } from '../services/sync/sync-lease-service.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
@@ -82,7 +82,7 @@ export default fp<ServicesPluginOptions>(
       sync: new SyncService({
         crewCalls,
         schedule,
-        leases: new SyncLeases(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
+        leases: new SyncLeaseService(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
         runLog: new SyncRunLog(prisma),
         onRunFinished: (run) => {
           metrics.syncRuns.inc({ status: run.status, trigger: run.trigger })

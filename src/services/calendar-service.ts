@@ -60,7 +60,7 @@ export class CalendarService {
   ): Promise<ReplaceCalendarsResult> {
     const columns = toColumns(calendars)
     return this.deps.runInTransaction(async (tx) => {
-      const current = await lockSet(tx, userId)
+      const current = await lockUserCalendarSet(tx, userId)
       checkIfMatch(ifMatch, current)
       const deleted = await tx.$executeRaw`
         DELETE FROM managed_calendars
@@ -82,7 +82,7 @@ export class CalendarService {
  * lock, so concurrent replaces of one user queue here, and each later statement of the transaction
  * (READ COMMITTED) sees everything the previous holder committed.
  */
-async function lockSet(tx: Tx, userId: string): Promise<number> {
+async function lockUserCalendarSet(tx: Tx, userId: string): Promise<number> {
   const [row] = await tx.$queryRaw<{ version: number }[]>`
     INSERT INTO calendar_sets (user_id) VALUES (${userId})
     ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id

@@ -69,10 +69,6 @@ export class IdempotencyService {
 
   constructor(private readonly deps: IdempotencyServiceDeps) {}
 
-  get leaseMs(): number {
-    return this.deps.leaseMs
-  }
-
   async claim(request: IdempotentRequest): Promise<ClaimResult> {
     const { prisma, leaseMs, ttlSeconds } = this.deps
     const { scope, key, fingerprint } = request

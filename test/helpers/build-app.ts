@@ -36,7 +36,6 @@ export interface TestApp {
 export async function build(t: Teardown, options: BuildOptions = {}): Promise<TestApp> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase(t))
   const config = loadConfig({
-    NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     AUTH_SERVICE_KEYS: `test:${TEST_SERVICE_KEY}`,
     // Tests that drive syncs by hand want no worker beside them; the autonomy tests turn it on.

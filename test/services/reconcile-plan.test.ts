@@ -31,7 +31,15 @@ const plan = (
 
 t.test('a converged crew call plans nothing but unchanged', async (t) => {
   const result = plan([entry(1, { flexLineItemId: 'L1' })], [line('L1', 'r1')], [['r1', 't1']])
-  t.same(result, { clear: [], adopt: [], add: [], setRole: [], remove: [], unchanged: ['t1'], ignored: [] })
+  t.same(result, {
+    forgetLine: [],
+    adopt: [],
+    add: [],
+    setRole: [],
+    remove: [],
+    unchanged: ['t1'],
+    ignored: [],
+  })
 })
 
 t.test('missing lines are added; a vanished recorded line is cleared and repaired', async (t) => {
@@ -40,7 +48,7 @@ t.test('missing lines are added; a vanished recorded line is cleared and repaire
     { technicianId: 't1', flexResourceId: 'r1', repair: false },
     { technicianId: 't2', flexResourceId: 'r2', repair: true },
   ])
-  t.same(result.clear, ['t2'])
+  t.same(result.forgetLine, ['t2'])
 })
 
 t.test(
@@ -64,7 +72,7 @@ t.test(
   'a recorded line that now belongs to another resource is cleared before anyone adopts it',
   async (t) => {
     const result = plan([entry(1, { flexLineItemId: 'L' }), entry(2)], [line('L', 'r2')])
-    t.same(result.clear, ['t1'])
+    t.same(result.forgetLine, ['t1'])
     t.same(result.adopt, [{ technicianId: 't2', lineItemId: 'L', businessRoleId: null }])
     t.same(result.add, [{ technicianId: 't1', flexResourceId: 'r1', repair: true }])
   },

@@ -8,7 +8,7 @@ import { type FlexCallBudget, type Reservation, secondsUntil } from './flex-call
 import { type FlexCrew, readFlexCrew } from './flex-crew.ts'
 import { emptyOutcome, errorView, haltFor, type Outcome, PlanExecutor } from './plan-executor.ts'
 import { plannedCalls, planReconcile, type ReconcilePlan } from './reconcile-plan.ts'
-import type { SyncLease } from './sync-lease.ts'
+import type { HeldSyncLease } from './sync-lease-service.ts'
 import type { RunOutcome } from './sync-run-log.ts'
 
 /** Business role ids per department and tier (the last letter of a role code: R, E or T). */
@@ -63,7 +63,7 @@ export class FlexReconciler {
     }
   }
 
-  async reconcile(crewCall: CrewCallView, lease: SyncLease): Promise<RunOutcome> {
+  async reconcile(crewCall: CrewCallView, lease: HeldSyncLease): Promise<RunOutcome> {
     let calls = 0
     const flex = this.deps.flex.observed(() => calls++)
     const ended = (status: RunOutcome['status'], outcome: Outcome, retryAt: Date | null = null) => ({

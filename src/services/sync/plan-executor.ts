@@ -6,7 +6,7 @@ import type { SyncErrorView } from '../../schemas/sync.ts'
 import { type CrewLineStore, RecordError } from './crew-line-store.ts'
 import type { FlexCrew } from './flex-crew.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
-import type { SyncLease } from './sync-lease.ts'
+import type { HeldSyncLease } from './sync-lease-service.ts'
 import type { RunOutcome } from './sync-run-log.ts'
 
 /** What a run did, before its status, retryAt and call count are known. */
@@ -40,13 +40,13 @@ export class PlanExecutor {
     flex: FlexPort,
     crewCall: CrewCallView,
     plan: ReconcilePlan,
-    lease: SyncLease,
+    lease: HeldSyncLease,
   ): Promise<{ outcome: Outcome; halt: Halt | undefined }> {
     const outcome: Outcome = { ...emptyOutcome(), unchanged: plan.unchanged, ignored: plan.ignored }
     const { store } = this.deps
     let halt: Halt | undefined
     // No row may claim a line Flex does not have: forget vanished lines before anything else.
-    await store.forgetVanished(crewCall.id, plan.clear)
+    await store.forgetVanished(crewCall.id, plan.forgetLine)
     await store.recordAdopted(crewCall.id, plan.adopt)
     outcome.adopted.push(...plan.adopt.map((a) => a.technicianId))
 
@@ -133,7 +133,7 @@ export class PlanExecutor {
     flex: FlexPort,
     crewCall: CrewCallView,
     flexResourceId: string,
-    lease: SyncLease,
+    lease: HeldSyncLease,
   ): Promise<string> {
     const findLine = async () =>
       (await this.deps.readCrew(flex, crewCall)).lines.find((line) => line.resourceId === flexResourceId)

@@ -10,8 +10,8 @@ export interface RosterEntry {
 }
 
 export interface ReconcilePlan {
-  /** Rows whose recorded line is no longer theirs in Flex: cleared before anything else. */
-  clear: string[]
+  /** Technicians whose recorded line is no longer theirs in Flex: forgotten before anything else. */
+  forgetLine: string[]
   /** Existing lines to record for rostered technicians (found by resource, not recorded by us). */
   adopt: { technicianId: string; lineItemId: string; businessRoleId: string | null }[]
   /** Rostered technicians with no line; `repair` when the line we had recorded vanished. */
@@ -49,7 +49,7 @@ export function planReconcile({
   businessRoleFor,
 }: PlanInput): ReconcilePlan {
   const plan: ReconcilePlan = {
-    clear: [],
+    forgetLine: [],
     adopt: [],
     add: [],
     setRole: [],
@@ -66,7 +66,7 @@ export function planReconcile({
     const kept = candidates.find((line) => line.lineItemId === entry.flexLineItemId) ?? firstById(candidates)
     const desiredRole = businessRoleFor(entry.role)
     if (entry.flexLineItemId !== null && kept?.lineItemId !== entry.flexLineItemId)
-      plan.clear.push(entry.technicianId)
+      plan.forgetLine.push(entry.technicianId)
     for (const extra of candidates) {
       if (extra !== kept)
         plan.remove.push({

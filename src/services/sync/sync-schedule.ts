@@ -21,7 +21,7 @@ export interface SyncScheduleOptions {
   maxAttempts: number
   /** Every crew call with a roster is reconciled at least this often (0: never, but for changes). */
   resyncIntervalMs: number
-  /** The sync lease a claim takes (SyncLeases takes the same one). */
+  /** The sync lease a claim takes (SyncLeaseService takes the same one). */
   leaseMs: number
 }
 

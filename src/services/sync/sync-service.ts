@@ -5,13 +5,13 @@ import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from '../.
 import type { CrewCallService } from '../crew-call-service.ts'
 import type { FlexReconciler } from './flex-reconciler.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
-import type { SyncLease, SyncLeases } from './sync-lease.ts'
+import type { HeldSyncLease, SyncLeaseService } from './sync-lease-service.ts'
 import type { SyncRunLog } from './sync-run-log.ts'
 import type { ClaimedCrewCall, SyncSchedule } from './sync-schedule.ts'
 
 export interface SyncServiceDeps {
   crewCalls: CrewCallService
-  leases: SyncLeases
+  leases: SyncLeaseService
   runLog: SyncRunLog
   schedule: SyncSchedule
   /** Undefined when Flex is not configured: syncs then answer 503, everything else works. */
@@ -100,7 +100,7 @@ export class SyncService {
     crewCall: CrewCallView,
     trigger: SyncTrigger,
     rosterVersion: number,
-    lease: SyncLease,
+    lease: HeldSyncLease,
   ): Promise<SyncRunView> {
     const run = await this.deps.runLog.start(crewCall.id, trigger)
     const outcome = await reconciler.reconcile(crewCall, lease)

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
-import { toDomainError } from '../../db/errors.ts'
+import { toDomainError } from '../../db/database-errors.ts'
 import type { SyncRunView } from '../../schemas/sync.ts'
 import type { ClaimedCrewCall } from './sync-schedule.ts'
 

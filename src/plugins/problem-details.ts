@@ -1,19 +1,15 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { toDomainError } from '../db/errors.ts'
+import { toDomainError } from '../db/database-errors.ts'
 import {
   DomainError,
   describeFieldErrors,
   type FieldError,
-  ForbiddenError,
   NotFoundError,
-  PreconditionFailedError,
   type ProblemKind,
-  UnauthorizedError,
   ValidationError,
 } from '../errors/domain-errors.ts'
-import { etag } from '../schemas/common.ts'
 import type { Problem } from '../schemas/problem.ts'
 
 type Kind =
@@ -45,20 +41,6 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
 }
 
 export const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
-
-/** The realm of every WWW-Authenticate challenge (RFC 6750). */
-export const AUTH_REALM = 'rostersync'
-
-/**
- * The RFC 6750 challenge sent with every 401 and 403: `Bearer realm="rostersync"`, plus `error` and
- * `error_description` when a token was presented. The description keeps only the characters RFC 6750
- * allows in it (printable ASCII without `"` and `\`).
- */
-function bearerChallenge(error: UnauthorizedError | ForbiddenError): string {
-  if (!error.bearerError) return `Bearer realm="${AUTH_REALM}"`
-  const description = error.message.replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '')
-  return `Bearer realm="${AUTH_REALM}", error="${error.bearerError}", error_description="${description}"`
-}
 
 /** Unknown routes: thrown, so the error handler renders them like every other problem. */
 export async function notFoundHandler(request: FastifyRequest): Promise<never> {
@@ -175,9 +157,7 @@ export default fp<ErrorsPluginOptions>(
       const status = PROBLEMS[classified.kind].status
       if (status === 500) request.log.error({ err: error }, 'unexpected error')
       else if (status >= 500) request.log.warn({ err: error }, classified.detail ?? 'service unavailable')
-      if (error instanceof PreconditionFailedError) reply.header('etag', etag(error.currentVersion))
-      if (error instanceof UnauthorizedError || error instanceof ForbiddenError)
-        reply.header('www-authenticate', bearerChallenge(error))
+      if (error instanceof DomainError) reply.headers(error.headers())
       return sendProblem(request, reply, classified, retryAfterSeconds)
     })
 

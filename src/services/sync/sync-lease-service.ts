@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../../db/prisma.ts'
 import { ConflictError } from '../../errors/domain-errors.ts'
 
-export interface SyncLeaseOptions {
+export interface SyncLeaseServiceOptions {
   /** How long a lease lasts without renewal: the longest a crashed holder can block the next sync. */
   leaseMs: number
   /** How long a sync request waits for a running one to finish before answering 409. */
@@ -11,14 +11,12 @@ export interface SyncLeaseOptions {
   sleep?: (ms: number) => Promise<void>
 }
 
-export interface SyncLease {
+export interface HeldSyncLease {
   readonly token: string
   /** False once the lease could not be renewed: stop calling Flex. */
   readonly held: boolean
   release(): Promise<void>
 }
-
-export class SyncInProgressError extends ConflictError {}
 
 /**
  * One sync per crew call at a time, across every instance: a lease in the crew call's row, taken with
@@ -26,28 +24,27 @@ export class SyncInProgressError extends ConflictError {}
  * and released at the end. A crashed holder stops renewing, so its lease expires after `leaseMs` at
  * most. The database clock decides expiry, so instances need not agree on time.
  */
-export class SyncLeases {
+export class SyncLeaseService {
   private readonly pollMs: number
   private readonly sleep: (ms: number) => Promise<void>
 
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly options: SyncLeaseOptions,
+    private readonly options: SyncLeaseServiceOptions,
   ) {
     this.pollMs = options.pollMs ?? 50
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)))
   }
 
-  /** Waits (bounded) for the crew call's lease; throws SyncInProgressError when it stays taken. */
-  async acquire(crewCallId: string): Promise<SyncLease> {
+  /** Waits (bounded) for the crew call's lease; throws a ConflictError (409) when it stays taken. */
+  async acquire(crewCallId: string): Promise<HeldSyncLease> {
     const token = randomUUID()
     const deadline = Date.now() + this.options.waitMs
     while (!(await this.tryTake(crewCallId, token))) {
       if (Date.now() >= deadline) {
-        throw new SyncInProgressError(
-          'a sync of this crew call is already running; retry when it has finished',
-          { retryAfterSeconds: Math.max(1, Math.ceil(this.options.leaseMs / 3000)) },
-        )
+        throw new ConflictError('a sync of this crew call is already running; retry when it has finished', {
+          retryAfterSeconds: Math.max(1, Math.ceil(this.options.leaseMs / 3000)),
+        })
       }
       await this.sleep(this.pollMs)
     }
@@ -67,7 +64,7 @@ export class SyncLeases {
    * Holds a lease already taken with `token` (by acquire, or by a worker's claim of a due crew call):
    * renews it every third of its length until released.
    */
-  hold(crewCallId: string, token: string): SyncLease {
+  hold(crewCallId: string, token: string): HeldSyncLease {
     let held = true
     const renew = async () => {
       // Database clock, as in tryTake.

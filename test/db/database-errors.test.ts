@@ -1,5 +1,5 @@
 import t from 'tap'
-import { toDomainError } from '../../src/db/errors.ts'
+import { toDomainError } from '../../src/db/database-errors.ts'
 
 /** Every shape in which a lost or busy database reaches a service becomes a 503, never a 500. */
 
