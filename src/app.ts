@@ -5,14 +5,15 @@ import type { FlexPort } from './flex/flex-client.ts'
 import authPlugin from './plugins/auth.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
-import problemDetailsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/problem-details.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
+import problemDetailsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/problem-details.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
 import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
+import sharedProblemsPlugin from './plugins/shared-problems.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
 import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
@@ -86,6 +87,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         windowMs: config.RATE_LIMIT_WINDOW_MS,
       })
       await api.register(idempotencyPlugin, { purgeIntervalMs: config.IDEMPOTENCY_PURGE_INTERVAL_MS })
+      await api.register(sharedProblemsPlugin)
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)

@@ -16,7 +16,7 @@ const adminRoutes: FastifyPluginAsyncZod = async (app) => {
         'last 24 hours of syncs. With checkFlex=true it also reads Flex and lists recorded crew lines Flex no ' +
         'longer has (502 when Flex cannot be read, 503 when it is not configured).',
       querystring: integrityQuerySchema,
-      response: { 200: integrityReportSchema, ...pickProblems(400, 401, 403, 500, 502, 503) },
+      response: { 200: integrityReportSchema, ...pickProblems(502) },
     },
     handler: (request) => integrity.report({ checkFlex: request.query.checkFlex }),
   })

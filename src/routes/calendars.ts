@@ -20,7 +20,7 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: "Read a user's calendar set",
       description: 'A user never synced has version 0 and no calendars. The ETag is the version.',
       params: userParamsSchema,
-      response: { 200: calendarSetSchema, ...pickProblems(400, 401, 403, 500, 503) },
+      response: { 200: calendarSetSchema },
     },
     handler: async (request, reply) => {
       const set = await calendars.get(request.params.userId)
@@ -43,7 +43,7 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       body: replaceCalendarsBodySchema,
       response: {
         200: replaceCalendarsResultSchema,
-        ...pickProblems(400, 401, 403, 412, 413, 415, 500, 503),
+        ...pickProblems(412),
       },
     },
     handler: async (request, reply) => {

@@ -28,7 +28,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: "Create or update a job's crew call for a department",
       params: crewCallParamsSchema,
       body: crewCallFieldsSchema,
-      response: { 200: crewCallSchema, 201: crewCallSchema, ...pickProblems(400, 401, 403, 409, 500, 503) },
+      response: { 200: crewCallSchema, 201: crewCallSchema, ...pickProblems(409) },
     },
     handler: async (request, reply) => {
       const { jobId, department } = request.params
@@ -44,7 +44,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['crew'],
       summary: 'Read a crew call with its roster',
       params: crewCallParamsSchema,
-      response: { 200: crewCallWithRosterSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
+      response: { 200: crewCallWithRosterSchema, ...pickProblems(404) },
     },
     handler: async (request, reply) => {
       const crewCall = await crewCalls.get(request.params.jobId, request.params.department)
@@ -60,7 +60,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['crew'],
       summary: "Read a crew call's roster",
       params: crewCallParamsSchema,
-      response: { 200: rosterSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
+      response: { 200: rosterSchema, ...pickProblems(404) },
     },
     handler: async (request, reply) => {
       const roster = await rosters.get(request.params)
@@ -82,7 +82,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       body: replaceRosterBodySchema,
       response: {
         200: replaceRosterResultSchema,
-        ...pickProblems(400, 401, 403, 404, 412, 413, 415, 500, 503),
+        ...pickProblems(404, 412),
       },
     },
     handler: async (request, reply) => {
@@ -107,7 +107,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       response: {
         200: assignmentSchema,
         201: assignmentSchema,
-        ...pickProblems(400, 401, 403, 404, 412, 500, 503),
+        ...pickProblems(404, 412),
       },
     },
     handler: async (request, reply) => {
@@ -133,7 +133,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: 'Take one technician off the roster (204 also when absent)',
       params: assignmentParamsSchema,
       headers: ifMatchHeadersSchema,
-      response: { 204: z.undefined().describe('Done'), ...pickProblems(400, 401, 403, 404, 412, 500, 503) },
+      response: { 204: z.undefined().describe('Done'), ...pickProblems(404, 412) },
     },
     handler: async (request, reply) => {
       const { technicianId, ...key } = request.params

@@ -26,7 +26,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
         'is not configured.',
       params: crewCallParamsSchema,
       querystring: syncQuerySchema,
-      response: { 200: syncResponseSchema, ...pickProblems(400, 401, 403, 404, 409, 500, 502, 503) },
+      response: { 200: syncResponseSchema, ...pickProblems(404, 409, 502) },
     },
     handler: (request) =>
       sync.syncCrewCall(request.params.jobId, request.params.department, { dryRun: request.query.dryRun }),
@@ -39,7 +39,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['sync'],
       summary: 'Reconcile every crew call of a job with Flex',
       params: jobParamsSchema,
-      response: { 200: jobSyncResponseSchema, ...pickProblems(400, 401, 403, 404, 409, 500, 503) },
+      response: { 200: jobSyncResponseSchema, ...pickProblems(404, 409) },
     },
     handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId) }),
   })
@@ -51,7 +51,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['sync'],
       summary: 'Sync history, newest first',
       querystring: syncRunsQuerySchema,
-      response: { 200: syncRunsPageSchema, ...pickProblems(400, 401, 403, 500, 503) },
+      response: { 200: syncRunsPageSchema },
     },
     handler: (request) => sync.listRuns(request.query),
   })

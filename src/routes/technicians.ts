@@ -17,7 +17,7 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
       response: {
         200: technicianSchema,
         201: technicianSchema,
-        ...pickProblems(400, 401, 403, 409, 500, 503),
+        ...pickProblems(409),
       },
     },
     handler: async (request, reply) => {
@@ -33,7 +33,7 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['crew'],
       summary: 'Read a technician',
       params: technicianParamsSchema,
-      response: { 200: technicianSchema, ...pickProblems(400, 401, 403, 404, 500, 503) },
+      response: { 200: technicianSchema, ...pickProblems(404) },
     },
     handler: (request) => technicians.get(request.params.technicianId),
   })
