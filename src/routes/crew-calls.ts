@@ -17,7 +17,7 @@ import {
 import { pickProblems } from '../schemas/problem.ts'
 
 const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { crewCalls, rosters, schedule } = app.services
+  const { crewCalls, rosters } = app.services
   const crewCallPath = '/jobs/:jobId/crew-calls/:department'
 
   app.put(crewCallPath, {
@@ -47,9 +47,8 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: crewCallWithRosterSchema, ...pickProblems(404) },
     },
     handler: async (request, reply) => {
-      const crewCall = await crewCalls.get(request.params.jobId, request.params.department)
-      const [roster, sync] = await Promise.all([rosters.get(request.params), schedule.statusOf(crewCall.id)])
-      return reply.header('etag', etag(roster.version)).send({ ...crewCall, ...roster, sync })
+      const crewCall = await rosters.getCrewCall(request.params)
+      return reply.header('etag', etag(crewCall.version)).send(crewCall)
     },
   })
 

@@ -101,6 +101,8 @@ export const crewCallWithRosterSchema = crewCallSchema
   .extend({ sync: crewCallSyncSchema.describe('How the crew call stands with Flex, and what happens next.') })
   .meta({ id: 'CrewCallWithRoster' })
 
+export type CrewCallWithRosterView = z.output<typeof crewCallWithRosterSchema>
+
 export const replaceRosterBodySchema = z
   .strictObject({
     assignments: z

@@ -5,6 +5,7 @@ import type { IfMatch } from '../schemas/common.ts'
 import type {
   AssignmentInput,
   AssignmentView,
+  CrewCallWithRosterView,
   Department,
   ReplaceRosterResult,
   RosterView,
@@ -12,7 +13,13 @@ import type {
 import { crewCallName } from './crew-call-service.ts'
 import { checkIfMatch } from './if-match.ts'
 import { changedAnything, countChanges, type RowChange, sortBy } from './set-changes.ts'
-import { scheduleAfterChange } from './sync/sync-schedule.ts'
+import {
+  LAST_RUN,
+  SYNC_STATUS_COLUMNS,
+  type SyncStatusRow,
+  scheduleAfterChange,
+  toSyncStatus,
+} from './sync/sync-schedule.ts'
 
 export interface RosterServiceDeps {
   prisma: PrismaClient
@@ -56,6 +63,35 @@ export class RosterService {
       .filter((row): row is AssignmentRecord & { version: number } => row.technicianId !== null)
       .map(({ version, ...row }) => toView(row))
     return { version: first.version, assignments: sortByTechnician(assignments) }
+  }
+
+  /**
+   * The crew call, its roster and how it stands with Flex, in one statement: one snapshot, so the
+   * version, the rows and the sync state agree.
+   */
+  async getCrewCall(key: CrewCallKey): Promise<CrewCallWithRosterView> {
+    const rows = await this.deps.prisma.$queryRaw<
+      (Nullable<AssignmentRecord> & SyncStatusRow & { id: string; flexElementId: string })[]
+    >`
+      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${SYNC_STATUS_COLUMNS},
+             ca.technician_id AS "technicianId", ca.role, ca.flex_line_item_id AS "flexLineItemId",
+             ca.synced_at AS "syncedAt"
+        FROM crew_calls cc ${LAST_RUN} LEFT JOIN crew_assignments ca ON ca.crew_call_id = cc.id
+       WHERE cc.job_id = ${key.jobId} AND cc.department = ${key.department}`
+    const [first] = rows
+    if (!first) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
+    const assignments = rows
+      .filter((row) => row.technicianId !== null)
+      .map((row) => toView(row as AssignmentRecord))
+    return {
+      id: first.id,
+      jobId: key.jobId,
+      department: key.department,
+      flexElementId: first.flexElementId,
+      version: first.sync_roster_version,
+      assignments: sortByTechnician(assignments),
+      sync: toSyncStatus(first),
+    }
   }
 
   /** Makes the roster exactly `assignments`; the version rises by 1 only when something changed. */

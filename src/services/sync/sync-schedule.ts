@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
-import { NotFoundError } from '../../errors/domain-errors.ts'
 import {
   type CrewCallSyncView,
   type CrewCallView,
@@ -62,7 +61,8 @@ const STATE = Prisma.sql`CASE
     WHEN cc.synced_version IS DISTINCT FROM cc.version OR cc.sync_due_at IS NOT NULL THEN 'pending'
     ELSE 'in-sync' END`
 
-const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
+/** The last run of crew call `cc`, as `last`. */
+export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
     SELECT r.id, r.status, r.errors FROM sync_runs r WHERE r.crew_call_id = cc.id
      ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
 
@@ -74,6 +74,35 @@ const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
  * from the one last synced. Workers take due crew calls with SKIP LOCKED under the same sync lease as
  * manual syncs, so one run per crew call runs at a time on any number of instances.
  */
+/** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
+export const SYNC_STATUS_COLUMNS = Prisma.sql`${STATE} AS sync_state, cc.version AS sync_roster_version,
+  cc.synced_version, cc.sync_attempts, cc.sync_due_at, last.id AS last_run_id, last.status AS last_run_status,
+  last.errors AS last_run_errors`
+
+export interface SyncStatusRow {
+  sync_state: SyncState
+  sync_roster_version: number
+  synced_version: number | null
+  sync_attempts: number
+  sync_due_at: Date | null
+  last_run_id: string | null
+  last_run_status: string | null
+  last_run_errors: { message: string }[] | null
+}
+
+export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
+  const failedLast = row.last_run_status !== null && row.last_run_status !== 'succeeded'
+  return {
+    state: row.sync_state,
+    rosterVersion: row.sync_roster_version,
+    syncedVersion: row.synced_version,
+    attempts: row.sync_attempts,
+    lastRunId: row.last_run_id,
+    lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
+    nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
+  }
+}
+
 export class SyncSchedule {
   constructor(
     private readonly prisma: PrismaClient,
@@ -163,40 +192,6 @@ export class SyncSchedule {
                  * interval '1 millisecond')
         END
        WHERE id = ${crewCallId}::uuid`
-  }
-
-  /** How the crew call stands with Flex, and what happens next. */
-  async statusOf(crewCallId: string): Promise<CrewCallSyncView> {
-    // The state reads the row and its last run together (LATERAL): one snapshot.
-    const [row] = await this.prisma.$queryRaw<
-      {
-        state: SyncState
-        version: number
-        synced_version: number | null
-        sync_attempts: number
-        sync_due_at: Date | null
-        last_id: string | null
-        last_status: string | null
-        last_errors: { message: string }[] | null
-      }[]
-    >`
-      SELECT ${STATE} AS state, cc.version, cc.synced_version, cc.sync_attempts, cc.sync_due_at,
-             last.id AS last_id, last.status AS last_status, last.errors AS last_errors
-        FROM crew_calls cc ${LAST_RUN}
-       WHERE cc.id = ${crewCallId}::uuid`
-    if (!row) throw new NotFoundError(`no crew call ${crewCallId}`)
-    return {
-      state: row.state,
-      rosterVersion: row.version,
-      syncedVersion: row.synced_version,
-      attempts: row.sync_attempts,
-      lastRunId: row.last_id,
-      lastError:
-        row.last_status !== null && row.last_status !== 'succeeded'
-          ? (row.last_errors?.[0]?.message ?? null)
-          : null,
-      nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
-    }
   }
 
   async stats(): Promise<ScheduleStats> {
