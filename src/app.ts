@@ -86,7 +86,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         max: config.RATE_LIMIT_MAX,
         windowMs: config.RATE_LIMIT_WINDOW_MS,
       })
-      await api.register(idempotencyPlugin, { purgeIntervalMs: config.IDEMPOTENCY_PURGE_INTERVAL_MS })
+      await api.register(idempotencyPlugin)
       await api.register(sharedProblemsPlugin)
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)

@@ -18,7 +18,7 @@ export type RunInTransaction = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>
 
 /**
  * Something that must commit or roll back together with a request's write: the idempotency record of
- * the request (src/services/idempotency-service.ts). The runner asks `participant()` at the start of
+ * the request (src/services/idempotency/held-key.ts). The runner asks `participant()` at the start of
  * each transaction; a participant joins one transaction at most.
  */
 export interface TransactionParticipant {
@@ -77,6 +77,12 @@ export function createTransactionRunner(prisma: PrismaClient, options: Transacti
   }
 
   return async function runInTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    // The request's idempotency key, when it came with one and no transaction of it joined yet. With it,
+    // the write's transaction stays open (holding its locks) after `work` returns, until the response
+    // rendered from its result is stored in it: a replayed response must be exactly the committed
+    // write's, and the client must never see a success whose write did not commit. The wait is bounded
+    // twice: the held key rolls back when no response comes within DB_TX_TIMEOUT_MS, and Prisma's own
+    // transaction timeout (the same setting) ends the transaction whatever happens.
     const participant = options.participant?.()
     if (participant) return runJoined(work, participant)
     for (let attempt = 1; ; attempt++) {

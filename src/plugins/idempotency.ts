@@ -11,12 +11,8 @@ import {
   idempotencyKeySchema,
 } from '../schemas/idempotency.ts'
 import { pickProblems } from '../schemas/problem.ts'
-import type { ClaimedRequest, StoredResponse } from '../services/idempotency-service.ts'
-
-export interface IdempotencyPluginOptions {
-  /** How often this instance deletes expired keys (IDEMPOTENCY_PURGE_INTERVAL_MS). */
-  purgeIntervalMs: number
-}
+import type { HeldKey } from '../services/idempotency/held-key.ts'
+import type { StoredResponse } from '../services/idempotency/key-store.ts'
 
 /** The methods that accept an Idempotency-Key; on others the header is ignored. */
 const METHODS = new Set(['POST', 'PUT'])
@@ -27,15 +23,17 @@ const KEPT_HEADERS = ['content-type', 'etag', 'location'] as const
 /** Scopes longer than this are stored as their sha256 (paths may hold ids of 1024 characters). */
 const MAX_PLAIN_SCOPE = 512
 
-interface RequestState {
+/** A request that came with an Idempotency-Key, from its first byte to its answer. */
+interface KeyedRequest {
   key: string
+  /** The fingerprint being computed: the query string, then the body's bytes as they are read. */
   hash: Hash
-  claimed?: ClaimedRequest
+  held?: HeldKey
   stopLease?: () => void
-  finished: boolean
+  answered: boolean
 }
 
-const states = new WeakMap<FastifyRequest, RequestState>()
+const keyedRequests = new WeakMap<FastifyRequest, KeyedRequest>()
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
@@ -74,20 +72,20 @@ function capture(reply: FastifyReply, payload: unknown): StoredResponse | undefi
  *   answers on every POST and PUT.
  * - preParsing: the body's bytes are hashed as they are read (with the query string: the fingerprint).
  * - preHandler, after validation (a request that fails validation never started, keeps nothing and
- *   may be retried with the same key): claim the key in the scope credential + method + path. A
+ *   may be retried with the same key): take the key in the scope credential + method + path. A
  *   completed key is replayed here, status, kept headers and body bytes as first sent, plus
  *   `Idempotent-Replayed: true`, and the handler does not run. Another request under the key: 422;
- *   a running one: 409 with Retry-After. Otherwise the handler runs with the claim as the participant
- *   of its transaction (AsyncLocalStorage, see IdempotencyService), and the claim's lease is renewed.
+ *   a running one: 409 with Retry-After. Otherwise the handler runs with the held key as the participant
+ *   of its transaction (AsyncLocalStorage, see IdempotencyService), and the key's lease is renewed.
  * - onSend: the exact bytes about to be sent are kept. When the handler's write ran in a transaction,
  *   they are stored in that transaction, which commits only now: the write and its kept response
  *   commit together or not at all, and if the commit fails the client gets that failure, not the
  *   success. Otherwise (a sync, a 4xx thrown before any write) they are stored right after. Answers
  *   that are not kept (see isKeptStatus) roll the write back and release the key.
- * - A timer purges expired keys (the claim also takes over an expired key it meets).
+ * Expired keys are purged by IdempotencyService.startPurging (the take also takes over one it meets).
  */
-export default fp<IdempotencyPluginOptions>(
-  async function idempotencyPlugin(app, { purgeIntervalMs }) {
+export default fp(
+  async function idempotencyPlugin(app) {
     const service = app.services.idempotency
     const headerSchema = { [IDEMPOTENCY_KEY_HEADER]: idempotencyKeySchema.optional() }
 
@@ -108,7 +106,7 @@ export default fp<IdempotencyPluginOptions>(
       const key = request.headers[IDEMPOTENCY_KEY_HEADER]
       if (!METHODS.has(request.method) || key === undefined || request.is404) return payload
       const hash = createHash('sha256').update(`${request.url.split('?')[1] ?? ''}\n`)
-      states.set(request, { key: String(key), hash, finished: false })
+      keyedRequests.set(request, { key: String(key), hash, answered: false })
       const tap = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           hash.update(chunk)
@@ -120,19 +118,19 @@ export default fp<IdempotencyPluginOptions>(
     })
 
     app.addHook('preHandler', (request, reply, done) => {
-      const state = states.get(request)
-      if (!state || !request.principal) return done()
-      claim(request, reply, state).then((claimed) => {
-        if (claimed) service.runWith(claimed, () => done())
+      const keyed = keyedRequests.get(request)
+      if (!keyed || !request.principal) return done()
+      takeKey(request, reply, keyed).then((held) => {
+        if (held) service.runWith(held, () => done())
       }, done)
     })
 
-    async function claim(
+    async function takeKey(
       request: FastifyRequest,
       reply: FastifyReply,
-      state: RequestState,
-    ): Promise<ClaimedRequest | undefined> {
-      const parsed = idempotencyKeySchema.safeParse(state.key)
+      keyed: KeyedRequest,
+    ): Promise<HeldKey | undefined> {
+      const parsed = idempotencyKeySchema.safeParse(keyed.key)
       if (!parsed.success) {
         throw new ValidationError([
           {
@@ -144,7 +142,7 @@ export default fp<IdempotencyPluginOptions>(
       }
       const plainScope = `${credentialOf(request.principal as Principal)} ${request.method} ${request.url.split('?')[0]}`
       const scope = plainScope.length > MAX_PLAIN_SCOPE ? `sha256:${sha256(plainScope)}` : plainScope
-      const result = await service.claim({ scope, key: state.key, fingerprint: state.hash.digest('hex') })
+      const result = await service.take({ scope, key: keyed.key, fingerprint: keyed.hash.digest('hex') })
       if ('replay' in result) {
         const { status, headers, body } = result.replay
         reply
@@ -154,21 +152,21 @@ export default fp<IdempotencyPluginOptions>(
           .send(body === null ? undefined : Buffer.from(body))
         return undefined
       }
-      state.claimed = result.claimed
-      state.stopLease = service.keepAlive(result.claimed.claim)
-      reply.raw.once('close', state.stopLease)
-      return result.claimed
+      keyed.held = result.held
+      keyed.stopLease = service.keepAlive(result.held)
+      reply.raw.once('close', keyed.stopLease)
+      return result.held
     }
 
     app.addHook('onSend', async (request, reply, payload) => {
-      const state = states.get(request)
-      const claimed = state?.claimed
-      if (!state || !claimed || state.finished) return payload
-      state.finished = true
+      const keyed = keyedRequests.get(request)
+      const held = keyed?.held
+      if (!keyed || !held || keyed.answered) return payload
+      keyed.answered = true
       try {
-        await keep(request, reply, claimed, capture(reply, payload))
+        await keep(request, reply, held, capture(reply, payload))
       } finally {
-        state.stopLease?.()
+        keyed.stopLease?.()
       }
       return payload
     })
@@ -177,17 +175,17 @@ export default fp<IdempotencyPluginOptions>(
     async function keep(
       request: FastifyRequest,
       reply: FastifyReply,
-      claimed: ClaimedRequest,
+      held: HeldKey,
       response: StoredResponse | undefined,
     ): Promise<void> {
       const kept = response !== undefined && isKeptStatus(response.status) ? response : undefined
       const release = () =>
         service
-          .release(claimed.claim)
+          .release(held)
           .catch((error: unknown) => request.log.warn({ err: error }, 'could not release an idempotency key'))
-      if (claimed.inTransaction) {
+      if (held.inTransaction) {
         try {
-          await claimed.settle(kept)
+          await held.settle(kept)
           if (kept) return
         } catch (error) {
           if (kept) {
@@ -202,7 +200,7 @@ export default fp<IdempotencyPluginOptions>(
         await release()
         return
       }
-      claimed.close()
+      held.close()
       if (!kept) {
         await release()
         return
@@ -210,34 +208,19 @@ export default fp<IdempotencyPluginOptions>(
       // No transaction joined (a sync, or a 4xx before any write): stored right after. Should this fail,
       // the key stays in progress until its lease lapses, and then a retry runs the request again.
       const ours = await service
-        .complete(claimed.claim, kept)
+        .complete(held, kept)
         .catch((error: unknown) => request.log.warn({ err: error }, 'could not store an idempotent response'))
       if (ours === false) request.log.warn('an idempotency key was taken over before its response was stored')
     }
 
     app.addHook('onResponse', async (request) => {
-      const state = states.get(request)
-      if (!state?.claimed || state.finished) return
+      const keyed = keyedRequests.get(request)
+      if (!keyed?.held || keyed.answered) return
       // Answered without passing onSend (hijacked): nothing is known of the response, so free the key.
-      state.finished = true
-      state.stopLease?.()
-      state.claimed.close()
-      await service.release(state.claimed.claim).catch(() => {})
-    })
-
-    let closing = false
-    let purging: Promise<unknown> = Promise.resolve()
-    const timer = setInterval(() => {
-      if (closing) return
-      purging = service
-        .purgeExpired()
-        .catch((error: unknown) => app.log.warn({ err: error }, 'could not purge expired idempotency keys'))
-    }, purgeIntervalMs)
-    timer.unref()
-    app.addHook('preClose', async () => {
-      closing = true
-      clearInterval(timer)
-      await purging
+      keyed.answered = true
+      keyed.stopLease?.()
+      keyed.held.close()
+      await service.release(keyed.held).catch(() => {})
     })
   },
   { name: 'idempotency', dependencies: ['auth', 'services'] },

@@ -4,7 +4,7 @@ import { createTransactionRunner, transactionOptionsFrom } from '../db/transacti
 import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
 import { CalendarService } from '../services/calendar-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
-import { IdempotencyService } from '../services/idempotency-service.ts'
+import { IdempotencyService } from '../services/idempotency/idempotency-service.ts'
 import { IntegrityService } from '../services/integrity-service.ts'
 import { RosterService } from '../services/roster-service.ts'
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
@@ -103,10 +103,13 @@ export default fp<ServicesPluginOptions>(
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
         leaseMs: config.IDEMPOTENCY_LEASE_MS,
+        responseWaitMs: config.DB_TX_TIMEOUT_MS,
         log: app.log,
       }),
       ...overrides,
     })
+    const stopPurging = app.services.idempotency.startPurging(config.IDEMPOTENCY_PURGE_INTERVAL_MS)
+    app.addHook('preClose', stopPurging)
   },
   { name: 'services', dependencies: ['database', 'metrics'] },
 )
