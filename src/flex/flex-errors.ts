@@ -62,3 +62,16 @@ function isTransient(kind: FlexErrorKind, status: number | undefined): boolean {
   if (kind === 'http' && status !== undefined) return status >= 500
   return false
 }
+
+/** AbortSignal.timeout aborts fetch, and the body read, with a DOMException named TimeoutError. */
+export function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === 'TimeoutError'
+}
+
+/** fetch rejects with TypeError('fetch failed') and the socket's error as its cause. */
+export function networkReason(error: unknown): string {
+  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error
+  if (!(cause instanceof Error)) return String(cause)
+  const code = (cause as NodeJS.ErrnoException).code
+  return cause.message || code || cause.name
+}

@@ -55,3 +55,16 @@ export function flexMessage(body: unknown): string | undefined {
   const text = typeof exceptionMessage === 'string' ? exceptionMessage : message
   return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined
 }
+
+/** An HTML page (a login page, a proxy's error page): by its content type, or by its first character. */
+export function looksLikeHtml(contentType: string, body: string): boolean {
+  return /\btext\/html\b/i.test(contentType) || /^\s*</.test(body)
+}
+
+export function parseJsonOrUndefined(body: string): unknown {
+  try {
+    return JSON.parse(body)
+  } catch {
+    return undefined
+  }
+}
