@@ -183,19 +183,19 @@ export class IntegrityService {
   }
 
   private async syncStats() {
-    const [row] = await this.deps.prisma.$queryRaw<
-      { runs: number; failed: number; mean_ms: number | null }[]
-    >`
-      SELECT count(*)::int AS runs, (count(*) FILTER (WHERE status = 'failed'))::int AS failed,
-             avg(duration_ms)::float8 AS mean_ms
-        FROM sync_runs WHERE started_at > now() - interval '24 hours' AND status <> 'running'`
-    const runs = row?.runs ?? 0
-    const failed = row?.failed ?? 0
+    const { syncRun } = this.deps.prisma
+    const where = { startedAt: { gt: new Date(Date.now() - 86_400_000) }, status: { not: 'running' } }
+    const [all, failed] = await Promise.all([
+      syncRun.aggregate({ where, _count: true, _avg: { durationMs: true } }),
+      syncRun.count({ where: { ...where, status: 'failed' } }),
+    ])
+    const runs = all._count
+    const mean = all._avg.durationMs
     return {
       runs,
       failed,
       failureRate: runs === 0 ? 0 : failed / runs,
-      meanDurationMs: row?.mean_ms === null || row?.mean_ms === undefined ? null : Math.round(row.mean_ms),
+      meanDurationMs: mean === null ? null : Math.round(mean),
     }
   }
 }

@@ -34,6 +34,11 @@ const RUN_VIEW = {
 
 type RunRecord = Prisma.SyncRunGetPayload<typeof RUN_VIEW>
 
+const ABANDONED: SyncErrorView = {
+  operation: 'run',
+  message: 'abandoned: the instance running it stopped before finishing',
+}
+
 /** G6: every sync is recorded: who or what started it, when, how long, what changed, why it failed. */
 export class SyncRunLog {
   constructor(private readonly prisma: PrismaClient) {}
@@ -43,12 +48,22 @@ export class SyncRunLog {
    * holder that crashed: those are closed as failed first.
    */
   async start(crewCallId: string, trigger: SyncTrigger): Promise<{ id: string; startedAt: Date }> {
-    await this.prisma.$executeRaw`
-      UPDATE sync_runs
-         SET status = 'failed', finished_at = now(),
-             duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int,
-             errors = errors || '[{"operation":"run","message":"abandoned: the instance running it stopped before finishing"}]'::jsonb
-       WHERE crew_call_id = ${crewCallId}::uuid AND status = 'running'`
+    const abandoned = await this.prisma.syncRun.findMany({
+      where: { crewCallId, status: 'running' },
+      select: { id: true, startedAt: true, errors: true },
+    })
+    for (const run of abandoned) {
+      const finishedAt = new Date()
+      await this.prisma.syncRun.update({
+        where: { id: run.id },
+        data: {
+          status: 'failed',
+          finishedAt,
+          durationMs: Math.max(0, finishedAt.getTime() - run.startedAt.getTime()),
+          errors: [...(run.errors as SyncErrorView[]), ABANDONED],
+        },
+      })
+    }
     // App clock at both ends of a run, so its duration never mixes two clocks.
     const run = await this.prisma.syncRun.create({
       data: { crewCallId, trigger, startedAt: new Date() },
