@@ -1,15 +1,17 @@
 /**
  * npm test: gives the whole tap run one PostgreSQL, then runs tap with the arguments given.
  * - DATABASE_URL set: test files create their databases on that server.
- * - otherwise: an embedded PostgreSQL in a temporary directory, stopped and removed afterwards.
+ * - otherwise: an embedded PostgreSQL in a temporary directory, stopped and removed afterwards (and by
+ *   its helper process if this one is killed: test/helpers/throwaway-postgres.ts).
  * Each test file clones its own database from a migrated template (test/helpers/database.ts).
+ * dist/ is compiled by the tests that run the built server, once per run (RS_TEST_RUN; buildServer in
+ * test/helpers/server-process.ts), so a run without them compiles nothing.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startEmbeddedPostgres } from '../src/db/embedded-postgres.ts'
+import { startThrowawayPostgres } from '../test/helpers/throwaway-postgres.ts'
 
 const tap = join('node_modules', '.bin', 'tap')
 
@@ -21,27 +23,12 @@ if (!existsSync(built) || readFileSync(built, 'utf8').includes('@tapjs/typescrip
   spawnSync(tap, ['build'], { stdio: 'ignore' })
 }
 
-// The chaos suite runs the built server (dist/src/server.js): compile it here, outside tap, whose
-// process-info hook cannot load TypeScript 7's launcher (test/helpers/server-process.ts).
-const compiled = spawnSync(join('node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
-  stdio: 'inherit',
-})
-if (compiled.status !== 0) {
-  console.error('tsc -p tsconfig.build.json failed: the built server the chaos suite runs is missing')
-  process.exit(1)
-}
-
-const env: NodeJS.ProcessEnv = { ...process.env, RS_SERVER_BUILT: '1' }
+const env: NodeJS.ProcessEnv = { ...process.env, RS_TEST_RUN: randomBytes(8).toString('hex') }
 let stopDatabase = async () => {}
 if (!env.DATABASE_URL) {
-  const dir = await mkdtemp(join(tmpdir(), 'rostersync-test-'))
-  await chmod(dir, 0o755) // as root, PostgreSQL runs as the postgres user and must reach its data
-  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), durable: false })
+  const db = await startThrowawayPostgres()
   env.RS_TEST_PG_URL = db.url
-  stopDatabase = async () => {
-    await db.stop()
-    await rm(dir, { recursive: true, force: true })
-  }
+  stopDatabase = db.stop
 }
 
 const child = spawn(tap, process.argv.slice(2), { stdio: 'inherit', env })

@@ -1,6 +1,7 @@
 import type { IntegrityReport } from '../../src/schemas/integrity.ts'
 import type { SyncRunView } from '../../src/schemas/sync.ts'
 import type { FakeFlex } from '../helpers/fake-flex.ts'
+import { isProblemContentType } from '../helpers/problem.ts'
 import type { FinalState } from './final-state.ts'
 import type { Operation } from './history.ts'
 import { checkRegisters } from './registers.ts'
@@ -19,7 +20,6 @@ export interface CheckInput {
 }
 
 const initialValue = (register: string) => (register.startsWith('assignment:') ? ABSENT : EMPTY_SET)
-const PROBLEM_JSON = 'application/problem+json'
 
 /** Every invariant of the chaos suite, checked against the history; returns what was violated. */
 export function checkInvariants(input: CheckInput): string[] {
@@ -49,7 +49,7 @@ export function checkAnswers(operations: Operation[]): string[] {
     const where = `operation ${op.id} (${op.method} ${op.path}) answered ${op.status}`
     if (op.status >= 500 && op.status !== 502 && op.status !== 503)
       violations.push(`${where} ${op.error ?? ''}`)
-    if (!op.contentType?.startsWith(PROBLEM_JSON))
+    if (!isProblemContentType(op.contentType))
       violations.push(`${where} as ${op.contentType}, not problem+json`)
   }
   return violations

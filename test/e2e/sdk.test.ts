@@ -16,6 +16,7 @@ import {
 import { createRostersyncClient, type FieldError, type Problem, type Schemas } from '../../sdk/src/index.ts'
 import { createTestDatabase } from '../helpers/database.ts'
 import { startFakeFlex } from '../helpers/fake-flex.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { startServer } from '../helpers/server-process.ts'
 
 /**
@@ -123,7 +124,7 @@ t.test('a refused request comes back as a typed Problem with errors[]', async (t
   })
   t.equal(data, undefined)
   t.equal(response.status, 400)
-  t.match(response.headers.get('content-type'), /^application\/problem\+json/)
+  t.match(response.headers.get('content-type'), PROBLEM_CONTENT_TYPE)
   const problem: Problem | undefined = error
   t.match(problem, {
     type: 'urn:rostersync:problem:validation',

@@ -5,6 +5,7 @@ import t, { type Test } from 'tap'
 import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
 import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
+import { isProblemContentType } from '../helpers/problem.ts'
 
 /**
  * G5 under fuzzing: thousands of malformed or hostile requests, over every route of the OpenAPI
@@ -677,8 +678,7 @@ async function send(route: Route, draft: Draft) {
 }
 
 function isProblem(status: number, contentType: unknown, body: string): Outcome {
-  if (typeof contentType !== 'string' || !contentType.startsWith('application/problem+json'))
-    return { ok: false, why: `content-type ${String(contentType)}` }
+  if (!isProblemContentType(contentType)) return { ok: false, why: `content-type ${String(contentType)}` }
   let problem: Record<string, unknown>
   try {
     problem = JSON.parse(body)

@@ -1,11 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, mkdtemp } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pg from 'pg'
-import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.ts'
 import { migrate } from '../../src/db/migrate.ts'
 import { readMigrations } from '../../src/db/migrations.ts'
+import { startThrowawayPostgres } from './throwaway-postgres.ts'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -15,16 +12,21 @@ let ownServer: Promise<string> | undefined
 
 /**
  * The PostgreSQL server tests use: DATABASE_URL's, else the one scripts/test.ts started for the run,
- * else (a test file run on its own) an embedded one for this process.
+ * else (a test file run on its own, `npx tap <file>`) an embedded one for this process, stopped when
+ * the file's tests are done (and by its helper process if this one is killed: ./throwaway-postgres.ts).
  */
 export function serverUrl(): Promise<string> {
   const given = process.env.DATABASE_URL ?? process.env.RS_TEST_PG_URL
   if (given) return Promise.resolve(given)
   ownServer ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'rostersync-test-'))
-    await chmod(dir, 0o755) // as root, PostgreSQL runs as the postgres user and must reach its data
-    const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), durable: false })
-    return db.url
+    // Imported here, not at the top: bench/ uses this module's withClient outside tap.
+    const { t } = await import('tap')
+    const server = startThrowawayPostgres()
+    // A teardown on tap's root test runs after the file's last test, and root teardowns run last
+    // registered first: this one, registered before any database exists, runs after those that drop
+    // them. (A root teardown also lets tap end the file once it is idle, as `build(t)` already does.)
+    t.teardown(async () => (await server.catch(() => undefined))?.stop())
+    return (await server).url
   })()
   return ownServer
 }

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { spawnWithoutTap } from './spawn-without-tap.ts'
 import { waitFor } from './wait.ts'
 
 interface Teardown {
@@ -31,7 +32,7 @@ export interface ServerProcess {
 }
 
 export interface StartServerOptions {
-  /** Run the compiled dist/src/server.js (`npm run build` first) instead of src/server.ts with tsx. */
+  /** Run the compiled dist/src/server.js (buildServer() first) instead of src/server.ts with tsx. */
   built?: boolean
   /** The port to listen on (a restart on the port of a killed process); a free one otherwise. */
   port?: number
@@ -157,26 +158,86 @@ function acceptsConnections(port: number): Promise<boolean> {
 
 let building: Promise<void> | undefined
 
+const DIST = `${ROOT}dist`
+/** Holds the RS_TEST_RUN dist/ was last compiled for. */
+const BUILT_FOR_RUN = `${DIST}/.built-for-run`
+const BUILD_LOCK = `${DIST}/.build-lock`
+
 /**
- * Compiles src/ to dist/ (what `npm run build` does after `npm run db:generate`), once per process, so
+ * Compiles src/ to dist/ (what `npm run build` does after `npm run db:generate`), so
  * startServer(..., { built: true }) runs the code as shipped. The Prisma client must be generated.
- * Under npm test, scripts/test.ts has compiled it already and says so in RS_SERVER_BUILT: tap's
- * process-info hook, which it puts into every child process, cannot load TypeScript 7's launcher.
+ * Only what runs the built server calls it (the chaos suite, the memory bench), so a test run without
+ * them compiles nothing. Once per process; under npm test once per run: scripts/test.ts names the run
+ * in RS_TEST_RUN, and test files after the first find dist/ built for it. Test files run in parallel,
+ * so a lock directory keeps two compiles from writing dist/ at once. RS_SERVER_BUILT=1 says dist/ is
+ * built already.
  */
 export function buildServer(): Promise<void> {
   if (process.env.RS_SERVER_BUILT === '1') return Promise.resolve()
-  building ??= new Promise<void>((resolve, reject) => {
-    const tsc = spawn(`${ROOT}node_modules/.bin/tsc`, ['-p', 'tsconfig.build.json'], {
+  building ??= withBuildLock(async () => {
+    const run = process.env.RS_TEST_RUN
+    if (run && (await readFile(BUILT_FOR_RUN, 'utf8').catch(() => '')) === run) return
+    await compile()
+    if (run) await writeFile(BUILT_FOR_RUN, run)
+  })
+  return building
+}
+
+function compile(): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const tsc = spawnWithoutTap(`${ROOT}node_modules/.bin/tsc`, ['-p', 'tsconfig.build.json'], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''
-    tsc.stdout.on('data', (chunk: Buffer) => (output += chunk))
-    tsc.stderr.on('data', (chunk: Buffer) => (output += chunk))
+    tsc.stdout?.on('data', (chunk: Buffer) => (output += chunk))
+    tsc.stderr?.on('data', (chunk: Buffer) => (output += chunk))
     tsc.once('error', reject)
     tsc.once('exit', (code) =>
       code === 0 ? resolve() : reject(new Error(`tsc -p tsconfig.build.json exited ${code}\n${output}`)),
     )
   })
-  return building
+}
+
+/** Runs `work` holding dist/.build-lock (a directory: mkdir is atomic), taking over one its holder left. */
+async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
+  await mkdir(DIST, { recursive: true })
+  await waitFor(
+    'the lock on dist/ (another test process compiling)',
+    async () => {
+      try {
+        await mkdir(BUILD_LOCK)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        if (await lockAbandoned()) await rm(BUILD_LOCK, { recursive: true, force: true })
+        return false
+      }
+      await writeFile(`${BUILD_LOCK}/pid`, String(process.pid))
+      return true
+    },
+    { timeoutMs: 180_000, intervalMs: 100 },
+  )
+  try {
+    return await work()
+  } finally {
+    await rm(BUILD_LOCK, { recursive: true, force: true })
+  }
+}
+
+/** The holder is gone, or never wrote its pid (it died between mkdir and writing it). */
+async function lockAbandoned(): Promise<boolean> {
+  const pid = Number(await readFile(`${BUILD_LOCK}/pid`, 'utf8').catch(() => ''))
+  if (!pid) {
+    const since = await stat(BUILD_LOCK).then(
+      (lock) => Date.now() - lock.mtimeMs,
+      () => 0,
+    )
+    return since > 10_000
+  }
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
 }

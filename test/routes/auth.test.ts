@@ -7,13 +7,13 @@ import { build, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-ap
 import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
 import { crewCallUrl } from '../helpers/crew.ts'
 import { captureLog } from '../helpers/log-capture.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 /**
  * Authentication (401) and authorization (403) of every /v1 route: service keys, HS256 tokens from
  * AUTH_JWT_SECRET, RS256 and ES256 tokens from AUTH_JWT_PUBLIC_KEY.
  */
 
-const PROBLEM = /^application\/problem\+json/
 const SECRET = 'a-test-secret-of-at-least-32-bytes!!'
 const ISSUER = 'https://issuer.test'
 const AUDIENCE = 'rostersync'
@@ -55,7 +55,7 @@ async function expectUnauthorized(
 ) {
   const response = await app.inject({ method: 'GET', url: calendarsUrl('alice'), headers })
   t.equal(response.statusCode, 401)
-  t.match(response.headers['content-type'], PROBLEM)
+  t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(response.json(), {
     type: 'urn:rostersync:problem:unauthorized',
     status: 401,
@@ -201,7 +201,7 @@ t.test('a user token reads and replaces its own calendars, and only those', asyn
       403,
       "another user's calendars: 403 (also for an admin, also before validation)",
     )
-    t.match(response.headers['content-type'], PROBLEM)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.match(response.json(), {
       type: 'urn:rostersync:problem:forbidden',
       status: 403,

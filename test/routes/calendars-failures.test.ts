@@ -2,31 +2,27 @@ import t from 'tap'
 import { build } from '../helpers/build-app.ts'
 import { calendarSet, getCalendars, ids, putCalendars } from '../helpers/calendars.ts'
 import { withClient } from '../helpers/database.ts'
+import { failOn, slowDown } from '../helpers/db-faults.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 /** G1: whatever fails half-way, the previous set and version stay exactly as they were. */
-
-const PROBLEM = /^application\/problem\+json/
 
 t.test('a failure after the old rows were deleted rolls the whole replace back', async (t) => {
   const { app, databaseUrl } = await build(t)
   await putCalendars(app, 'victim', calendarSet('old', 5))
   const before = await getCalendars(app, 'victim')
   // Fails the upsert (third statement), after the delete (second) has already removed old-0..old-4.
-  await withClient(databaseUrl, (c) =>
-    c.query(`
-      CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.calendar_id = 'boom' THEN RAISE EXCEPTION 'injected failure for %', NEW.calendar_id; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON managed_calendars FOR EACH ROW EXECUTE FUNCTION boom();`),
-  )
+  await failOn(databaseUrl, {
+    table: 'managed_calendars',
+    on: 'INSERT OR UPDATE',
+    when: `NEW.calendar_id = 'boom'`,
+  })
   const response = await putCalendars(app, 'victim', [
     ...calendarSet('new', 3),
     { calendarId: 'boom', summary: 'x' },
   ])
   t.equal(response.statusCode, 500)
-  t.match(response.headers['content-type'], PROBLEM)
+  t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.notMatch(response.body, /injected|boom|managed_calendars/, 'no internals in the answer')
   t.same(await getCalendars(app, 'victim'), before, 'previous set and version intact')
 })
@@ -58,7 +54,7 @@ t.test('an exhausted pool answers 503 with Retry-After, not a hang and not a 500
     t.ok(write.headers['retry-after'])
     const read = await app.inject({ method: 'GET', url: '/v1/users/starved/calendars' })
     t.equal(read.statusCode, 503, 'a read cannot get a connection')
-    t.match(read.headers['content-type'], PROBLEM)
+    t.match(read.headers['content-type'], PROBLEM_CONTENT_TYPE)
   } finally {
     held.release()
   }
@@ -93,7 +89,7 @@ t.test('a connection killed mid-transaction is a 503; the app keeps serving', as
     const response = await pending
     await holder.query('ROLLBACK')
     t.equal(response.statusCode, 503)
-    t.match(response.headers['content-type'], PROBLEM)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
   })
   t.same(await getCalendars(app, 'killed'), before, 'previous set intact')
   const after = await putCalendars(app, 'killed', calendarSet('z', 3))
@@ -103,12 +99,7 @@ t.test('a connection killed mid-transaction is a 503; the app keeps serving', as
 t.test('a statement that runs too long is cancelled with a 503 and writes nothing', async (t) => {
   const { app, databaseUrl } = await build(t, { env: { DB_STATEMENT_TIMEOUT_MS: '100' } })
   await putCalendars(app, 'slow', calendarSet('s', 2))
-  await withClient(databaseUrl, (c) =>
-    c.query(`
-      CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
-      CREATE TRIGGER slow BEFORE INSERT ON managed_calendars FOR EACH ROW EXECUTE FUNCTION slow();`),
-  )
+  await slowDown(databaseUrl, { table: 'managed_calendars', on: 'INSERT', seconds: 1 })
   const response = await putCalendars(app, 'slow', calendarSet('t', 2))
   t.equal(response.statusCode, 503)
   t.same(ids((await getCalendars(app, 'slow')).calendars), ['s-0', 's-1'])

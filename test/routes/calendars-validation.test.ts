@@ -1,6 +1,7 @@
 import t from 'tap'
 import { build } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars } from '../helpers/calendars.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 /** G5: bad input changes nothing and gets a 400 problem+json naming each field at fault. */
 
@@ -127,7 +128,7 @@ for (const c of cases) {
       payload: c.raw ?? JSON.stringify(c.body),
     })
     t.equal(response.statusCode, 400)
-    t.match(response.headers['content-type'], /^application\/problem\+json/)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     const problem = response.json()
     t.match(problem, { type: 'urn:rostersync:problem:validation', status: 400, requestId: String })
     const named = problem.errors.map((e: { in: string; pointer: string }) => `${e.in} ${e.pointer}`)
@@ -153,7 +154,7 @@ t.test('an empty body is a 400 problem', async (t) => {
     headers: { 'content-type': 'application/json' },
   })
   t.equal(response.statusCode, 400)
-  t.match(response.headers['content-type'], /^application\/problem\+json/)
+  t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
 })
 
 t.test('nothing was written by any refused request', async (t) => {

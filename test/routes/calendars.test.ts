@@ -2,6 +2,7 @@ import t from 'tap'
 import { build } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars, ids, putCalendars } from '../helpers/calendars.ts'
 import { withClient } from '../helpers/database.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 const { app, databaseUrl } = await build(t)
 
@@ -110,7 +111,7 @@ t.test('If-Match', async (t) => {
   await putCalendars(app, 'u-if', calendarSet('i', 2))
   const stale = await putCalendars(app, 'u-if', calendarSet('j', 2), { 'if-match': '"0"' })
   t.equal(stale.statusCode, 412)
-  t.match(stale.headers['content-type'], /^application\/problem\+json/)
+  t.match(stale.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.equal(stale.headers.etag, '"1"', 'the current version comes back')
   t.match(stale.json(), { type: 'urn:rostersync:problem:precondition-failed', status: 412 })
   t.same(ids((await getCalendars(app, 'u-if')).calendars), ['i-0', 'i-1'], 'nothing written')

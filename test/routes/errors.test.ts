@@ -3,8 +3,8 @@ import type { CalendarService } from '../../src/services/calendar-service.ts'
 import { build } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, putCalendars } from '../helpers/calendars.ts'
 import { captureLog } from '../helpers/log-capture.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
-const PROBLEM = /^application\/problem\+json/
 const SECRET = 'secret internal detail'
 
 t.test('an unexpected error answers 500 without internals and is logged with the request id', async (t) => {
@@ -26,7 +26,7 @@ t.test('an unexpected error answers 500 without internals and is logged with the
       const response = await send()
       const requestId = response.headers['x-request-id']
       t.equal(response.statusCode, 500)
-      t.match(response.headers['content-type'], PROBLEM)
+      t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
       t.match(response.json(), { type: 'urn:rostersync:problem:internal', status: 500, requestId })
       t.notMatch(response.body, /secret|\.ts:\d+/i, 'neither the message nor a stack reaches the client')
       t.ok(
@@ -47,14 +47,14 @@ t.test('a body that is not JSON', async (t) => {
   t.test('malformed JSON answers 400 malformed-request', async (t) => {
     const response = await put('application/json', '{"calendars": [')
     t.equal(response.statusCode, 400)
-    t.match(response.headers['content-type'], PROBLEM)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.match(response.json(), { type: 'urn:rostersync:problem:malformed-request', status: 400 })
   })
 
   t.test('text/plain answers 415 unsupported-media-type', async (t) => {
     const response = await put('text/plain', '{"calendars": []}')
     t.equal(response.statusCode, 415)
-    t.match(response.headers['content-type'], PROBLEM)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.match(response.json(), { type: 'urn:rostersync:problem:unsupported-media-type', status: 415 })
   })
 })
@@ -65,6 +65,6 @@ t.test('a body over BODY_LIMIT_BYTES answers 413 problem+json', async (t) => {
 
   const tooLarge = await putCalendars(app, 'u', calendarSet('c', 100))
   t.equal(tooLarge.statusCode, 413)
-  t.match(tooLarge.headers['content-type'], PROBLEM)
+  t.match(tooLarge.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(tooLarge.json(), { type: 'urn:rostersync:problem:payload-too-large', status: 413 })
 })

@@ -2,8 +2,8 @@ import t from 'tap'
 import { readMigrations } from '../../src/db/migrations.ts'
 import { build } from '../helpers/build-app.ts'
 import { serverUrl, withClient } from '../helpers/database.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
-const PROBLEM = /^application\/problem\+json/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 const { app } = await build(t)
@@ -29,7 +29,7 @@ t.test('GET /health/ready answers 503 naming a migration that is not applied', a
   )
   const response = await unmigrated.inject({ method: 'GET', url: '/health/ready' })
   t.equal(response.statusCode, 503)
-  t.match(response.headers['content-type'], PROBLEM)
+  t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(response.json(), {
     type: 'urn:rostersync:problem:service-unavailable',
     status: 503,
@@ -48,7 +48,7 @@ t.test(
 
     const response = await orphan.inject({ method: 'GET', url: '/health/ready' })
     t.equal(response.statusCode, 503)
-    t.match(response.headers['content-type'], PROBLEM)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.match(response.json(), { type: 'urn:rostersync:problem:service-unavailable' })
   },
 )

@@ -13,6 +13,8 @@ import {
   roster,
 } from '../helpers/crew.ts'
 import { withClient } from '../helpers/database.ts'
+import { failOn } from '../helpers/db-faults.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -21,7 +23,6 @@ import { waitFor } from '../helpers/wait.ts'
  * key with another body is a 422, while the first still runs a 409; a malformed key a 400.
  */
 
-const PROBLEM = /^application\/problem\+json/
 const KEY = 'idempotency-key'
 const REPLAYED = 'idempotent-replayed'
 
@@ -135,7 +136,7 @@ t.test('the same key with another body is a 422 and writes nothing', async (t) =
   t.equal(first.statusCode, 200)
   const other = await putCalendars(app, 'bea', calendarSet('z', 2), { [KEY]: 'k' })
   t.equal(other.statusCode, 422)
-  t.match(other.headers['content-type'], PROBLEM)
+  t.match(other.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(other.json(), {
     type: 'urn:rostersync:problem:idempotency-key-reused',
     status: 422,
@@ -157,7 +158,7 @@ t.test('the same key while the first request runs is a 409 with Retry-After', as
     return { first, second, otherBody }
   })
   t.equal(second.statusCode, 409)
-  t.match(second.headers['content-type'], PROBLEM)
+  t.match(second.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(second.json(), { type: 'urn:rostersync:problem:idempotency-key-in-use', status: 409 })
   t.ok(Number(second.headers['retry-after']) >= 1, 'Retry-After in seconds')
   t.equal(otherBody.statusCode, 422, 'another body under a running key is still a 422')
@@ -174,7 +175,7 @@ t.test('a malformed key is a 400 naming the header, and nothing is written or ke
   for (const key of ['', 'x'.repeat(256), 'has space', 'caf\u00e9']) {
     const response = await putCalendars(app, 'dee', calendarSet('a', 1), { [KEY]: key })
     t.equal(response.statusCode, 400, `${JSON.stringify(key.slice(0, 20))} is refused`)
-    t.match(response.headers['content-type'], PROBLEM)
+    t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.match(response.json(), {
       type: 'urn:rostersync:problem:validation',
       errors: [{ in: 'header', pointer: '/idempotency-key', detail: /1-255 visible ASCII/ }],
@@ -381,21 +382,19 @@ t.test('the response is stored in the transaction of the write', async (t) => {
     await putCalendars(app, 'lu', calendarSet('old', 2))
     const before = await getCalendars(app, 'lu')
     // Fails the statement that marks the key completed: the last one of the replace's transaction.
-    await withClient(databaseUrl, (c) =>
-      c.query(`
-        CREATE FUNCTION refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'injected failure storing %', NEW.key; END $$;
-        CREATE TRIGGER refuse_completion BEFORE UPDATE ON idempotency_keys FOR EACH ROW
-          WHEN (NEW.state = 'completed') EXECUTE FUNCTION refuse_completion();`),
-    )
+    const removeFault = await failOn(databaseUrl, {
+      table: 'idempotency_keys',
+      on: 'UPDATE',
+      when: `NEW.state = 'completed'`,
+    })
     const failed = await putCalendars(app, 'lu', calendarSet('new', 3), { [KEY]: 'atomic' })
     t.equal(failed.statusCode, 500)
-    t.match(failed.headers['content-type'], PROBLEM)
+    t.match(failed.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.equal(failed.headers.etag, undefined, 'no ETag of a version that never committed')
     t.same(await getCalendars(app, 'lu'), before, 'the write was rolled back')
     t.same(await keyRows(databaseUrl), [], 'no response kept, the key is free')
 
-    await withClient(databaseUrl, (c) => c.query('DROP TRIGGER refuse_completion ON idempotency_keys'))
+    await removeFault()
     const retried = await putCalendars(app, 'lu', calendarSet('new', 3), { [KEY]: 'atomic' })
     t.equal(retried.statusCode, 200, 'the retry runs')
     t.equal(retried.headers[REPLAYED], undefined)

@@ -2,6 +2,7 @@ import t from 'tap'
 import { build } from '../helpers/build-app.ts'
 import { calendarSet, putCalendars } from '../helpers/calendars.ts'
 import { crewWorld, replaceRoster, roster, sync } from '../helpers/crew.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 const scrape = async (
   app: Awaited<ReturnType<typeof build>>['app'],
@@ -57,7 +58,7 @@ t.test('with METRICS_TOKEN set, scraping needs it', async (t) => {
   const { app } = await build(t, { env: { METRICS_TOKEN: token } })
   const missing = await scrape(app, { authorization: '' })
   t.equal(missing.status, 401)
-  t.match(missing.type, /^application\/problem\+json/)
+  t.match(missing.type, PROBLEM_CONTENT_TYPE)
   t.match(missing.response.headers['www-authenticate'], /^Bearer/)
   t.equal((await scrape(app, { authorization: 'Bearer wrong-token-0123456789' })).status, 401)
   t.equal((await scrape(app, { authorization: `Bearer ${token}` })).status, 200)

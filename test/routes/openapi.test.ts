@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { build } from '../helpers/build-app.ts'
+import { PROBLEM_CONTENT_TYPE, PROBLEM_JSON } from '../helpers/problem.ts'
 
 interface Operation {
   operationId?: string
@@ -16,7 +17,7 @@ interface OpenApiDocument {
 }
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
-const PROBLEM_CONTENT = { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } }
+const PROBLEM_CONTENT = { [PROBLEM_JSON]: { schema: { $ref: '#/components/schemas/Problem' } } }
 
 const { app } = await build(t)
 const response = await app.inject({ method: 'GET', url: '/openapi.json' })
@@ -92,7 +93,7 @@ t.test('GET /docs serves the interactive documentation', async (t) => {
 t.test('an unknown route answers 404 problem+json', async (t) => {
   const notFound = await app.inject({ method: 'GET', url: '/no/such/route?x=1' })
   t.equal(notFound.statusCode, 404)
-  t.match(notFound.headers['content-type'], /^application\/problem\+json/)
+  t.match(notFound.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(notFound.json(), {
     type: 'urn:rostersync:problem:not-found',
     status: 404,

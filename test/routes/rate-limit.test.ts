@@ -1,6 +1,7 @@
 import t from 'tap'
 import { build, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { calendarsUrl } from '../helpers/calendars.ts'
+import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 const OTHER_KEY = 'other-service-key-0123456789'
 
@@ -17,7 +18,7 @@ t.test('each credential gets its own budget; over it, 429 problem+json with Retr
   for (let i = 0; i < 3; i++) t.equal((await get()).statusCode, 200, `request ${i + 1} is within budget`)
   const limited = await get()
   t.equal(limited.statusCode, 429)
-  t.match(limited.headers['content-type'], /^application\/problem\+json/)
+  t.match(limited.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.ok(Number(limited.headers['retry-after']) >= 1, 'Retry-After')
   t.match(limited.json(), { type: 'urn:rostersync:problem:rate-limited', status: 429, requestId: String })
   t.equal(limited.headers['x-ratelimit-limit'], '3')

@@ -12,6 +12,7 @@ import {
   technicianId,
 } from '../helpers/crew.ts'
 import { withClient } from '../helpers/database.ts'
+import { failOn } from '../helpers/db-faults.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /** G4 under faults: Flex converges, never holds two lines for one technician, and a failed read changes nothing. */
@@ -102,15 +103,11 @@ t.test('an add whose answer is lost while Flex cannot be listed is not tried aga
 t.test('when recording a line fails after Flex added it, the next sync adopts that line', async (t) => {
   const { app, flex, databaseUrl } = await crewWorld(t, 4)
   await replaceRoster(app, roster(4))
-  await withClient(databaseUrl, (c) =>
-    c.query(`
-      CREATE FUNCTION refuse_line() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.technician_id = 'tech-2' AND NEW.flex_line_item_id IS NOT NULL THEN RAISE EXCEPTION 'injected'; END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER refuse_line BEFORE UPDATE ON crew_assignments FOR EACH ROW EXECUTE FUNCTION refuse_line();`),
-  )
+  const removeFault = await failOn(databaseUrl, {
+    table: 'crew_assignments',
+    on: 'UPDATE',
+    when: `NEW.technician_id = 'tech-2' AND NEW.flex_line_item_id IS NOT NULL`,
+  })
   const first = (await sync(app)).body.run
   t.equal(first.status, 'partial')
   t.match(first.errors, [{ operation: 'record', technicianId: technicianId(2) }])
@@ -120,7 +117,7 @@ t.test('when recording a line fails after Flex added it, the next sync adopts th
     .assignments.find((a: { technicianId: string }) => a.technicianId === technicianId(2))
   t.equal(row.flexLineItemId, null, 'no row claims a line it could not record')
 
-  await withClient(databaseUrl, (c) => c.query('DROP TRIGGER refuse_line ON crew_assignments'))
+  await removeFault()
   const second = (await sync(app)).body.run
   t.same(second.adopted, [technicianId(2)])
   t.same(second.added, [])
