@@ -12,6 +12,7 @@ import {
   technicianId,
 } from '../helpers/crew.ts'
 import { withClient } from '../helpers/database.ts'
+import { failOn } from '../helpers/db-faults.ts'
 
 /** Flex's call limits as one budget for every instance: a sync that does not fit changes nothing. */
 
@@ -125,4 +126,18 @@ t.test('every instance draws from one budget; concurrent syncs never overspend i
   const metrics = await b.app.inject({ method: 'GET', url: '/metrics' })
   t.match(metrics.body, /rostersync_flex_budget_calls\{window="hour",state="used"\} [1-8]\n/)
   t.match(metrics.body, /rostersync_flex_budget_calls\{window="day",state="left"\} \d+\n/)
+})
+
+t.test('a budget that cannot be read fails the run, recorded, and calls Flex not at all', async (t) => {
+  const { app, flex, databaseUrl } = await crewWorld(t, 2, { env: budgetEnv(100) })
+  await replaceRoster(app, roster(2))
+  const removeFault = await failOn(databaseUrl, { table: 'flex_call_reservations', on: 'INSERT' })
+  const run = (await sync(app)).body.run
+  t.equal(run.status, 'failed')
+  t.match(run.errors, [{ operation: 'run', message: /injected failure on flex_call_reservations/ }])
+  t.equal(flex.calls.length, 0)
+  const running = (await app.inject({ method: 'GET', url: '/v1/sync-runs?status=running' })).json()
+  t.same(running.runs, [], 'no run left running')
+  await removeFault()
+  t.equal((await sync(app)).body.run.status, 'succeeded')
 })

@@ -72,7 +72,11 @@ export class FlexReconciler {
       retryAt,
       flexCalls: calls,
     })
-    const listing = await this.deps.budget.reserve(1)
+    const failed = (error: unknown) =>
+      ended('failed', { ...emptyOutcome(), errors: [errorView('run', error)] })
+    // The database is gone: the run fails, recorded as such, and nothing else happens.
+    const listing = await this.deps.budget.reserve(1).catch((error: unknown) => failed(error))
+    if ('status' in listing) return listing
     if (!listing.granted) return this.deferredByBudget(listing, 1, ended)
     try {
       let planned: { plan: ReconcilePlan; notes: string[] }
@@ -98,7 +102,7 @@ export class FlexReconciler {
       return ended(outcome.errors.length > 0 ? 'partial' : 'succeeded', outcome)
     } catch (error) {
       // Only the database statements outside single Flex effects get here (e.g. the database is gone).
-      return ended('failed', { ...emptyOutcome(), errors: [errorView('run', error)] })
+      return failed(error)
     } finally {
       await this.deps.budget.settle(listing.id, calls).catch(() => {})
     }
