@@ -47,7 +47,7 @@ export class IntegrityService {
    */
   private duplicates() {
     const { prisma } = this.deps
-    // Groups whose first key column occurs more than once (Prisma's `having` names a grouped field).
+    // Groups of the key's columns with more than one row (Prisma's `having` counts one grouped column).
     const moreThanOnce = { _count: { gt: 1 } } as const
     const count = (groups: unknown[]) => groups.length
     const keys: { key: string; groups: Promise<number> }[] = [
