@@ -74,7 +74,11 @@ export default fp<ServicesPluginOptions>(
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
     app.decorate('services', {
-      calendars: new CalendarService({ prisma, runInTransaction }),
+      calendars: new CalendarService({
+        prisma,
+        runInTransaction,
+        storesResponseWithWrite: () => app.services.idempotency.holdsFreeKey(),
+      }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs }),

@@ -8,11 +8,13 @@ import type {
 } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import { checkIfMatch } from './if-match.ts'
-import { changedAnything, countChanges, type RowChange, sortBy } from './set-changes.ts'
+import { countChanges, type RowChange, sortBy } from './set-changes.ts'
 
 export interface CalendarServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
+  /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
+  storesResponseWithWrite: () => boolean
 }
 
 interface CalendarRow {
@@ -52,101 +54,58 @@ export class CalendarService {
    * Makes the user's set exactly `calendars`: deletes the calendars not in it, inserts the new ones,
    * updates those whose fields differ, and leaves the rest (and every created_at) untouched. The
    * version rises by 1 only when something changed, so a replay reports everything unchanged.
+   *
+   * One round trip: the SQL function replace_calendar_set (a migration) does it all in one statement
+   * (see there). Alone, that statement is its own transaction; when the request carries an
+   * Idempotency-Key, it runs in the transaction that stores the response (src/db/transaction.ts).
    */
   async replace(
     userId: string,
     calendars: CalendarInput[],
     ifMatch?: IfMatch,
   ): Promise<ReplaceCalendarsResult> {
-    const columns = toColumns(calendars)
-    return this.deps.runInTransaction(async (tx) => {
-      const current = await lockUserCalendarSet(tx, userId)
-      checkIfMatch(ifMatch, current)
-      const deleted = await tx.$executeRaw`
-        DELETE FROM managed_calendars
-         WHERE user_id = ${userId} AND calendar_id <> ALL (${columns.calendarId}::text[])`
-      const rows = await upsertAndRead(tx, userId, columns, deleted)
-      const changes = countChanges(rows, deleted)
-      return {
-        userId,
-        version: changedAnything(changes) ? current + 1 : current,
-        calendars: sortByCalendarId(rows.map(toView)),
-        changes,
-      }
-    })
+    const set = JSON.stringify(calendars.map(toRow))
+    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
+    const call = (db: Tx | PrismaClient) =>
+      // The database must decide: lock, compare, delete, upsert and read as one statement.
+      db.$queryRaw<ReplaceResultRow[]>`
+        SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb)`
+    const [result] = this.deps.storesResponseWithWrite()
+      ? await this.deps.runInTransaction((tx) => call(tx))
+      : await call(this.deps.prisma)
+    if (!result) throw new Error('replace_calendar_set returned no row')
+    if (result.precondition_failed) checkIfMatch(ifMatch, result.version)
+    const rows = result.calendars ?? []
+    const changes = countChanges(rows, result.deleted)
+    return {
+      userId,
+      version: result.version,
+      calendars: sortByCalendarId(rows.map(({ change, ...calendar }) => calendar)),
+      changes,
+    }
   }
 }
 
-/**
- * Upserts the user's calendar_sets row and returns its version. ON CONFLICT DO UPDATE takes the row's
- * lock, so concurrent replaces of one user queue here, and each later statement of the transaction
- * (READ COMMITTED) sees everything the previous holder committed.
- */
-async function lockUserCalendarSet(tx: Tx, userId: string): Promise<number> {
-  const [row] = await tx.$queryRaw<{ version: number }[]>`
-    INSERT INTO calendar_sets (user_id) VALUES (${userId})
-    ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
-    RETURNING version`
-  if (!row) throw new Error('calendar_sets upsert returned no row')
-  return row.version
+interface ReplaceResultRow {
+  version: number
+  precondition_failed: boolean
+  deleted: number
+  /** The final set, each row with its change; null when If-Match failed. */
+  calendars: (CalendarView & { change: RowChange })[] | null
 }
 
-/**
- * One statement: upsert the whole set from arrays (ON CONFLICT, skipping rows whose fields are equal),
- * bump the version when anything changed, and return the final set with each row's change. Rows are
- * fed primary-last, so a calendar losing primary is demoted before its successor is promoted (the
- * one-primary index is checked row by row). Unchanged rows come from the statement's snapshot; NOT IN
-(calendar_id is NOT NULL) lets PostgreSQL hash the upserted ids, where NOT EXISTS was planned as a
-nested loop that made a 10,000-calendar replace quadratic.
- */
-function upsertAndRead(tx: Tx, userId: string, c: Columns, deleted: number) {
-  return tx.$queryRaw<(CalendarRow & { change: RowChange })[]>`
-    WITH upserted AS (
-      INSERT INTO managed_calendars AS mc (user_id, calendar_id, summary, description, time_zone,
-             background_color, foreground_color, access_role, is_primary, is_selected)
-      SELECT ${userId}, t.* FROM unnest(${c.calendarId}::text[], ${c.summary}::text[],
-             ${c.description}::text[], ${c.timeZone}::text[], ${c.backgroundColor}::text[],
-             ${c.foregroundColor}::text[], ${c.accessRole}::text[], ${c.primary}::boolean[],
-             ${c.selected}::boolean[])
-          AS t(calendar_id, summary, description, time_zone, background_color, foreground_color,
-               access_role, is_primary, is_selected)
-       ORDER BY t.is_primary
-      ON CONFLICT (user_id, calendar_id) DO UPDATE SET
-             summary = EXCLUDED.summary, description = EXCLUDED.description,
-             time_zone = EXCLUDED.time_zone, background_color = EXCLUDED.background_color,
-             foreground_color = EXCLUDED.foreground_color, access_role = EXCLUDED.access_role,
-             is_primary = EXCLUDED.is_primary, is_selected = EXCLUDED.is_selected, updated_at = now()
-       WHERE (mc.summary, mc.description, mc.time_zone, mc.background_color, mc.foreground_color,
-              mc.access_role, mc.is_primary, mc.is_selected)
-             IS DISTINCT FROM
-             (EXCLUDED.summary, EXCLUDED.description, EXCLUDED.time_zone, EXCLUDED.background_color,
-              EXCLUDED.foreground_color, EXCLUDED.access_role, EXCLUDED.is_primary, EXCLUDED.is_selected)
-      RETURNING mc.*, CASE WHEN mc.xmax = 0 THEN 'created' ELSE 'updated' END AS change
-    ), bumped AS (
-      UPDATE calendar_sets SET version = version + 1, updated_at = now()
-       WHERE user_id = ${userId} AND (${deleted}::int > 0 OR EXISTS (SELECT 1 FROM upserted))
-    )
-    SELECT * FROM upserted
-    UNION ALL
-    SELECT mc.*, 'unchanged' FROM managed_calendars mc
-     WHERE mc.user_id = ${userId}
-       AND mc.calendar_id NOT IN (SELECT u.calendar_id FROM upserted u)`
-}
-
-type Columns = ReturnType<typeof toColumns>
-
-/** The set as one array per column, for unnest: a constant number of parameters for any size. */
-function toColumns(calendars: CalendarInput[]) {
+/** A calendar as the function reads it (jsonb_to_recordset names the columns). */
+function toRow(calendar: CalendarInput) {
   return {
-    calendarId: calendars.map((c) => c.calendarId),
-    summary: calendars.map((c) => c.summary),
-    description: calendars.map((c) => c.description ?? null),
-    timeZone: calendars.map((c) => c.timeZone ?? null),
-    backgroundColor: calendars.map((c) => c.backgroundColor ?? null),
-    foregroundColor: calendars.map((c) => c.foregroundColor ?? null),
-    accessRole: calendars.map((c) => c.accessRole ?? null),
-    primary: calendars.map((c) => c.primary ?? false),
-    selected: calendars.map((c) => c.selected ?? false),
+    calendar_id: calendar.calendarId,
+    summary: calendar.summary,
+    description: calendar.description ?? null,
+    time_zone: calendar.timeZone ?? null,
+    background_color: calendar.backgroundColor ?? null,
+    foreground_color: calendar.foregroundColor ?? null,
+    access_role: calendar.accessRole ?? null,
+    is_primary: calendar.primary ?? false,
+    is_selected: calendar.selected ?? false,
   }
 }
 

@@ -205,6 +205,28 @@ t.test('every index in SQL_ONLY_INDEXES exists', async (t) => {
   }
 })
 
+/** The SQL functions the services call, with the arguments and results they rely on (owned by migrations). */
+const SQL_FUNCTIONS = {
+  replace_calendar_set: {
+    args: 'p_user_id text, p_if_match integer[], p_calendars jsonb',
+    result: 'TABLE(version integer, precondition_failed boolean, deleted integer, calendars jsonb)',
+  },
+  reserve_flex_calls: {
+    args: 'p_calls integer, p_per_hour integer, p_per_day integer, p_reservation bigint DEFAULT NULL::bigint',
+    result:
+      'TABLE(reservation_id bigint, retry_at timestamp with time zone, used_last_hour integer, used_last_day integer)',
+  },
+} as const
+
+t.test('every SQL function the services call exists as they call it, and no other', async (t) => {
+  const { rows } = await client.query<{ name: string; args: string; result: string }>(
+    `SELECT p.proname AS name, pg_get_function_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result
+       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname = 'public' ORDER BY p.proname`,
+  )
+  t.same(Object.fromEntries(rows.map(({ name, args, result }) => [name, { args, result }])), SQL_FUNCTIONS)
+})
+
 t.test('every model round-trips through the generated client', async (t) => {
   const pool = createPool(databaseUrl, loadConfig({}), console)
   const prisma = createPrismaClient(pool)

@@ -39,6 +39,11 @@ export class HeldKey implements TransactionParticipant {
     return this.#outcome !== undefined
   }
 
+  /** No transaction has joined yet, and the request has not been answered. */
+  get isFree(): boolean {
+    return this.#phase === 'free'
+  }
+
   reserve(): boolean {
     if (this.#phase !== 'free') return false
     this.#phase = 'reserved'

@@ -120,6 +120,11 @@ export class IdempotencyService {
     return this.#current.run(held, fn)
   }
 
+  /** Whether the current request holds a key that no transaction has joined yet. */
+  holdsFreeKey(): boolean {
+    return this.#current.getStore()?.isFree ?? false
+  }
+
   /** For the transaction runner: the current request's held key, if it has not joined a transaction yet. */
   participant(): TransactionParticipant | undefined {
     const held = this.#current.getStore()
