@@ -20,7 +20,7 @@ const PER_ROW = { small: { calendars: 100, runs: 7 }, large: { calendars: 10_000
 
 export interface CalendarBenchFigures {
   throughput: ThroughputOptions & {
-    /** Replaces per second; the baseline is one plpgsql call per replace. */
+    /** Replaces per second; the baseline is one call of the service's replace function per replace, over pg. */
     service: number
     baseline: number
     /** service / baseline */
@@ -45,7 +45,7 @@ export interface CalendarBenchFigures {
 
 /**
  * Runs the calendar benchmark on a fresh database and returns its figures: the service (the real app,
- * hosted by this process, over HTTP) against the baseline (one plpgsql call per replace, over pg), then
+ * hosted by this process, over HTTP) against the baseline (the same replace_calendar_set call, over pg), then
  * the service's time per row of one replace of a small and of a large set. The per-row replaces run
  * last, so the planner's statistics are those of a database in use (users of about 20 calendars).
  */

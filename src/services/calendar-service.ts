@@ -64,7 +64,7 @@ export class CalendarService {
     calendars: CalendarInput[],
     ifMatch?: IfMatch,
   ): Promise<ReplaceCalendarsResult> {
-    const set = JSON.stringify(calendars.map(toRow))
+    const set = calendarSetParameter(calendars)
     const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
     const call = (db: Tx | PrismaClient) =>
       // The database must decide: lock, compare, delete, upsert and read as one statement.
@@ -94,7 +94,11 @@ interface ReplaceResultRow {
   calendars: (CalendarView & { change: RowChange })[] | null
 }
 
-/** A calendar as the function reads it (jsonb_to_recordset names the columns). */
+/** The set as replace_calendar_set's jsonb parameter (its jsonb_to_recordset names the columns). */
+export function calendarSetParameter(calendars: CalendarInput[]): string {
+  return JSON.stringify(calendars.map(toRow))
+}
+
 function toRow(calendar: CalendarInput) {
   return {
     calendar_id: calendar.calendarId,
