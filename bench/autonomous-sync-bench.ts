@@ -1,10 +1,9 @@
 import { buildApp } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
 import { scheduleAfterChange } from '../src/services/sync/sync-schedule.ts'
 import { startFakeFlex } from '../test/helpers/fake-flex.ts'
 import { createBenchDatabase } from './database.ts'
 import { type Cleanup, median, withCleanup } from './lib.ts'
-import { BENCH_AUTH, BENCH_SERVICE_KEY } from './service.ts'
+import { BENCH_SERVICE_KEY, benchConfig } from './service.ts'
 
 const CREW_CALLS = 20
 const ROUNDS = 3
@@ -36,11 +35,8 @@ export function runAutonomousSyncBench(): Promise<AutonomousSyncBenchFigures> {
     const flex = await startFakeFlex({ latencyMs: FLEX_LATENCY_MS })
     cleanup.add(() => flex.close())
     const app = await buildApp(
-      loadConfig({
-        ...process.env,
+      benchConfig({
         DATABASE_URL: databaseUrl,
-        LOG_LEVEL: 'silent',
-        ...BENCH_AUTH,
         FLEX_BASE_URL: flex.url,
         FLEX_AUTH_TOKEN: flex.token,
         SYNC_WORKER: 'on',
@@ -108,15 +104,7 @@ export function runAutonomousSyncBench(): Promise<AutonomousSyncBenchFigures> {
  * with the schedule's columns in the version bump (as the service does) and without.
  */
 async function measureEnqueue(databaseUrl: string, cleanup: Cleanup) {
-  const app = await buildApp(
-    loadConfig({
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      LOG_LEVEL: 'silent',
-      ...BENCH_AUTH,
-      DB_POOL_MAX: '8',
-    }),
-  )
+  const app = await buildApp(benchConfig({ DATABASE_URL: databaseUrl, DB_POOL_MAX: '8' }))
   cleanup.add(() => app.close())
   const { prisma } = app.db
   const ids = (await prisma.crewCall.findMany({ select: { id: true }, take: 8 })).map((row) => row.id)

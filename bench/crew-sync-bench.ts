@@ -1,9 +1,8 @@
 import { buildApp } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
 import { startFakeFlex } from '../test/helpers/fake-flex.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'
-import { BENCH_AUTH, BENCH_SERVICE_KEY } from './service.ts'
+import { BENCH_SERVICE_KEY, benchConfig } from './service.ts'
 
 export const SYNC_WALL_TIME_GOAL_MS = 2_000
 const TECHNICIANS = 200
@@ -35,11 +34,8 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
     const databaseUrl = await createBenchDatabase(cleanup)
     const flex = await startFakeFlex({ latencyMs: FLEX_LATENCY_MS })
     cleanup.add(() => flex.close())
-    const config = loadConfig({
-      ...process.env,
+    const config = benchConfig({
       DATABASE_URL: databaseUrl,
-      LOG_LEVEL: 'silent',
-      ...BENCH_AUTH,
       FLEX_BASE_URL: flex.url,
       FLEX_AUTH_TOKEN: flex.token,
       FLEX_BUSINESS_ROLES: JSON.stringify({ sound: { R: 'role-r', E: 'role-e', T: 'role-t' } }),

@@ -1,5 +1,5 @@
 import { buildApp } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
+import { type Config, loadConfig } from '../src/config.ts'
 import type { Cleanup } from './lib.ts'
 import type { ReplaceCalendars } from './workload.ts'
 
@@ -8,12 +8,17 @@ export const BENCH_SERVICE_KEY = 'bench-service-key-0123456789'
 // One key drives the whole load, far beyond the per-credential rate limit meant for real clients.
 export const BENCH_AUTH = { AUTH_SERVICE_KEYS: `bench:${BENCH_SERVICE_KEY}`, RATE_LIMIT_MAX: '1000000000' }
 
+/** The app's configuration in every benchmark: the environment overridden by `env`, logs silenced, the bench key. */
+export function benchConfig(env: Record<string, string>): Config {
+  return loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...BENCH_AUTH, ...env })
+}
+
 /**
  * The real app, configured from the environment overridden by `env` (logs silenced), listening on a free
  * port of 127.0.0.1. Returns its origin, e.g. http://127.0.0.1:41234.
  */
 export async function startApp(env: Record<string, string>, cleanup: Cleanup): Promise<string> {
-  const app = await buildApp(loadConfig({ ...process.env, LOG_LEVEL: 'silent', ...BENCH_AUTH, ...env }))
+  const app = await buildApp(benchConfig(env))
   cleanup.add(() => {
     const closed = app.close()
     // Keep-alive connections of requests cut short (SIGINT) would otherwise hold close() for 72 s.
