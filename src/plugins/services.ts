@@ -52,6 +52,8 @@ export default fp<ServicesPluginOptions>(
       participant: () => app.services.idempotency.participant(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
+    // A request with an Idempotency-Key stores its response in its write's transaction.
+    const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
     const schedule = new SyncSchedule(prisma, {
       debounceMs: syncDebounceMs,
@@ -74,14 +76,10 @@ export default fp<ServicesPluginOptions>(
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
     app.decorate('services', {
-      calendars: new CalendarService({
-        prisma,
-        runInTransaction,
-        storesResponseWithWrite: () => app.services.idempotency.holdsFreeKey(),
-      }),
+      calendars: new CalendarService({ prisma, runInTransaction, storesResponseWithWrite }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs }),
+      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
       schedule,
       sync: new SyncService({
         crewCalls,

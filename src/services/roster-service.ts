@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/prisma.ts'
+import { forgetIfLarge } from '../db/prisma-argument-history.ts'
 import type { RunInTransaction, Tx } from '../db/transaction.ts'
 import { NotFoundError, ValidationError } from '../errors/domain-errors.ts'
 import type { IfMatch } from '../schemas/common.ts'
@@ -12,20 +13,16 @@ import type {
 } from '../schemas/crew.ts'
 import { crewCallName } from './crew-call-service.ts'
 import { checkIfMatch } from './if-match.ts'
-import { changedAnything, countChanges, type RowChange, sortBy } from './set-changes.ts'
-import {
-  LAST_RUN,
-  SYNC_STATUS_COLUMNS,
-  type SyncStatusRow,
-  scheduleAfterChange,
-  toSyncStatus,
-} from './sync/sync-schedule.ts'
+import { sortBy } from './set-changes.ts'
+import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from './sync/sync-schedule.ts'
 
 export interface RosterServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: every roster change schedules a reconcile this long after it (SyncSchedule). */
   syncDebounceMs: number
+  /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
+  storesResponseWithWrite: () => boolean
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
@@ -35,6 +32,19 @@ interface AssignmentRecord {
   role: string | null
   flexLineItemId: string | null
   syncedAt: Date | null
+}
+
+interface ReplaceRosterRow {
+  crew_call_exists: boolean
+  version: number
+  precondition_failed: boolean
+  /** Positions in the request of technicians that do not exist (nothing was written); null when none. */
+  unknown_technicians: number[] | null
+  created: number
+  updated: number
+  deleted: number
+  /** The final roster; null when the replace was refused. */
+  assignments: AssignmentView[] | null
 }
 
 interface CrewCallKey {
@@ -94,31 +104,51 @@ export class RosterService {
     }
   }
 
-  /** Makes the roster exactly `assignments`; the version rises by 1 only when something changed. */
+  /**
+   * Makes the roster exactly `assignments`; the version rises by 1 only when something changed, and a
+   * change schedules the crew call's reconcile with it. One round trip: the SQL function replace_roster
+   * (a migration) locks the crew call, checks If-Match and the technicians, deletes, upserts, marks the
+   * change and reads the roster in one statement; alone it is its own transaction, with an
+   * Idempotency-Key it runs in the transaction that stores the response (as CalendarService.replace).
+   */
   async replace(
     key: CrewCallKey,
     assignments: AssignmentInput[],
     ifMatch?: IfMatch,
   ): Promise<ReplaceRosterResult> {
-    const technicianIds = assignments.map((a) => a.technicianId)
-    const roles = assignments.map((a) => a.role ?? null)
-    return this.deps.runInTransaction(async (tx) => {
-      const crewCall = await lockCrewCall(tx, key)
-      checkIfMatch(ifMatch, crewCall.version)
-      await requireTechnicians(tx, technicianIds, (index) => ({
-        in: 'body',
-        pointer: `/assignments/${index}/technicianId`,
-      }))
-      const { count: deleted } = await tx.crewAssignment.deleteMany({
-        where: { crewCallId: crewCall.id, technicianId: { notIn: technicianIds } },
-      })
-      const changed = await upsertAssignments(tx, crewCall.id, technicianIds, roles)
-      const changes = countChanges(changed, deleted)
-      changes.unchanged = assignments.length - changes.created - changes.updated
-      const version = changedAnything(changes) ? await this.bumpVersion(tx, crewCall.id) : crewCall.version
-      const rows = await readAssignments(tx, crewCall.id)
-      return { version, assignments: sortByTechnician(rows.map(toView)), changes }
-    })
+    const roster = JSON.stringify(
+      assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
+    )
+    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
+    const call = (db: Tx | PrismaClient) =>
+      // The database must decide: lock, compare, check, delete, upsert, mark and read as one statement.
+      db.$queryRaw<ReplaceRosterRow[]>`
+        SELECT * FROM replace_roster(${key.jobId}, ${key.department}, ${versions}::int[], ${roster}::jsonb,
+                                     ${this.deps.syncDebounceMs}::int)`
+    const [result] = await (this.deps.storesResponseWithWrite()
+      ? this.deps.runInTransaction((tx) => call(tx))
+      : call(this.deps.prisma)
+    ).finally(() => forgetIfLarge(roster))
+    if (!result) throw new Error('replace_roster returned no row')
+    if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
+    if (result.precondition_failed) checkIfMatch(ifMatch, result.version)
+    if (result.unknown_technicians) {
+      throw new ValidationError(
+        result.unknown_technicians.map((index) => ({
+          in: 'body',
+          pointer: `/assignments/${index}/technicianId`,
+          detail: `unknown technician ${assignments[index]?.technicianId}`,
+        })),
+      )
+    }
+    const changes = {
+      created: result.created,
+      updated: result.updated,
+      deleted: result.deleted,
+      unchanged: 0,
+    }
+    changes.unchanged = assignments.length - changes.created - changes.updated
+    return { version: result.version, assignments: sortByTechnician(result.assignments ?? []), changes }
   }
 
   /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
@@ -161,15 +191,14 @@ export class RosterService {
   }
 
   /**
-   * A roster change: the next version, and a reconcile of the crew call scheduled in the same
-   * statement, so the change and the need to sync it commit together (a crash after the commit
+   * A roster change (the SQL function mark_roster_changed): the next version, and a reconcile of the
+   * crew call scheduled in the same statement, so the change and the need to sync it commit together (a crash after the commit
    * cannot lose it).
    */
   private async bumpVersion(tx: Tx, crewCallId: string): Promise<number> {
-    const [row] = await tx.$queryRaw<{ version: number }[]>`
-      UPDATE crew_calls SET version = version + 1, updated_at = now(), ${scheduleAfterChange(this.deps.syncDebounceMs)}
-       WHERE id = ${crewCallId}::uuid RETURNING version`
-    if (!row) throw new Error('crew call vanished while locked')
+    const [row] = await tx.$queryRaw<{ version: number | null }[]>`
+      SELECT mark_roster_changed(${crewCallId}::uuid, ${this.deps.syncDebounceMs}::int) AS version`
+    if (row?.version == null) throw new Error('crew call vanished while locked')
     return row.version
   }
 }
@@ -201,23 +230,8 @@ async function requireTechnicians(
   )
 }
 
-/** One statement for any number of rows; returns only the rows it created or changed. */
-function upsertAssignments(tx: Tx, crewCallId: string, technicianIds: string[], roles: (string | null)[]) {
-  return tx.$queryRaw<{ technician_id: string; change: RowChange }[]>`
-    INSERT INTO crew_assignments AS ca (crew_call_id, technician_id, role)
-    SELECT ${crewCallId}::uuid, t.technician_id, t.role
-      FROM unnest(${technicianIds}::text[], ${roles}::text[]) AS t(technician_id, role)
-    ON CONFLICT (crew_call_id, technician_id) DO UPDATE SET role = EXCLUDED.role, updated_at = now()
-     WHERE ca.role IS DISTINCT FROM EXCLUDED.role
-    RETURNING ca.technician_id, CASE WHEN ca.xmax = 0 THEN 'created' ELSE 'updated' END AS change`
-}
-
 /** The columns of an assignment's view. */
 const ASSIGNMENT_VIEW = { technicianId: true, role: true, flexLineItemId: true, syncedAt: true } as const
-
-function readAssignments(tx: Tx, crewCallId: string) {
-  return tx.crewAssignment.findMany({ where: { crewCallId }, select: ASSIGNMENT_VIEW })
-}
 
 function toView(row: AssignmentRecord): AssignmentView {
   return { ...row, syncedAt: row.syncedAt?.toISOString() ?? null }

@@ -211,6 +211,15 @@ const SQL_FUNCTIONS = {
     args: 'p_user_id text, p_if_match integer[], p_calendars jsonb',
     result: 'TABLE(version integer, precondition_failed boolean, deleted integer, calendars jsonb)',
   },
+  mark_roster_changed: {
+    args: 'p_crew_call_id uuid, p_debounce_ms integer',
+    result: 'integer',
+  },
+  replace_roster: {
+    args: 'p_job_id text, p_department text, p_if_match integer[], p_assignments jsonb, p_debounce_ms integer',
+    result:
+      'TABLE(crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[], created integer, updated integer, deleted integer, assignments jsonb)',
+  },
   reserve_flex_calls: {
     args: 'p_calls integer, p_per_hour integer, p_per_day integer, p_reservation bigint DEFAULT NULL::bigint',
     result:

@@ -401,6 +401,36 @@ t.test('the response is stored in the transaction of the write', async (t) => {
     t.equal((await getCalendars(app, 'lu')).version, before.version + 1)
   })
 
+  t.test('a roster replace: a failure storing it rolls the roster and its scheduled sync back', async (t) => {
+    const { app, databaseUrl } = await build(t)
+    await putTechnicians(app, 3)
+    await putCrewCall(app)
+    t.equal((await replaceRoster(app, roster(1))).statusCode, 200)
+    const rosterRow = () =>
+      withClient(databaseUrl, async (c) => {
+        const { rows } = await c.query(
+          `SELECT version, sync_due_at, (SELECT count(*)::int FROM crew_assignments) AS assignments FROM crew_calls`,
+        )
+        return rows
+      })
+    const before = await rosterRow()
+    const removeFault = await failOn(databaseUrl, {
+      table: 'idempotency_keys',
+      on: 'UPDATE',
+      when: `NEW.state = 'completed'`,
+    })
+    const failed = await replaceRoster(app, roster(3), 'sound', { [KEY]: 'roster-atomic' })
+    t.equal(failed.statusCode, 500)
+    t.same(await rosterRow(), before, 'version, schedule and rows as they were')
+    t.same(await keyRows(databaseUrl), [], 'no response kept, the key is free')
+
+    await removeFault()
+    const retried = await replaceRoster(app, roster(3), 'sound', { [KEY]: 'roster-atomic' })
+    t.equal(retried.statusCode, 200, 'the retry runs')
+    t.match(retried.json(), { version: 2, changes: { created: 2, unchanged: 1 } })
+    assertReplay(t, retried, await replaceRoster(app, roster(3), 'sound', { [KEY]: 'roster-atomic' }))
+  })
+
   t.test('a retry that took over a lapsed key makes the first request roll back', async (t) => {
     const { app, databaseUrl } = await build(t, { env: { IDEMPOTENCY_LEASE_MS: '100000' } })
     await putCalendars(app, 'mo', calendarSet('old', 1))

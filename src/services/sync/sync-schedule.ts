@@ -42,7 +42,8 @@ export interface ScheduleStats {
 }
 
 /**
- * The SET clause a roster change adds to its crew call's row, in the change's own transaction: a
+ * The SET clause a crew call's upsert adds to its row (the SQL function mark_roster_changed, a migration,
+ * writes the same for every roster change), in the change's own transaction: a
  * reconcile is due within `debounceMs` (a burst of changes shares it), the change is pending from now
  * (unless one already was), and a crew call that gave up is re-armed.
  */
