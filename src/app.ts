@@ -3,6 +3,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { type Config, hasCredentials } from './config.ts'
 import type { FlexPort } from './flex/flex-client.ts'
 import authPlugin from './plugins/auth.ts'
+import bodyBudgetPlugin from './plugins/body-budget.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
@@ -73,6 +74,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(drainPlugin)
   await app.register(requestIdPlugin)
   await app.register(problemDetailsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
+  await app.register(bodyBudgetPlugin, {
+    budgetBytes: config.BODY_BYTES_IN_FLIGHT,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  })
   await app.register(databasePlugin, { config })
   await app.register(metricsPlugin, { token: config.METRICS_TOKEN })
   await app.register(openapiPlugin)

@@ -100,6 +100,11 @@ export const configSchema = z.object({
   /** Attempts for a transaction that fails with a serialization failure or deadlock. */
   DB_TX_MAX_ATTEMPTS: int(3, 1),
   BODY_LIMIT_BYTES: int(16 * 1024 * 1024, 1024),
+  /**
+   * Request body bytes the process parses and holds at once (src/plugins/body-budget.ts); a body that
+   * does not fit while others are in flight is answered 503 with Retry-After. At least BODY_LIMIT_BYTES.
+   */
+  BODY_BYTES_IN_FLIGHT: int(16 * 1024 * 1024, 1024),
   /** Seconds a client is told to wait (Retry-After) when the database is busy. */
   RETRY_AFTER_SECONDS: int(1, 1),
   /** Grace period for in-flight requests on SIGINT/SIGTERM before the process exits anyway. */
@@ -185,6 +190,12 @@ export const configSchema = z.object({
 
 /** Checks that span variables. */
 const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
+  if (config.BODY_BYTES_IN_FLIGHT < config.BODY_LIMIT_BYTES)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['BODY_BYTES_IN_FLIGHT'],
+      message: `must be at least BODY_LIMIT_BYTES (${config.BODY_LIMIT_BYTES}): a body of the largest size must fit alone`,
+    })
   if (config.AUTH_JWT_SECRET || config.AUTH_JWT_PUBLIC_KEY) return
   for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
     if (config[variable])
