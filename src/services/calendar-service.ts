@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../db/prisma.ts'
+import { forgetIfLarge } from '../db/prisma-argument-history.ts'
 import type { RunInTransaction, Tx } from '../db/transaction.ts'
 import type {
   CalendarInput,
@@ -70,9 +71,10 @@ export class CalendarService {
       // The database must decide: lock, compare, delete, upsert and read as one statement.
       db.$queryRaw<ReplaceResultRow[]>`
         SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb)`
-    const [result] = this.deps.storesResponseWithWrite()
-      ? await this.deps.runInTransaction((tx) => call(tx))
-      : await call(this.deps.prisma)
+    const [result] = await (this.deps.storesResponseWithWrite()
+      ? this.deps.runInTransaction((tx) => call(tx))
+      : call(this.deps.prisma)
+    ).finally(() => forgetIfLarge(set))
     if (!result) throw new Error('replace_calendar_set returned no row')
     if (result.precondition_failed) checkIfMatch(ifMatch, result.version)
     const rows = result.calendars ?? []
