@@ -32,4 +32,6 @@ USER node
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "--enable-source-maps", "dist/src/server.js"]
+# The memory budget (README "Memory"): V8's heap limits, as in npm start; request bodies are bounded by
+# BODY_BYTES_IN_FLIGHT.
+CMD ["node", "--enable-source-maps", "--max-old-space-size=128", "--max-semi-space-size=2", "dist/src/server.js"]

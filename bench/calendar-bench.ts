@@ -2,13 +2,17 @@ import { startBaseline } from './baseline.ts'
 import { measurePerRow } from './calendar-rows.ts'
 import { compareThroughput, type ThroughputOptions } from './calendar-throughput.ts'
 import { createBenchDatabase } from './database.ts'
-import { megabytes, sampleRss, withCleanup } from './lib.ts'
-import { replaceOverHttp, startApp } from './service.ts'
+import { withCleanup } from './lib.ts'
+import { BenchClient, replaceOverHttp, startServiceProcess } from './service.ts'
+import { type ReplaceCalendars, RotatingSets } from './workload.ts'
 
 export const THROUGHPUT_RATIO_GOAL = 0.6
+/** The issue's bars: without a key at least 0.5 (the goal is 0.6), with an Idempotency-Key at least 0.3. */
+export const THROUGHPUT_RATIO_BAR = 0.5
+export const KEYED_THROUGHPUT_RATIO_BAR = 0.3
 export const PER_ROW_RATIO_GOAL = 2
 
-const THROUGHPUT: ThroughputOptions = {
+const THROUGHPUT: ThroughputOptions & { users: number; setSize: number } = {
   clients: 16,
   users: 200,
   setSize: 20,
@@ -20,11 +24,17 @@ const PER_ROW = { small: { calendars: 100, runs: 7 }, large: { calendars: 10_000
 
 export interface CalendarBenchFigures {
   throughput: ThroughputOptions & {
+    users: number
+    setSize: number
     /** Replaces per second; the baseline is one call of the service's replace function per replace, over pg. */
     service: number
+    /** The same PUT, each with a new Idempotency-Key (its response stored in the replace's transaction). */
+    serviceWithKey: number
     baseline: number
     /** service / baseline */
     ratio: number
+    /** serviceWithKey / baseline */
+    keyedRatio: number
     goalMet: boolean
   }
   perRow: {
@@ -35,31 +45,44 @@ export interface CalendarBenchFigures {
     ratio: number
     goalMet: boolean
   }
-  memory: {
-    /** Peak resident set size of the whole run (process.resourceUsage().maxRSS). */
-    peakRssMb: number
-    /** Largest process.memoryUsage.rss() sampled during the throughput comparison. */
-    throughputRssMb: number
-  }
 }
 
 /**
- * Runs the calendar benchmark on a fresh database and returns its figures: the service (the real app,
- * hosted by this process, over HTTP) against the baseline (the same replace_calendar_set call, over pg), then
+ * Runs the calendar benchmark on a fresh database and returns its figures: the service (the built
+ * server in a process of its own, with its production heap limits, driven over HTTP by undici from this
+ * process), with and without Idempotency-Keys, against the baseline (the same replace_calendar_set call,
+ * over pg from this process), then
  * the service's time per row of one replace of a small and of a large set. The per-row replaces run
  * last, so the planner's statistics are those of a database in use (users of about 20 calendars).
  */
 export function runCalendarBench(): Promise<CalendarBenchFigures> {
   return withCleanup(async (cleanup) => {
     const databaseUrl = await createBenchDatabase(cleanup)
-    // The app's pool gets as many connections as the baseline's.
-    const appEnv = { DATABASE_URL: databaseUrl, DB_POOL_MAX: String(THROUGHPUT.clients) }
-    const service = replaceOverHttp(await startApp(appEnv, cleanup))
+    // The service's pool gets as many connections as the baseline's.
+    const env = { DATABASE_URL: databaseUrl, DB_POOL_MAX: String(THROUGHPUT.clients) }
+    const server = await startServiceProcess(env, cleanup)
+    const client = new BenchClient(server.url, THROUGHPUT.clients, cleanup)
+    const service = replaceOverHttp(client)
+    const serviceWithKey = replaceOverHttp(client, { idempotencyKeys: true })
     const baseline = await startBaseline(databaseUrl, THROUGHPUT.clients, cleanup)
 
-    const rss = sampleRss(50)
-    const rates = await compareThroughput(databaseUrl, { service, baseline }, THROUGHPUT)
-    const throughputRss = rss.stop()
+    // Each contender replaces the sets of users of its own, round-robin (RotatingSets).
+    const nextOf = (name: string, replace: ReplaceCalendars) => {
+      const sets = new RotatingSets(name, THROUGHPUT.users, THROUGHPUT.setSize)
+      return () => {
+        const { userId, calendars } = sets.next()
+        return replace(userId, calendars)
+      }
+    }
+    const rates = await compareThroughput(
+      databaseUrl,
+      {
+        service: nextOf('service', service),
+        serviceWithKey: nextOf('service-with-key', serviceWithKey),
+        baseline: nextOf('baseline', baseline),
+      },
+      THROUGHPUT,
+    )
     const throughputRatio = rates.service / rates.baseline
 
     const small = { ...PER_ROW.small, msPerRow: await measurePerRow(service, PER_ROW.small) }
@@ -70,8 +93,10 @@ export function runCalendarBench(): Promise<CalendarBenchFigures> {
       throughput: {
         ...THROUGHPUT,
         service: rates.service,
+        serviceWithKey: rates.serviceWithKey,
         baseline: rates.baseline,
         ratio: throughputRatio,
+        keyedRatio: rates.serviceWithKey / rates.baseline,
         goalMet: throughputRatio >= THROUGHPUT_RATIO_GOAL,
       },
       perRow: {
@@ -81,17 +106,14 @@ export function runCalendarBench(): Promise<CalendarBenchFigures> {
         // The goal is "no per-row round trips": a large set may cost less per row (fixed costs spread).
         goalMet: perRowRatio <= PER_ROW_RATIO_GOAL,
       },
-      memory: {
-        peakRssMb: megabytes(process.resourceUsage().maxRSS * 1024),
-        throughputRssMb: megabytes(throughputRss),
-      },
     }
   })
 }
 
 /** The figures as a table, one line per measure, saying whether each goal is met. */
-export function formatCalendarBench({ throughput, perRow, memory }: CalendarBenchFigures): string {
+export function formatCalendarBench({ throughput, perRow }: CalendarBenchFigures): string {
   const goal = (met: boolean) => (met ? 'met' : 'MISSED')
+  const bar = (ratio: number, least: number) => `bar >= ${least}: ${goal(ratio >= least)}`
   const { small, large } = perRow
   return [
     `calendar bench: ${throughput.clients} clients, ${throughput.users} users, ${throughput.setSize} ` +
@@ -99,15 +121,16 @@ export function formatCalendarBench({ throughput, perRow, memory }: CalendarBenc
       `in ${throughput.rounds} alternating rounds`,
     `calendar PUT throughput   service ${throughput.service.toFixed(0)} req/s   ` +
       `baseline ${throughput.baseline.toFixed(0)} req/s   ratio ${throughput.ratio.toFixed(2)}   ` +
-      `goal >= ${THROUGHPUT_RATIO_GOAL}: ${goal(throughput.goalMet)}`,
+      `${bar(throughput.ratio, THROUGHPUT_RATIO_BAR)}, goal >= ${THROUGHPUT_RATIO_GOAL}: ${goal(throughput.goalMet)}`,
+    `  with Idempotency-Key    service ${throughput.serviceWithKey.toFixed(0)} req/s   ` +
+      `ratio ${throughput.keyedRatio.toFixed(2)}   ${bar(throughput.keyedRatio, KEYED_THROUGHPUT_RATIO_BAR)}`,
+    '  (service: the built server, its own process and heap limits; load: undici from the bench process; ' +
+      'baseline: replace_calendar_set over pg, no HTTP)',
     `per-row replace time      ${small.calendars} calendars ${small.msPerRow.toFixed(4)} ms/row   ` +
       `${large.calendars} calendars ${large.msPerRow.toFixed(4)} ms/row   ` +
       `ratio ${large.calendars}/${small.calendars} ${perRow.ratio.toFixed(2)}   ` +
       `goal within ${PER_ROW_RATIO_GOAL}x: ${goal(perRow.goalMet)}`,
     `  (each: median of ${small.runs}/${large.runs} runs of a fresh user's second replace, half kept, ` +
       'half rotated; client-side time over HTTP)',
-    `peak RSS, bench process   ${memory.peakRssMb.toFixed(0)} MB   ` +
-      `during throughput ${memory.throughputRssMb.toFixed(0)} MB   ` +
-      '(app, HTTP clients, baseline and 10,000-calendar sets in one process)',
   ].join('\n')
 }

@@ -25,7 +25,7 @@ export async function createBenchDatabase(cleanup: Cleanup): Promise<string> {
 /** Reclaims the dead rows of earlier phases and refreshes statistics, so each phase starts alike. */
 export function vacuum(databaseUrl: string): Promise<unknown> {
   return withClient(databaseUrl, (client) =>
-    client.query('VACUUM (ANALYZE) calendar_sets, managed_calendars'),
+    client.query('VACUUM (ANALYZE) calendar_sets, managed_calendars, crew_calls, crew_assignments'),
   )
 }
 

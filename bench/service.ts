@@ -1,5 +1,9 @@
-import { buildApp } from '../src/app.ts'
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Pool } from 'undici'
 import { type Config, loadConfig } from '../src/config.ts'
+import type { AssignmentInput } from '../src/schemas/crew.ts'
+import { buildServer, type ServerProcess, startServer } from '../test/helpers/server-process.ts'
 import type { Cleanup } from './lib.ts'
 import type { ReplaceCalendars } from './workload.ts'
 
@@ -14,31 +18,101 @@ export function benchConfig(env: Record<string, string>): Config {
 }
 
 /**
- * The real app, configured from the environment overridden by `env` (logs silenced), listening on a free
- * port of 127.0.0.1. Returns its origin, e.g. http://127.0.0.1:41234.
+ * The V8 flags `npm start` runs the server with (package.json's start script; the Dockerfile's CMD
+ * has the same, test/deploy.test.ts checks), so the service is measured under its real heap limits.
  */
-export async function startApp(env: Record<string, string>, cleanup: Cleanup): Promise<string> {
-  const app = await buildApp(benchConfig(env))
-  cleanup.add(() => {
-    const closed = app.close()
-    // Keep-alive connections of requests cut short (SIGINT) would otherwise hold close() for 72 s.
-    app.server.closeAllConnections()
-    return closed
-  })
-  return app.listen({ host: '127.0.0.1', port: 0 })
+export function productionNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    scripts: Record<string, string>
+  }
+  return (scripts.start ?? '').split(/\s+/).filter((word) => word.startsWith('--max-'))
 }
 
-/** PUT /v1/users/{userId}/calendars over HTTP (keep-alive); fails on any status but 200. */
-export function replaceOverHttp(origin: string): ReplaceCalendars {
-  return async (userId, calendars) => {
-    const response = await fetch(`${origin}/v1/users/${encodeURIComponent(userId)}/calendars`, {
+/**
+ * The built service (dist/src/server.js, compiled first) as a process of its own, with the production
+ * heap flags, configured by `env` over the bench key; resolves once it answers /health/ready. The load
+ * comes from this process, so client and server never share a CPU thread's time.
+ */
+export async function startServiceProcess(
+  env: Record<string, string>,
+  cleanup: Cleanup,
+): Promise<ServerProcess> {
+  await buildServer()
+  const server = await startServer(
+    cleanup,
+    { ...BENCH_AUTH, LOG_LEVEL: 'warn', SYNC_WORKER: 'off', ...env },
+    { built: true, nodeArgs: productionNodeFlags() },
+  )
+  await server.ready()
+  return server
+}
+
+export interface HttpAnswer {
+  status: number
+  body: string
+}
+
+/**
+ * An HTTP client of the service: undici's keep-alive pool of `connections` connections. Its CPU cost per
+ * request is a fraction of fetch's (which cost about as much as the server itself), so the client is not
+ * what the benchmark measures.
+ */
+export class BenchClient {
+  private readonly pool: Pool
+
+  constructor(origin: string, connections: number, cleanup: Cleanup) {
+    this.pool = new Pool(origin, { connections, pipelining: 1 })
+    cleanup.add(() => this.pool.close())
+  }
+
+  async put(path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+    const response = await this.pool.request({
       method: 'PUT',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_SERVICE_KEY}` },
-      body: JSON.stringify({ calendars }),
+      path,
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${BENCH_SERVICE_KEY}`,
+        ...headers,
+      },
+      body: JSON.stringify(body),
     })
-    const body = await response.text()
-    if (response.status !== 200) {
-      throw new Error(`PUT calendars of ${userId}: HTTP ${response.status} ${body.slice(0, 500)}`)
+    return { status: response.statusCode, body: await response.body.text() }
+  }
+
+  async get(path: string): Promise<HttpAnswer> {
+    const response = await this.pool.request({
+      method: 'GET',
+      path,
+      headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}` },
+    })
+    return { status: response.statusCode, body: await response.body.text() }
+  }
+}
+
+export const calendarsPath = (userId: string) => `/v1/users/${encodeURIComponent(userId)}/calendars`
+
+/**
+ * PUT /v1/users/{userId}/calendars; fails on any status but 200. With `idempotencyKeys`, each request
+ * carries a new Idempotency-Key (its response is stored in the replace's transaction).
+ */
+export function replaceOverHttp(client: BenchClient, { idempotencyKeys = false } = {}): ReplaceCalendars {
+  return async (userId, calendars) => {
+    const headers: Record<string, string> = idempotencyKeys ? { 'idempotency-key': randomUUID() } : {}
+    const answer = await client.put(calendarsPath(userId), { calendars }, headers)
+    if (answer.status !== 200) {
+      throw new Error(`PUT calendars of ${userId}: HTTP ${answer.status} ${answer.body.slice(0, 500)}`)
+    }
+  }
+}
+
+/** PUT /v1/jobs/{jobId}/crew-calls/{department}/assignments; fails on any status but 200. */
+export function replaceRosterOverHttp(client: BenchClient) {
+  return async (jobId: string, assignments: AssignmentInput[]) => {
+    const answer = await client.put(`/v1/jobs/${encodeURIComponent(jobId)}/crew-calls/sound/assignments`, {
+      assignments,
+    })
+    if (answer.status !== 200) {
+      throw new Error(`PUT roster of ${jobId}: HTTP ${answer.status} ${answer.body.slice(0, 500)}`)
     }
   }
 }

@@ -99,12 +99,13 @@ export const configSchema = z.object({
   DB_TX_TIMEOUT_MS: int(30_000, 1),
   /** Attempts for a transaction that fails with a serialization failure or deadlock. */
   DB_TX_MAX_ATTEMPTS: int(3, 1),
-  BODY_LIMIT_BYTES: int(16 * 1024 * 1024, 1024),
+  /** Largest request body: 10,000 calendars of about 400 bytes each (README "Memory"). */
+  BODY_LIMIT_BYTES: int(4 * 1024 * 1024, 1024),
   /**
    * Request body bytes the process parses and holds at once (src/plugins/body-budget.ts); a body that
    * does not fit while others are in flight is answered 503 with Retry-After. At least BODY_LIMIT_BYTES.
    */
-  BODY_BYTES_IN_FLIGHT: int(16 * 1024 * 1024, 1024),
+  BODY_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 1024),
   /** Seconds a client is told to wait (Retry-After) when the database is busy. */
   RETRY_AFTER_SECONDS: int(1, 1),
   /** Grace period for in-flight requests on SIGINT/SIGTERM before the process exits anyway. */

@@ -13,7 +13,7 @@ export interface BodyBudgetOptions {
  * its Content-Length; a chunked body by the body limit, the most it may turn out to be) and released when
  * its response has been sent or its connection closed, so the bytes being parsed, validated, sent to
  * PostgreSQL and answered stay within `budgetBytes` whatever the number of clients. A request that does
- * not fit while others are in flight is answered 503 with Retry-After, unread; one alone always fits (the
+ * not fit while others are in flight is answered 503 with Retry-After, its body discarded unparsed; one alone always fits (the
  * budget is at least the body limit). Bodies over the limit are not charged: Fastify refuses them (413)
  * by their Content-Length, unread.
  */
@@ -25,8 +25,8 @@ export default fp<BodyBudgetOptions>(
       const charge = bodyCharge(request.headers, bodyLimitBytes)
       if (charge === 0) return
       if (inFlight > 0 && inFlight + charge > budgetBytes) {
-        // Unread: the client may retry once the bodies in flight are answered.
-        reply.header('connection', 'close')
+        // Unparsed: Node.js discards the body as it arrives (chunk by chunk, nothing kept) and keeps the
+        // connection, so the client reads this answer instead of a reset mid-upload.
         throw new ServiceUnavailableError(
           `request bodies in flight fill the memory budget (BODY_BYTES_IN_FLIGHT ${budgetBytes} bytes); retry shortly`,
         )

@@ -38,6 +38,8 @@ export interface StartServerOptions {
   port?: number
   /** Arguments after the entry point, e.g. ['--worker']. */
   args?: string[]
+  /** Node.js flags before the entry point, e.g. heap limits. */
+  nodeArgs?: string[]
 }
 
 /** The compiled entry point `npm run build` writes. */
@@ -56,7 +58,7 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort())
   const entry = options.built ? ['--enable-source-maps', BUILT_SERVER] : ['--import', 'tsx', 'src/server.ts']
-  const args = [...entry, ...(options.args ?? [])]
+  const args = [...(options.nodeArgs ?? []), ...entry, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', PORT: String(port), ...env },
