@@ -75,7 +75,7 @@ t.test(
 
 t.test('calendars: replace and read through the SDK, with typed versions, ETags and changes', async (t) => {
   const userId = { path: { userId: 'alice' } }
-  const calendars: Schemas['CalendarListEntryInput'][] = [
+  const calendars: Schemas['CalendarListEntry'][] = [
     { calendarId: 'alice@example.com', summary: 'Alice', timeZone: 'Europe/Madrid', primary: true },
     { calendarId: 'team@group.calendar.google.com', summary: 'Team', backgroundColor: '#9fe1e7' },
   ]
@@ -183,7 +183,7 @@ t.test('crew: technicians, a crew call and its roster, synced with Flex and reco
   t.same(roster.data?.changes, { created: 2, updated: 0, deleted: 0, unchanged: 0 })
 
   const plan = await api.POST('/v1/jobs/{jobId}/crew-calls/{department}/sync', {
-    params: { ...crewCall, query: { dryRun: 'true' } },
+    params: { ...crewCall, query: { dryRun: true } },
   })
   t.ok(plan.data && 'plan' in plan.data, 'a dry run answers the plan')
   t.equal(flex.lines(ELEMENT).length, 0, 'and changes nothing in Flex')
