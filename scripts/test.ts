@@ -31,7 +31,10 @@ ensureSdkDependencies()
 const env: NodeJS.ProcessEnv = { ...process.env, RS_TEST_RUN: randomBytes(8).toString('hex') }
 let stopDatabase = async () => {}
 if (!env.DATABASE_URL) {
-  const db = await startThrowawayPostgres()
+  const db = await startThrowawayPostgres().catch((error: unknown) => {
+    console.error(`npm test: ${error instanceof Error ? error.message : error}`)
+    process.exit(1)
+  })
   env.RS_TEST_PG_URL = db.url
   stopDatabase = db.stop
 }
