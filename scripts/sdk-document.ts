@@ -2,7 +2,9 @@
  * What `npm run sdk` writes and how, shared with the test that keeps the committed SDK in step with the
  * server (test/e2e/sdk.test.ts).
  */
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -15,6 +17,25 @@ export const OPENAPI_TYPESCRIPT = fileURLToPath(
   new URL('../sdk/node_modules/.bin/openapi-typescript', import.meta.url),
 )
 export const REDOCLY = fileURLToPath(new URL('../sdk/node_modules/.bin/redocly', import.meta.url))
+/** A second, independent client generator (@hey-api/openapi-ts), for the test that a generated client works. */
+export const HEY_API = fileURLToPath(new URL('../sdk/node_modules/.bin/openapi-ts', import.meta.url))
+/** TypeScript 5 (sdk/'s): the generators need its compiler API, and it builds sdk/dist. */
+export const SDK_TSC = fileURLToPath(new URL('../sdk/node_modules/.bin/tsc', import.meta.url))
+
+/**
+ * Installs sdk/'s own dependencies when any tool is missing (a fresh clone): openapi-typescript, Redocly,
+ * @hey-api/openapi-ts and TypeScript 5 live there, apart from the root project (TypeScript 7). Used by
+ * `npm run sdk` and by `npm test` (scripts/test.ts), so the contract check never needs a separate step.
+ */
+export function ensureSdkDependencies(): void {
+  if ([OPENAPI_TYPESCRIPT, REDOCLY, HEY_API, SDK_TSC].every((tool) => existsSync(tool))) return
+  console.log('installing sdk/ dependencies (npm --prefix sdk install)')
+  const result = spawnSync('npm', ['--prefix', SDK_DIR, 'install', '--no-audit', '--no-fund'], {
+    stdio: 'inherit',
+  })
+  if (result.status !== 0)
+    throw new Error(`npm --prefix sdk install failed (${result.error ?? `exit ${result.status}`})`)
+}
 
 /** sdk/openapi.json's text: the served document, pretty-printed, keys in the server's order. */
 export function formatDocument(document: unknown): string {

@@ -9,6 +9,7 @@
  *    and nothing is written, warnings are printed.
  * 4. Writes sdk/openapi.json (the contract) and sdk/src/schema.d.ts (openapi-typescript's types, headed
  *    by the sha256 of that document). Both are committed; test/e2e/sdk.test.ts fails when they are stale.
+ * 5. Builds the package in sdk/dist (ESM and .d.ts, `npm --prefix sdk run build`; not committed).
  *
  * `npm run sdk -- --check` writes nothing and exits 1 when either committed file differs from what would
  * be generated now.
@@ -22,6 +23,7 @@ import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import {
   DOCUMENT_FILE,
+  ensureSdkDependencies,
   formatDocument,
   OPENAPI_TYPESCRIPT,
   REDOCLY,
@@ -59,9 +61,7 @@ async function servedDocument(): Promise<unknown> {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(OPENAPI_TYPESCRIPT) || !existsSync(REDOCLY)) {
-    run('npm', ['--prefix', SDK_DIR, 'install', '--no-audit', '--no-fund'])
-  }
+  ensureSdkDependencies()
 
   const documentText = formatDocument(await servedDocument())
   const work = await mkdtemp(join(tmpdir(), 'rostersync-sdk-'))
@@ -89,6 +89,8 @@ async function main(): Promise<void> {
       await writeFile(DOCUMENT_FILE, documentText)
       await writeFile(SCHEMA_FILE, schemaText)
       console.log('wrote sdk/openapi.json and sdk/src/schema.d.ts')
+      run('npm', ['--prefix', SDK_DIR, 'run', '--silent', 'build'])
+      console.log('built sdk/dist (ESM and .d.ts)')
     }
   } finally {
     await rm(work, { recursive: true, force: true })

@@ -1,5 +1,6 @@
 /**
- * npm test: gives the whole tap run one PostgreSQL, then runs tap with the arguments given.
+ * npm test: gives the whole tap run one PostgreSQL, then runs tap with the arguments given. It first
+ * installs sdk/'s dependencies when they are missing (a fresh clone), for test/e2e/sdk.test.ts.
  * - DATABASE_URL set: test files create their databases on that server.
  * - otherwise: an embedded PostgreSQL in a temporary directory, stopped and removed afterwards (and by
  *   its helper process if this one is killed: test/helpers/throwaway-postgres.ts).
@@ -12,6 +13,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startThrowawayPostgres } from '../test/helpers/throwaway-postgres.ts'
+import { ensureSdkDependencies } from './sdk-document.ts'
 
 const tap = join('node_modules', '.bin', 'tap')
 
@@ -23,10 +25,16 @@ if (!existsSync(built) || readFileSync(built, 'utf8').includes('@tapjs/typescrip
   spawnSync(tap, ['build'], { stdio: 'ignore' })
 }
 
+// The SDK's contract check and the second generator's client (test/e2e/sdk.test.ts) need sdk/'s tools.
+ensureSdkDependencies()
+
 const env: NodeJS.ProcessEnv = { ...process.env, RS_TEST_RUN: randomBytes(8).toString('hex') }
 let stopDatabase = async () => {}
 if (!env.DATABASE_URL) {
-  const db = await startThrowawayPostgres()
+  const db = await startThrowawayPostgres().catch((error: unknown) => {
+    console.error(`npm test: ${error instanceof Error ? error.message : error}`)
+    process.exit(1)
+  })
   env.RS_TEST_PG_URL = db.url
   stopDatabase = db.stop
 }

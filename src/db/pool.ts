@@ -3,6 +3,7 @@ import type { Config } from '../config.ts'
 
 export interface PoolLogger {
   warn(obj: object, msg: string): void
+  debug?(obj: object, msg: string): void
 }
 
 type PoolSettings = Pick<
@@ -34,8 +35,29 @@ export function createPool(connectionString: string, settings: PoolSettings, log
     // Services rely on READ COMMITTED (src/db/transaction.ts), whatever the server's default.
     options: '-c default_transaction_isolation=read\\ committed',
   })
-  const onError = (err: Error) => log.warn({ err }, 'database connection error')
+  const onError = (err: Error) => {
+    // Only what the error says: pg-pool attaches the whole client (`err.client`, kilobytes of internals).
+    const details = { err: connectionErrorDetails(err) }
+    if (closingPools.has(pool)) log.debug?.(details, 'database connection closed during shutdown')
+    else log.warn(details, 'database connection error')
+  }
   pool.on('error', onError)
   pool.on('connect', (client) => client.on('error', onError))
   return pool
+}
+
+const closingPools = new WeakSet<pg.Pool>()
+
+/**
+ * Says the pool's owner is shutting down: connections closing now (an embedded PostgreSQL stopping on the
+ * same Ctrl-C, or ending the pool) are expected and logged at debug level, not as warnings.
+ */
+export function markClosing(pool: pg.Pool): void {
+  closingPools.add(pool)
+}
+
+/** A connection error as a log may show it: type, message, SQLSTATE; never the client it came from. */
+export function connectionErrorDetails(err: Error): { type: string; message: string; code?: string } {
+  const code = (err as { code?: unknown }).code
+  return { type: err.name, message: err.message, ...(typeof code === 'string' && { code }) }
 }

@@ -3,7 +3,7 @@ import type pg from 'pg'
 import type { Config } from '../config.ts'
 import { pendingMigrations } from '../db/migrate.ts'
 import { readMigrations } from '../db/migrations.ts'
-import { createPool } from '../db/pool.ts'
+import { createPool, markClosing } from '../db/pool.ts'
 import { createPrismaClient, type PrismaClient } from '../db/prisma.ts'
 
 export interface Database {
@@ -43,6 +43,9 @@ export default fp<DatabasePluginOptions>(
           migrations,
         ),
     })
+    // From the first moment of shutdown (the signal may stop an embedded PostgreSQL at the same time),
+    // closed connections are expected, not warnings. Prisma lets go of the pool first, then the pool ends.
+    app.addHook('preClose', async () => markClosing(pool))
     app.addHook('onClose', async () => {
       await prisma.$disconnect()
       await pool.end()

@@ -2,6 +2,8 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
+import { packageInfo } from '../package-info.ts'
+import { finishDocument, type OpenApiDocument } from './openapi-document.ts'
 
 /** The name of the bearer security scheme in components.securitySchemes. */
 const BEARER_SCHEME = 'bearer'
@@ -14,7 +16,9 @@ export const PUBLIC_SECURITY = []
 
 /**
  * The OpenAPI 3.1 document, generated from the routes' zod schemas (reusable schemas become
- * components via their `.meta({ id })`), served at GET /openapi.json, with interactive docs at /docs.
+ * components via their `.meta({ id })`), finished by ./openapi-document.ts (one component per shape, every
+ * response header), served at GET /openapi.json, with interactive docs at /docs. info.version and
+ * info.license are package.json's.
  */
 export default fp(
   async function openapiPlugin(app) {
@@ -23,7 +27,8 @@ export default fp(
         openapi: '3.1.0',
         info: {
           title: 'rostersync',
-          version: '1.0.0',
+          version: packageInfo.version,
+          license: { name: packageInfo.license, identifier: packageInfo.license },
           description:
             'Keeps managed calendar sets and crew rosters in sync without losing or duplicating a row. ' +
             'Errors are RFC 9457 application/problem+json; every response carries x-request-id.',
@@ -52,7 +57,10 @@ export default fp(
         },
       },
       transform: jsonSchemaTransform,
-      transformObject: jsonSchemaTransformObject,
+      transformObject: (document) =>
+        finishDocument(jsonSchemaTransformObject(document) as OpenApiDocument) as ReturnType<
+          typeof jsonSchemaTransformObject
+        >,
     })
     await app.register(swaggerUi, { routePrefix: '/docs' })
     app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { jsonAnswer } from '../schemas/answer.ts'
 import { integrityQuerySchema, integrityReportSchema } from '../schemas/integrity.ts'
 import { pickProblems } from '../schemas/problem.ts'
 
@@ -16,7 +17,7 @@ const adminRoutes: FastifyPluginAsyncZod = async (app) => {
         'last 24 hours of syncs. With checkFlex=true it also reads Flex and lists recorded crew lines Flex no ' +
         'longer has (502 when Flex cannot be read, 503 when it is not configured).',
       querystring: integrityQuerySchema,
-      response: { 200: integrityReportSchema, ...pickProblems(502) },
+      response: { 200: jsonAnswer('The integrity report', integrityReportSchema), ...pickProblems(502) },
     },
     handler: (request) => integrity.report({ checkFlex: request.query.checkFlex }),
   })

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { jsonAnswer } from '../schemas/answer.ts'
 import {
   calendarSetSchema,
   ifMatchHeadersSchema,
@@ -20,7 +21,7 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: "Read a user's calendar set",
       description: 'A user never synced has version 0 and no calendars. The ETag is the version.',
       params: userParamsSchema,
-      response: { 200: calendarSetSchema },
+      response: { 200: jsonAnswer('The calendar set, with its version (also the ETag)', calendarSetSchema) },
     },
     handler: async (request, reply) => {
       const set = await calendars.get(request.params.userId)
@@ -42,7 +43,10 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       headers: ifMatchHeadersSchema,
       body: replaceCalendarsBodySchema,
       response: {
-        200: replaceCalendarsResultSchema,
+        200: jsonAnswer(
+          'The replaced set: its version (also the ETag) and what changed',
+          replaceCalendarsResultSchema,
+        ),
         ...pickProblems(412),
       },
     },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { jsonAnswer } from '../schemas/answer.ts'
 import { ifMatchHeadersSchema } from '../schemas/calendars.ts'
 import { etag } from '../schemas/common.ts'
 import {
@@ -28,7 +29,11 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: "Create or update a job's crew call for a department",
       params: crewCallParamsSchema,
       body: crewCallFieldsSchema,
-      response: { 200: crewCallSchema, 201: crewCallSchema, ...pickProblems(409) },
+      response: {
+        200: jsonAnswer('Updated (or unchanged)', crewCallSchema),
+        201: jsonAnswer('Created', crewCallSchema),
+        ...pickProblems(409),
+      },
     },
     handler: async (request, reply) => {
       const { jobId, department } = request.params
@@ -44,7 +49,13 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['crew'],
       summary: 'Read a crew call with its roster',
       params: crewCallParamsSchema,
-      response: { 200: crewCallWithRosterSchema, ...pickProblems(404) },
+      response: {
+        200: jsonAnswer(
+          'The crew call, its roster (version = ETag) and its sync state',
+          crewCallWithRosterSchema,
+        ),
+        ...pickProblems(404),
+      },
     },
     handler: async (request, reply) => {
       const crewCall = await rosters.getCrewCall(request.params)
@@ -59,7 +70,10 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['crew'],
       summary: "Read a crew call's roster",
       params: crewCallParamsSchema,
-      response: { 200: rosterSchema, ...pickProblems(404) },
+      response: {
+        200: jsonAnswer('The roster, with its version (also the ETag)', rosterSchema),
+        ...pickProblems(404),
+      },
     },
     handler: async (request, reply) => {
       const roster = await rosters.get(request.params)
@@ -80,7 +94,10 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       headers: ifMatchHeadersSchema,
       body: replaceRosterBodySchema,
       response: {
-        200: replaceRosterResultSchema,
+        200: jsonAnswer(
+          'The replaced roster: its version (also the ETag) and what changed',
+          replaceRosterResultSchema,
+        ),
         ...pickProblems(404, 412),
       },
     },
@@ -104,8 +121,8 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       headers: ifMatchHeadersSchema,
       body: assignmentFieldsSchema,
       response: {
-        200: assignmentSchema,
-        201: assignmentSchema,
+        200: jsonAnswer('Updated (or unchanged); the ETag is the roster version', assignmentSchema),
+        201: jsonAnswer('Added to the roster; the ETag is the roster version', assignmentSchema),
         ...pickProblems(404, 412),
       },
     },
@@ -132,7 +149,12 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: 'Take one technician off the roster (204 also when absent)',
       params: assignmentParamsSchema,
       headers: ifMatchHeadersSchema,
-      response: { 204: z.undefined().describe('Done'), ...pickProblems(404, 412) },
+      response: {
+        204: z
+          .undefined()
+          .describe('Off the roster (also when it was not on it); the ETag is the roster version'),
+        ...pickProblems(404, 412),
+      },
     },
     handler: async (request, reply) => {
       const { technicianId, ...key } = request.params

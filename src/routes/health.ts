@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ServiceUnavailableError } from '../errors/domain-errors.ts'
 import { PUBLIC_SECURITY } from '../plugins/openapi.ts'
+import { jsonAnswer } from '../schemas/answer.ts'
 import { pickProblems } from '../schemas/problem.ts'
 
 const statusSchema = z.object({ status: z.literal('ok') })
@@ -13,7 +14,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['health'],
       security: PUBLIC_SECURITY,
       summary: 'The process is up',
-      response: { 200: statusSchema },
+      response: { 200: jsonAnswer('The process is up', statusSchema) },
     },
     handler: async () => ({ status: 'ok' as const }),
   })
@@ -24,7 +25,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['health'],
       security: PUBLIC_SECURITY,
       summary: 'The database is reachable and every migration is applied',
-      response: { 200: statusSchema, ...pickProblems(503) },
+      response: { 200: jsonAnswer('Ready to serve', statusSchema), ...pickProblems(503) },
     },
     handler: async () => {
       const pending = await app.db.pendingMigrations().catch((error: unknown) => {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { jsonAnswer } from '../schemas/answer.ts'
 import { crewCallParamsSchema } from '../schemas/crew.ts'
 import { pickProblems } from '../schemas/problem.ts'
 import {
@@ -26,7 +27,10 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
         'is not configured.',
       params: crewCallParamsSchema,
       querystring: syncQuerySchema,
-      response: { 200: syncResponseSchema, ...pickProblems(404, 409, 502) },
+      response: {
+        200: jsonAnswer('The run (`run`), or with dryRun=true the plan (`plan`)', syncResponseSchema),
+        ...pickProblems(404, 409, 502),
+      },
     },
     handler: (request) =>
       sync.syncCrewCall(request.params.jobId, request.params.department, { dryRun: request.query.dryRun }),
@@ -39,7 +43,10 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['sync'],
       summary: 'Reconcile every crew call of a job with Flex',
       params: jobParamsSchema,
-      response: { 200: jobSyncResponseSchema, ...pickProblems(404, 409) },
+      response: {
+        200: jsonAnswer('One run per crew call of the job', jobSyncResponseSchema),
+        ...pickProblems(404, 409),
+      },
     },
     handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId) }),
   })
@@ -51,7 +58,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['sync'],
       summary: 'Sync history, newest first',
       querystring: syncRunsQuerySchema,
-      response: { 200: syncRunsPageSchema },
+      response: { 200: jsonAnswer('A page of runs, newest first', syncRunsPageSchema) },
     },
     handler: (request) => sync.listRuns(request.query),
   })

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { jsonAnswer } from '../schemas/answer.ts'
 import { technicianFieldsSchema, technicianParamsSchema, technicianSchema } from '../schemas/crew.ts'
 import { pickProblems } from '../schemas/problem.ts'
 
@@ -15,8 +16,8 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
       params: technicianParamsSchema,
       body: technicianFieldsSchema,
       response: {
-        200: technicianSchema,
-        201: technicianSchema,
+        200: jsonAnswer('Updated (or unchanged)', technicianSchema),
+        201: jsonAnswer('Created', technicianSchema),
         ...pickProblems(409),
       },
     },
@@ -33,7 +34,7 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: ['crew'],
       summary: 'Read a technician',
       params: technicianParamsSchema,
-      response: { 200: technicianSchema, ...pickProblems(404) },
+      response: { 200: jsonAnswer('The technician', technicianSchema), ...pickProblems(404) },
     },
     handler: (request) => technicians.get(request.params.technicianId),
   })

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { idSchema, ifMatchSchema, storableText, versionSchema } from './common.ts'
+import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from './common.ts'
 
 export const MAX_CALENDARS_PER_SET = 10_000
 
@@ -54,28 +54,36 @@ export const replaceCalendarsBodySchema = z
     calendars: z
       .array(calendarInputSchema)
       .max(MAX_CALENDARS_PER_SET, `at most ${MAX_CALENDARS_PER_SET} calendars per set`)
-      .superRefine((calendars, ctx) => {
-        const firstIndex = new Map<string, number>()
-        let primaryIndex: number | undefined
-        calendars.forEach((calendar, index) => {
-          const seen = firstIndex.get(calendar.calendarId)
-          if (seen === undefined) firstIndex.set(calendar.calendarId, index)
-          else
-            ctx.addIssue({
-              code: 'custom',
-              path: [index, 'calendarId'],
-              message: `duplicates the calendarId of calendars[${seen}]`,
-            })
-          if (!calendar.primary) return
-          if (primaryIndex === undefined) primaryIndex = index
-          else
-            ctx.addIssue({
-              code: 'custom',
-              path: [index, 'primary'],
-              message: `only one calendar may be primary; calendars[${primaryIndex}] already is`,
-            })
-        })
-      }),
+      // Runs even when items have faults of their own, so one answer names every field at fault: the
+      // items are then as sent, and only those whose calendarId (or primary) is readable are compared.
+      .superRefine(
+        (calendars: unknown[], ctx) => {
+          const firstIndex = new Map<string, number>()
+          let primaryIndex: number | undefined
+          calendars.forEach((calendar, index) => {
+            const { calendarId, primary } = fieldsOf(calendar)
+            if (typeof calendarId === 'string') {
+              const seen = firstIndex.get(calendarId)
+              if (seen === undefined) firstIndex.set(calendarId, index)
+              else
+                ctx.addIssue({
+                  code: 'custom',
+                  path: [index, 'calendarId'],
+                  message: `duplicates the calendarId of calendars[${seen}]`,
+                })
+            }
+            if (primary !== true) return
+            if (primaryIndex === undefined) primaryIndex = index
+            else
+              ctx.addIssue({
+                code: 'custom',
+                path: [index, 'primary'],
+                message: `only one calendar may be primary; calendars[${primaryIndex}] already is`,
+              })
+          })
+        },
+        { when: (payload) => Array.isArray(payload.value) },
+      ),
   })
   .meta({ id: 'ReplaceCalendars' })
 

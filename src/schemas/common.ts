@@ -41,3 +41,24 @@ export const ifMatchSchema = z
 export type IfMatch = z.output<typeof ifMatchSchema>
 
 export const etag = (version: number) => `"${version}"`
+
+/** An array item's fields for cross-item checks, which also run on items that failed validation. */
+export const fieldsOf = (item: unknown): Record<string, unknown> =>
+  typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : {}
+
+/** The spellings a boolean query parameter accepts (zod's stringbool, compared case-insensitively). */
+export const TRUE_SPELLINGS = ['true', '1', 'yes', 'on', 'y', 'enabled'] as const
+export const FALSE_SPELLINGS = ['false', '0', 'no', 'off', 'n', 'disabled'] as const
+
+/**
+ * A boolean query parameter, false when absent. The document declares it `type: boolean`, so a
+ * generated client passes `true` (sent as `?name=true`); the server also accepts the other spellings.
+ */
+export const queryBoolean = (description: string) =>
+  z
+    .stringbool({ truthy: [...TRUE_SPELLINGS], falsy: [...FALSE_SPELLINGS] })
+    .meta({
+      type: 'boolean',
+      description: `${description} Also accepted: ${TRUE_SPELLINGS.slice(1).join(', ')} for true and ${FALSE_SPELLINGS.slice(1).join(', ')} for false, in any case.`,
+    })
+    .default(false)

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
-import { idSchema, storableText, versionSchema } from './common.ts'
+import { fieldsOf, idSchema, storableText, versionSchema } from './common.ts'
 
 export const departments = ['sound', 'lights', 'video'] as const
 export type Department = (typeof departments)[number]
@@ -108,19 +108,25 @@ export const replaceRosterBodySchema = z
     assignments: z
       .array(z.strictObject({ technicianId: idSchema, role: roleCodeSchema.nullish() }))
       .max(MAX_ROSTER_SIZE, `at most ${MAX_ROSTER_SIZE} assignments per crew call`)
-      .superRefine((assignments, ctx) => {
-        const firstIndex = new Map<string, number>()
-        assignments.forEach(({ technicianId }, index) => {
-          const seen = firstIndex.get(technicianId)
-          if (seen === undefined) firstIndex.set(technicianId, index)
-          else
-            ctx.addIssue({
-              code: 'custom',
-              path: [index, 'technicianId'],
-              message: `duplicates the technicianId of assignments[${seen}]`,
-            })
-        })
-      }),
+      // Runs even when items have faults of their own (see replaceCalendarsBodySchema).
+      .superRefine(
+        (assignments: unknown[], ctx) => {
+          const firstIndex = new Map<string, number>()
+          assignments.forEach((assignment, index) => {
+            const { technicianId } = fieldsOf(assignment)
+            if (typeof technicianId !== 'string') return
+            const seen = firstIndex.get(technicianId)
+            if (seen === undefined) firstIndex.set(technicianId, index)
+            else
+              ctx.addIssue({
+                code: 'custom',
+                path: [index, 'technicianId'],
+                message: `duplicates the technicianId of assignments[${seen}]`,
+              })
+          })
+        },
+        { when: (payload) => Array.isArray(payload.value) },
+      ),
   })
   .meta({ id: 'ReplaceRoster' })
 

@@ -1,11 +1,9 @@
 import { z } from 'zod'
-import { syncStateValues } from './crew.ts'
+import { queryBoolean } from './common.ts'
+import { type SyncState, syncStateValues } from './crew.ts'
 
 export const integrityQuerySchema = z.strictObject({
-  checkFlex: z
-    .stringbool()
-    .default(false)
-    .describe('Also read Flex and list recorded crew lines it no longer has.'),
+  checkFlex: queryBoolean('Also read Flex and list recorded crew lines it no longer has.'),
 })
 
 export const integrityReportSchema = z
@@ -35,7 +33,13 @@ export const integrityReportSchema = z
       }),
     ),
     crewCallsBySyncState: z
-      .record(z.enum(syncStateValues), z.number().int())
+      .object(
+        // An object with one property per state (not a record keyed by an enum): the document lists them.
+        Object.fromEntries(syncStateValues.map((state) => [state, z.number().int()])) as Record<
+          SyncState,
+          z.ZodNumber
+        >,
+      )
       .describe('Crew calls per sync state; `failed` ones wait for a roster change or a manual sync.'),
     oldestPendingChangeSeconds: z
       .number()

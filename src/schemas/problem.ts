@@ -41,8 +41,13 @@ export const problemResponses = {
       'Idempotency-Key is still running (the last two with Retry-After).',
   ),
   412: problemResponse('If-Match does not match the current version. Nothing was written.'),
-  413: problemResponse('The body is larger than the configured limit.'),
-  415: problemResponse('The body is not application/json.'),
+  413: problemResponse(
+    'The body is larger than the configured limit (BODY_LIMIT_BYTES). Nothing was written.',
+  ),
+  414: problemResponse(
+    'A path segment is longer than the server accepts (4096 characters). Nothing was written.',
+  ),
+  415: problemResponse('The body is not application/json. Nothing was written.'),
   422: problemResponse(
     'The Idempotency-Key was already used, by this credential on this path, for a request with another body ' +
       'or query. Nothing was written.',

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { idSchema } from './common.ts'
+import { idSchema, queryBoolean } from './common.ts'
 import { departments } from './crew.ts'
 
 export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
@@ -69,7 +69,7 @@ export const syncPlanSchema = z
 export type SyncPlanView = z.output<typeof syncPlanSchema>
 
 export const syncQuerySchema = z.object({
-  dryRun: z.stringbool().default(false).describe('Return the plan and change nothing.'),
+  dryRun: queryBoolean('Return the plan and change nothing.'),
 })
 
 export const syncResponseSchema = z

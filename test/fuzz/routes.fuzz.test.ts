@@ -4,6 +4,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
+import { Conformance } from '../helpers/conformance.ts'
 import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
 import { isProblemContentType } from '../helpers/problem.ts'
 
@@ -123,6 +124,8 @@ interface OpenApi {
 
 const docResponse = await app.inject({ method: 'GET', url: '/openapi.json' })
 const doc = docResponse.json<OpenApi>()
+/** Every answer is also checked against the document: declared status, body schema, declared headers. */
+const conformance = new Conformance(doc)
 const resolve = (schema: JsonSchema | undefined): JsonSchema | undefined => {
   if (!schema?.$ref) return schema
   return resolve(doc.components?.schemas?.[schema.$ref.split('/').pop() ?? ''])
@@ -153,6 +156,9 @@ for (const [path, operations] of Object.entries(doc.paths)) {
 }
 const apiRoutes = routes.filter((r) => r.path.startsWith('/v1/'))
 t.ok(apiRoutes.length >= 14, `the document lists the /v1 routes (${apiRoutes.length})`)
+
+/** Methods whose requests Fastify reads a body for, with or without a body schema. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'DELETE'])
 
 const isSync = (route: Route) => route.method === 'POST' && route.path.endsWith('/sync')
 
@@ -623,6 +629,24 @@ function defectsOf(route: Route): Defect[] {
         .map((key) => (d: Draft) => ({ ...d, query: [...d.query, [key, '1']] })),
     )
   }
+  if (!route.body && BODY_METHODS.has(route.method)) {
+    // No body schema, but Fastify still reads a body: too large (413), or not JSON (415).
+    defects.push(
+      fc
+        .oneof(
+          fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT * 2 }).map((n) => ({
+            text: json({ x: 'x'.repeat(n) }),
+            contentType: 'application/json',
+          })),
+          fc.record({ text: fc.string(), contentType: fc.constantFrom('text/html', 'application/xml') }),
+        )
+        .map(({ text, contentType }) => (d: Draft) => ({
+          ...d,
+          payload: text,
+          headers: { ...d.headers, 'content-type': contentType },
+        })),
+    )
+  }
   if (route.body) {
     for (const body of invalidBodies(route.body))
       defects.push(
@@ -674,6 +698,13 @@ async function send(route: Route, draft: Draft) {
   sent++
   const response = await (app as FastifyInstance).inject(options)
   statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
+  conformance.check({
+    method: route.method,
+    url: options.url as string,
+    status: response.statusCode,
+    headers: response.headers,
+    body: response.body,
+  })
   return response
 }
 
@@ -873,6 +904,11 @@ for (const route of apiRoutes) {
     )
   })
 }
+
+t.test('every answer conforms to the served OpenAPI document (status, body, headers)', async (tt) => {
+  tt.comment(conformance.report())
+  tt.same(conformance.violations.slice(0, 20), [], `no violations among ${conformance.checked} answers`)
+})
 
 t.test('the database is unchanged', async (tt) => {
   tt.same(await snapshot(), before, 'every table holds exactly the seeded rows')

@@ -70,6 +70,22 @@ const cases: Case[] = [
     },
     fields: ['body /calendars/1/primary'],
   },
+  {
+    name: 'a field fault, a repeated calendarId and a second primary, all in one answer',
+    body: {
+      calendars: [
+        { calendarId: 'a', summary: 'a', primary: true },
+        { calendarId: 'a', summary: '', primary: true },
+        { calendarId: 'c', summary: 'c', timeZone: 'Mars/Olympus' },
+      ],
+    },
+    fields: [
+      'body /calendars/1/summary',
+      'body /calendars/1/calendarId',
+      'body /calendars/1/primary',
+      'body /calendars/2/timeZone',
+    ],
+  },
   { name: 'unknown top-level key', body: { calendars: [ok], extra: 1 }, fields: ['body /extra'] },
   {
     name: 'unknown calendar key',

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { packageInfo } from '../../src/package-info.ts'
 import { build } from '../helpers/build-app.ts'
 import { PROBLEM_CONTENT_TYPE, PROBLEM_JSON } from '../helpers/problem.ts'
 
@@ -13,7 +14,11 @@ interface Operation {
 interface OpenApiDocument {
   openapi: string
   paths: Record<string, Record<string, Operation>>
-  components: { schemas: Record<string, unknown>; securitySchemes?: Record<string, unknown> }
+  components: {
+    schemas: Record<string, unknown>
+    headers?: Record<string, unknown>
+    securitySchemes?: Record<string, unknown>
+  }
 }
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
@@ -77,10 +82,35 @@ t.test('the reusable schemas are components, and every $ref resolves', async (t)
   for (const name of ['Problem', 'Calendar', 'CalendarSet', 'ReplaceCalendarsResult']) {
     t.ok(schemas[name], `components.schemas.${name}`)
   }
-  for (const ref of new Set(refsIn(document))) {
-    const name = ref.replace('#/components/schemas/', '')
-    t.ok(ref.startsWith('#/components/schemas/') && schemas[name], `${ref} resolves`)
+  const components: Record<string, Record<string, unknown> | undefined> = {
+    schemas,
+    headers: document.components.headers,
   }
+  for (const ref of new Set(refsIn(document))) {
+    const [kind, name] = ref.replace('#/components/', '').split('/')
+    t.ok(ref.startsWith('#/components/') && components[kind ?? '']?.[name ?? ''], `${ref} resolves`)
+  }
+})
+
+t.test('one component per shape: no Input twins, none unused', async (t) => {
+  const names = Object.keys(document.components.schemas)
+  t.same(
+    names.filter((name) => name.endsWith('Input')),
+    [],
+    'no XInput twin',
+  )
+  const referenced = new Set(refsIn(document).map((ref) => ref.split('/').pop()))
+  t.same(
+    names.filter((name) => !referenced.has(name)),
+    [],
+    'every component is referenced',
+  )
+})
+
+t.test('info: the version and license of package.json', async (t) => {
+  const { info } = document as unknown as { info: { version: string; license?: { name: string } } }
+  t.equal(info.version, packageInfo.version)
+  t.equal(info.license?.name, 'MIT')
 })
 
 t.test('GET /docs serves the interactive documentation', async (t) => {

@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export interface PackageInfo {
+  name: string
+  version: string
+  license: string
+}
+
+/**
+ * rostersync's own package.json (name, version, license), found by walking up from this file: it sits two
+ * levels up from src/ when run from source, three from dist/src/ when built, and beside dist/ in the image.
+ */
+function readPackageInfo(): PackageInfo {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    try {
+      const json = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Partial<PackageInfo>
+      if (json.name === 'rostersync' && json.version && json.license)
+        return { name: json.name, version: json.version, license: json.license }
+    } catch {
+      // no package.json here (or not ours): keep walking up
+    }
+    const parent = dirname(dir)
+    if (parent === dir)
+      throw new Error("rostersync's package.json (with name, version and license) was not found")
+    dir = parent
+  }
+}
+
+export const packageInfo: PackageInfo = readPackageInfo()
