@@ -115,6 +115,11 @@ export const configSchema = z.object({
   FLEX_AUTH_TOKEN: z.string().min(1).optional(),
   /** Upper bound on one Flex HTTP attempt. */
   FLEX_TIMEOUT_MS: int(10_000, 1),
+  /**
+   * How long an add whose outcome is unknown (timeout, dropped connection, 5xx but 503) may still land
+   * in Flex: no sync adds that resource on that element again before it has passed.
+   */
+  FLEX_ADD_DOUBT_MS: int(60_000, 0),
   /** Attempts for idempotent Flex calls (list, set role, remove); an add is never blindly retried. */
   FLEX_MAX_ATTEMPTS: int(3, 1),
   /** Most Flex calls in flight during one sync. */

@@ -98,6 +98,7 @@ export default fp<ServicesPluginOptions>(
             concurrency: config.FLEX_CONCURRENCY,
             businessRoles: config.FLEX_BUSINESS_ROLES,
             budget,
+            addDoubtMs: config.FLEX_ADD_DOUBT_MS,
           }),
       }),
       integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule }),

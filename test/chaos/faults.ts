@@ -33,8 +33,8 @@ const ENDPOINTS: FlexEndpoint[] = ['list', 'add', 'set-role', 'remove']
  * The nemesis: each kind of fault on its own jittered schedule, every injection logged in the history.
  * - database: pg_terminate_backend on server connections inside a transaction; row locks held past
  *   the servers' lock_timeout / statement_timeout;
- * - Flex: 5xx answers, calls that hang until the client times out, adds whose answer is lost
- *   (dropped, 500, never sent), crew lines deleted by hand, a technician booked twice by hand;
+ * - Flex: 5xx answers, calls that hang until the client times out, adds that land after the client
+ *   timed out, adds whose answer is lost (dropped, 500, never sent), crew lines deleted by hand, a technician booked twice by hand;
  * - processes: SIGKILL of a server while it has a sync in flight, then a restart on the same port.
  */
 export class FaultInjector {
@@ -134,6 +134,17 @@ export class FaultInjector {
           const endpoint = flexEndpoint()
           flex.hang(endpoint)
           return endpoint
+        },
+      },
+      {
+        // A busy Flex: the add lands after the client gave up (FLEX_TIMEOUT_MS 1 s), so a listing
+        // in between shows no line. Adding again would book the technician twice.
+        kind: 'flex-add-lands-late',
+        every: [1_000, 2_500],
+        inject: async () => {
+          const afterMs = 1_200 + random.int(800)
+          flex.landAddLate(afterMs)
+          return `${afterMs} ms`
         },
       },
       {

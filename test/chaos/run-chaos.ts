@@ -190,6 +190,8 @@ function serverEnv(index: number, databaseUrl: string, flex: FakeFlex): Record<s
     FLEX_AUTH_TOKEN: flex.token,
     FLEX_BUSINESS_ROLES: JSON.stringify(BUSINESS_ROLES),
     FLEX_TIMEOUT_MS: '1000',
+    // A late add lands within 2 s here (flex-add-lands-late); real Flex gets the default minute.
+    FLEX_ADD_DOUBT_MS: '3000',
     FLEX_MAX_ATTEMPTS: '2',
     FLEX_CONCURRENCY: '8',
     // The fake Flex has no rate limit; a minute of chaos makes thousands of calls.

@@ -98,6 +98,11 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     createdAt: new Date('2020-01-02T03:04:05.678Z'),
     updatedAt: new Date('2021-06-07T08:09:10.123Z'),
   },
+  FlexAddDoubt: {
+    crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
+    flexResourceId: 'sample-resource',
+    until: new Date('2022-03-04T05:07:07.890Z'),
+  },
   SyncRun: {
     id: 'c4d5e6f7-a8b9-4c0d-9e1f-2a3b4c5d6e7f',
     crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',

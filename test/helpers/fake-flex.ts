@@ -195,6 +195,14 @@ export class FakeFlex {
   }
 
   /**
+   * The next `times` adds wait `afterMs` before they create their line (and answer): a client whose
+   * timeout is shorter gives up first, and a listing meanwhile shows no line. A busy Flex does this.
+   */
+  landAddLate(afterMs: number, times = 1): void {
+    this.faults.push('add', { kind: 'land-late', afterMs }, times)
+  }
+
+  /**
    * The next `times` adds create their line, then the caller never learns its id: the connection is
    * dropped ('drop'), answered 500 ('error'), or never answered ('hang').
    */
@@ -267,6 +275,9 @@ export class FakeFlex {
         return this.respond(res, call, fault)
       case 'hang':
         return
+      case 'land-late':
+        await delay(fault.afterMs)
+        return this.respond(res, call, this.perform(route, call.body))
       case 'lose-answer':
         this.perform(route, call.body)
         if (fault.how === 'drop') res.socket?.destroy()

@@ -100,6 +100,51 @@ t.test('an add whose answer is lost while Flex cannot be listed is not tried aga
   t.same([...linesPerResource(flex).values()], [1], 'one line')
 })
 
+t.test(
+  'an add that lands after the client gave up is never sent again while it may still land',
+  async (t) => {
+    const { app, flex } = await crewWorld(t, 2, { env: { ...FAST_RETRIES, FLEX_ADD_DOUBT_MS: '2500' } })
+    await replaceRoster(app, roster(2))
+    flex.landAddLate(800) // longer than FLEX_TIMEOUT_MS (300): the listing after the timeout shows no line
+    const adds = () => flex.calls.filter((call) => call.endpoint === 'add').length
+
+    const first = (await sync(app)).body.run
+    t.equal(first.status, 'partial', 'the other technician was added')
+    t.match(first.errors, [{ operation: 'add', message: /may still land in Flex/ }])
+    t.equal(adds(), 2, 'the timed-out add was not sent again in the same run')
+
+    const second = (await sync(app)).body.run
+    t.match(second.errors, [{ operation: 'add', message: /may still land in Flex until/ }])
+    t.equal(adds(), 2, 'nor by the next sync while it may still land')
+
+    await waitFor('the late add to land', () => flex.lines(ELEMENT).length === 2)
+    const third = (await sync(app)).body.run
+    t.equal(third.status, 'succeeded')
+    t.same(third.adopted, [technicianId(0)], 'the line that landed late is adopted')
+    t.same(flex.duplicateAdds, [], 'Flex never received an add for a technician who had a line')
+    t.same([...linesPerResource(flex).values()], [1, 1], 'one line each')
+  },
+)
+
+t.test('an add that never landed is sent again once its doubt has passed', async (t) => {
+  const { app, flex } = await crewWorld(t, 1, { env: { ...FAST_RETRIES, FLEX_ADD_DOUBT_MS: '500' } })
+  await replaceRoster(app, roster(1))
+  flex.hang('add', 2) // times out, and is never performed
+  const first = (await sync(app)).body.run
+  t.match(first.errors, [{ operation: 'add', message: /may still land in Flex/ }])
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  const second = (await sync(app)).body.run
+  t.match(
+    second.errors,
+    [{ operation: 'add', message: /no answer within/ }],
+    'the add was sent again and hung again',
+  )
+  await new Promise((resolve) => setTimeout(resolve, 600))
+  const third = (await sync(app)).body.run
+  t.equal(third.status, 'succeeded', 'added once the doubt passed')
+  t.same([...linesPerResource(flex).values()], [1])
+})
+
 t.test('when recording a line fails after Flex added it, the next sync adopts that line', async (t) => {
   const { app, flex, databaseUrl } = await crewWorld(t, 4)
   await replaceRoster(app, roster(4))
@@ -147,7 +192,9 @@ t.test('a dry run whose Flex read fails is a 502 problem', async (t) => {
 t.test('a sync that lost its lease during an add does not try the add again', async (t) => {
   const { app, flex, databaseUrl } = await crewWorld(t, 1, { env: { ...FAST_RETRIES, SYNC_LEASE_MS: '150' } })
   await replaceRoster(app, roster(1))
-  flex.hang('add') // not performed: re-listing finds no line, so only the lease stops a second add
+  // Refused, not performed (a 503 cannot have landed): re-listing finds no line, so only the lease
+  // stops a second add.
+  flex.fail('add', { status: 503, afterMs: 200 })
   const running = sync(app)
   await waitFor('the add to reach Flex', () => flex.calls.some((call) => call.endpoint === 'add'))
   await withClient(databaseUrl, (c) => c.query(`UPDATE crew_calls SET sync_lease_owner = 'another-instance'`))

@@ -4,6 +4,7 @@ import type { FlexPort } from '../../flex/flex-client.ts'
 import type { CrewCallView, Department } from '../../schemas/crew.ts'
 import type { SyncErrorView } from '../../schemas/sync.ts'
 import { CrewLineStore } from './crew-line-store.ts'
+import { FlexAddDoubts } from './flex-add-doubts.ts'
 import { type FlexCallBudget, type Reservation, secondsUntil } from './flex-call-budget.ts'
 import { type FlexCrew, readFlexCrew } from './flex-crew.ts'
 import { emptyOutcome, errorView, haltFor, type Outcome, PlanExecutor } from './plan-executor.ts'
@@ -23,6 +24,8 @@ export interface FlexReconcilerDeps {
   budget: FlexCallBudget
   /** How long to wait after a 429 that names no Retry-After (default 60 s). */
   rateLimitBackoffMs?: number
+  /** FLEX_ADD_DOUBT_MS: how long an add whose outcome is unknown may still land in Flex. */
+  addDoubtMs: number
 }
 
 /**
@@ -40,6 +43,7 @@ export class FlexReconciler {
     this.store = new CrewLineStore(deps.prisma)
     this.executor = new PlanExecutor({
       store: this.store,
+      doubts: new FlexAddDoubts(deps.prisma, deps.addDoubtMs),
       concurrency: deps.concurrency,
       rateLimitBackoffMs: deps.rateLimitBackoffMs,
       readCrew: (flex, crewCall) => this.readCrew(flex, crewCall),

@@ -4,6 +4,7 @@ import { createLimiter } from '../../flex/limiter.ts'
 import type { CrewCallView } from '../../schemas/crew.ts'
 import type { SyncErrorView } from '../../schemas/sync.ts'
 import { type CrewLineStore, RecordError } from './crew-line-store.ts'
+import { addMayHaveLanded, type FlexAddDoubts } from './flex-add-doubts.ts'
 import type { FlexCrew } from './flex-crew.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
 import type { HeldSyncLease } from './sync-lease-service.ts'
@@ -20,6 +21,8 @@ export interface Halt {
 
 export interface PlanExecutorDeps {
   store: CrewLineStore
+  /** Adds whose outcome is unknown: no add of their resource follows them until they can no longer land. */
+  doubts: FlexAddDoubts
   /** Most Flex calls in flight during one sync. */
   concurrency: number
   /** How long to wait after a 429 that names no Retry-After (default 60 s). */
@@ -49,6 +52,7 @@ export class PlanExecutor {
     await store.forgetVanished(crewCall.id, plan.forgetLine)
     await store.recordAdopted(crewCall.id, plan.adopt)
     outcome.adopted.push(...plan.adopt.map((a) => a.technicianId))
+    const inDoubt = plan.add.length > 0 ? await this.deps.doubts.active(crewCall.id) : new Map<string, Date>()
 
     const limiter = createLimiter(this.deps.concurrency)
     /** Runs a Flex call when its turn comes, unless by then the run must start no more calls. */
@@ -85,6 +89,12 @@ export class PlanExecutor {
       ...plan.add.map((item) =>
         attempt(
           async () => {
+            const until = inDoubt.get(item.flexResourceId)
+            if (until) {
+              throw new NotTried(
+                `not added: an earlier add of resource ${item.flexResourceId} may still land in Flex until ${until.toISOString()}`,
+              )
+            }
             const lineItemId = await flexCall(() => this.addLine(flex, crewCall, item.flexResourceId, lease))
             await store.recordAdded(crewCall.id, item.technicianId, lineItemId)
             ;(item.repair ? outcome.repaired : outcome.added).push(item.technicianId)
@@ -127,7 +137,10 @@ export class PlanExecutor {
    * the listing fails too (or cannot be read), nobody knows whether the add landed, so the add fails
    * and the next sync (which lists first) adopts the line or adds it. Nor is it tried again once the
    * lease is lost: the sync that takes the lease over may be adding the same technician. A 429 was not
-   * performed: it is neither re-listed nor retried, and defers the run.
+   * performed: it is neither re-listed nor retried, and defers the run. And a failure that may have
+   * created the line (a timeout, a dropped connection, a 5xx but 503: addMayHaveLanded) is not retried
+   * even when the listing shows no line, since the add may still be on its way in Flex: it is recorded
+   * as a doubt (FlexAddDoubts), and no sync adds that resource again until the doubt has passed.
    */
   private async addLine(
     flex: FlexPort,
@@ -146,10 +159,19 @@ export class PlanExecutor {
         throw new Error('Flex accepted the add but named no line, and listing found none')
       } catch (error) {
         if (error instanceof FlexError && error.kind === 'rate-limited') throw error
-        const found = await findLine().catch(() => {
+        const mayHaveLanded = addMayHaveLanded(error)
+        const found = await findLine().catch(async () => {
+          if (mayHaveLanded) await this.deps.doubts.record(crewCall.id, flexResourceId)
           throw error
         })
         if (found) return found
+        if (mayHaveLanded) {
+          const until = await this.deps.doubts.record(crewCall.id, flexResourceId)
+          throw new Error(
+            `${(error as Error).message}; the add may still land in Flex: not added again before ${until.toISOString()}`,
+            { cause: error },
+          )
+        }
         if (attempt >= 2 || !(error instanceof FlexError && error.retryable)) throw error
         if (!lease.held) throw new Error(`${(error as Error).message}; not retried: the sync lease was lost`)
       }

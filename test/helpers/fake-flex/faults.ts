@@ -6,6 +6,8 @@ export type Fault =
   | { kind: 'answer'; status: number; body: unknown; headers: Record<string, string>; afterMs: number }
   /** Never answers, and does nothing, until the client gives up and closes the connection. */
   | { kind: 'hang' }
+  /** Performed only after `afterMs` (the client may have given up by then), then answered. */
+  | { kind: 'land-late'; afterMs: number }
   /** Performs the add, then loses the answer: drops the connection, answers 500, or never answers. */
   | { kind: 'lose-answer'; how: LoseHow }
 
