@@ -6,11 +6,11 @@ import type { ReplaceCalendars } from './workload.ts'
 /**
  * The physical limit a calendar PUT is measured against: the very statement CalendarService.replace
  * sends (the migration's replace_calendar_set, one round trip: lock, If-Match, delete, upsert, bump,
- * read), called straight through a pg pool, with no HTTP, no validation and no Prisma.
+ * render the answer), called straight through a pg pool, with no HTTP, no validation and no Prisma.
  */
 const CALL_REPLACE_FUNCTION = 'SELECT * FROM replace_calendar_set($1, NULL, $2::jsonb)'
 
-/** A client of the function through a pg pool of `poolSize`; a call fails unless it returns the whole set. */
+/** A client of the function through a pg pool of `poolSize`; a call fails unless it answers. */
 export async function startBaseline(
   databaseUrl: string,
   poolSize: number,
@@ -19,13 +19,10 @@ export async function startBaseline(
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize })
   cleanup.add(() => pool.end())
   return async (userId, calendars) => {
-    const { rows } = await pool.query<{ calendars: unknown[] | null }>(CALL_REPLACE_FUNCTION, [
+    const { rows } = await pool.query<{ answer: string | null }>(CALL_REPLACE_FUNCTION, [
       userId,
       calendarSetParameter(calendars),
     ])
-    const returned = rows[0]?.calendars?.length ?? 0
-    if (returned !== calendars.length) {
-      throw new Error(`baseline replace of ${userId} returned ${returned} of ${calendars.length} calendars`)
-    }
+    if (!rows[0]?.answer) throw new Error(`baseline replace of ${userId} returned no answer`)
   }
 }

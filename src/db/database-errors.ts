@@ -1,4 +1,9 @@
-import { ConflictError, type DomainError, ServiceUnavailableError } from '../errors/domain-errors.ts'
+import {
+  ConflictError,
+  type DomainError,
+  IdempotencyKeyInUseError,
+  ServiceUnavailableError,
+} from '../errors/domain-errors.ts'
 
 /**
  * The one module that reads Prisma error codes, driver-adapter causes and PostgreSQL SQLSTATEs.
@@ -87,6 +92,12 @@ export function isRetryableTransactionError(error: unknown): boolean {
   return (state !== undefined && RETRYABLE_SQLSTATES.has(state)) || prismaCode(error) === 'P2034'
 }
 
+/**
+ * Raised by an SQL function that stores a request's response under its Idempotency-Key
+ * (replace_calendar_set) when a retry took the key over: the statement, and so the write, rolled back.
+ */
+export const KEY_TAKEN_OVER = 'RSK01'
+
 /** Maps a database failure to the domain error the client should see; undefined when it is a bug. */
 export function toDomainError(error: unknown): DomainError | undefined {
   const state = sqlState(error)
@@ -98,6 +109,12 @@ export function toDomainError(error: unknown): DomainError | undefined {
     UNAVAILABLE_ADAPTER_KINDS.has(adapterKind(error) ?? '')
   ) {
     return new ServiceUnavailableError('the database is busy or restarting; retry shortly', { cause: error })
+  }
+  if (state === KEY_TAKEN_OVER) {
+    return new IdempotencyKeyInUseError(
+      "this request's hold on its Idempotency-Key lapsed and a retry took the key over; nothing was written",
+      { retryAfterSeconds: 1, cause: error },
+    )
   }
   if (state === '23505' || code === 'P2002') {
     return new ConflictError('a concurrent change conflicted with this request; retry it', { cause: error })

@@ -178,6 +178,7 @@ export default fp(
       held: HeldKey,
       response: StoredResponse | undefined,
     ): Promise<void> {
+      if (held.storedWithWrite) return // the write stored this very answer in its own statement
       const kept = response !== undefined && isKeptStatus(response.status) ? response : undefined
       const release = () =>
         service

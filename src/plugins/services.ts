@@ -76,7 +76,10 @@ export default fp<ServicesPluginOptions>(
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
     app.decorate('services', {
-      calendars: new CalendarService({ prisma, runInTransaction, storesResponseWithWrite }),
+      calendars: new CalendarService({
+        prisma,
+        keyToStoreWithWrite: () => app.services.idempotency.keyToStoreWithWrite(),
+      }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),

@@ -9,6 +9,7 @@ import {
 } from '../schemas/calendars.ts'
 import { etag } from '../schemas/common.ts'
 import { pickProblems } from '../schemas/problem.ts'
+import { sendRenderedJson } from './rendered-json.ts'
 
 const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
   const { calendars } = app.services
@@ -52,8 +53,8 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     handler: async (request, reply) => {
       const { userId } = request.params
-      const result = await calendars.replace(userId, request.body.calendars, request.headers['if-match'])
-      return reply.header('etag', etag(result.version)).send(result)
+      const answer = await calendars.replace(userId, request.body.calendars, request.headers['if-match'])
+      return sendRenderedJson(reply.header('etag', etag(answer.version)), answer.json)
     },
   })
 }

@@ -1,6 +1,5 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import { forgetIfLarge } from '../db/prisma-argument-history.ts'
-import type { RunInTransaction, Tx } from '../db/transaction.ts'
 import type {
   CalendarInput,
   CalendarSetView,
@@ -8,14 +7,23 @@ import type {
   ReplaceCalendarsResult,
 } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
+import type { HeldKey } from './idempotency/held-key.ts'
 import { checkIfMatch } from './if-match.ts'
 import { countChanges, type RowChange, sortBy } from './set-changes.ts'
 
 export interface CalendarServiceDeps {
   prisma: PrismaClient
-  runInTransaction: RunInTransaction
-  /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
-  storesResponseWithWrite: () => boolean
+  /**
+   * The current request's Idempotency-Key, reserved for a write that stores the response itself; undefined
+   * when the request has none (IdempotencyService.keyToStoreWithWrite).
+   */
+  keyToStoreWithWrite: () => HeldKey | undefined
+}
+
+/** A replace's answer as PostgreSQL rendered it (ReplaceCalendarsResult as compact JSON), and its version. */
+export interface RenderedReplace {
+  version: number
+  json: string
 }
 
 interface CalendarRow {
@@ -57,43 +65,43 @@ export class CalendarService {
    * version rises by 1 only when something changed, so a replay reports everything unchanged.
    *
    * One round trip: the SQL function replace_calendar_set (a migration) does it all in one statement
-   * (see there). Alone, that statement is its own transaction; when the request carries an
-   * Idempotency-Key, it runs in the transaction that stores the response (src/db/transaction.ts).
+   * and answers with the response body as JSON text, which the route sends as is. With an
+   * Idempotency-Key, the same statement stores that answer as the key's response, so the write and
+   * its kept response commit together (a key a retry took over meanwhile: 409, nothing written).
    */
-  async replace(
-    userId: string,
-    calendars: CalendarInput[],
-    ifMatch?: IfMatch,
-  ): Promise<ReplaceCalendarsResult> {
+  async replace(userId: string, calendars: CalendarInput[], ifMatch?: IfMatch): Promise<RenderedReplace> {
     const set = calendarSetParameter(calendars)
     const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
-    const call = (db: Tx | PrismaClient) =>
-      // The database must decide: lock, compare, delete, upsert and read as one statement.
-      db.$queryRaw<ReplaceResultRow[]>`
-        SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb)`
-    const [result] = await (this.deps.storesResponseWithWrite()
-      ? this.deps.runInTransaction((tx) => call(tx))
-      : call(this.deps.prisma)
-    ).finally(() => forgetIfLarge(set))
-    if (!result) throw new Error('replace_calendar_set returned no row')
-    if (result.precondition_failed) checkIfMatch(ifMatch, result.version)
-    const rows = result.calendars ?? []
-    const changes = countChanges(rows, result.deleted)
-    return {
-      userId,
-      version: result.version,
-      calendars: sortByCalendarId(rows.map(({ change, ...calendar }) => calendar)),
-      changes,
+    const key = this.deps.keyToStoreWithWrite()
+    const hold = key?.hold
+    let result: ReplaceResultRow | undefined
+    try {
+      // The database must decide: lock, compare, delete, upsert, render and store as one statement.
+      ;[result] = await this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
+        SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb,
+                                           ${hold?.scope ?? null}, ${hold?.key ?? null}, ${hold?.owner ?? null}::uuid)`
+    } catch (error) {
+      key?.declined()
+      throw error
+    } finally {
+      forgetIfLarge(set)
     }
+    if (!result) throw new Error('replace_calendar_set returned no row')
+    if (result.answer === null) {
+      key?.declined() // nothing written, nothing stored: the 412 is kept as any answer is
+      checkIfMatch(ifMatch, result.version)
+      throw new Error('replace_calendar_set refused a replace If-Match allowed')
+    }
+    key?.markStoredWithWrite()
+    return { version: result.version, json: result.answer }
   }
 }
 
 interface ReplaceResultRow {
   version: number
   precondition_failed: boolean
-  deleted: number
-  /** The final set, each row with its change; null when If-Match failed. */
-  calendars: (CalendarView & { change: RowChange })[] | null
+  /** The answer's body; null when If-Match failed (nothing was written). */
+  answer: string | null
 }
 
 /** The set as replace_calendar_set's jsonb parameter (its jsonb_to_recordset names the columns). */

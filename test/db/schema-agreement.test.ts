@@ -212,9 +212,10 @@ t.test('every index in SQL_ONLY_INDEXES exists', async (t) => {
 
 /** The SQL functions the services call, with the arguments and results they rely on (owned by migrations). */
 const SQL_FUNCTIONS = {
+  calendar_json: { args: 'mc managed_calendars', result: 'text' },
   replace_calendar_set: {
-    args: 'p_user_id text, p_if_match integer[], p_calendars jsonb',
-    result: 'TABLE(version integer, precondition_failed boolean, deleted integer, calendars jsonb)',
+    args: 'p_user_id text, p_if_match integer[], p_calendars jsonb, p_key_scope text DEFAULT NULL::text, p_key text DEFAULT NULL::text, p_key_owner uuid DEFAULT NULL::uuid',
+    result: 'TABLE(version integer, precondition_failed boolean, answer text)',
   },
   mark_roster_changed: {
     args: 'p_crew_call_id uuid, p_debounce_ms integer',

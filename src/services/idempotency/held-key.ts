@@ -13,6 +13,8 @@ export class ResponseNotKeptError extends Error {
  *   free --(a transaction starts)--> reserved --(its work succeeded)--> joined --(settle)--> closed
  *                                             \--(its work failed)----> free
  *   free --(close: answered without a transaction)--> closed
+ *   free --(a write that stores the response itself)--> reserved --(it committed)--> closed
+ *                                                                 \--(it failed)----> free
  *
  * As a transaction participant it joins the first transaction its handler opens: the write's result
  * goes to the handler, and the transaction stays open until the response rendered from that result is
@@ -21,6 +23,7 @@ export class ResponseNotKeptError extends Error {
  */
 export class HeldKey implements TransactionParticipant {
   #phase: 'free' | 'reserved' | 'joined' | 'closed' = 'free'
+  #storedWithWrite = false
   #outcome: Promise<void> | undefined
   #resolveResponse!: (response: StoredResponse | undefined) => void
   readonly #response = new Promise<StoredResponse | undefined>((resolve) => {
@@ -42,6 +45,20 @@ export class HeldKey implements TransactionParticipant {
   /** No transaction has joined yet, and the request has not been answered. */
   get isFree(): boolean {
     return this.#phase === 'free'
+  }
+
+  /** The write stored the response itself, in its own statement (replace_calendar_set): nothing is left to keep. */
+  get storedWithWrite(): boolean {
+    return this.#storedWithWrite
+  }
+
+  /**
+   * For a write that stores its response itself (reserved first): it committed with the response, so
+   * the key is completed and closed.
+   */
+  markStoredWithWrite(): void {
+    this.#storedWithWrite = true
+    this.#phase = 'closed'
   }
 
   reserve(): boolean {

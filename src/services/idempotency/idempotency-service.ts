@@ -125,6 +125,16 @@ export class IdempotencyService {
     return this.#current.getStore()?.isFree ?? false
   }
 
+  /**
+   * For a write that stores the request's response itself, in its own statement: the current request's
+   * held key, reserved for it (declined() if the write fails, markStoredWithWrite() once it committed);
+   * undefined when the request has no key, or a transaction already joined it.
+   */
+  keyToStoreWithWrite(): HeldKey | undefined {
+    const held = this.#current.getStore()
+    return held?.reserve() ? held : undefined
+  }
+
   /** For the transaction runner: the current request's held key, if it has not joined a transaction yet. */
   participant(): TransactionParticipant | undefined {
     const held = this.#current.getStore()
