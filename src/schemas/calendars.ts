@@ -109,7 +109,11 @@ export const calendarSetSchema = z
   .object({
     userId: z.string(),
     version: versionSchema.describe('0 for a user never synced; +1 for every replace that changed the set.'),
-    calendars: z.array(calendarSchema).describe('Sorted by calendarId (code-unit order).'),
+    calendars: z
+      .array(calendarSchema)
+      .describe(
+        "Sorted by calendarId, in the byte order of its UTF-8 (code-point order), as PostgreSQL's C collation sorts.",
+      ),
   })
   .meta({ id: 'CalendarSet' })
 

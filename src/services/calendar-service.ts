@@ -1,15 +1,9 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import { forgetIfLarge } from '../db/prisma-argument-history.ts'
-import type {
-  CalendarInput,
-  CalendarSetView,
-  CalendarView,
-  ReplaceCalendarsResult,
-} from '../schemas/calendars.ts'
+import type { CalendarInput, CalendarSetView, CalendarView } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import type { HeldKey } from './idempotency/held-key.ts'
 import { checkIfMatch } from './if-match.ts'
-import { countChanges, type RowChange, sortBy } from './set-changes.ts'
 
 export interface CalendarServiceDeps {
   prisma: PrismaClient
@@ -41,9 +35,9 @@ interface CalendarRow {
 }
 
 /**
- * A user's managed calendars, replaced as one set (G1-G3): atomic (one transaction), serialized per
- * user (the first statement locks the user's calendar_sets row), and keyed by (user_id, calendar_id).
- * A replace costs four statements whatever the set's size.
+ * A user's managed calendars, replaced as one set (G1-G3): atomic (one statement's transaction),
+ * serialized per user (the function first locks the user's calendar_sets row), and keyed by
+ * (user_id, calendar_id). A replace is one round trip whatever the set's size.
  */
 export class CalendarService {
   constructor(private readonly deps: CalendarServiceDeps) {}
@@ -53,10 +47,12 @@ export class CalendarService {
     const rows = await this.deps.prisma.$queryRaw<(CalendarRow & { set_version: number | null })[]>`
       SELECT (SELECT version FROM calendar_sets WHERE user_id = ${userId}) AS set_version, mc.*
         FROM (VALUES (1)) AS one
-        LEFT JOIN managed_calendars mc ON mc.user_id = ${userId}`
+        LEFT JOIN managed_calendars mc ON mc.user_id = ${userId}
+       ORDER BY mc.calendar_id COLLATE "C"`
     const version = rows[0]?.set_version ?? 0
+    // In byte order, as replace_calendar_set orders its answer.
     const calendars = rows.filter((row) => row.calendar_id !== null).map(toView)
-    return { userId, version, calendars: sortByCalendarId(calendars) }
+    return { userId, version, calendars }
   }
 
   /**
@@ -138,5 +134,3 @@ function toView(row: CalendarRow): CalendarView {
     updatedAt: row.updated_at.toISOString(),
   }
 }
-
-const sortByCalendarId = (calendars: CalendarView[]) => sortBy(calendars, (calendar) => calendar.calendarId)

@@ -13,7 +13,7 @@ import type {
 } from '../schemas/crew.ts'
 import { crewCallName } from './crew-call-service.ts'
 import { checkIfMatch } from './if-match.ts'
-import { sortBy } from './set-changes.ts'
+import { sortBy } from './sort-by.ts'
 import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from './sync/sync-schedule.ts'
 
 export interface RosterServiceDeps {
