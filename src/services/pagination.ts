@@ -11,8 +11,8 @@ export function encodeCursor(key: readonly string[]): string {
 }
 
 /**
- * The key in a cursor this API returned: `arity` strings, each accepted by `isValid` when given.
- * Anything else is a 400 naming the query's `cursor`.
+ * The key in a cursor this API returned: `arity` strings PostgreSQL can store (no NUL), accepted by
+ * `isValid` when given. Anything else is a 400 naming the query's `cursor`.
  */
 export function decodeCursor(
   cursor: string,
@@ -24,7 +24,7 @@ export function decodeCursor(
     if (
       Array.isArray(key) &&
       key.length === arity &&
-      key.every((part) => typeof part === 'string') &&
+      key.every((part) => typeof part === 'string' && !part.includes('\u0000')) &&
       isValid(key)
     ) {
       return key
