@@ -119,6 +119,13 @@ export function toDomainError(error: unknown): DomainError | undefined {
   if (state === '23505' || code === 'P2002') {
     return new ConflictError('a concurrent change conflicted with this request; retry it', { cause: error })
   }
+  // A row this request refers to was deleted meanwhile (a technician deleted while a roster write that
+  // found them was adding them): nothing was written, and a retry names what is missing.
+  if (state === '23503' || code === 'P2003') {
+    return new ConflictError('something this request refers to was deleted meanwhile; retry it', {
+      cause: error,
+    })
+  }
   const message = (error as ErrorLike | null)?.message
   if (typeof message === 'string' && CONNECTION_FAILURE.test(message)) {
     return new ServiceUnavailableError('the database connection failed; retry shortly', { cause: error })

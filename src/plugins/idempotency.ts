@@ -14,8 +14,11 @@ import { pickProblems } from '../schemas/problem.ts'
 import type { HeldKey } from '../services/idempotency/held-key.ts'
 import type { StoredResponse } from '../services/idempotency/key-store.ts'
 
-/** The methods that accept an Idempotency-Key; on others the header is ignored. */
-const METHODS = new Set(['POST', 'PUT'])
+/**
+ * The methods that accept an Idempotency-Key (every write); on others the header is ignored. A DELETE
+ * retried after its answer was lost replays its 204 rather than answering 404.
+ */
+const METHODS = new Set(['POST', 'PUT', 'DELETE'])
 
 /** The response headers kept and replayed with the status and the body. */
 const KEPT_HEADERS = ['content-type', 'etag', 'location'] as const
@@ -65,11 +68,11 @@ function capture(reply: FastifyReply, payload: unknown): StoredResponse | undefi
 }
 
 /**
- * Idempotency keys on every POST and PUT of the scope it is registered in (app.ts: /v1, after auth),
+ * Idempotency keys on every POST, PUT and DELETE of the scope it is registered in (app.ts: /v1, after auth),
  * with the semantics of Stripe and of the IETF draft "The Idempotency-Key HTTP Header Field":
  *
  * - onRoute: documents (and validates) the optional `Idempotency-Key` header and the 409 and 422
- *   answers on every POST and PUT.
+ *   answers on every POST, PUT and DELETE.
  * - preParsing: the body's bytes are hashed as they are read (with the query string: the fingerprint).
  * - preHandler, after validation (a request that fails validation never started, keeps nothing and
  *   may be retried with the same key): take the key in the scope credential + method + path. A

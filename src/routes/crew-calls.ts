@@ -11,11 +11,14 @@ import {
   crewCallParamsSchema,
   crewCallSchema,
   crewCallWithRosterSchema,
+  deleteCrewCallHeadersSchema,
   replaceRosterBodySchema,
   replaceRosterResultSchema,
   rosterSchema,
 } from '../schemas/crew.ts'
+import { crewCallsPageSchema, crewCallsQuerySchema } from '../schemas/crew-lists.ts'
 import { pickProblems } from '../schemas/problem.ts'
+import { jobParamsSchema } from '../schemas/sync.ts'
 
 const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   const { crewCalls, rosters } = app.services
@@ -61,6 +64,39 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       const crewCall = await rosters.getCrewCall(request.params)
       return reply.header('etag', etag(crewCall.version)).send(crewCall)
     },
+  })
+
+  app.delete(crewCallPath, {
+    config: { access: 'crew' },
+    schema: {
+      operationId: 'deleteCrewCall',
+      tags: ['crew'],
+      summary: 'Delete a crew call with its roster and sync history',
+      description:
+        'Refused (409) while Flex may hold crew lines of it: empty its roster and let it sync, then delete ' +
+        'it; also while a sync of it runs (409 with Retry-After). Its line-less assignments go with it.',
+      params: crewCallParamsSchema,
+      headers: deleteCrewCallHeadersSchema,
+      response: { 204: z.undefined().describe('Deleted'), ...pickProblems(404, 409, 412) },
+    },
+    handler: async (request, reply) => {
+      await crewCalls.delete(request.params, request.headers['if-match'])
+      return reply.code(204).send(undefined)
+    },
+  })
+
+  app.get('/jobs/:jobId/crew-calls', {
+    config: { access: 'crew' },
+    schema: {
+      operationId: 'listCrewCalls',
+      tags: ['crew'],
+      summary: "A job's crew calls, each with its roster version and sync state",
+      description: 'One page per request, by department; 404 when the job has no crew call.',
+      params: jobParamsSchema,
+      querystring: crewCallsQuerySchema,
+      response: { 200: crewCallsPageSchema, ...pickProblems(404) },
+    },
+    handler: (request) => crewCalls.page(request.params.jobId, request.query),
   })
 
   app.get(`${crewCallPath}/assignments`, {

@@ -1,6 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
 import { jsonAnswer } from '../schemas/answer.ts'
 import { technicianFieldsSchema, technicianParamsSchema, technicianSchema } from '../schemas/crew.ts'
+import {
+  technicianAssignmentsPageSchema,
+  technicianAssignmentsQuerySchema,
+  techniciansPageSchema,
+  techniciansQuerySchema,
+} from '../schemas/crew-lists.ts'
 import { pickProblems } from '../schemas/problem.ts'
 
 const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -37,6 +44,50 @@ const technicianRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: jsonAnswer('The technician', technicianSchema), ...pickProblems(404) },
     },
     handler: (request) => technicians.get(request.params.technicianId),
+  })
+
+  app.get('/technicians', {
+    config: { access: 'crew' },
+    schema: {
+      operationId: 'listTechnicians',
+      tags: ['crew'],
+      summary: 'Technicians by id, optionally those whose id or name contains `q`',
+      querystring: techniciansQuerySchema,
+      response: { 200: techniciansPageSchema },
+    },
+    handler: (request) => technicians.page(request.query),
+  })
+
+  app.get('/technicians/:technicianId/assignments', {
+    config: { access: 'crew' },
+    schema: {
+      operationId: 'listTechnicianAssignments',
+      tags: ['crew'],
+      summary: 'The crew calls a technician is on, with job, department, role and roster version',
+      params: technicianParamsSchema,
+      querystring: technicianAssignmentsQuerySchema,
+      response: { 200: technicianAssignmentsPageSchema, ...pickProblems(404) },
+    },
+    handler: (request) => technicians.assignments(request.params.technicianId, request.query),
+  })
+
+  app.delete('/technicians/:technicianId', {
+    config: { access: 'crew' },
+    schema: {
+      operationId: 'deleteTechnician',
+      tags: ['crew'],
+      summary: 'Delete a technician who is on no roster',
+      description:
+        'Refused (409 naming the crew calls) while the technician is on a roster, or Flex may still hold a ' +
+        'crew line of theirs: take them off those rosters and let the crew calls sync, then delete them; ' +
+        'also while a sync that may be adding their line runs (409 with Retry-After).',
+      params: technicianParamsSchema,
+      response: { 204: z.undefined().describe('Deleted'), ...pickProblems(404, 409) },
+    },
+    handler: async (request, reply) => {
+      await technicians.delete(request.params.technicianId)
+      return reply.code(204).send(undefined)
+    },
   })
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
-import { fieldsOf, idSchema, storableText, versionSchema } from './common.ts'
+import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from './common.ts'
 
 export const departments = ['sound', 'lights', 'video'] as const
 export type Department = (typeof departments)[number]
@@ -32,6 +32,10 @@ export const technicianSchema = z
 export type TechnicianView = z.output<typeof technicianSchema>
 
 export const crewCallParamsSchema = z.object({ jobId: idSchema, department: z.enum(departments) })
+
+export const deleteCrewCallHeadersSchema = z.looseObject({
+  'if-match': ifMatchSchema.describe('Delete only if the roster is still at this version (its ETag).'),
+})
 
 export const crewCallFieldsSchema = z
   .strictObject({ flexElementId: idSchema.describe("The crew-call element's id in Flex.") })

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { idSchema, queryBoolean } from './common.ts'
 import { departments } from './crew.ts'
+import { nextCursorSchema, pageQueryShape } from './pagination.ts'
 
 export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
 export type SyncStatus = (typeof syncStatuses)[number]
@@ -85,12 +86,11 @@ export const syncRunsQuerySchema = z.strictObject({
   department: z.enum(departments).optional(),
   status: z.enum(syncStatuses).optional(),
   trigger: z.enum(syncTriggers).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional().describe('nextCursor from the previous page.'),
+  ...pageQueryShape(),
 })
 
 export type SyncRunsQuery = z.output<typeof syncRunsQuerySchema>
 
 export const syncRunsPageSchema = z
-  .object({ runs: z.array(syncRunSchema), nextCursor: z.string().nullable() })
+  .object({ runs: z.array(syncRunSchema), nextCursor: nextCursorSchema })
   .meta({ id: 'SyncRunsPage' })

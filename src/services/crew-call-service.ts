@@ -1,8 +1,20 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import type { RunInTransaction } from '../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../errors/domain-errors.ts'
-import type { CrewCallView, Department } from '../schemas/crew.ts'
-import { scheduleAfterChange } from './sync/sync-schedule.ts'
+import type { IfMatch } from '../schemas/common.ts'
+import { type CrewCallView, type Department, departments } from '../schemas/crew.ts'
+import type { CrewCallsPage } from '../schemas/crew-lists.ts'
+import type { PageQuery } from '../schemas/pagination.ts'
+import { flexMayHoldLinesOf } from './flex-line-guard.ts'
+import { checkIfMatch } from './if-match.ts'
+import { decodeCursor, toPage } from './pagination.ts'
+import {
+  LAST_RUN,
+  SYNC_STATUS_COLUMNS,
+  type SyncStatusRow,
+  scheduleAfterChange,
+  toSyncStatus,
+} from './sync/sync-schedule.ts'
 
 export interface CrewCallServiceDeps {
   prisma: PrismaClient
@@ -36,6 +48,83 @@ export class CrewCallService {
       orderBy: { department: 'asc' },
     })
     return crewCalls.map(toCrewCallView)
+  }
+
+  /**
+   * A page of the job's crew calls, by department, each with its roster version and sync state (one
+   * statement: one snapshot). A job is its crew calls: one without any is unknown (404), as for its sync.
+   */
+  async page(jobId: string, query: PageQuery): Promise<CrewCallsPage> {
+    const [after] =
+      query.cursor === undefined
+        ? [null]
+        : decodeCursor(query.cursor, 1, ([department]) => departments.includes(department as Department))
+    // Raw: the sync state is computed by the database (SYNC_STATUS_COLUMNS), as for a single crew call.
+    const rows = await this.deps.prisma.$queryRaw<
+      (SyncStatusRow & { id: string; department: Department; flex_element_id: string })[]
+    >`
+      SELECT cc.id, cc.department, cc.flex_element_id, ${SYNC_STATUS_COLUMNS}
+        FROM crew_calls cc ${LAST_RUN}
+       WHERE cc.job_id = ${jobId} AND (${after}::text IS NULL OR cc.department > ${after}::text)
+       ORDER BY cc.department
+       LIMIT ${query.limit + 1}`
+    if (rows.length === 0 && after === null) throw new NotFoundError(`job ${jobId} has no crew calls`)
+    const { items, nextCursor } = toPage(rows, query.limit, (row) => [row.department])
+    return {
+      crewCalls: items.map((row) => ({
+        id: row.id,
+        jobId,
+        department: row.department,
+        flexElementId: row.flex_element_id,
+        version: row.sync_roster_version,
+        sync: toSyncStatus(row),
+      })),
+      nextCursor,
+    }
+  }
+
+  /**
+   * Deletes the crew call with its roster and sync history, unless Flex may still hold lines of it:
+   * recorded ones (the roster must be emptied and synced first), ones its last runs made or could not
+   * remove, or ones a running sync may be adding (409 with Retry-After). Under the crew call's row lock,
+   * which roster writes and sync leases take too, so nothing slips in between the checks and the delete.
+   */
+  async delete(key: { jobId: string; department: Department }, ifMatch?: IfMatch): Promise<void> {
+    const name = crewCallName(key.jobId, key.department)
+    await this.deps.runInTransaction(async (tx) => {
+      // A lock: the database must decide, and the sync lease is judged by its clock.
+      const [crewCall] = await tx.$queryRaw<
+        { id: string; version: number; flex_element_id: string; sync_lease_seconds: number | null }[]
+      >`
+        SELECT id, version, flex_element_id,
+               CASE WHEN sync_lease_until > now()
+                    THEN ceil(extract(epoch FROM sync_lease_until - now()))::int END AS sync_lease_seconds
+          FROM crew_calls WHERE job_id = ${key.jobId} AND department = ${key.department} FOR UPDATE`
+      if (!crewCall) throw new NotFoundError(`no ${name}`)
+      checkIfMatch(ifMatch, crewCall.version)
+      if (crewCall.sync_lease_seconds !== null) {
+        throw new ConflictError(`a sync of the ${name} is running; retry when it has finished`, {
+          retryAfterSeconds: Math.max(1, crewCall.sync_lease_seconds),
+        })
+      }
+      const recorded = await tx.crewAssignment.count({
+        where: { crewCallId: crewCall.id, flexLineItemId: { not: null } },
+      })
+      if (recorded > 0) {
+        throw new ConflictError(
+          `Flex still holds ${recorded} crew line(s) of the ${name} in element ${crewCall.flex_element_id}: ` +
+            'empty its roster (PUT its assignments with none) and let it sync, then delete it',
+        )
+      }
+      if (await flexMayHoldLinesOf(tx, crewCall.id)) {
+        throw new ConflictError(
+          `the last syncs of the ${name} left crew lines in Flex element ${crewCall.flex_element_id} that its ` +
+            'roster no longer records, or could not tell: with its roster empty, sync it until a run succeeds, ' +
+            'then delete it',
+        )
+      }
+      await tx.crewCall.delete({ where: { id: crewCall.id } })
+    })
   }
 
   /**

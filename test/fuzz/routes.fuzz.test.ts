@@ -793,6 +793,8 @@ const probeBodies: Record<string, string | undefined> = {
   'PUT /v1/jobs/{jobId}/crew-calls/{department}/assignments': '{"assignments":[]}',
   'PUT /v1/jobs/{jobId}/crew-calls/{department}/assignments/{technicianId}': '{}',
   'DELETE /v1/jobs/{jobId}/crew-calls/{department}/assignments/{technicianId}': undefined,
+  'DELETE /v1/jobs/{jobId}/crew-calls/{department}': undefined,
+  'DELETE /v1/technicians/{technicianId}': undefined,
   'POST /v1/jobs/{jobId}/crew-calls/{department}/sync': undefined,
   'POST /v1/jobs/{jobId}/sync': undefined,
 }

@@ -18,7 +18,7 @@ import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
- * Idempotency-Key on POST and PUT: the first request runs and its response is kept; a retry with the
+ * Idempotency-Key on POST, PUT and DELETE: the first request runs and its response is kept; a retry with the
  * same key and body gets the same bytes back (Idempotent-Replayed: true) and runs nothing; the same
  * key with another body is a 422, while the first still runs a 409; a malformed key a 400.
  */
@@ -488,25 +488,31 @@ t.test('a key whose request crashed is free once its lease lapses', async (t) =>
   t.same(ids((await getCalendars(app, 'ned')).calendars), ['a-0', 'a-1'])
 })
 
-t.test('the OpenAPI document declares the header and the 409 and 422 answers on POST and PUT', async (t) => {
-  const { app } = await build(t)
-  const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<{
-    paths: Record<string, Record<string, { parameters?: { in: string; name: string; required?: boolean }[] }>>
-  }>()
-  let checked = 0
-  for (const [path, item] of Object.entries(document.paths)) {
-    for (const [method, operation] of Object.entries(item)) {
-      const responses = (operation as { responses?: Record<string, unknown> }).responses ?? {}
-      const header = operation.parameters?.find((p) => p.in === 'header' && p.name === KEY)
-      if (method === 'post' || method === 'put') {
-        checked++
-        t.ok(header && !header.required, `${method} ${path}: optional Idempotency-Key`)
-        t.ok(responses['409'] && responses['422'], `${method} ${path}: 409 and 422`)
-      } else t.notOk(header, `${method} ${path}: no Idempotency-Key`)
+t.test(
+  'the OpenAPI document declares the header and the 409 and 422 answers on POST, PUT and DELETE',
+  async (t) => {
+    const { app } = await build(t)
+    const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+      paths: Record<
+        string,
+        Record<string, { parameters?: { in: string; name: string; required?: boolean }[] }>
+      >
+    }>()
+    let checked = 0
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const responses = (operation as { responses?: Record<string, unknown> }).responses ?? {}
+        const header = operation.parameters?.find((p) => p.in === 'header' && p.name === KEY)
+        if (method === 'post' || method === 'put' || method === 'delete') {
+          checked++
+          t.ok(header && !header.required, `${method} ${path}: optional Idempotency-Key`)
+          t.ok(responses['409'] && responses['422'], `${method} ${path}: 409 and 422`)
+        } else t.notOk(header, `${method} ${path}: no Idempotency-Key`)
+      }
     }
-  }
-  t.ok(checked >= 6, 'every POST and PUT was checked')
-})
+    t.ok(checked >= 9, 'every POST, PUT and DELETE was checked')
+  },
+)
 
 const lockWaiters = (databaseUrl: string) =>
   withClient(databaseUrl, async (c) => {

@@ -1,5 +1,4 @@
 import type { Prisma, PrismaClient } from '../../db/prisma.ts'
-import { ValidationError } from '../../errors/domain-errors.ts'
 import type {
   SyncErrorView,
   SyncRunsQuery,
@@ -7,6 +6,7 @@ import type {
   SyncStatus,
   SyncTrigger,
 } from '../../schemas/sync.ts'
+import { decodeCursor, toPage } from '../pagination.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 export interface RunOutcome {
@@ -99,7 +99,7 @@ export class SyncRunLog {
 
   /** History, newest first, filtered; the cursor is the last run of the previous page. */
   async list(filter: SyncRunsQuery): Promise<{ runs: SyncRunView[]; nextCursor: string | null }> {
-    const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
+    const after = filter.cursor === undefined ? undefined : decodeRunCursor(filter.cursor)
     const runs = await this.prisma.syncRun.findMany({
       where: {
         crewCall: { jobId: filter.jobId, department: filter.department },
@@ -116,29 +116,19 @@ export class SyncRunLog {
       take: filter.limit + 1,
       ...RUN_VIEW,
     })
-    const page = runs.slice(0, filter.limit).map(toView)
-    const last = page.at(-1)
-    return { runs: page, nextCursor: runs.length > filter.limit && last ? encodeCursor(last) : null }
+    const page = toPage(runs, filter.limit, (run) => [run.startedAt.toISOString(), run.id])
+    return { runs: page.items.map(toView), nextCursor: page.nextCursor }
   }
 }
 
-function encodeCursor(run: SyncRunView): string {
-  return Buffer.from(JSON.stringify([run.startedAt, run.id])).toString('base64url')
-}
-
-function decodeCursor(cursor: string): { startedAt: string; id: string } {
-  try {
-    const [startedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[]
-    if (
-      typeof startedAt === 'string' &&
-      !Number.isNaN(Date.parse(startedAt)) &&
-      typeof id === 'string' &&
-      /^[0-9a-f-]{36}$/.test(id)
-    ) {
-      return { startedAt, id }
-    }
-  } catch {}
-  throw new ValidationError([{ in: 'query', pointer: '/cursor', detail: 'not a cursor this API returned' }])
+/** A run's cursor: the start and id of the last run of the previous page. */
+function decodeRunCursor(cursor: string): { startedAt: string; id: string } {
+  const [startedAt = '', id = ''] = decodeCursor(
+    cursor,
+    2,
+    ([startedAt = '', id = '']) => !Number.isNaN(Date.parse(startedAt)) && /^[0-9a-f-]{36}$/.test(id),
+  )
+  return { startedAt, id }
 }
 
 function toView({ crewCall, ...run }: RunRecord): SyncRunView {

@@ -1,0 +1,27 @@
+import { z } from 'zod'
+import { MAX_ID_LENGTH } from './common.ts'
+
+export const DEFAULT_PAGE_SIZE = 20
+export const MAX_PAGE_SIZE = 100
+
+/**
+ * The longest cursor a list keyed by client ids can return: its key encoded as a JSON array (a
+ * character may take 6 bytes escaped) in base64url. Lists keyed by generated values use the default.
+ */
+export const ID_CURSOR_MAX_LENGTH = 4 * Math.ceil((6 * MAX_ID_LENGTH + 16) / 3)
+
+/** `limit` and `cursor`, the query parameters of every list (keyset pagination, see services/pagination.ts). */
+export const pageQueryShape = (maxCursorLength = 200) => ({
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
+  cursor: z.string().max(maxCursorLength).optional().describe('nextCursor from the previous page.'),
+})
+
+export interface PageQuery {
+  limit: number
+  cursor?: string | undefined
+}
+
+export const nextCursorSchema = z
+  .string()
+  .nullable()
+  .describe('Pass as `cursor` for the next page; null on the last page.')
