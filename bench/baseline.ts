@@ -8,7 +8,7 @@ import type { ReplaceCalendars } from './workload.ts'
  * sends (the migration's replace_calendar_set, one round trip: lock, If-Match, delete, upsert, bump,
  * render the answer), called straight through a pg pool, with no HTTP, no validation and no Prisma.
  */
-const CALL_REPLACE_FUNCTION = 'SELECT * FROM replace_calendar_set($1, NULL, $2::jsonb)'
+const CALL_REPLACE_FUNCTION = "SELECT * FROM replace_calendar_set($1, NULL, $2::jsonb, 'service:bench', NULL)"
 
 /** A client of the function through a pg pool of `poolSize`; a call fails unless it answers. */
 export async function startBaseline(

@@ -173,6 +173,12 @@ export const configSchema = z.object({
   IDEMPOTENCY_LEASE_MS: int(15_000, 100),
   /** How often each instance deletes expired idempotency keys. */
   IDEMPOTENCY_PURGE_INTERVAL_MS: int(60_000, 100),
+  /** The last this many versions of every calendar set are kept in its history, however old. */
+  HISTORY_KEEP_VERSIONS: int(100, 1),
+  /** Every version younger than this many days is kept, however many. */
+  HISTORY_KEEP_DAYS: int(30, 0),
+  /** How often each instance prunes versions no longer kept (in batches of 1,000). */
+  HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
   /** When set, GET /metrics needs it as a bearer token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */

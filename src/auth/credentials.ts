@@ -6,6 +6,13 @@ import { UnauthorizedError } from '../errors/domain-errors.ts'
 /** Who is calling: an internal service (by the name of its key) or a user (a JWT's `sub` and `role`). */
 export type Principal = { kind: 'service'; name: string } | { kind: 'user'; sub: string; role: string | null }
 
+/** A principal as one token, e.g. `service:billing` or `user:alice` (the sub URI-encoded): for scopes and history. */
+export function principalName(principal: Principal): string {
+  return principal.kind === 'service'
+    ? `service:${principal.name}`
+    : `user:${encodeURIComponent(principal.sub)}`
+}
+
 /** Seconds of clock skew allowed when checking a token's `exp` and `nbf`. */
 export const CLOCK_TOLERANCE_SECONDS = 5
 

@@ -10,6 +10,8 @@ export type ProblemKind =
   | 'unauthorized'
   | 'forbidden'
   | 'not-found'
+  | 'version-pruned'
+  | 'history-gone'
   | 'precondition-failed'
   | 'conflict'
   | 'rate-limited'
@@ -89,6 +91,16 @@ export class ForbiddenError extends DomainError {
 
 export class NotFoundError extends DomainError {
   readonly kind = 'not-found'
+}
+
+/** A version older than the history kept (404): it can no longer be read or restored. */
+export class VersionPrunedError extends DomainError {
+  readonly kind = 'version-pruned'
+}
+
+/** A changes feed asked from a version older than the history kept (410): re-read the whole set. */
+export class HistoryGoneError extends DomainError {
+  readonly kind = 'history-gone'
 }
 
 export class PreconditionFailedError extends DomainError {

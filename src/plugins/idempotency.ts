@@ -3,7 +3,7 @@ import { pipeline, Transform } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
-import type { Principal } from '../auth/credentials.ts'
+import { type Principal, principalName } from '../auth/credentials.ts'
 import { ValidationError } from '../errors/domain-errors.ts'
 import {
   IDEMPOTENCY_KEY_HEADER,
@@ -39,12 +39,6 @@ interface KeyedRequest {
 const keyedRequests = new WeakMap<FastifyRequest, KeyedRequest>()
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
-
-function credentialOf(principal: Principal): string {
-  return principal.kind === 'service'
-    ? `service:${principal.name}`
-    : `user:${encodeURIComponent(principal.sub)}`
-}
 
 /**
  * Whether a response is the request's outcome, kept and replayed: success and 4xx answers are (Stripe's
@@ -143,7 +137,7 @@ export default fp(
           },
         ])
       }
-      const plainScope = `${credentialOf(request.principal as Principal)} ${request.method} ${request.url.split('?')[0]}`
+      const plainScope = `${principalName(request.principal as Principal)} ${request.method} ${request.url.split('?')[0]}`
       const scope = plainScope.length > MAX_PLAIN_SCOPE ? `sha256:${sha256(plainScope)}` : plainScope
       const result = await service.take({ scope, key: keyed.key, fingerprint: keyed.hash.digest('hex') })
       if ('replay' in result) {

@@ -27,6 +27,8 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   unauthorized: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
+  'version-pruned': { status: 404, title: 'That version is no longer kept' },
+  'history-gone': { status: 410, title: 'The history since that version is no longer kept' },
   conflict: { status: 409, title: 'Conflict' },
   'idempotency-key-in-use': { status: 409, title: 'A request with this idempotency key is still running' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { type Config, flexSettings } from '../config.ts'
 import { createTransactionRunner, transactionOptionsFrom } from '../db/transaction.ts'
 import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
+import { CalendarHistoryService } from '../services/calendar-history-service.ts'
 import { CalendarService } from '../services/calendar-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
 import { IdempotencyService } from '../services/idempotency/idempotency-service.ts'
@@ -17,6 +18,7 @@ import { TechnicianService } from '../services/technician-service.ts'
 
 export interface Services {
   calendars: CalendarService
+  calendarHistory: CalendarHistoryService
   technicians: TechnicianService
   crewCalls: CrewCallService
   rosters: RosterService
@@ -76,6 +78,10 @@ export default fp<ServicesPluginOptions>(
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
     app.decorate('services', {
+      calendarHistory: new CalendarHistoryService(prisma, {
+        keepVersions: config.HISTORY_KEEP_VERSIONS,
+        keepDays: config.HISTORY_KEEP_DAYS,
+      }),
       calendars: new CalendarService({
         prisma,
         keyToStoreWithWrite: () => app.services.idempotency.keyToStoreWithWrite(),
@@ -116,6 +122,10 @@ export default fp<ServicesPluginOptions>(
     })
     const stopPurging = app.services.idempotency.startPurging(config.IDEMPOTENCY_PURGE_INTERVAL_MS)
     app.addHook('preClose', stopPurging)
+    const stopPruning = app.services.calendarHistory.startPruning(config.HISTORY_PRUNE_INTERVAL_MS, (error) =>
+      app.log.warn({ err: error }, 'could not prune calendar history'),
+    )
+    app.addHook('preClose', stopPruning)
   },
   { name: 'services', dependencies: ['database', 'metrics'] },
 )

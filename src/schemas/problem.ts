@@ -23,7 +23,7 @@ export const problemSchema = z
 
 export type Problem = z.infer<typeof problemSchema>
 
-const problemResponse = (description: string) => ({
+export const problemResponse = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: problemSchema } },
 })

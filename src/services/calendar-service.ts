@@ -1,8 +1,10 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import { forgetIfLarge } from '../db/prisma-argument-history.ts'
+import { NotFoundError, VersionPrunedError } from '../errors/domain-errors.ts'
 import type { CalendarInput, CalendarSetView, CalendarView } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import type { HeldKey } from './idempotency/held-key.ts'
+import type { KeyHold } from './idempotency/key-store.ts'
 import { checkIfMatch } from './if-match.ts'
 
 export interface CalendarServiceDeps {
@@ -65,32 +67,94 @@ export class CalendarService {
    * Idempotency-Key, the same statement stores that answer as the key's response, so the write and
    * its kept response commit together (a key a retry took over meanwhile: 409, nothing written).
    */
-  async replace(userId: string, calendars: CalendarInput[], ifMatch?: IfMatch): Promise<RenderedReplace> {
+  async replace(
+    userId: string,
+    calendars: CalendarInput[],
+    ifMatch: IfMatch | undefined,
+    author: Author,
+  ): Promise<RenderedReplace> {
     const set = calendarSetParameter(calendars)
-    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
-    const key = this.deps.keyToStoreWithWrite()
-    const hold = key?.hold
-    let result: ReplaceResultRow | undefined
     try {
-      // The database must decide: lock, compare, delete, upsert, render and store as one statement.
-      ;[result] = await this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
-        SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb,
-                                           ${hold?.scope ?? null}, ${hold?.key ?? null}, ${hold?.owner ?? null}::uuid)`
-    } catch (error) {
-      key?.declined()
-      throw error
+      const [result] = await this.write(
+        ifMatch,
+        (versions, hold) =>
+          // The database must decide: lock, compare, delete, upsert, record, render and store as one statement.
+          this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
+          SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb, ${author.actor},
+                                             ${author.requestId}, NULL, ${hold?.scope ?? null}, ${hold?.key ?? null},
+                                             ${hold?.owner ?? null}::uuid)`,
+      )
+      return this.rendered(result, ifMatch)
     } finally {
       forgetIfLarge(set)
     }
-    if (!result) throw new Error('replace_calendar_set returned no row')
-    if (result.answer === null) {
-      key?.declined() // nothing written, nothing stored: the 412 is kept as any answer is
-      checkIfMatch(ifMatch, result.version)
-      throw new Error('replace_calendar_set refused a replace If-Match allowed')
+  }
+
+  /**
+   * Makes the user's set equal to what it was at `version`, as a new version recorded as a restore:
+   * atomic and serialized like a replace (the SQL function restore_calendar_set rebuilds the set under
+   * the user's lock and replaces with it), and answered like one. A version no longer kept: 404
+   * version-pruned; one the set never reached: 404.
+   */
+  async restore(
+    userId: string,
+    version: number,
+    ifMatch: IfMatch | undefined,
+    author: Author,
+  ): Promise<RenderedReplace> {
+    const [result] = await this.write(
+      ifMatch,
+      (versions, hold) =>
+        this.deps.prisma.$queryRaw<(ReplaceResultRow & { version_available: boolean })[]>`
+        SELECT * FROM restore_calendar_set(${userId}, ${version}::int, ${versions}::int[], ${author.actor},
+                                           ${author.requestId}, ${hold?.scope ?? null}, ${hold?.key ?? null},
+                                           ${hold?.owner ?? null}::uuid)`,
+    )
+    if (result && !result.version_available) {
+      if (version > result.version)
+        throw new NotFoundError(`the set of ${userId} is at version ${result.version}`)
+      throw new VersionPrunedError(`version ${version} of the set of ${userId} is no longer kept`)
     }
-    key?.markStoredWithWrite()
+    return this.rendered(result, ifMatch)
+  }
+
+  /**
+   * Runs a write that stores the request's response itself when it holds an Idempotency-Key: the key
+   * is reserved for it, and given back when the write fails or wrote nothing.
+   */
+  private async write<Row extends ReplaceResultRow>(
+    ifMatch: IfMatch | undefined,
+    call: (versions: number[] | null, hold: KeyHold | undefined) => Promise<Row[]>,
+  ): Promise<Row[]> {
+    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
+    const key = this.deps.keyToStoreWithWrite()
+    let rows: Row[]
+    try {
+      rows = await call(versions, key?.hold)
+    } catch (error) {
+      key?.declined()
+      throw error
+    }
+    if (rows[0]?.answer) key?.markStoredWithWrite()
+    else key?.declined() // nothing written, nothing stored: a 4xx answer is kept as any answer is
+    return rows
+  }
+
+  private rendered(result: ReplaceResultRow | undefined, ifMatch: IfMatch | undefined): RenderedReplace {
+    if (!result) throw new Error('the calendar set function returned no row')
+    if (result.answer === null) {
+      checkIfMatch(ifMatch, result.version)
+      throw new Error('the calendar set function refused a write If-Match allowed')
+    }
     return { version: result.version, json: result.answer }
   }
+}
+
+/** Who writes, recorded in the set's history. */
+export interface Author {
+  /** The credential: `service:<key name>` or `user:<sub>` (principalName). */
+  actor: string
+  requestId: string
 }
 
 interface ReplaceResultRow {

@@ -48,6 +48,25 @@ type CreateData<M extends Prisma.ModelName> =
 /** One row per model with every scalar field set to a value other than its default. */
 const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
   CalendarSet: { userId: 'sample-user', version: 41, updatedAt: new Date('2021-06-07T08:09:10.123Z') },
+  CalendarVersion: {
+    userId: 'sample-user',
+    version: 41,
+    changedAt: new Date('2021-06-07T08:09:10.123Z'),
+    actor: 'service:sample',
+    requestId: 'sample-request',
+    created: 1,
+    updated: 2,
+    deleted: 3,
+    restoredFrom: 39,
+  },
+  CalendarChange: {
+    userId: 'sample-user',
+    version: 41,
+    calendarId: 'sample@example.com',
+    change: 'updated',
+    before: { summary: 'Before' },
+    after: { summary: 'After' },
+  },
   ManagedCalendar: {
     id: '5b0c6f7e-2d7a-4c1e-9a43-3f1f0c9d2b11',
     userId: 'sample-user',
@@ -212,10 +231,28 @@ t.test('every index in SQL_ONLY_INDEXES exists', async (t) => {
 
 /** The SQL functions the services call, with the arguments and results they rely on (owned by migrations). */
 const SQL_FUNCTIONS = {
+  calendar_changes_since: {
+    args: 'p_user_id text, p_since integer',
+    result:
+      'TABLE(current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)',
+  },
+  calendar_history_floor: { args: 'p_user_id text', result: 'integer' },
   calendar_json: { args: 'mc managed_calendars', result: 'text' },
+  calendar_set_at: {
+    args: 'p_user_id text, p_version integer',
+    result: 'TABLE(current_version integer, floor_version integer, calendars jsonb)',
+  },
+  prune_calendar_history: {
+    args: 'p_keep_versions integer, p_keep_days integer, p_batch integer',
+    result: 'integer',
+  },
   replace_calendar_set: {
-    args: 'p_user_id text, p_if_match integer[], p_calendars jsonb, p_key_scope text DEFAULT NULL::text, p_key text DEFAULT NULL::text, p_key_owner uuid DEFAULT NULL::uuid',
+    args: 'p_user_id text, p_if_match integer[], p_calendars jsonb, p_actor text, p_request_id text, p_restored_from integer DEFAULT NULL::integer, p_key_scope text DEFAULT NULL::text, p_key text DEFAULT NULL::text, p_key_owner uuid DEFAULT NULL::uuid',
     result: 'TABLE(version integer, precondition_failed boolean, answer text)',
+  },
+  restore_calendar_set: {
+    args: 'p_user_id text, p_version integer, p_if_match integer[], p_actor text, p_request_id text, p_key_scope text DEFAULT NULL::text, p_key text DEFAULT NULL::text, p_key_owner uuid DEFAULT NULL::uuid',
+    result: 'TABLE(version_available boolean, version integer, precondition_failed boolean, answer text)',
   },
   mark_roster_changed: {
     args: 'p_crew_call_id uuid, p_debounce_ms integer',

@@ -106,6 +106,7 @@ interface JsonSchema {
   required?: string[]
   items?: JsonSchema
   maxLength?: number
+  minimum?: number
   $ref?: string
 }
 interface Parameter {
@@ -611,7 +612,13 @@ function defectsOf(route: Route): Defect[] {
     let bad: fc.Arbitrary<string> | undefined
     if (values) bad = fc.string({ maxLength: 20 }).filter((v) => !values.includes(v))
     else if (schema?.type === 'integer')
-      bad = fc.constantFrom('abc', '1.5', '-1', '0', '1e400', '99999999999999999999')
+      bad = fc.constantFrom(
+        'abc',
+        '1.5',
+        String(Number(schema.minimum ?? 0) - 1),
+        '1e400',
+        '99999999999999999999',
+      )
     else if (/^(dryRun|checkFlex)$/.test(p.name))
       bad = fc.constantFrom('maybe', '2', 'truee', 'nope', 'null', '[]')
     else if (schema?.maxLength !== undefined) bad = fc.constant('q'.repeat(schema.maxLength + 1))
@@ -740,6 +747,11 @@ function documentedAnswer(route: Route, status: number, body: string): boolean {
   if (route.method === 'GET' && route.path === '/v1/users/{userId}/calendars' && status === 200) {
     const read = JSON.parse(body) as { version?: unknown; calendars?: unknown[] }
     return read.version === 0 && Array.isArray(read.calendars) && read.calendars.length === 0
+  }
+  // ... and no history
+  if (route.method === 'GET' && route.path === '/v1/users/{userId}/calendars/history' && status === 200) {
+    const page = JSON.parse(body) as { versions?: unknown[]; nextCursor?: unknown }
+    return Array.isArray(page.versions) && page.versions.length === 0 && page.nextCursor === null
   }
   return false
 }

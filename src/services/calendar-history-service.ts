@@ -1,0 +1,146 @@
+import type { PrismaClient } from '../db/prisma.ts'
+import {
+  HistoryGoneError,
+  NotFoundError,
+  ValidationError,
+  VersionPrunedError,
+} from '../errors/domain-errors.ts'
+import type {
+  CalendarChangesView,
+  CalendarHistoryPage,
+  CalendarHistoryQuery,
+} from '../schemas/calendar-history.ts'
+import type { CalendarSetView, CalendarView } from '../schemas/calendars.ts'
+import { decodeCursor, toPage } from './pagination.ts'
+
+export interface CalendarHistoryOptions {
+  /** HISTORY_KEEP_VERSIONS: the last this many versions of every set are kept, however old. */
+  keepVersions: number
+  /** HISTORY_KEEP_DAYS: every version younger than this is kept, however many. */
+  keepDays: number
+  /** Versions deleted per statement when pruning. */
+  pruneBatch?: number
+}
+
+interface Bounds {
+  current_version: number
+  floor_version: number
+}
+
+/**
+ * The history of calendar sets, written by every replace that changes one (replace_calendar_set, in
+ * the replace's own statement): the list of versions, any kept version rebuilt, and what changed since
+ * a version, for clients that keep a copy (like Google Calendar's sync tokens). Each read is one SQL
+ * statement, so it sees one snapshot. Old versions are pruned in bounded batches (prune_calendar_history).
+ */
+export class CalendarHistoryService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly options: CalendarHistoryOptions,
+  ) {}
+
+  /** The versions of the user's set, newest first, a page at a time. */
+  async history(userId: string, query: CalendarHistoryQuery): Promise<CalendarHistoryPage> {
+    const [before] =
+      query.cursor === undefined
+        ? []
+        : decodeCursor(query.cursor, 1, ([version]) => /^\d{1,10}$/.test(version ?? ''))
+    const rows = await this.prisma.calendarVersion.findMany({
+      where: { userId, ...(before !== undefined && { version: { lt: Number(before) } }) },
+      orderBy: { version: 'desc' },
+      take: query.limit + 1,
+    })
+    const { items, nextCursor } = toPage(rows, query.limit, (row) => [String(row.version)])
+    return {
+      userId,
+      versions: items.map((row) => ({
+        version: row.version,
+        changedAt: row.changedAt.toISOString(),
+        actor: row.actor,
+        requestId: row.requestId,
+        changes: { created: row.created, updated: row.updated, deleted: row.deleted },
+        restoredFrom: row.restoredFrom,
+      })),
+      nextCursor,
+    }
+  }
+
+  /** The set exactly as it was at `version`: 404 version-pruned when no longer kept, 404 when never reached. */
+  async setAt(userId: string, version: number): Promise<CalendarSetView> {
+    // The database must decide: the rebuild reads today's rows and the changes since in one snapshot.
+    const [row] = await this.prisma.$queryRaw<(Bounds & { calendars: CalendarView[] | null })[]>`
+      SELECT * FROM calendar_set_at(${userId}, ${version}::int)`
+    if (!row?.calendars) throw this.outOfHistory(userId, version, row, 'read')
+    return { userId, version, calendars: row.calendars }
+  }
+
+  /**
+   * What changed since version `since`, net, and the current version as the next `since`: 410 when the
+   * history since then is no longer kept (the client re-reads the set).
+   */
+  async changesSince(userId: string, since: number): Promise<CalendarChangesView> {
+    const [row] = await this.prisma.$queryRaw<
+      (Bounds & {
+        created: CalendarView[] | null
+        updated: CalendarView[] | null
+        deleted: { calendarId: string }[] | null
+      })[]
+    >`SELECT * FROM calendar_changes_since(${userId}, ${since}::int)`
+    if (!row?.created || !row.updated || !row.deleted) {
+      if (row && since < row.floor_version) {
+        throw new HistoryGoneError(
+          `the history of ${userId} before version ${row.floor_version} is no longer kept; read the whole set`,
+        )
+      }
+      throw new ValidationError([
+        {
+          in: 'query',
+          pointer: '/since',
+          detail: `the set of ${userId} is at version ${row?.current_version ?? 0}; since cannot be newer`,
+        },
+      ])
+    }
+    return {
+      userId,
+      since,
+      version: row.current_version,
+      created: row.created,
+      updated: row.updated,
+      deleted: row.deleted,
+    }
+  }
+
+  /** Deletes versions no longer kept, in batches, until none is left; returns how many. */
+  async prune(maxBatches = 10): Promise<number> {
+    let pruned = 0
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
+        SELECT prune_calendar_history(${this.options.keepVersions}::int, ${this.options.keepDays}::int,
+                                      ${this.options.pruneBatch ?? 1000}::int) AS pruned`
+      pruned += row?.pruned ?? 0
+      if ((row?.pruned ?? 0) < (this.options.pruneBatch ?? 1000)) break
+    }
+    return pruned
+  }
+
+  /** Prunes every `intervalMs`; the returned function stops it (and waits for a prune under way). */
+  startPruning(intervalMs: number, onError: (error: unknown) => void): () => Promise<void> {
+    let pruning: Promise<unknown> = Promise.resolve()
+    const timer = setInterval(() => {
+      pruning = this.prune().catch(onError)
+    }, intervalMs)
+    timer.unref()
+    return async () => {
+      clearInterval(timer)
+      await pruning
+    }
+  }
+
+  private outOfHistory(userId: string, version: number, bounds: Bounds | undefined, what: string): Error {
+    const current = bounds?.current_version ?? 0
+    if (version > current) return new NotFoundError(`the set of ${userId} is at version ${current}`)
+    return new VersionPrunedError(
+      `version ${version} of the set of ${userId} is no longer kept; cannot ${what} it`,
+    )
+  }
+}
