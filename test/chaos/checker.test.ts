@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { SyncRunView } from '../../src/schemas/sync.ts'
-import { checkAnswers, checkFlex, checkSecondSyncs } from './checker.ts'
+import { checkAnswers, checkCalendarHistory, checkFlex, checkSecondSyncs } from './checker.ts'
 import type { FinalState, RosterRow } from './final-state.ts'
 import type { Operation, Outcome } from './history.ts'
 import { checkRegisters } from './registers.ts'
@@ -132,6 +132,8 @@ t.test('Flex: exactly one line per rostered technician, with its role, and no ot
     registers: new Map(),
     runningSyncs: 0,
     crewCalls: new Map([['c', { crewCall, roster, lines }]]),
+    calendarHistories: new Map(),
+    calendarSetAt: new Map(),
   })
   const role = `br-${crewCall.department}-R`
   t.same(checkFlex(state([{ id: 'l1', resourceId: 'res-ana', businessRoleId: role }])), [])
@@ -164,4 +166,38 @@ t.test('a second sync right after convergence must change nothing', async (t) =>
   t.same(checkSecondSyncs(new Map([['c', run({ unchanged: ['ana'] })]])), [])
   t.match(checkSecondSyncs(new Map([['c', run({ added: ['ana'] })]])), [/changed {"added":\["ana"\]}/])
   t.match(checkSecondSyncs(new Map([['c', run({ status: 'partial' })]])), [/was partial/])
+})
+
+t.test('calendar history: a gap, or an acknowledged replace missing from it, is a violation', async (t) => {
+  const op = (id: number, version: number, value: string): Operation =>
+    ({
+      id,
+      client: 0,
+      server: 0,
+      kind: 'replace-calendars',
+      method: 'PUT',
+      path: '/v1/users/u1/calendars',
+      register: 'calendars:u1',
+      value,
+      version,
+      start: 0,
+      end: 1,
+      outcome: 'ok',
+      status: 200,
+    }) as Operation
+  const final = (versions: number[], setAt: [string, string | undefined][]) =>
+    ({
+      registers: new Map(),
+      runningSyncs: 0,
+      crewCalls: new Map(),
+      calendarHistories: new Map([['u1', { current: 3, versions }]]),
+      calendarSetAt: new Map(setAt),
+    }) as FinalState
+  t.same(
+    checkCalendarHistory([op(1, 3, 'a')], final([1, 2, 3], [['u1 3', 'a']])),
+    [],
+    'a whole history holding the write',
+  )
+  t.match(checkCalendarHistory([], final([1, 3], [])), [/have a gap/])
+  t.match(checkCalendarHistory([op(1, 3, 'a')], final([1, 2, 3], [['u1 3', 'b']])), [/the history holds b/])
 })

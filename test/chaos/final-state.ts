@@ -24,6 +24,10 @@ export interface FinalState {
   crewCalls: Map<string, { crewCall: ChaosCrewCall; roster: RosterRow[]; lines: FakeLine[] }>
   /** Sync runs still marked `running`. */
   runningSyncs: number
+  /** Each user's calendar history: its current version and the versions it keeps, ascending. */
+  calendarHistories: Map<string, { current: number; versions: number[] }>
+  /** The set at a version, rebuilt from the history (calendar_set_at), canonical like the registers; undefined when not kept. */
+  calendarSetAt: Map<string, string | undefined>
 }
 
 export const crewCallKey = (c: Pick<ChaosCrewCall, 'jobId' | 'department'>) => `${c.jobId}/${c.department}`
@@ -32,17 +36,47 @@ export const crewCallKey = (c: Pick<ChaosCrewCall, 'jobId' | 'department'>) => `
 export async function readFinalState(
   databaseUrl: string,
   flexLines: (elementId: string) => FakeLine[],
+  /** `userId version` pairs whose set to rebuild from the history (acknowledged replaces). */
+  calendarVersions: [string, number][] = [],
 ): Promise<FinalState> {
   const db = new pg.Client({ connectionString: databaseUrl, application_name: 'rostersync-chaos' })
   await db.connect()
   try {
-    return await readTables(db, flexLines)
+    const state = await readTables(db, flexLines)
+    const histories = await db.query<{ user_id: string; current: number; versions: number[] }>(
+      `SELECT cs.user_id, cs.version AS current,
+              coalesce(array_agg(cv.version ORDER BY cv.version) FILTER (WHERE cv.version IS NOT NULL), '{}') AS versions
+         FROM calendar_sets cs LEFT JOIN calendar_versions cv ON cv.user_id = cs.user_id
+        GROUP BY cs.user_id, cs.version`,
+    )
+    const calendarSetAt = new Map<string, string | undefined>()
+    for (const [userId, version] of calendarVersions) {
+      const { rows } = await db.query<{ calendars: { calendarId: string; summary: string }[] | null }>(
+        'SELECT calendars FROM calendar_set_at($1, $2)',
+        [userId, version],
+      )
+      const calendars = rows[0]?.calendars
+      calendarSetAt.set(
+        `${userId} ${version}`,
+        calendars ? canonicalSet(calendars.map((c) => [c.calendarId, c.summary])) : undefined,
+      )
+    }
+    return {
+      ...state,
+      calendarHistories: new Map(
+        histories.rows.map((r) => [r.user_id, { current: r.current, versions: r.versions }]),
+      ),
+      calendarSetAt,
+    }
   } finally {
     await db.end()
   }
 }
 
-async function readTables(db: pg.Client, flexLines: (elementId: string) => FakeLine[]): Promise<FinalState> {
+async function readTables(
+  db: pg.Client,
+  flexLines: (elementId: string) => FakeLine[],
+): Promise<Omit<FinalState, 'calendarHistories' | 'calendarSetAt'>> {
   const registers = new Map<string, string>()
   const calendars = await db.query<{ user_id: string; calendar_id: string; summary: string }>(
     'SELECT user_id, calendar_id, summary FROM managed_calendars',

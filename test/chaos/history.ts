@@ -42,6 +42,8 @@ export interface Operation {
   value?: string
   /** The register's value as the answer showed it: a read's result, or the set a replace returned. */
   observed?: string
+  /** The version a successful calendar replace answered (its set must be in the history at it). */
+  version?: number
   /** performance.now() at the start and the end of the request, as the client saw them. */
   start: number
   end: number | null
@@ -78,7 +80,7 @@ export class History {
   finish(
     op: Operation,
     outcome: Outcome,
-    details: Pick<Operation, 'status' | 'contentType' | 'error' | 'observed'>,
+    details: Pick<Operation, 'status' | 'contentType' | 'error' | 'observed' | 'version'>,
   ): void {
     Object.assign(op, details, { end: performance.now(), outcome })
   }

@@ -119,7 +119,12 @@ export async function runChaos(
       : undefined
     const finalSyncRequests = await converge(workload, history)
     const secondSyncs = await syncEveryCrewCall(workload)
-    const final = await readFinalState(databaseUrl, (element) => flex.lines(element))
+    const acknowledged = history.operations.flatMap((op): [string, number][] =>
+      op.kind === 'replace-calendars' && op.outcome === 'ok' && op.version !== undefined
+        ? [[decodeURIComponent(op.path.split('/')[3] ?? ''), op.version]]
+        : [],
+    )
+    const final = await readFinalState(databaseUrl, (element) => flex.lines(element), acknowledged)
     const integrity = await getIntegrity(cluster.urls()[0] as string)
     const violations = checkInvariants({
       operations: history.operations,

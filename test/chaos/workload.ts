@@ -90,11 +90,15 @@ export class Workload {
       body = parseJson(text)
       const error = response.ok ? undefined : problemOf(body, text)
       const observed = response.ok && observe ? observe(body) : undefined
+      const version = (body as { version?: unknown } | undefined)?.version
       this.history.finish(op, outcomeOf(response.status), {
         status: response.status,
         contentType,
         error,
         observed,
+        ...(response.ok &&
+          request.kind === 'replace-calendars' &&
+          typeof version === 'number' && { version }),
       })
     } catch (error) {
       const reason = networkError(error)
