@@ -20,6 +20,7 @@ import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
 import crewCallRoutes from './routes/crew-calls.ts'
 import healthRoutes from './routes/health.ts'
+import rosterHistoryRoutes from './routes/roster-history.ts'
 import syncRoutes from './routes/sync.ts'
 import technicianRoutes from './routes/technicians.ts'
 
@@ -97,6 +98,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)
       await api.register(crewCallRoutes)
+      await api.register(rosterHistoryRoutes)
       await api.register(syncRoutes)
       await api.register(adminRoutes)
     },

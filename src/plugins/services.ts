@@ -5,8 +5,10 @@ import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-
 import { CalendarHistoryService } from '../services/calendar-history-service.ts'
 import { CalendarService } from '../services/calendar-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
+import { startHistoryPruning } from '../services/history-pruning.ts'
 import { IdempotencyService } from '../services/idempotency/idempotency-service.ts'
 import { IntegrityService } from '../services/integrity-service.ts'
+import { RosterHistoryService } from '../services/roster-history-service.ts'
 import { RosterService } from '../services/roster-service.ts'
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
@@ -19,6 +21,7 @@ import { TechnicianService } from '../services/technician-service.ts'
 export interface Services {
   calendars: CalendarService
   calendarHistory: CalendarHistoryService
+  rosterHistory: RosterHistoryService
   technicians: TechnicianService
   crewCalls: CrewCallService
   rosters: RosterService
@@ -54,6 +57,7 @@ export default fp<ServicesPluginOptions>(
       participant: () => app.services.idempotency.participant(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
+    const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     // A request with an Idempotency-Key stores its response in its write's transaction.
     const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
@@ -78,10 +82,8 @@ export default fp<ServicesPluginOptions>(
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
     app.decorate('services', {
-      calendarHistory: new CalendarHistoryService(prisma, {
-        keepVersions: config.HISTORY_KEEP_VERSIONS,
-        keepDays: config.HISTORY_KEEP_DAYS,
-      }),
+      calendarHistory: new CalendarHistoryService(prisma, historyOptions),
+      rosterHistory: new RosterHistoryService(prisma, historyOptions),
       calendars: new CalendarService({
         prisma,
         keyToStoreWithWrite: () => app.services.idempotency.keyToStoreWithWrite(),
@@ -122,8 +124,11 @@ export default fp<ServicesPluginOptions>(
     })
     const stopPurging = app.services.idempotency.startPurging(config.IDEMPOTENCY_PURGE_INTERVAL_MS)
     app.addHook('preClose', stopPurging)
-    const stopPruning = app.services.calendarHistory.startPruning(config.HISTORY_PRUNE_INTERVAL_MS, (error) =>
-      app.log.warn({ err: error }, 'could not prune calendar history'),
+    const { calendarHistory, rosterHistory } = app.services
+    const stopPruning = startHistoryPruning(
+      config.HISTORY_PRUNE_INTERVAL_MS,
+      [() => calendarHistory.prune(), () => rosterHistory.prune()],
+      (error) => app.log.warn({ err: error }, 'could not prune history'),
     )
     app.addHook('preClose', stopPruning)
   },

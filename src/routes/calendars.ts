@@ -1,6 +1,4 @@
-import type { FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { type Principal, principalName } from '../auth/credentials.ts'
 import { jsonAnswer } from '../schemas/answer.ts'
 import {
   calendarChangesQuerySchema,
@@ -19,14 +17,8 @@ import {
 } from '../schemas/calendars.ts'
 import { etag } from '../schemas/common.ts'
 import { pickProblems, problemResponse } from '../schemas/problem.ts'
-import type { Author } from '../services/calendar-service.ts'
+import { authorOf } from './author.ts'
 import { sendRenderedJson } from './rendered-json.ts'
-
-/** Who makes a write, for the set's history. */
-const authorOf = (request: FastifyRequest): Author => ({
-  actor: principalName(request.principal as Principal),
-  requestId: request.id,
-})
 
 const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
   const { calendars, calendarHistory } = app.services

@@ -17,8 +17,10 @@ import {
   rosterSchema,
 } from '../schemas/crew.ts'
 import { crewCallsPageSchema, crewCallsQuerySchema } from '../schemas/crew-lists.ts'
-import { pickProblems } from '../schemas/problem.ts'
+import { pickProblems, problemResponse } from '../schemas/problem.ts'
+import { rosterReadQuerySchema } from '../schemas/roster-history.ts'
 import { jobParamsSchema } from '../schemas/sync.ts'
+import { authorOf } from './author.ts'
 
 const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
   const { crewCalls, rosters } = app.services
@@ -105,14 +107,24 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       operationId: 'getRoster',
       tags: ['crew'],
       summary: "Read a crew call's roster",
+      description:
+        'With `version`, the roster as it was at that version (kept versions only: see its history).',
       params: crewCallParamsSchema,
+      querystring: rosterReadQuerySchema,
       response: {
         200: jsonAnswer('The roster, with its version (also the ETag)', rosterSchema),
-        ...pickProblems(404),
+        404: problemResponse(
+          'No such crew call, or no such version: never reached, or no longer kept ' +
+            '(type urn:rostersync:problem:version-pruned).',
+        ),
       },
     },
     handler: async (request, reply) => {
-      const roster = await rosters.get(request.params)
+      const { version } = request.query
+      const roster =
+        version === undefined
+          ? await rosters.get(request.params)
+          : await app.services.rosterHistory.at(request.params, version)
       return reply.header('etag', etag(roster.version)).send(roster)
     },
   })
@@ -142,6 +154,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
         request.params,
         request.body.assignments,
         request.headers['if-match'],
+        authorOf(request),
       )
       return reply.header('etag', etag(result.version)).send(result)
     },
@@ -169,6 +182,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
         technicianId,
         request.body.role ?? null,
         request.headers['if-match'],
+        authorOf(request),
       )
       return reply
         .code(created ? 201 : 200)
@@ -194,7 +208,12 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     handler: async (request, reply) => {
       const { technicianId, ...key } = request.params
-      const { version } = await rosters.removeOne(key, technicianId, request.headers['if-match'])
+      const { version } = await rosters.removeOne(
+        key,
+        technicianId,
+        request.headers['if-match'],
+        authorOf(request),
+      )
       return reply.code(204).header('etag', etag(version)).send(undefined)
     },
   })

@@ -16,7 +16,7 @@ export const calendarHistoryQuerySchema = z.strictObject(pageQueryShape())
 
 export type CalendarHistoryQuery = z.output<typeof calendarHistoryQuerySchema>
 
-export const calendarVersionSchema = z
+export const historyVersionSchema = z
   .object({
     version: versionSchema,
     changedAt: z.iso.datetime(),
@@ -27,14 +27,14 @@ export const calendarVersionSchema = z
       .nullable()
       .describe('The version a restore brought back; null for a replace.'),
   })
-  .meta({ id: 'CalendarVersion' })
+  .meta({ id: 'HistoryVersion' })
 
-export type CalendarVersionView = z.output<typeof calendarVersionSchema>
+export type HistoryVersionView = z.output<typeof historyVersionSchema>
 
 export const calendarHistoryPageSchema = z
   .object({
     userId: z.string(),
-    versions: z.array(calendarVersionSchema).describe('Newest first.'),
+    versions: z.array(historyVersionSchema).describe('Newest first.'),
     nextCursor: nextCursorSchema,
   })
   .meta({ id: 'CalendarHistoryPage' })

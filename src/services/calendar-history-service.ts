@@ -123,19 +123,6 @@ export class CalendarHistoryService {
     return pruned
   }
 
-  /** Prunes every `intervalMs`; the returned function stops it (and waits for a prune under way). */
-  startPruning(intervalMs: number, onError: (error: unknown) => void): () => Promise<void> {
-    let pruning: Promise<unknown> = Promise.resolve()
-    const timer = setInterval(() => {
-      pruning = this.prune().catch(onError)
-    }, intervalMs)
-    timer.unref()
-    return async () => {
-      clearInterval(timer)
-      await pruning
-    }
-  }
-
   private outOfHistory(userId: string, version: number, bounds: Bounds | undefined, what: string): Error {
     const current = bounds?.current_version ?? 0
     if (version > current) return new NotFoundError(`the set of ${userId} is at version ${current}`)

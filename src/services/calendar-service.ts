@@ -3,6 +3,7 @@ import { forgetIfLarge } from '../db/prisma-argument-history.ts'
 import { NotFoundError, VersionPrunedError } from '../errors/domain-errors.ts'
 import type { CalendarInput, CalendarSetView, CalendarView } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
+import type { Author } from './author.ts'
 import type { HeldKey } from './idempotency/held-key.ts'
 import type { KeyHold } from './idempotency/key-store.ts'
 import { checkIfMatch } from './if-match.ts'
@@ -148,13 +149,6 @@ export class CalendarService {
     }
     return { version: result.version, json: result.answer }
   }
-}
-
-/** Who writes, recorded in the set's history. */
-export interface Author {
-  /** The credential: `service:<key name>` or `user:<sub>` (principalName). */
-  actor: string
-  requestId: string
 }
 
 interface ReplaceResultRow {

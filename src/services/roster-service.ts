@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import { forgetIfLarge } from '../db/prisma-argument-history.ts'
 import type { RunInTransaction, Tx } from '../db/transaction.ts'
-import { NotFoundError, ValidationError } from '../errors/domain-errors.ts'
+import { ConflictError, NotFoundError, ValidationError, VersionPrunedError } from '../errors/domain-errors.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import type {
   AssignmentInput,
@@ -11,6 +11,7 @@ import type {
   ReplaceRosterResult,
   RosterView,
 } from '../schemas/crew.ts'
+import type { Author } from './author.ts'
 import { crewCallName } from './crew-call-service.ts'
 import { checkIfMatch } from './if-match.ts'
 import { sortBy } from './sort-by.ts'
@@ -45,6 +46,14 @@ interface ReplaceRosterRow {
   deleted: number
   /** The final roster; null when the replace was refused. */
   assignments: AssignmentView[] | null
+}
+
+/** One assignment's change, as mark_roster_changed records it in the roster's history. */
+interface RosterChangeRecord {
+  technician_id: string
+  change: 'created' | 'updated' | 'deleted'
+  before?: { technicianId: string; role: string | null } | null
+  after?: { technicianId: string; role: string | null }
 }
 
 interface CrewCallKey {
@@ -114,7 +123,8 @@ export class RosterService {
   async replace(
     key: CrewCallKey,
     assignments: AssignmentInput[],
-    ifMatch?: IfMatch,
+    ifMatch: IfMatch | undefined,
+    author: Author,
   ): Promise<ReplaceRosterResult> {
     const roster = JSON.stringify(
       assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
@@ -124,7 +134,7 @@ export class RosterService {
       // The database must decide: lock, compare, check, delete, upsert, mark and read as one statement.
       db.$queryRaw<ReplaceRosterRow[]>`
         SELECT * FROM replace_roster(${key.jobId}, ${key.department}, ${versions}::int[], ${roster}::jsonb,
-                                     ${this.deps.syncDebounceMs}::int)`
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`
     const [result] = await (this.deps.storesResponseWithWrite()
       ? this.deps.runInTransaction((tx) => call(tx))
       : call(this.deps.prisma)
@@ -141,14 +151,45 @@ export class RosterService {
         })),
       )
     }
-    const changes = {
-      created: result.created,
-      updated: result.updated,
-      deleted: result.deleted,
-      unchanged: 0,
+    return toReplaceResult(result)
+  }
+
+  /**
+   * Makes the roster equal to what it was at `version`, as a new version recorded as a restore: a
+   * roster change like any (serialized under the crew call's lock, synced to Flex), answered like a
+   * replace. A version no longer kept: 404 version-pruned; one never reached: 404; a technician of
+   * that version deleted since: 409.
+   */
+  async restore(
+    key: CrewCallKey,
+    version: number,
+    ifMatch: IfMatch | undefined,
+    author: Author,
+  ): Promise<ReplaceRosterResult> {
+    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
+    const call = (db: Tx | PrismaClient) =>
+      db.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
+        SELECT * FROM restore_roster(${key.jobId}, ${key.department}, ${version}::int, ${versions}::int[],
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`
+    const [result] = this.deps.storesResponseWithWrite()
+      ? await this.deps.runInTransaction((tx) => call(tx))
+      : await call(this.deps.prisma)
+    if (!result) throw new Error('restore_roster returned no row')
+    if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
+    if (!result.version_available) {
+      if (version > result.version)
+        throw new NotFoundError(
+          `the roster of ${crewCallName(key.jobId, key.department)} is at version ${result.version}`,
+        )
+      throw new VersionPrunedError(`version ${version} of this roster is no longer kept`)
     }
-    changes.unchanged = assignments.length - changes.created - changes.updated
-    return { version: result.version, assignments: sortByTechnician(result.assignments ?? []), changes }
+    if (result.precondition_failed) checkIfMatch(ifMatch, result.version)
+    if (result.unknown_technicians) {
+      throw new ConflictError(
+        `version ${version} names technicians deleted since (${result.unknown_technicians.length}); it cannot be restored`,
+      )
+    }
+    return toReplaceResult(result)
   }
 
   /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
@@ -156,7 +197,8 @@ export class RosterService {
     key: CrewCallKey,
     technicianId: string,
     role: string | null,
-    ifMatch?: IfMatch,
+    ifMatch: IfMatch | undefined,
+    author: Author,
   ): Promise<{ assignment: AssignmentView; created: boolean; version: number }> {
     return this.deps.runInTransaction(async (tx) => {
       const crewCall = await lockCrewCall(tx, key)
@@ -173,33 +215,72 @@ export class RosterService {
         update: { role, updatedAt: new Date() },
         select: ASSIGNMENT_VIEW,
       })
-      const version = await this.bumpVersion(tx, crewCall.id)
+      const version = await this.markChanged(tx, crewCall.id, author, [
+        {
+          technician_id: technicianId,
+          change: current ? 'updated' : 'created',
+          before: current ? { technicianId, role: current.role } : null,
+          after: { technicianId, role },
+        },
+      ])
       return { assignment: toView(assignment), created: !current, version }
     })
   }
 
   /** Takes a technician off the roster; absent already is fine. */
-  async removeOne(key: CrewCallKey, technicianId: string, ifMatch?: IfMatch): Promise<{ version: number }> {
+  async removeOne(
+    key: CrewCallKey,
+    technicianId: string,
+    ifMatch: IfMatch | undefined,
+    author: Author,
+  ): Promise<{ version: number }> {
     return this.deps.runInTransaction(async (tx) => {
       const crewCall = await lockCrewCall(tx, key)
       checkIfMatch(ifMatch, crewCall.version)
-      const { count: deleted } = await tx.crewAssignment.deleteMany({
-        where: { crewCallId: crewCall.id, technicianId },
-      })
-      return { version: deleted > 0 ? await this.bumpVersion(tx, crewCall.id) : crewCall.version }
+      const assignmentKey = { crewCallId_technicianId: { crewCallId: crewCall.id, technicianId } }
+      const removed = await tx.crewAssignment
+        .delete({ where: assignmentKey, select: { role: true } })
+        .catch((error: unknown) => {
+          if ((error as { code?: string }).code === 'P2025') return null // absent already
+          throw error
+        })
+      if (!removed) return { version: crewCall.version }
+      const change: RosterChangeRecord = {
+        technician_id: technicianId,
+        change: 'deleted',
+        before: { technicianId, role: removed.role },
+      }
+      return { version: await this.markChanged(tx, crewCall.id, author, [change]) }
     })
   }
 
   /**
-   * A roster change (the SQL function mark_roster_changed): the next version, and a reconcile of the
-   * crew call scheduled in the same statement, so the change and the need to sync it commit together (a crash after the commit
+   * A roster change (the SQL function mark_roster_changed): the next version with the change in the
+   * roster's history, and a reconcile of the crew call scheduled in the same statement, so the change and the need to sync it commit together (a crash after the commit
    * cannot lose it).
    */
-  private async bumpVersion(tx: Tx, crewCallId: string): Promise<number> {
+  private async markChanged(
+    tx: Tx,
+    crewCallId: string,
+    author: Author,
+    changes: RosterChangeRecord[],
+  ): Promise<number> {
     const [row] = await tx.$queryRaw<{ version: number | null }[]>`
-      SELECT mark_roster_changed(${crewCallId}::uuid, ${this.deps.syncDebounceMs}::int) AS version`
+      SELECT mark_roster_changed(${crewCallId}::uuid, ${this.deps.syncDebounceMs}::int, ${author.actor},
+                                 ${author.requestId}, ${JSON.stringify(changes)}::jsonb) AS version`
     if (row?.version == null) throw new Error('crew call vanished while locked')
     return row.version
+  }
+}
+
+/** A replace's (or restore's) answer from the function's row: the roster, and what changed. */
+function toReplaceResult(row: ReplaceRosterRow): ReplaceRosterResult {
+  const assignments = sortByTechnician(row.assignments ?? [])
+  const unchanged = assignments.length - row.created - row.updated
+  return {
+    version: row.version,
+    assignments,
+    changes: { created: row.created, updated: row.updated, deleted: row.deleted, unchanged },
   }
 }
 

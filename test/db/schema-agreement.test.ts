@@ -117,6 +117,25 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     createdAt: new Date('2020-01-02T03:04:05.678Z'),
     updatedAt: new Date('2021-06-07T08:09:10.123Z'),
   },
+  RosterVersion: {
+    crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
+    version: 7,
+    changedAt: new Date('2022-03-04T05:06:07.890Z'),
+    actor: 'user:sample',
+    requestId: 'sample-request',
+    created: 1,
+    updated: 0,
+    deleted: 2,
+    restoredFrom: 5,
+  },
+  RosterChange: {
+    crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
+    version: 7,
+    technicianId: 'sample-tech',
+    change: 'created',
+    before: { role: null },
+    after: { role: 'LX-OP-E' },
+  },
   FlexAddDoubt: {
     crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',
     flexResourceId: 'sample-resource',
@@ -255,11 +274,30 @@ const SQL_FUNCTIONS = {
     result: 'TABLE(version_available boolean, version integer, precondition_failed boolean, answer text)',
   },
   mark_roster_changed: {
-    args: 'p_crew_call_id uuid, p_debounce_ms integer',
+    args: 'p_crew_call_id uuid, p_debounce_ms integer, p_actor text, p_request_id text, p_changes jsonb, p_restored_from integer DEFAULT NULL::integer',
     result: 'integer',
   },
+  prune_roster_history: {
+    args: 'p_keep_versions integer, p_keep_days integer, p_batch integer',
+    result: 'integer',
+  },
+  restore_roster: {
+    args: 'p_job_id text, p_department text, p_version integer, p_if_match integer[], p_debounce_ms integer, p_actor text, p_request_id text',
+    result:
+      'TABLE(version_available boolean, crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[], created integer, updated integer, deleted integer, assignments jsonb)',
+  },
+  roster_at: {
+    args: 'p_crew_call_id uuid, p_version integer',
+    result: 'TABLE(current_version integer, floor_version integer, assignments jsonb)',
+  },
+  roster_changes_since: {
+    args: 'p_crew_call_id uuid, p_since integer',
+    result:
+      'TABLE(current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)',
+  },
+  roster_history_floor: { args: 'p_crew_call_id uuid', result: 'integer' },
   replace_roster: {
-    args: 'p_job_id text, p_department text, p_if_match integer[], p_assignments jsonb, p_debounce_ms integer',
+    args: 'p_job_id text, p_department text, p_if_match integer[], p_assignments jsonb, p_debounce_ms integer, p_actor text, p_request_id text, p_restored_from integer DEFAULT NULL::integer',
     result:
       'TABLE(crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[], created integer, updated integer, deleted integer, assignments jsonb)',
   },
