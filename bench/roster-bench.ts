@@ -77,7 +77,7 @@ export function runRosterBench(): Promise<RosterBenchFigures> {
         assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
       )
       const { rows } = await pool.query<{ assignments: unknown[] | null }>(
-        `SELECT * FROM replace_roster($1, 'sound', NULL, $2::jsonb, $3)`,
+        `SELECT * FROM replace_roster($1, 'sound', NULL, $2::jsonb, $3, 'service:bench', NULL)`,
         [jobId, roster, 2_000],
       )
       if (rows[0]?.assignments?.length !== assignments.length)
