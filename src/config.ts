@@ -173,7 +173,7 @@ export const configSchema = z.object({
   IDEMPOTENCY_LEASE_MS: int(15_000, 100),
   /** How often each instance deletes expired idempotency keys. */
   IDEMPOTENCY_PURGE_INTERVAL_MS: int(60_000, 100),
-  /** The last this many versions of every calendar set are kept in its history, however old. */
+  /** The last this many versions of every calendar set and roster are kept in its history, however old. */
   HISTORY_KEEP_VERSIONS: int(100, 1),
   /** Every version younger than this many days is kept, however many. */
   HISTORY_KEEP_DAYS: int(30, 0),

@@ -1,13 +1,10 @@
 import { z } from 'zod'
 import { calendarSchema } from './calendars.ts'
-import { versionSchema } from './common.ts'
+import { versionQuerySchema, versionSchema } from './common.ts'
 import { nextCursorSchema, pageQueryShape } from './pagination.ts'
 
-/** A version number in a query string. */
-const versionQuery = z.coerce.number().int().min(0).max(2_147_483_647)
-
 export const calendarsReadQuerySchema = z.strictObject({
-  version: versionQuery
+  version: versionQuerySchema
     .optional()
     .describe('Read the set as it was at this version (404 version-pruned when it is no longer kept).'),
 })
@@ -46,7 +43,7 @@ export const restoreCalendarsBodySchema = z
   .meta({ id: 'RestoreCalendars' })
 
 export const calendarChangesQuerySchema = z.strictObject({
-  since: versionQuery.describe(
+  since: versionQuerySchema.describe(
     'The version the client holds (the `version` of its last read or of the last changes answer).',
   ),
 })

@@ -14,6 +14,9 @@ export const idSchema = storableText()
 /** A set's version, rising by exactly 1 each time the set changes; also its ETag. */
 export const versionSchema = z.number().int().min(0)
 
+/** A version number in a query string (`?version=`, `?since=`). */
+export const versionQuerySchema = z.coerce.number().int().min(0).max(2_147_483_647)
+
 /**
  * If-Match (RFC 9110 §13.1.1): `*`, or a list of strong entity tags like `"3", "4"`. Weak tags never
  * match for If-Match, so they are refused as malformed. Parsed to '*' or the list of versions.

@@ -1,13 +1,10 @@
 import { z } from 'zod'
 import { historyVersionSchema } from './calendar-history.ts'
-import { versionSchema } from './common.ts'
+import { versionQuerySchema, versionSchema } from './common.ts'
 import { nextCursorSchema, pageQueryShape } from './pagination.ts'
 
-/** A version number in a query string. */
-const versionQuery = z.coerce.number().int().min(0).max(2_147_483_647)
-
 export const rosterReadQuerySchema = z.strictObject({
-  version: versionQuery
+  version: versionQuerySchema
     .optional()
     .describe(
       'Read the roster as it was at this version (404 version-pruned when no longer kept); its lines in Flex ' +
@@ -33,7 +30,7 @@ export const restoreRosterBodySchema = z
   .meta({ id: 'RestoreRoster' })
 
 export const rosterChangesQuerySchema = z.strictObject({
-  since: versionQuery.describe('The roster version the client holds.'),
+  since: versionQuerySchema.describe('The roster version the client holds.'),
 })
 
 const historyAssignmentSchema = z

@@ -11,7 +11,7 @@ import type {
   CalendarHistoryQuery,
 } from '../schemas/calendar-history.ts'
 import type { CalendarSetView, CalendarView } from '../schemas/calendars.ts'
-import { decodeCursor, toPage } from './pagination.ts'
+import { historyPage, pruneInBatches, versionBefore } from './history-versions.ts'
 
 export interface CalendarHistoryOptions {
   /** HISTORY_KEEP_VERSIONS: the last this many versions of every set are kept, however old. */
@@ -41,28 +41,13 @@ export class CalendarHistoryService {
 
   /** The versions of the user's set, newest first, a page at a time. */
   async history(userId: string, query: CalendarHistoryQuery): Promise<CalendarHistoryPage> {
-    const [before] =
-      query.cursor === undefined
-        ? []
-        : decodeCursor(query.cursor, 1, ([version]) => /^\d{1,10}$/.test(version ?? ''))
+    const before = versionBefore(query.cursor)
     const rows = await this.prisma.calendarVersion.findMany({
-      where: { userId, ...(before !== undefined && { version: { lt: Number(before) } }) },
+      where: { userId, ...(before !== undefined && { version: { lt: before } }) },
       orderBy: { version: 'desc' },
       take: query.limit + 1,
     })
-    const { items, nextCursor } = toPage(rows, query.limit, (row) => [String(row.version)])
-    return {
-      userId,
-      versions: items.map((row) => ({
-        version: row.version,
-        changedAt: row.changedAt.toISOString(),
-        actor: row.actor,
-        requestId: row.requestId,
-        changes: { created: row.created, updated: row.updated, deleted: row.deleted },
-        restoredFrom: row.restoredFrom,
-      })),
-      nextCursor,
-    }
+    return { userId, ...historyPage(rows, query.limit) }
   }
 
   /** The set exactly as it was at `version`: 404 version-pruned when no longer kept, 404 when never reached. */
@@ -111,16 +96,17 @@ export class CalendarHistoryService {
   }
 
   /** Deletes versions no longer kept, in batches, until none is left; returns how many. */
-  async prune(maxBatches = 10): Promise<number> {
-    let pruned = 0
-    for (let batch = 0; batch < maxBatches; batch++) {
-      const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
-        SELECT prune_calendar_history(${this.options.keepVersions}::int, ${this.options.keepDays}::int,
-                                      ${this.options.pruneBatch ?? 1000}::int) AS pruned`
-      pruned += row?.pruned ?? 0
-      if ((row?.pruned ?? 0) < (this.options.pruneBatch ?? 1000)) break
-    }
-    return pruned
+  prune(maxBatches = 10): Promise<number> {
+    const { keepVersions, keepDays } = this.options
+    return pruneInBatches(
+      async (batchSize) => {
+        const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
+          SELECT prune_calendar_history(${keepVersions}::int, ${keepDays}::int, ${batchSize}::int) AS pruned`
+        return row?.pruned ?? 0
+      },
+      this.options.pruneBatch ?? 1000,
+      maxBatches,
+    )
   }
 
   private outOfHistory(userId: string, version: number, bounds: Bounds | undefined, what: string): Error {

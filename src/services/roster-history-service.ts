@@ -10,7 +10,7 @@ import type { PageQuery } from '../schemas/pagination.ts'
 import type { RosterChangesView, RosterHistoryPage } from '../schemas/roster-history.ts'
 import type { CalendarHistoryOptions } from './calendar-history-service.ts'
 import { crewCallName } from './crew-call-service.ts'
-import { decodeCursor, toPage } from './pagination.ts'
+import { historyPage, pruneInBatches, versionBefore } from './history-versions.ts'
 
 interface CrewCallKey {
   jobId: string
@@ -36,34 +36,19 @@ export class RosterHistoryService {
   ) {}
 
   async history(key: CrewCallKey, query: PageQuery): Promise<RosterHistoryPage> {
-    const [before] =
-      query.cursor === undefined
-        ? []
-        : decodeCursor(query.cursor, 1, ([version]) => /^\d{1,10}$/.test(version ?? ''))
+    const before = versionBefore(query.cursor)
     const crewCall = await this.prisma.crewCall.findUnique({
       where: { jobId_department: key },
       select: {
         rosterVersions: {
-          where: before === undefined ? {} : { version: { lt: Number(before) } },
+          where: before === undefined ? {} : { version: { lt: before } },
           orderBy: { version: 'desc' },
           take: query.limit + 1,
         },
       },
     })
     if (!crewCall) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
-    const { items, nextCursor } = toPage(crewCall.rosterVersions, query.limit, (row) => [String(row.version)])
-    return {
-      ...key,
-      versions: items.map((row) => ({
-        version: row.version,
-        changedAt: row.changedAt.toISOString(),
-        actor: row.actor,
-        requestId: row.requestId,
-        changes: { created: row.created, updated: row.updated, deleted: row.deleted },
-        restoredFrom: row.restoredFrom,
-      })),
-      nextCursor,
-    }
+    return { ...key, ...historyPage(crewCall.rosterVersions, query.limit) }
   }
 
   /** The roster as it was at `version` (its Flex lines are not history: null). */
@@ -119,16 +104,16 @@ export class RosterHistoryService {
   }
 
   /** Deletes roster versions no longer kept, in batches; returns how many. */
-  async prune(maxBatches = 10): Promise<number> {
-    const batchSize = this.options.pruneBatch ?? 1000
-    let pruned = 0
-    for (let batch = 0; batch < maxBatches; batch++) {
-      const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
-        SELECT prune_roster_history(${this.options.keepVersions}::int, ${this.options.keepDays}::int,
-                                    ${batchSize}::int) AS pruned`
-      pruned += row?.pruned ?? 0
-      if ((row?.pruned ?? 0) < batchSize) break
-    }
-    return pruned
+  prune(maxBatches = 10): Promise<number> {
+    const { keepVersions, keepDays } = this.options
+    return pruneInBatches(
+      async (batchSize) => {
+        const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
+          SELECT prune_roster_history(${keepVersions}::int, ${keepDays}::int, ${batchSize}::int) AS pruned`
+        return row?.pruned ?? 0
+      },
+      this.options.pruneBatch ?? 1000,
+      maxBatches,
+    )
   }
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { SyncRunView } from '../../src/schemas/sync.ts'
-import { checkAnswers, checkCalendarHistory, checkFlex, checkSecondSyncs } from './checker.ts'
+import { checkAnswers, checkFlex, checkHistory, checkSecondSyncs } from './checker.ts'
 import type { FinalState, RosterRow } from './final-state.ts'
 import type { Operation, Outcome } from './history.ts'
 import { checkRegisters } from './registers.ts'
@@ -132,8 +132,8 @@ t.test('Flex: exactly one line per rostered technician, with its role, and no ot
     registers: new Map(),
     runningSyncs: 0,
     crewCalls: new Map([['c', { crewCall, roster, lines }]]),
-    calendarHistories: new Map(),
-    calendarSetAt: new Map(),
+    histories: new Map(),
+    historyAt: new Map(),
   })
   const role = `br-${crewCall.department}-R`
   t.same(checkFlex(state([{ id: 'l1', resourceId: 'res-ana', businessRoleId: role }])), [])
@@ -168,7 +168,7 @@ t.test('a second sync right after convergence must change nothing', async (t) =>
   t.match(checkSecondSyncs(new Map([['c', run({ status: 'partial' })]])), [/was partial/])
 })
 
-t.test('calendar history: a gap, or an acknowledged replace missing from it, is a violation', async (t) => {
+t.test('history: a gap, or an acknowledged replace missing from it, is a violation', async (t) => {
   const op = (id: number, version: number, value: string): Operation =>
     ({
       id,
@@ -190,14 +190,14 @@ t.test('calendar history: a gap, or an acknowledged replace missing from it, is 
       registers: new Map(),
       runningSyncs: 0,
       crewCalls: new Map(),
-      calendarHistories: new Map([['u1', { current: 3, versions }]]),
-      calendarSetAt: new Map(setAt),
+      histories: new Map([['calendars:u1', { current: 3, versions }]]),
+      historyAt: new Map(setAt),
     }) as FinalState
   t.same(
-    checkCalendarHistory([op(1, 3, 'a')], final([1, 2, 3], [['u1 3', 'a']])),
+    checkHistory([op(1, 3, 'a')], final([1, 2, 3], [['calendars:u1 3', 'a']])),
     [],
     'a whole history holding the write',
   )
-  t.match(checkCalendarHistory([], final([1, 3], [])), [/have a gap/])
-  t.match(checkCalendarHistory([op(1, 3, 'a')], final([1, 2, 3], [['u1 3', 'b']])), [/the history holds b/])
+  t.match(checkHistory([], final([1, 3], [])), [/have a gap/])
+  t.match(checkHistory([op(1, 3, 'a')], final([1, 2, 3], [['calendars:u1 3', 'b']])), [/the history holds b/])
 })

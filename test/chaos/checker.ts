@@ -31,7 +31,7 @@ export function checkInvariants(input: CheckInput): string[] {
     ...checkAnswers(input.operations),
     ...checkDuplicates(input.integrity),
     ...checkFlex(input.final),
-    ...checkCalendarHistory(input.operations, input.final),
+    ...checkHistory(input.operations, input.final),
     ...input.duplicateAdds.map(
       (d) =>
         `Flex was asked to add ${d.resourceId} to ${d.elementId}, which already had line ${d.existingLineId}`,
@@ -57,26 +57,23 @@ export function checkAnswers(operations: Operation[]): string[] {
 }
 
 /**
- * Every user's calendar history has no gap up to its current version, and every acknowledged replace
- * is in it: the set rebuilt at the version it answered is the set it wrote.
+ * Every calendar set's and roster's history has no gap up to its current version, and every
+ * acknowledged replace is in it: the set rebuilt at the version it answered is the set it wrote.
  */
-export function checkCalendarHistory(operations: Operation[], final: FinalState): string[] {
+export function checkHistory(operations: Operation[], final: FinalState): string[] {
   const violations: string[] = []
-  for (const [userId, { current, versions }] of final.calendarHistories) {
+  for (const [register, { current, versions }] of final.histories) {
     const first = versions[0] ?? current + 1
     const expected = Array.from({ length: current - first + 1 }, (_, i) => first + i)
     if (versions.join() !== expected.join())
-      violations.push(
-        `calendars:${userId}: history versions ${versions.join(',')} up to ${current} have a gap`,
-      )
+      violations.push(`${register}: history versions ${versions.join(',')} up to ${current} have a gap`)
   }
   for (const op of operations) {
-    if (op.kind !== 'replace-calendars' || op.outcome !== 'ok' || op.version === undefined) continue
-    const userId = decodeURIComponent(op.path.split('/')[3] ?? '')
-    const rebuilt = final.calendarSetAt.get(`${userId} ${op.version}`)
+    if (op.outcome !== 'ok' || op.version === undefined || !op.register) continue
+    const rebuilt = final.historyAt.get(`${op.register} ${op.version}`)
     if (rebuilt !== op.value)
       violations.push(
-        `operation ${op.id} replaced calendars:${userId} at version ${op.version}, but the history holds ${rebuilt ?? 'nothing'} there`,
+        `operation ${op.id} wrote ${op.register} at version ${op.version}, but the history holds ${rebuilt ?? 'nothing'} there`,
       )
   }
   return violations

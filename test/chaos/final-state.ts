@@ -24,10 +24,11 @@ export interface FinalState {
   crewCalls: Map<string, { crewCall: ChaosCrewCall; roster: RosterRow[]; lines: FakeLine[] }>
   /** Sync runs still marked `running`. */
   runningSyncs: number
-  /** Each user's calendar history: its current version and the versions it keeps, ascending. */
-  calendarHistories: Map<string, { current: number; versions: number[] }>
-  /** The set at a version, rebuilt from the history (calendar_set_at), canonical like the registers; undefined when not kept. */
-  calendarSetAt: Map<string, string | undefined>
+  /** Each calendar set's and roster's history, by register: its current version and kept versions, ascending. */
+  histories: Map<string, { current: number; versions: number[] }>
+  /** `<register> <version>`: the set or roster at that version, rebuilt from the history (calendar_set_at,
+   * roster_at), canonical like the registers; undefined when not kept. */
+  historyAt: Map<string, string | undefined>
 }
 
 export const crewCallKey = (c: Pick<ChaosCrewCall, 'jobId' | 'department'>) => `${c.jobId}/${c.department}`
@@ -36,47 +37,67 @@ export const crewCallKey = (c: Pick<ChaosCrewCall, 'jobId' | 'department'>) => `
 export async function readFinalState(
   databaseUrl: string,
   flexLines: (elementId: string) => FakeLine[],
-  /** `userId version` pairs whose set to rebuild from the history (acknowledged replaces). */
-  calendarVersions: [string, number][] = [],
+  /** `[register, version]` pairs to rebuild from the history (acknowledged replaces). */
+  versionsToRebuild: [string, number][] = [],
 ): Promise<FinalState> {
   const db = new pg.Client({ connectionString: databaseUrl, application_name: 'rostersync-chaos' })
   await db.connect()
   try {
     const state = await readTables(db, flexLines)
-    const histories = await db.query<{ user_id: string; current: number; versions: number[] }>(
-      `SELECT cs.user_id, cs.version AS current,
+    const histories = await db.query<{ register: string; current: number; versions: number[] }>(
+      `SELECT 'calendars:' || cs.user_id AS register, cs.version AS current,
               coalesce(array_agg(cv.version ORDER BY cv.version) FILTER (WHERE cv.version IS NOT NULL), '{}') AS versions
          FROM calendar_sets cs LEFT JOIN calendar_versions cv ON cv.user_id = cs.user_id
-        GROUP BY cs.user_id, cs.version`,
+        GROUP BY cs.user_id, cs.version
+       UNION ALL
+       SELECT 'roster:' || cc.job_id || '/' || cc.department, cc.version,
+              coalesce(array_agg(rv.version ORDER BY rv.version) FILTER (WHERE rv.version IS NOT NULL), '{}')
+         FROM crew_calls cc LEFT JOIN roster_versions rv ON rv.crew_call_id = cc.id
+        GROUP BY cc.id, cc.job_id, cc.department, cc.version`,
     )
-    const calendarSetAt = new Map<string, string | undefined>()
-    for (const [userId, version] of calendarVersions) {
-      const { rows } = await db.query<{ calendars: { calendarId: string; summary: string }[] | null }>(
-        'SELECT calendars FROM calendar_set_at($1, $2)',
-        [userId, version],
-      )
-      const calendars = rows[0]?.calendars
-      calendarSetAt.set(
-        `${userId} ${version}`,
-        calendars ? canonicalSet(calendars.map((c) => [c.calendarId, c.summary])) : undefined,
-      )
+    const historyAt = new Map<string, string | undefined>()
+    for (const [register, version] of versionsToRebuild) {
+      historyAt.set(`${register} ${version}`, await rebuild(db, register, version))
     }
     return {
       ...state,
-      calendarHistories: new Map(
-        histories.rows.map((r) => [r.user_id, { current: r.current, versions: r.versions }]),
+      histories: new Map(
+        histories.rows.map((r) => [r.register, { current: r.current, versions: r.versions }]),
       ),
-      calendarSetAt,
+      historyAt,
     }
   } finally {
     await db.end()
   }
 }
 
+/** A calendar set or roster at a version, rebuilt by the history's own SQL, in canonical form. */
+async function rebuild(db: pg.Client, register: string, version: number): Promise<string | undefined> {
+  const [kind, name = ''] = [
+    register.slice(0, register.indexOf(':')),
+    register.slice(register.indexOf(':') + 1),
+  ]
+  if (kind === 'calendars') {
+    const { rows } = await db.query<{ calendars: { calendarId: string; summary: string }[] | null }>(
+      'SELECT calendars FROM calendar_set_at($1, $2)',
+      [name, version],
+    )
+    const calendars = rows[0]?.calendars
+    return calendars ? canonicalSet(calendars.map((c) => [c.calendarId, c.summary])) : undefined
+  }
+  const [jobId, department] = name.split('/')
+  const { rows } = await db.query<{ assignments: { technicianId: string; role: string | null }[] | null }>(
+    `SELECT r.assignments FROM crew_calls cc, roster_at(cc.id, $3) r WHERE cc.job_id = $1 AND cc.department = $2`,
+    [jobId, department, version],
+  )
+  const assignments = rows[0]?.assignments
+  return assignments ? canonicalSet(assignments.map((a) => [a.technicianId, a.role])) : undefined
+}
+
 async function readTables(
   db: pg.Client,
   flexLines: (elementId: string) => FakeLine[],
-): Promise<Omit<FinalState, 'calendarHistories' | 'calendarSetAt'>> {
+): Promise<Omit<FinalState, 'histories' | 'historyAt'>> {
   const registers = new Map<string, string>()
   const calendars = await db.query<{ user_id: string; calendar_id: string; summary: string }>(
     'SELECT user_id, calendar_id, summary FROM managed_calendars',

@@ -42,7 +42,7 @@ export interface Operation {
   value?: string
   /** The register's value as the answer showed it: a read's result, or the set a replace returned. */
   observed?: string
-  /** The version a successful calendar replace answered (its set must be in the history at it). */
+  /** The version a successful calendar or roster replace answered (its set must be in the history at it). */
   version?: number
   /** performance.now() at the start and the end of the request, as the client saw them. */
   start: number

@@ -22,7 +22,7 @@ export function formatChaosReport({ options, totals, violations, serverErrors }:
         ]),
     `  convergence: ${totals.finalSyncRequests} final sync requests; peak RSS per server ${totals.peakRssMb.join(' / ')} MB`,
     violations.length === 0
-      ? '  invariants: all held (no duplicates, no mixed or lost writes, calendar history gap-free with every acknowledged replace in it, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'
+      ? '  invariants: all held (no duplicates, no mixed or lost writes, histories gap-free with every acknowledged replace in them, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'
       : [
           `  VIOLATIONS (${violations.length}):`,
           ...violations.slice(0, SHOWN).map((v) => `    ${v}`),

@@ -120,9 +120,7 @@ export async function runChaos(
     const finalSyncRequests = await converge(workload, history)
     const secondSyncs = await syncEveryCrewCall(workload)
     const acknowledged = history.operations.flatMap((op): [string, number][] =>
-      op.kind === 'replace-calendars' && op.outcome === 'ok' && op.version !== undefined
-        ? [[decodeURIComponent(op.path.split('/')[3] ?? ''), op.version]]
-        : [],
+      op.outcome === 'ok' && op.version !== undefined && op.register ? [[op.register, op.version]] : [],
     )
     const final = await readFinalState(databaseUrl, (element) => flex.lines(element), acknowledged)
     const integrity = await getIntegrity(cluster.urls()[0] as string)
