@@ -64,6 +64,7 @@ export class CalendarHistoryService {
    * history since then is no longer kept (the client re-reads the set).
    */
   async changesSince(userId: string, since: number): Promise<CalendarChangesView> {
+    // The database must decide: the net changes come from the history and today's rows in one snapshot.
     const [row] = await this.prisma.$queryRaw<
       (Bounds & {
         created: CalendarView[] | null
@@ -100,6 +101,7 @@ export class CalendarHistoryService {
     const { keepVersions, keepDays } = this.options
     return pruneInBatches(
       async (batchSize) => {
+        // The database must decide: which versions each set keeps depends on its current version.
         const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
           SELECT prune_calendar_history(${keepVersions}::int, ${keepDays}::int, ${batchSize}::int) AS pruned`
         return row?.pruned ?? 0

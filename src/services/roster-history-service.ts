@@ -70,6 +70,7 @@ export class RosterHistoryService {
   }
 
   async changesSince(key: CrewCallKey, since: number): Promise<RosterChangesView> {
+    // The database must decide: the net changes come from the history and today's rows in one snapshot.
     const [row] = await this.prisma.$queryRaw<
       (Bounds & {
         created: HistoryAssignment[] | null
@@ -108,6 +109,7 @@ export class RosterHistoryService {
     const { keepVersions, keepDays } = this.options
     return pruneInBatches(
       async (batchSize) => {
+        // The database must decide: which versions each set keeps depends on its current version.
         const [row] = await this.prisma.$queryRaw<{ pruned: number }[]>`
           SELECT prune_roster_history(${keepVersions}::int, ${keepDays}::int, ${batchSize}::int) AS pruned`
         return row?.pruned ?? 0

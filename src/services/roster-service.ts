@@ -168,6 +168,7 @@ export class RosterService {
   ): Promise<ReplaceRosterResult> {
     const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
     const call = (db: Tx | PrismaClient) =>
+      // The database must decide: rebuild the version and replace with it under the crew call's lock.
       db.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
         SELECT * FROM restore_roster(${key.jobId}, ${key.department}, ${version}::int, ${versions}::int[],
                                      ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`
