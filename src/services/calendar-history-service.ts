@@ -1,31 +1,19 @@
 import type { PrismaClient } from '../db/prisma.ts'
-import {
-  HistoryGoneError,
-  NotFoundError,
-  ValidationError,
-  VersionPrunedError,
-} from '../errors/domain-errors.ts'
 import type {
   CalendarChangesView,
   CalendarHistoryPage,
   CalendarHistoryQuery,
 } from '../schemas/calendar-history.ts'
 import type { CalendarSetView, CalendarView } from '../schemas/calendars.ts'
-import { historyPage, pruneInBatches, versionBefore } from './history-versions.ts'
-
-export interface CalendarHistoryOptions {
-  /** HISTORY_KEEP_VERSIONS: the last this many versions of every set are kept, however old. */
-  keepVersions: number
-  /** HISTORY_KEEP_DAYS: every version younger than this is kept, however many. */
-  keepDays: number
-  /** Versions deleted per statement when pruning. */
-  pruneBatch?: number
-}
-
-interface Bounds {
-  current_version: number
-  floor_version: number
-}
+import {
+  type HistoryBounds,
+  type HistoryOptions,
+  historyPage,
+  pruneInBatches,
+  sinceOutOfHistory,
+  versionBefore,
+  versionOutOfHistory,
+} from './history-versions.ts'
 
 /**
  * The history of calendar sets, written by every replace that changes one (replace_calendar_set, in
@@ -36,7 +24,7 @@ interface Bounds {
 export class CalendarHistoryService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly options: CalendarHistoryOptions,
+    private readonly options: HistoryOptions,
   ) {}
 
   /** The versions of the user's set, newest first, a page at a time. */
@@ -53,9 +41,10 @@ export class CalendarHistoryService {
   /** The set exactly as it was at `version`: 404 version-pruned when no longer kept, 404 when never reached. */
   async setAt(userId: string, version: number): Promise<CalendarSetView> {
     // The database must decide: the rebuild reads today's rows and the changes since in one snapshot.
-    const [row] = await this.prisma.$queryRaw<(Bounds & { calendars: CalendarView[] | null })[]>`
+    const [row] = await this.prisma.$queryRaw<(HistoryBounds & { calendars: CalendarView[] | null })[]>`
       SELECT * FROM calendar_set_at(${userId}, ${version}::int)`
-    if (!row?.calendars) throw this.outOfHistory(userId, version, row, 'read')
+    if (!row) throw new Error('calendar_set_at returned no row')
+    if (!row.calendars) throw versionOutOfHistory(version, row.current_version, `the set of ${userId}`)
     return { userId, version, calendars: row.calendars }
   }
 
@@ -66,25 +55,15 @@ export class CalendarHistoryService {
   async changesSince(userId: string, since: number): Promise<CalendarChangesView> {
     // The database must decide: the net changes come from the history and today's rows in one snapshot.
     const [row] = await this.prisma.$queryRaw<
-      (Bounds & {
+      (HistoryBounds & {
         created: CalendarView[] | null
         updated: CalendarView[] | null
         deleted: { calendarId: string }[] | null
       })[]
     >`SELECT * FROM calendar_changes_since(${userId}, ${since}::int)`
-    if (!row?.created || !row.updated || !row.deleted) {
-      if (row && since < row.floor_version) {
-        throw new HistoryGoneError(
-          `the history of ${userId} before version ${row.floor_version} is no longer kept; read the whole set`,
-        )
-      }
-      throw new ValidationError([
-        {
-          in: 'query',
-          pointer: '/since',
-          detail: `the set of ${userId} is at version ${row?.current_version ?? 0}; since cannot be newer`,
-        },
-      ])
+    if (!row) throw new Error('calendar_changes_since returned no row')
+    if (!row.created || !row.updated || !row.deleted) {
+      throw sinceOutOfHistory(since, row, `the set of ${userId}`, 'set')
     }
     return {
       userId,
@@ -108,14 +87,6 @@ export class CalendarHistoryService {
       },
       this.options.pruneBatch ?? 1000,
       maxBatches,
-    )
-  }
-
-  private outOfHistory(userId: string, version: number, bounds: Bounds | undefined, what: string): Error {
-    const current = bounds?.current_version ?? 0
-    if (version > current) return new NotFoundError(`the set of ${userId} is at version ${current}`)
-    return new VersionPrunedError(
-      `version ${version} of the set of ${userId} is no longer kept; cannot ${what} it`,
     )
   }
 }

@@ -1,12 +1,12 @@
 import type { PrismaClient } from '../db/prisma.ts'
 import { forgetIfLarge } from '../db/prisma-argument-history.ts'
-import { NotFoundError, VersionPrunedError } from '../errors/domain-errors.ts'
 import type { CalendarInput, CalendarSetView, CalendarView } from '../schemas/calendars.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import type { Author } from './author.ts'
+import { versionOutOfHistory } from './history-versions.ts'
 import type { HeldKey } from './idempotency/held-key.ts'
 import type { KeyHold } from './idempotency/key-store.ts'
-import { checkIfMatch } from './if-match.ts'
+import { checkIfMatch, ifMatchVersions } from './if-match.ts'
 
 export interface CalendarServiceDeps {
   prisma: PrismaClient
@@ -112,9 +112,7 @@ export class CalendarService {
                                            ${hold?.owner ?? null}::uuid)`,
     )
     if (result && !result.version_available) {
-      if (version > result.version)
-        throw new NotFoundError(`the set of ${userId} is at version ${result.version}`)
-      throw new VersionPrunedError(`version ${version} of the set of ${userId} is no longer kept`)
+      throw versionOutOfHistory(version, result.version, `the set of ${userId}`)
     }
     return this.rendered(result, ifMatch)
   }
@@ -127,7 +125,7 @@ export class CalendarService {
     ifMatch: IfMatch | undefined,
     call: (versions: number[] | null, hold: KeyHold | undefined) => Promise<Row[]>,
   ): Promise<Row[]> {
-    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
+    const versions = ifMatchVersions(ifMatch)
     const key = this.deps.keyToStoreWithWrite()
     let rows: Row[]
     try {

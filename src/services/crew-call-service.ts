@@ -25,6 +25,10 @@ export interface CrewCallServiceDeps {
 
 export const crewCallName = (jobId: string, department: string) => `${department} crew call of job ${jobId}`
 
+/** A roster as history errors name it, e.g. `the roster of the sound crew call of job J42`. */
+export const rosterName = (key: { jobId: string; department: string }) =>
+  `the roster of the ${crewCallName(key.jobId, key.department)}`
+
 /** The columns a crew call's view needs. */
 const VIEW = { id: true, jobId: true, department: true, flexElementId: true } as const
 

@@ -1,5 +1,61 @@
+import {
+  type DomainError,
+  HistoryGoneError,
+  NotFoundError,
+  ValidationError,
+  VersionPrunedError,
+} from '../errors/domain-errors.ts'
 import type { HistoryVersionView } from '../schemas/calendar-history.ts'
 import { decodeCursor, toPage } from './pagination.ts'
+
+/** How much history calendar sets and rosters keep, and how it is pruned. */
+export interface HistoryOptions {
+  /** HISTORY_KEEP_VERSIONS: the last this many versions are kept, however old. */
+  keepVersions: number
+  /** HISTORY_KEEP_DAYS: every version younger than this is kept, however many. */
+  keepDays: number
+  /** Versions deleted per statement when pruning. */
+  pruneBatch?: number
+}
+
+/** Where a set's (or roster's) kept history ends: its current version, and the oldest one that rebuilds. */
+export interface HistoryBounds {
+  current_version: number
+  floor_version: number
+}
+
+/**
+ * Why `version` of `subject` (e.g. `the set of alice`) cannot be read or restored: 404 when it never
+ * reached it, 404 version-pruned when it is no longer kept.
+ */
+export function versionOutOfHistory(version: number, currentVersion: number, subject: string): DomainError {
+  if (version > currentVersion) return new NotFoundError(`${subject} is at version ${currentVersion}`)
+  return new VersionPrunedError(`version ${version} of ${subject} is no longer kept`)
+}
+
+/**
+ * Why the changes since `since` cannot be told: 410 when the history since then is pruned (the client
+ * re-reads the `whole` set or roster), 400 naming the query's `since` when it is ahead of the current version.
+ */
+export function sinceOutOfHistory(
+  since: number,
+  bounds: HistoryBounds,
+  subject: string,
+  whole: 'set' | 'roster',
+): DomainError {
+  if (since < bounds.floor_version) {
+    return new HistoryGoneError(
+      `the history of ${subject} before version ${bounds.floor_version} is no longer kept; read the whole ${whole}`,
+    )
+  }
+  return new ValidationError([
+    {
+      in: 'query',
+      pointer: '/since',
+      detail: `${subject} is at version ${bounds.current_version}; since cannot be newer`,
+    },
+  ])
+}
 
 /** A history version row as Prisma reads it (calendar_versions, roster_versions). */
 export interface HistoryVersionRow {

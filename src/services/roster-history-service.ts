@@ -1,25 +1,22 @@
 import type { PrismaClient } from '../db/prisma.ts'
-import {
-  HistoryGoneError,
-  NotFoundError,
-  ValidationError,
-  VersionPrunedError,
-} from '../errors/domain-errors.ts'
+import { NotFoundError } from '../errors/domain-errors.ts'
 import type { Department, RosterView } from '../schemas/crew.ts'
 import type { PageQuery } from '../schemas/pagination.ts'
 import type { RosterChangesView, RosterHistoryPage } from '../schemas/roster-history.ts'
-import type { CalendarHistoryOptions } from './calendar-history-service.ts'
-import { crewCallName } from './crew-call-service.ts'
-import { historyPage, pruneInBatches, versionBefore } from './history-versions.ts'
+import { crewCallName, rosterName } from './crew-call-service.ts'
+import {
+  type HistoryBounds,
+  type HistoryOptions,
+  historyPage,
+  pruneInBatches,
+  sinceOutOfHistory,
+  versionBefore,
+  versionOutOfHistory,
+} from './history-versions.ts'
 
 interface CrewCallKey {
   jobId: string
   department: Department
-}
-
-interface Bounds {
-  current_version: number
-  floor_version: number
 }
 
 type HistoryAssignment = { technicianId: string; role: string | null }
@@ -32,7 +29,7 @@ type HistoryAssignment = { technicianId: string; role: string | null }
 export class RosterHistoryService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly options: CalendarHistoryOptions,
+    private readonly options: HistoryOptions,
   ) {}
 
   async history(key: CrewCallKey, query: PageQuery): Promise<RosterHistoryPage> {
@@ -54,15 +51,13 @@ export class RosterHistoryService {
   /** The roster as it was at `version` (its Flex lines are not history: null). */
   async at(key: CrewCallKey, version: number): Promise<RosterView> {
     // The database must decide: the rebuild reads today's rows and the changes since in one snapshot.
-    const [row] = await this.prisma.$queryRaw<(Bounds & { assignments: HistoryAssignment[] | null })[]>`
+    const [row] = await this.prisma.$queryRaw<
+      (HistoryBounds & { assignments: HistoryAssignment[] | null })[]
+    >`
       SELECT r.* FROM crew_calls cc, roster_at(cc.id, ${version}::int) r
        WHERE cc.job_id = ${key.jobId} AND cc.department = ${key.department}`
     if (!row) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
-    if (!row.assignments) {
-      if (version > row.current_version)
-        throw new NotFoundError(`the roster is at version ${row.current_version}`)
-      throw new VersionPrunedError(`version ${version} of this roster is no longer kept`)
-    }
+    if (!row.assignments) throw versionOutOfHistory(version, row.current_version, rosterName(key))
     return {
       version,
       assignments: row.assignments.map((a) => ({ ...a, flexLineItemId: null, syncedAt: null })),
@@ -72,7 +67,7 @@ export class RosterHistoryService {
   async changesSince(key: CrewCallKey, since: number): Promise<RosterChangesView> {
     // The database must decide: the net changes come from the history and today's rows in one snapshot.
     const [row] = await this.prisma.$queryRaw<
-      (Bounds & {
+      (HistoryBounds & {
         created: HistoryAssignment[] | null
         updated: HistoryAssignment[] | null
         deleted: { technicianId: string }[] | null
@@ -82,18 +77,7 @@ export class RosterHistoryService {
        WHERE cc.job_id = ${key.jobId} AND cc.department = ${key.department}`
     if (!row) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
     if (!row.created || !row.updated || !row.deleted) {
-      if (since < row.floor_version) {
-        throw new HistoryGoneError(
-          `the history of this roster before version ${row.floor_version} is no longer kept; read the whole roster`,
-        )
-      }
-      throw new ValidationError([
-        {
-          in: 'query',
-          pointer: '/since',
-          detail: `the roster is at version ${row.current_version}; since cannot be newer`,
-        },
-      ])
+      throw sinceOutOfHistory(since, row, rosterName(key), 'roster')
     }
     return {
       since,

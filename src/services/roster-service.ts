@@ -1,7 +1,8 @@
+import { isRecordNotFound } from '../db/database-errors.ts'
 import type { PrismaClient } from '../db/prisma.ts'
 import { forgetIfLarge } from '../db/prisma-argument-history.ts'
 import type { RunInTransaction, Tx } from '../db/transaction.ts'
-import { ConflictError, NotFoundError, ValidationError, VersionPrunedError } from '../errors/domain-errors.ts'
+import { ConflictError, NotFoundError, ValidationError } from '../errors/domain-errors.ts'
 import type { IfMatch } from '../schemas/common.ts'
 import type {
   AssignmentInput,
@@ -12,8 +13,9 @@ import type {
   RosterView,
 } from '../schemas/crew.ts'
 import type { Author } from './author.ts'
-import { crewCallName } from './crew-call-service.ts'
-import { checkIfMatch } from './if-match.ts'
+import { crewCallName, rosterName } from './crew-call-service.ts'
+import { versionOutOfHistory } from './history-versions.ts'
+import { checkIfMatch, ifMatchVersions } from './if-match.ts'
 import { sortBy } from './sort-by.ts'
 import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from './sync/sync-schedule.ts'
 
@@ -129,15 +131,13 @@ export class RosterService {
     const roster = JSON.stringify(
       assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
     )
-    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
-    const call = (db: Tx | PrismaClient) =>
-      // The database must decide: lock, compare, check, delete, upsert, mark and read as one statement.
-      db.$queryRaw<ReplaceRosterRow[]>`
+    const versions = ifMatchVersions(ifMatch)
+    const [result] = await this.write(
+      (db) =>
+        // The database must decide: lock, compare, check, delete, upsert, mark and read as one statement.
+        db.$queryRaw<ReplaceRosterRow[]>`
         SELECT * FROM replace_roster(${key.jobId}, ${key.department}, ${versions}::int[], ${roster}::jsonb,
-                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`
-    const [result] = await (this.deps.storesResponseWithWrite()
-      ? this.deps.runInTransaction((tx) => call(tx))
-      : call(this.deps.prisma)
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`,
     ).finally(() => forgetIfLarge(roster))
     if (!result) throw new Error('replace_roster returned no row')
     if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
@@ -166,24 +166,17 @@ export class RosterService {
     ifMatch: IfMatch | undefined,
     author: Author,
   ): Promise<ReplaceRosterResult> {
-    const versions = ifMatch === undefined || ifMatch === '*' ? null : ifMatch
-    const call = (db: Tx | PrismaClient) =>
-      // The database must decide: rebuild the version and replace with it under the crew call's lock.
-      db.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
+    const versions = ifMatchVersions(ifMatch)
+    const [result] = await this.write(
+      (db) =>
+        // The database must decide: rebuild the version and replace with it under the crew call's lock.
+        db.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
         SELECT * FROM restore_roster(${key.jobId}, ${key.department}, ${version}::int, ${versions}::int[],
-                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`
-    const [result] = this.deps.storesResponseWithWrite()
-      ? await this.deps.runInTransaction((tx) => call(tx))
-      : await call(this.deps.prisma)
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`,
+    )
     if (!result) throw new Error('restore_roster returned no row')
     if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
-    if (!result.version_available) {
-      if (version > result.version)
-        throw new NotFoundError(
-          `the roster of ${crewCallName(key.jobId, key.department)} is at version ${result.version}`,
-        )
-      throw new VersionPrunedError(`version ${version} of this roster is no longer kept`)
-    }
+    if (!result.version_available) throw versionOutOfHistory(version, result.version, rosterName(key))
     if (result.precondition_failed) checkIfMatch(ifMatch, result.version)
     if (result.unknown_technicians) {
       throw new ConflictError(
@@ -191,6 +184,16 @@ export class RosterService {
       )
     }
     return toReplaceResult(result)
+  }
+
+  /**
+   * Runs a roster function call: alone it is its own transaction; with an Idempotency-Key it runs in
+   * the transaction that stores the response (src/db/transaction.ts).
+   */
+  private write<Row>(call: (db: Tx | PrismaClient) => Promise<Row[]>): Promise<Row[]> {
+    return this.deps.storesResponseWithWrite()
+      ? this.deps.runInTransaction((tx) => call(tx))
+      : call(this.deps.prisma)
   }
 
   /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
@@ -242,7 +245,7 @@ export class RosterService {
       const removed = await tx.crewAssignment
         .delete({ where: assignmentKey, select: { role: true } })
         .catch((error: unknown) => {
-          if ((error as { code?: string }).code === 'P2025') return null // absent already
+          if (isRecordNotFound(error)) return null // absent already
           throw error
         })
       if (!removed) return { version: crewCall.version }
