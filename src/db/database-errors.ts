@@ -73,6 +73,11 @@ export function sqlState(error: unknown): string | undefined {
   return undefined
 }
 
+/** Prisma's P2025: the record a `delete` or `update` named does not exist. */
+export function isRecordNotFound(error: unknown): boolean {
+  return prismaCode(error) === 'P2025'
+}
+
 function prismaCode(error: unknown): string | undefined {
   const code = (error as ErrorLike | null)?.code
   return typeof code === 'string' && /^P\d{4}$/.test(code) ? code : undefined

@@ -12,16 +12,16 @@ import { clearLogs } from '@prisma/debug'
 const HISTORY_LENGTH = 100
 const recordEmpty = Debug('rostersync:forget-arguments')
 
-/** Parameters at least this long (in UTF-16 code units) are forgotten once their query is done. */
-export const LARGE_PARAMETER_LENGTH = 64 * 1024
+/** Parameters at least this long (UTF-16 code units, or bytes) are forgotten once their query is done. */
+const LARGE_PARAMETER_LENGTH = 64 * 1024
 
 /** Drops the arguments both of Prisma's debug histories hold (the error reports lose their context). */
-export function forgetPrismaArguments(): void {
+function forgetPrismaArguments(): void {
   clearLogs()
   for (let entry = 0; entry < HISTORY_LENGTH; entry++) recordEmpty('')
 }
 
-/** Forgets Prisma's recorded arguments when `parameter` is large enough to matter. */
-export function forgetIfLarge(parameter: string): void {
-  if (parameter.length >= LARGE_PARAMETER_LENGTH) forgetPrismaArguments()
+/** Forgets Prisma's recorded arguments when `parameter` (a string or a Buffer) is large enough to matter. */
+export function forgetIfLarge(parameter: { length: number } | null): void {
+  if ((parameter?.length ?? 0) >= LARGE_PARAMETER_LENGTH) forgetPrismaArguments()
 }

@@ -22,9 +22,11 @@ import { rosterReadQuerySchema } from '../schemas/roster-history.ts'
 import { jobParamsSchema } from '../schemas/sync.ts'
 import { authorOf } from './author.ts'
 
+/** The route of one crew call, under /v1. */
+export const crewCallPath = '/jobs/:jobId/crew-calls/:department'
+
 const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { crewCalls, rosters } = app.services
-  const crewCallPath = '/jobs/:jobId/crew-calls/:department'
+  const { crewCalls, rosters, rosterHistory } = app.services
 
   app.put(crewCallPath, {
     config: { access: 'crew' },
@@ -124,7 +126,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       const roster =
         version === undefined
           ? await rosters.get(request.params)
-          : await app.services.rosterHistory.at(request.params, version)
+          : await rosterHistory.at(request.params, version)
       return reply.header('etag', etag(roster.version)).send(roster)
     },
   })

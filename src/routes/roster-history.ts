@@ -12,8 +12,7 @@ import {
   rosterHistoryQuerySchema,
 } from '../schemas/roster-history.ts'
 import { authorOf } from './author.ts'
-
-const crewCallPath = '/jobs/:jobId/crew-calls/:department'
+import { crewCallPath } from './crew-calls.ts'
 
 /** A roster's history: its versions, the changes since one, and restoring one. */
 const rosterHistoryRoutes: FastifyPluginAsyncZod = async (app) => {

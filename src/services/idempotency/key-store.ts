@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../../db/prisma.ts'
-import { forgetPrismaArguments, LARGE_PARAMETER_LENGTH } from '../../db/prisma-argument-history.ts'
+import { forgetIfLarge } from '../../db/prisma-argument-history.ts'
 import type { Tx } from '../../db/transaction.ts'
 
 /** One idempotent request: its scope (credential, method, path), the client's key, what was sent. */
@@ -117,7 +117,7 @@ export class IdempotencyKeyStore {
              response_headers = ${JSON.stringify(response.headers)}::jsonb, response_body = ${body}
        WHERE scope = ${hold.scope} AND key = ${hold.key} AND owner = ${hold.owner}::uuid
          AND state = 'in_progress'`
-    if ((body?.length ?? 0) >= LARGE_PARAMETER_LENGTH) forgetPrismaArguments()
+    forgetIfLarge(body)
     return updated === 1
   }
 
