@@ -24,10 +24,14 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       operationId: 'getReadiness',
       tags: ['health'],
       security: PUBLIC_SECURITY,
-      summary: 'The database is reachable and every migration is applied',
+      summary: 'The database is reachable, every migration is applied, and the instance is not shutting down',
       response: { 200: jsonAnswer('Ready to serve', statusSchema), ...pickProblems(503) },
     },
     handler: async () => {
+      if (app.drain.draining)
+        throw new ServiceUnavailableError(
+          'this instance is shutting down: it answers the requests it gets until it stops listening; send new ones to another instance',
+        )
       const pending = await app.db.pendingMigrations().catch((error: unknown) => {
         throw new ServiceUnavailableError('the database is not reachable or not migrated', { cause: error })
       })
