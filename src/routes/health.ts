@@ -24,7 +24,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       operationId: 'getReadiness',
       tags: ['health'],
       security: PUBLIC_SECURITY,
-      summary: 'The database is reachable, every migration is applied, and the instance is not shutting down',
+      summary: 'The database is reachable and every migration is applied',
       response: { 200: jsonAnswer('Ready to serve', statusSchema), ...pickProblems(503) },
     },
     handler: async () => {
