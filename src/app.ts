@@ -5,6 +5,7 @@ import type { FlexPort } from './flex/flex-client.ts'
 import authPlugin from './plugins/auth.ts'
 import bodyBudgetPlugin from './plugins/body-budget.ts'
 import databasePlugin from './plugins/database.ts'
+import departmentsPlugin from './plugins/departments.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import jsonBodyPlugin from './plugins/json-body.ts'
@@ -103,6 +104,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       })
       await api.register(idempotencyPlugin)
       await api.register(sharedProblemsPlugin)
+      await api.register(departmentsPlugin, { departments: config.CREW_DEPARTMENTS })
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)

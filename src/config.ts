@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
-import { departments } from './schemas/crew.ts'
+import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME } from './schemas/crew.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 
@@ -75,6 +75,21 @@ const jwtPublicKeySchema = z.string().transform((text, ctx) => {
   return { pem, algorithm }
 })
 
+/** CREW_DEPARTMENTS: `sound,lights,video`; each a department name, none twice, at least one. */
+const departmentsSchema = z.string().transform((text, ctx): string[] => {
+  const names = text.split(',').map((name) => name.trim())
+  for (const [index, name] of names.entries()) {
+    if (!DEPARTMENT_NAME.test(name))
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${index + 1} (${JSON.stringify(name)}) must be 1-32 lower-case letters, digits or '-', from a letter`,
+      })
+    else if (names.indexOf(name) !== index)
+      ctx.addIssue({ code: 'custom', message: `the department ${name} is listed twice` })
+  }
+  return names
+})
+
 /**
  * Every environment variable the service reads, with its default. Parsed once at boot
  * (src/server.ts); nothing else reads process.env. Documented in the README's Configuration table.
@@ -129,7 +144,15 @@ export const configSchema = z.object({
   FLEX_MAX_ATTEMPTS: int(3, 1),
   /** Most Flex calls in flight during one sync. */
   FLEX_CONCURRENCY: int(32, 1),
-  /** Business role ids per department and tier, e.g. {"sound":{"R":"…","E":"…","T":"…"}}. */
+  /**
+   * The departments a crew call may be for (the `department` of every crew-call route), comma-separated.
+   * Flex tenants name their own; validated at start. FLEX_BUSINESS_ROLES may name only these.
+   */
+  CREW_DEPARTMENTS: departmentsSchema.default([...DEFAULT_DEPARTMENTS]),
+  /**
+   * Business role ids per department (one of CREW_DEPARTMENTS) and tier (a role code's last letter),
+   * e.g. {"sound":{"R":"…","E":"…","T":"…"}}.
+   */
   FLEX_BUSINESS_ROLES: z
     .string()
     .transform((text, ctx) => {
@@ -140,7 +163,7 @@ export const configSchema = z.object({
         return z.NEVER
       }
     })
-    .pipe(z.partialRecord(z.enum(departments), z.partialRecord(z.enum(['R', 'E', 'T']), z.string().min(1))))
+    .pipe(z.record(z.string(), z.partialRecord(z.enum(['R', 'E', 'T']), z.string().min(1))))
     .default({}),
   /**
    * Flex's API call limits (its help centre: Enterprise 2,000 an hour and 10,000 a day; Lite 20 an
@@ -213,6 +236,13 @@ const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
       path: ['BODY_BYTES_IN_FLIGHT'],
       message: `must be at least BODY_LIMIT_BYTES (${config.BODY_LIMIT_BYTES}): a body of the largest size must fit alone`,
     })
+  for (const department of Object.keys(config.FLEX_BUSINESS_ROLES))
+    if (!config.CREW_DEPARTMENTS.includes(department))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['FLEX_BUSINESS_ROLES'],
+        message: `names the department ${department}, which is not in CREW_DEPARTMENTS (${config.CREW_DEPARTMENTS.join(',')})`,
+      })
   if (config.AUTH_JWT_SECRET || config.AUTH_JWT_PUBLIC_KEY) return
   for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
     if (config[variable])

@@ -60,7 +60,8 @@ export default fp<ServicesPluginOptions>(
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     // A request with an Idempotency-Key stores its response in its write's transaction.
     const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
-    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
+    const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
+    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
     const schedule = new SyncSchedule(prisma, {
       debounceMs: syncDebounceMs,
       retryBaseMs: config.SYNC_RETRY_BASE_MS,
@@ -68,6 +69,7 @@ export default fp<ServicesPluginOptions>(
       maxAttempts: config.SYNC_MAX_ATTEMPTS,
       resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
       leaseMs: config.SYNC_LEASE_MS,
+      flexConfigured,
     })
     const { metrics } = app
     const flexClient =
@@ -90,7 +92,13 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
+      rosters: new RosterService({
+        prisma,
+        runInTransaction,
+        syncDebounceMs,
+        flexConfigured,
+        storesResponseWithWrite,
+      }),
       schedule,
       sync: new SyncService({
         crewCalls,
