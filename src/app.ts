@@ -18,9 +18,11 @@ import sharedProblemsPlugin from './plugins/shared-problems.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
 import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
+import crewCallListRoutes from './routes/crew/crew-call-list.ts'
 import crewCallRoutes from './routes/crew-calls.ts'
 import healthRoutes from './routes/health.ts'
 import rosterHistoryRoutes from './routes/roster-history.ts'
+import syncStatusRoutes from './routes/sync/sync-status.ts'
 import syncRoutes from './routes/sync.ts'
 import technicianRoutes from './routes/technicians.ts'
 
@@ -98,8 +100,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)
       await api.register(crewCallRoutes)
+      await api.register(crewCallListRoutes)
       await api.register(rosterHistoryRoutes)
       await api.register(syncRoutes)
+      await api.register(syncStatusRoutes)
       await api.register(adminRoutes)
     },
     { prefix: '/v1' },
