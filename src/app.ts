@@ -1,9 +1,12 @@
+import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { type Config, hasCredentials } from './config.ts'
 import type { FlexPort } from './flex/flex-client.ts'
+import { packageRoot } from './package-info.ts'
 import authPlugin from './plugins/auth.ts'
 import bodyBudgetPlugin from './plugins/body-budget.ts'
+import consolePlugin from './plugins/console.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
@@ -33,6 +36,8 @@ export interface AppOverrides {
   flex?: FlexPort
   /** Pino options or false; tests pass { level: 'silent' } or a stream to read the log. */
   logger?: FastifyServerOptions['logger']
+  /** The built operator console to serve at /console (default: dist/console in the project's root). */
+  consoleDir?: string
 }
 
 const REDACT = ['req.headers.authorization', 'headers.authorization']
@@ -87,6 +92,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(syncWorkerPlugin, { config })
   await app.register(healthRoutes)
+  await app.register(consolePlugin, { dir: overrides.consoleDir ?? join(packageRoot, 'dist', 'console') })
   await app.register(
     async function v1(api) {
       await api.register(authPlugin, { config })
