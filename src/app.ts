@@ -1,9 +1,12 @@
+import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { type Config, hasCredentials } from './config.ts'
 import type { FlexPort } from './flex/flex-client.ts'
+import { packageRoot } from './package-info.ts'
 import authPlugin from './plugins/auth.ts'
 import bodyBudgetPlugin from './plugins/body-budget.ts'
+import consolePlugin from './plugins/console.ts'
 import databasePlugin from './plugins/database.ts'
 import departmentsPlugin from './plugins/departments.ts'
 import drainPlugin from './plugins/drain.ts'
@@ -24,9 +27,11 @@ import sharedProblemsPlugin from './plugins/shared-problems.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
 import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
+import crewCallListRoutes from './routes/crew/crew-call-list.ts'
 import crewCallRoutes from './routes/crew-calls.ts'
 import healthRoutes from './routes/health.ts'
 import rosterHistoryRoutes from './routes/roster-history.ts'
+import syncStatusRoutes from './routes/sync/sync-status.ts'
 import syncRoutes from './routes/sync.ts'
 import technicianRoutes from './routes/technicians.ts'
 
@@ -37,6 +42,8 @@ export interface AppOverrides {
   flex?: FlexPort
   /** Pino options or false; tests pass { level: 'silent' } or a stream to read the log. */
   logger?: FastifyServerOptions['logger']
+  /** The built operator console to serve at /console (default: dist/console in the project's root). */
+  consoleDir?: string
 }
 
 const REDACT = ['req.headers.authorization', 'headers.authorization']
@@ -95,6 +102,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(syncWorkerPlugin, { config })
   await app.register(healthRoutes)
+  await app.register(consolePlugin, { dir: overrides.consoleDir ?? join(packageRoot, 'dist', 'console') })
   await app.register(
     async function v1(api) {
       await api.register(authPlugin, { config })
@@ -109,8 +117,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)
       await api.register(crewCallRoutes)
+      await api.register(crewCallListRoutes)
       await api.register(rosterHistoryRoutes)
       await api.register(syncRoutes)
+      await api.register(syncStatusRoutes)
       await api.register(adminRoutes)
     },
     { prefix: '/v1' },
