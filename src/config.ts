@@ -207,7 +207,7 @@ export const configSchema = z.object({
   HISTORY_KEEP_DAYS: int(30, 0),
   /** How often each instance prunes versions no longer kept (in batches of 1,000). */
   HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
-  /** When set, GET /metrics needs it as a bearer token. */
+  /** GET /metrics needs it as a bearer token; unset, /metrics is off (403). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */
   AUTH_SERVICE_KEYS: serviceKeysSchema.default([]),
@@ -226,6 +226,13 @@ export const configSchema = z.object({
   AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
   /** Where src/server.ts keeps the service key it generates when no credential is configured. */
   AUTH_SERVICE_KEY_FILE: z.string().min(1).default('./.data/service-key'),
+  /**
+   * Where the development JWT secret is kept: with no credential configured and NODE_ENV not
+   * `production`, src/server.ts verifies user tokens with it and `npm run token` signs them with it.
+   */
+  AUTH_JWT_SECRET_FILE: z.string().min(1).default('./.data/jwt-secret'),
+  /** `production` turns off what is for development only: the generated JWT secret and `npm run token`. */
+  NODE_ENV: z.string().min(1).optional(),
 })
 
 /** Checks that span variables. */
@@ -265,6 +272,14 @@ export function flexSettings(config: Config) {
 /** Whether any credential is configured; src/server.ts generates a service key when none is. */
 export function hasCredentials(config: Config): boolean {
   return config.AUTH_SERVICE_KEYS.length > 0 || !!config.AUTH_JWT_SECRET || !!config.AUTH_JWT_PUBLIC_KEY
+}
+
+/**
+ * Whether user tokens are verified with the generated development secret (AUTH_JWT_SECRET_FILE): only
+ * when no credential is configured at all, and never in production.
+ */
+export function usesDevelopmentJwtSecret(config: Config): boolean {
+  return !hasCredentials(config) && config.NODE_ENV !== 'production'
 }
 
 export class ConfigError extends Error {
