@@ -141,6 +141,7 @@ function createFlexClient(config: Config, onCall: FlexClientOptions['onCall']): 
   return new FlexClient({
     ...settings,
     timeoutMs: config.FLEX_TIMEOUT_MS,
+    maxAnswerBytes: config.FLEX_MAX_ANSWER_BYTES,
     maxAttempts: config.FLEX_MAX_ATTEMPTS,
     onCall,
   })

@@ -8,6 +8,7 @@ import { type Fault, FaultQueue, type LoseHow } from './fake-flex/faults.ts'
 import { type FakeAnswer, perform } from './fake-flex/handlers.ts'
 import { matchRoute, type Route } from './fake-flex/routes.ts'
 import { FakeFlexState, type FakeLine, type OtherRow } from './fake-flex/state.ts'
+import { streamRows } from './fake-flex/stream.ts'
 import { defaultShape, type ResponseShape } from './fake-flex/wire.ts'
 
 export type { FakeLine, OtherRow } from './fake-flex/state.ts'
@@ -195,6 +196,18 @@ export class FakeFlex {
   }
 
   /**
+   * The next `times` lists are answered 200 with a row-data list of about `bytes` (200,000 rows are
+   * 32 MB), or, with bytes undefined, one streamed without end until the client closes the
+   * connection: a misconfigured element, a proxy's error page, a hostile endpoint.
+   */
+  streamList({ bytes, times = 1 }: { bytes?: number; times?: number }): void {
+    this.faults.push('list', { kind: 'stream', bytes }, times)
+  }
+
+  /** Bytes the streamed lists (streamList) wrote before they ended or their client left, in order. */
+  readonly streamedBytes: number[] = []
+
+  /**
    * The next `times` adds wait `afterMs` before they create their line (and answer): a client whose
    * timeout is shorter gives up first, and a listing meanwhile shows no line. A busy Flex does this.
    */
@@ -232,6 +245,7 @@ export class FakeFlex {
     this.flakiness = undefined
     this.calls.length = 0
     this.duplicateAdds.length = 0
+    this.streamedBytes.length = 0
     this.highestInFlight = this.inFlight
     this.latencyMs = this.options.latencyMs ?? 0
     this.shape = { ...defaultShape, ...this.options.shape }
@@ -274,6 +288,10 @@ export class FakeFlex {
         await delay(fault.afterMs)
         return this.respond(res, call, fault)
       case 'hang':
+        return
+      case 'stream':
+        call.status = 200
+        this.streamedBytes.push(await streamRows(res, fault))
         return
       case 'land-late':
         await delay(fault.afterMs)
