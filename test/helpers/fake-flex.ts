@@ -97,6 +97,7 @@ export class FakeFlex {
   private readonly server: Server
   private readonly state: FakeFlexState
   private readonly faults = new FaultQueue()
+  private readonly brokenElements = new Map<string, Fault>()
   private inFlight = 0
   private highestInFlight = 0
   private flakiness: Flakiness | undefined
@@ -204,6 +205,18 @@ export class FakeFlex {
     this.faults.push('list', { kind: 'stream', bytes }, times)
   }
 
+  /**
+   * Every list of this one element, until reset() or clearFaults(): streamed as streamList does
+   * (`{ stream: bytes }`, undefined bytes for no end), or never answered (`'hang'`). Other elements
+   * are answered as usual.
+   */
+  breakElement(elementId: string, how: { stream: number | undefined } | 'hang'): void {
+    this.brokenElements.set(
+      elementId,
+      how === 'hang' ? { kind: 'hang' } : { kind: 'stream', bytes: how.stream },
+    )
+  }
+
   /** Bytes the streamed lists (streamList) wrote before they ended or their client left, in order. */
   readonly streamedBytes: number[] = []
 
@@ -235,6 +248,7 @@ export class FakeFlex {
   /** Drops every pending fault (answer, fail, hang, loseAddResponse) and any flakiness; lines and calls stay. */
   clearFaults(): void {
     this.faults.clear()
+    this.brokenElements.clear()
     this.flakiness = undefined
   }
 
@@ -242,6 +256,7 @@ export class FakeFlex {
   reset(): void {
     this.state.clear()
     this.faults.clear()
+    this.brokenElements.clear()
     this.flakiness = undefined
     this.calls.length = 0
     this.duplicateAdds.length = 0
@@ -281,7 +296,10 @@ export class FakeFlex {
       return this.respond(res, call, { status: 401, body: { message: 'missing or invalid X-Auth-Token' } })
     }
     if (!route) return this.respond(res, call, { status: 404, body: { message: 'no such endpoint' } })
-    const fault = this.faults.take(route.endpoint) ?? this.randomFault(route.endpoint)
+    const fault =
+      (route.endpoint === 'list' ? this.brokenElements.get(route.elementId) : undefined) ??
+      this.faults.take(route.endpoint) ??
+      this.randomFault(route.endpoint)
     if (!fault) return this.respond(res, call, this.perform(route, call.body))
     switch (fault.kind) {
       case 'answer':
