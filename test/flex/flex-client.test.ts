@@ -487,6 +487,14 @@ t.test('an answer larger than maxAnswerBytes fails as bad-response, its read sto
     t.match(await oneShort.listRows('el-huge').catch((e: unknown) => e), { kind: 'bad-response' })
   })
 
+  t.test('a row of 100,000 fields keeps 32 of their names', async (t) => {
+    const wide = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`f${i}`, i]))
+    fake.answer('list', { status: 200, body: [{ id: 'line-wide', ...wide }] })
+    const [row] = await client.listRows('el-wide')
+    t.equal(row?.fields.length, 32)
+    t.same(row?.fields.slice(0, 2), ['id', 'f0'])
+  })
+
   t.test('a 500 with a huge error page is still a 500: only its start is read', async (t) => {
     const page = `<html><body>Proxy error ${'.'.repeat(8 * MiB)}</body></html>`
     fake.fail('list', { status: 500, body: page, times: 3 })
