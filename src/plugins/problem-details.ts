@@ -1,4 +1,7 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { toDomainError } from '../db/database-errors.ts'
@@ -32,6 +35,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   conflict: { status: 409, title: 'Conflict' },
   'idempotency-key-in-use': { status: 409, title: 'A request with this idempotency key is still running' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'request-timeout': { status: 408, title: 'The request did not arrive in time' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'uri-too-long': { status: 414, title: 'The URL is too long' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
@@ -141,6 +145,46 @@ function sendProblem(
 export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', request.id)
   return sendProblem(request, reply, classify(error))
+}
+
+/** What Node's HTTP parser refuses before there is a request (its 'clientError'), by Node's error code. */
+const CLIENT_ERRORS: Record<string, { kind: Kind; detail: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    kind: 'request-timeout',
+    detail:
+      'the request did not arrive within HEADERS_TIMEOUT_MS (headers) or the request timeout; send it again whole',
+  },
+  HPE_HEADER_OVERFLOW: {
+    kind: 'malformed-request',
+    detail: 'the request headers are larger than the server accepts',
+  },
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: what Node's HTTP server refuses before Fastify has a request (headers
+ * that did not arrive within headersTimeout, a request over requestTimeout, malformed or oversized
+ * headers) is answered problem+json too, written to the socket, which is then closed.
+ */
+export function sendClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const known = CLIENT_ERRORS[error.code ?? '']
+  const kind: Kind = known?.kind ?? 'malformed-request'
+  const { status, title } = PROBLEMS[kind]
+  const problem: Problem = {
+    type: problemType(kind),
+    title,
+    status,
+    detail: known?.detail ?? 'the request could not be read as HTTP/1.1',
+    requestId: randomUUID(),
+  }
+  this.log.info({ code: error.code, requestId: problem.requestId }, 'client error before a request')
+  const body = JSON.stringify(problem)
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    )
+  socket.destroySoon()
 }
 
 export interface ErrorsPluginOptions {
