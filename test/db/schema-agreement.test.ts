@@ -175,6 +175,45 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     createdAt: new Date('2020-01-02T03:04:05.678Z'),
     expiresAt: new Date('2020-01-03T03:04:05.678Z'),
   },
+  WebhookEndpoint: {
+    id: '6b1f0a3c-2d4e-4f5a-8b9c-0d1e2f3a4b5c',
+    url: 'https://hooks.example.com/rostersync',
+    events: ['roster.changed'],
+    enabled: false,
+    disabledReason: 'the receiver answered 410 Gone',
+    description: 'sample receiver',
+    secret: 'whsec_c2FtcGxlLXNlY3JldC1vZi0zMi1ieXRlcy0xMjM0NTY3OA==',
+    previousSecret: 'whsec_cHJldmlvdXMtc2VjcmV0LW9mLTMyLWJ5dGVzLTEyMzQ1Ng==',
+    previousSecretUntil: new Date('2022-03-05T05:06:07.890Z'),
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    updatedAt: new Date('2020-01-03T03:04:05.678Z'),
+  },
+  WebhookEvent: {
+    id: '7c2a1b4d-3e5f-4a6b-9c0d-1e2f3a4b5c6d',
+    seq: 4_243n,
+    key: 'roster:sample:3',
+    type: 'roster.changed',
+    resource: 'roster:sample',
+    data: { jobId: 'sample-job', department: 'sound', version: 3 },
+    occurredAt: new Date('2022-03-04T05:06:07.890Z'),
+  },
+  WebhookDelivery: {
+    id: '8d3b2c5e-4f6a-4b7c-8d1e-2f3a4b5c6d7e',
+    endpointId: '6b1f0a3c-2d4e-4f5a-8b9c-0d1e2f3a4b5c',
+    eventId: '7c2a1b4d-3e5f-4a6b-9c0d-1e2f3a4b5c6d',
+    eventSeq: 4_243n,
+    resource: 'roster:sample',
+    type: 'roster.changed',
+    status: 'failed',
+    attempts: 10,
+    nextAttemptAt: new Date('2022-03-04T05:06:07.890Z'),
+    leaseOwner: '9e4c3d6f-5a7b-4c8d-9e2f-3a4b5c6d7e8f',
+    leaseUntil: new Date('2022-03-04T05:06:22.890Z'),
+    lastStatus: 503,
+    lastError: 'the receiver answered 503',
+    deliveredAt: new Date('2022-03-04T05:06:08.890Z'),
+    createdAt: new Date('2022-03-04T05:06:07.890Z'),
+  },
 }
 
 const datamodel = await readDatamodel()
@@ -301,6 +340,11 @@ const SQL_FUNCTIONS = {
     result:
       'TABLE(crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[], created integer, updated integer, deleted integer, assignments jsonb)',
   },
+  record_webhook_event: { args: 'p_key text, p_type text, p_resource text, p_data jsonb', result: 'void' },
+  webhook_calendar_version_event: { args: '', result: 'trigger' },
+  webhook_crew_call_failed_event: { args: '', result: 'trigger' },
+  webhook_roster_version_event: { args: '', result: 'trigger' },
+  webhook_sync_run_event: { args: '', result: 'trigger' },
   reserve_flex_calls: {
     args: 'p_calls integer, p_per_hour integer, p_per_day integer, p_reservation bigint DEFAULT NULL::bigint',
     result:
