@@ -13,6 +13,8 @@ export interface IntegrityServiceDeps {
   /** checkFlex lists every element with recorded lines: those calls come out of the shared budget. */
   budget: FlexCallBudget
   schedule: SyncSchedule
+  /** Webhook endpoints disabled and deliveries failed. */
+  webhookProblems: () => Promise<{ endpointsDisabled: number; deliveriesFailed: number }>
 }
 
 /**
@@ -24,12 +26,13 @@ export class IntegrityService {
   constructor(private readonly deps: IntegrityServiceDeps) {}
 
   async report({ checkFlex }: { checkFlex: boolean }): Promise<IntegrityReport> {
-    const [duplicates, failedLastSync, schedule, syncs, missingFlexLines] = await Promise.all([
+    const [duplicates, failedLastSync, schedule, syncs, missingFlexLines, webhooks] = await Promise.all([
       this.duplicates(),
       this.crewCallsWhoseLastSyncFailed(),
       this.deps.schedule.stats(),
       this.syncStats(),
       checkFlex ? this.missingFlexLines() : Promise.resolve(null),
+      this.deps.webhookProblems(),
     ])
     return {
       duplicates,
@@ -38,6 +41,7 @@ export class IntegrityService {
       crewCallsBySyncState: schedule.byState,
       oldestPendingChangeSeconds: Math.round(schedule.oldestPendingSeconds),
       syncsLast24h: syncs,
+      webhooks,
     }
   }
 
