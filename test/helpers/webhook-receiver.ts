@@ -17,13 +17,19 @@ export interface ReceivedWebhook {
 }
 
 /** What to do with a request: answer a status, drop the connection, or answer after `ms`. */
-export type ReceiverAction = { status: number; headers?: Record<string, string> } | { drop: true } | { slowMs: number }
+export type ReceiverAction =
+  | { status: number; headers?: Record<string, string> }
+  | { drop: true }
+  | { slowMs: number }
 
 /**
  * A real HTTP server standing in for a webhook receiver. `behave` picks each answer (faults included);
  * every request is recorded, faulty ones too.
  */
-export async function startWebhookReceiver(t: Teardown, behave: (n: number) => ReceiverAction = () => ({ status: 204 })) {
+export async function startWebhookReceiver(
+  t: Teardown,
+  behave: (n: number) => ReceiverAction = () => ({ status: 204 }),
+) {
   const received: ReceivedWebhook[] = []
   let behaviour = behave
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
