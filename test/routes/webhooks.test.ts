@@ -2,6 +2,7 @@ import type { LookupAddress } from 'node:dns'
 import type { FastifyInstance } from 'fastify'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
+import { verifyWebhook } from '../../sdk/src/index.ts'
 import { build } from '../helpers/build-app.ts'
 import { calendarSet, putCalendars } from '../helpers/calendars.ts'
 import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
@@ -318,7 +319,19 @@ t.test('after a rotation both secrets sign, in one header, during the overlap', 
       new Webhook(key).verify(r?.body as string, headers as Record<string, string>),
       'verifies with each secret',
     )
+    const event = verifyWebhook(key, headers as Record<string, string>, r?.body as string)
+    t.equal(event.type, 'calendar-set.changed', "the SDK's verifyWebhook returns the typed event")
+    if (event.type === 'calendar-set.changed') t.equal(event.data.userId, 'alice')
   }
+  const forged = {
+    'webhook-id': r?.id,
+    'webhook-timestamp': r?.timestamp,
+    'webhook-signature': 'v1,Zm9yZ2Vk',
+  }
+  t.throws(
+    () => verifyWebhook(secret, forged as Record<string, string>, r?.body as string),
+    'a forged one throws',
+  )
 })
 
 t.test('redirects are not followed: they count as failures', async (t) => {
