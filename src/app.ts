@@ -7,9 +7,14 @@ import bodyBudgetPlugin from './plugins/body-budget.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
+import jsonBodyPlugin from './plugins/json-body.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
-import problemDetailsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/problem-details.ts'
+import problemDetailsPlugin, {
+  clientErrorHandler,
+  notFoundHandler,
+  sendFrameworkError,
+} from './plugins/problem-details.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
 import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
 import { RequestLogController } from './plugins/request-log.ts'
@@ -71,6 +76,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // URLs the router refuses (malformed percent-encoding, a segment over maxParamLength) go through
     // the one error handler too, so they are problem+json like every other error.
     frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply as FastifyReply),
+    // Requests Node's parser refuses before any route (a header section over maxHeaderSize, a malformed
+    // request line) are problem+json too, when the socket can still take an answer.
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>()
   // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
@@ -80,6 +88,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(drainPlugin)
   await app.register(requestIdPlugin)
   await app.register(problemDetailsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
+  await app.register(jsonBodyPlugin)
   await app.register(bodyBudgetPlugin, {
     budgetBytes: config.BODY_BYTES_IN_FLIGHT,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,

@@ -1,9 +1,10 @@
--- webhook_calendar_version_event: the deferred constraint trigger on calendar_versions (fired at commit
--- for every version row inserted: replace_calendar_set, and restores through it). Guarantee: one
--- `calendar-set.changed` event per committed version, with its final counts; a replace that changed
--- nothing inserts and deletes its version row in the same transaction, so at commit the row is gone and
--- no event is recorded.
-CREATE FUNCTION "webhook_calendar_version_event"()
+-- webhook_calendar_version_event: the current definition (edit here, then: npm run db:function -- webhook_calendar_version_event).
+-- Callers: the deferred constraint trigger on calendar_versions (fired at commit for every version row
+-- inserted: replace_calendar_set, and restores through it).
+-- Guarantee: one `calendar-set.changed` event per committed version, with its final counts; a replace
+-- that changed nothing inserts and deletes its version row in the same transaction, so at commit the
+-- row is gone and no event is recorded.
+CREATE OR REPLACE FUNCTION "webhook_calendar_version_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

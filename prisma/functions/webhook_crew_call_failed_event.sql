@@ -1,7 +1,9 @@
--- webhook_crew_call_failed_event: the trigger on crew_calls when sync_failed_at is set (SyncSchedule.afterRun,
--- when autonomous sync gives up after SYNC_MAX_ATTEMPTS). Guarantee: one `crew-call.sync-failed` event
--- each time a crew call gives up, with its attempts and the last run's first error.
-CREATE FUNCTION "webhook_crew_call_failed_event"()
+-- webhook_crew_call_failed_event: the current definition (edit here, then: npm run db:function -- webhook_crew_call_failed_event).
+-- Callers: the trigger on crew_calls when sync_failed_at is set (SyncSchedule.afterRun, when autonomous
+-- sync gives up after SYNC_MAX_ATTEMPTS).
+-- Guarantee: one `crew-call.sync-failed` event each time a crew call gives up, with its attempts and
+-- the last run's first error.
+CREATE OR REPLACE FUNCTION "webhook_crew_call_failed_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

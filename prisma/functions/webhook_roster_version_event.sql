@@ -1,8 +1,9 @@
--- webhook_roster_version_event: the deferred constraint trigger on roster_versions (fired at commit for
--- every version row mark_roster_changed inserts: roster replaces, single assignment upserts and removals,
--- restores). Guarantee: one `roster.changed` event per committed roster version; none when the crew call
--- was deleted in the same transaction.
-CREATE FUNCTION "webhook_roster_version_event"()
+-- webhook_roster_version_event: the current definition (edit here, then: npm run db:function -- webhook_roster_version_event).
+-- Callers: the deferred constraint trigger on roster_versions (fired at commit for every version row
+-- mark_roster_changed inserts: roster replaces, single assignment upserts and removals, restores).
+-- Guarantee: one `roster.changed` event per committed roster version; none when the crew call was
+-- deleted in the same transaction.
+CREATE OR REPLACE FUNCTION "webhook_roster_version_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -1,7 +1,9 @@
--- webhook_sync_run_event: the trigger on sync_runs when a run leaves `running` (SyncRunLog.finish, and
--- SyncRunLog.start closing an abandoned run). Guarantee: one `crew-sync.finished` event per finished run,
--- recorded in the statement that finishes it.
-CREATE FUNCTION "webhook_sync_run_event"()
+-- webhook_sync_run_event: the current definition (edit here, then: npm run db:function -- webhook_sync_run_event).
+-- Callers: the trigger on sync_runs when a run leaves `running` (SyncRunLog.finish, and
+-- SyncRunLog.start closing an abandoned run).
+-- Guarantee: one `crew-sync.finished` event per finished run, recorded in the statement that finishes
+-- it.
+CREATE OR REPLACE FUNCTION "webhook_sync_run_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
