@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { storableText } from '../../schemas/common.ts'
+import { freeText } from '../../schemas/common.ts'
 import { nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 import {
   deliveryStatuses,
@@ -26,7 +26,7 @@ const eventsSchema = z
   .max(webhookEventTypes.length)
   .refine((events) => new Set(events).size === events.length, 'lists an event type twice')
   .describe('The event types it receives.')
-const descriptionSchema = storableText().max(1000).nullable()
+const descriptionSchema = freeText().max(1000).nullable()
 
 export const createWebhookEndpointSchema = z
   .strictObject({
