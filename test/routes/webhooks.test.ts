@@ -273,6 +273,10 @@ t.test('a 410 disables the endpoint, with the reason; enabling it sends what wai
   t.match(disabled.disabledReason, /410/)
   const report = (await app.inject('/v1/admin/integrity')).json()
   t.same(report.webhooks, { endpointsDisabled: 1, deliveriesFailed: 1 })
+  const metrics = (await app.inject('/metrics')).body
+  t.match(metrics, /rostersync_webhook_deliveries_total\{type="calendar-set.changed",outcome="gone"\} 1/)
+  t.match(metrics, /rostersync_webhook_queue_depth 0/, 'a disabled endpoint has nothing due')
+  t.match(metrics, /rostersync_webhook_oldest_undelivered_seconds /)
   await putCalendars(app, 'alice', calendarSet('b', 1))
   await new Promise((resolve) => setTimeout(resolve, 200))
   t.equal(receiver.received.length, 1, 'a disabled endpoint gets nothing')

@@ -13,9 +13,8 @@ const MAX_URL_LENGTH = 2048
 export const webhookEventTypeSchema = z.enum(webhookEventTypes).meta({ id: 'WebhookEventType' })
 
 const urlSchema = z
-  .string()
+  .url({ protocol: /^https?$/ })
   .max(MAX_URL_LENGTH)
-  .pipe(z.url({ protocol: /^https?$/ }))
   .describe(
     'Where deliveries are POSTed. Must be https and resolve to a public address (checked now and at every ' +
       'delivery), unless the server runs with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true.',
