@@ -143,7 +143,7 @@ export const configSchema = z.object({
   SHUTDOWN_DRAIN_MS: int(5_000, 0),
   /** After the drain, grace period for in-flight requests and reconciles before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 1),
-  /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 503. */
+  /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 501 flex-not-configured. */
   FLEX_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   FLEX_AUTH_TOKEN: z.string().min(1).optional(),
   /** Upper bound on one Flex HTTP attempt. */

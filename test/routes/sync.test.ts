@@ -14,6 +14,7 @@ import {
   sync,
   technicianId,
 } from '../helpers/crew.ts'
+import { withClient } from '../helpers/database.ts'
 
 t.test(
   'without Flex configured, a sync is refused for good (501, no Retry-After), the crew call says why',
@@ -148,7 +149,20 @@ t.test('business roles follow the role code tier', async (t) => {
 
 t.test('every role not set in Flex is a note naming the technician, the role code and why', async (t) => {
   const roles = { sound: { R: 'role-r' } }
-  const { app } = await crewWorld(t, 3, { env: { FLEX_BUSINESS_ROLES: JSON.stringify(roles) } })
+  const { app, databaseUrl } = await crewWorld(t, 3, {
+    env: {
+      FLEX_BUSINESS_ROLES: JSON.stringify(roles),
+      WEBHOOK_WORKER: 'off',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    },
+  })
+  // A subscriber, so that runs record their crew-sync.finished events (never delivered: no worker).
+  const subscribed = await app.inject({
+    method: 'POST',
+    url: '/v1/webhook-endpoints',
+    payload: { url: 'http://127.0.0.1:9/hooks', events: ['crew-sync.finished'] },
+  })
+  t.equal(subscribed.statusCode, 201, subscribed.body)
   await putCrewCall(app, 'lights', 'element-lights')
   await replaceRoster(app, [
     { technicianId: technicianId(0), role: 'SND-FOH-R' },
@@ -177,6 +191,14 @@ t.test('every role not set in Flex is a note naming the technician, the role cod
   ])
   const runs = (await app.inject({ method: 'GET', url: '/v1/sync-runs?limit=1' })).json()
   t.same(runs.runs[0].notes, lights.notes, 'the history keeps the notes')
+  const events = await withClient(databaseUrl, async (client) => {
+    const { rows } = await client.query(
+      `SELECT data FROM webhook_events WHERE type = 'crew-sync.finished' AND data ->> 'runId' = $1`,
+      [lights.id],
+    )
+    return rows as { data: { notes: string[] } }[]
+  })
+  t.same(events[0]?.data.notes, lights.notes, 'the crew-sync.finished event carries them')
 })
 
 t.test('a dry run returns the plan and changes nothing', async (t) => {
