@@ -2,7 +2,7 @@
  * What set history costs PostgreSQL (issue 21), measured without HTTP, Prisma or the service: the same
  * calendar replaces (200 users, 20 calendars, half kept half rotated, as the calendar bench) through the
  * function with history, the function before issue 21's leaner history (a second database migrated up to
- * just before 20261204090000_lean_history) and the same replace without any history
+ * just before 20261206110000_lean_history) and the same replace without any history
  * (bench/replace-calendar-set-without-history.sql), all on one PostgreSQL server:
  * - calls per second from `HISTORY_BENCH_CLIENTS` pg connections (default 2), in alternating slices;
  * - the functions' own time per call in the server (pg_stat_user_functions, track_functions = pl);
@@ -20,7 +20,7 @@ import { type Cleanup, withCleanup } from './lib.ts'
 import { measureRate, runCalls } from './load.ts'
 import { RotatingSets } from './workload.ts'
 
-const LEAN_HISTORY = '20261204090000_lean_history'
+const LEAN_HISTORY = '20261206110000_lean_history'
 const CLIENTS = Number(process.env.HISTORY_BENCH_CLIENTS ?? 2)
 const USERS = 200
 const SET_SIZE = 20

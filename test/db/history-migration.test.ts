@@ -5,12 +5,12 @@ import { readMigrations } from '../../src/db/migrations.ts'
 import { createEmptyDatabase } from '../helpers/database.ts'
 
 /**
- * The leaner history (migration 20261204090000_lean_history, issue 21) converts the history written
+ * The leaner history (migration 20261206110000_lean_history, issue 21) converts the history written
  * before it in place: every version kept before the migration reads the same after it, calendar sets
  * and rosters alike, and the next replace after it diffs against the converted rows.
  */
 
-const LEAN_HISTORY = '20261204090000_lean_history'
+const LEAN_HISTORY = '20261206110000_lean_history'
 
 const calendar = (id: string, summary: string, extra: Record<string, unknown> = {}) => ({
   calendar_id: id,
