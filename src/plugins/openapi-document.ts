@@ -64,7 +64,7 @@ export const RESPONSE_HEADERS = {
     schema: { type: 'integer', minimum: 0 },
   },
   'x-ratelimit-remaining': {
-    description: 'Requests left in the current window (in the shared count, or in this instance\'s own).',
+    description: "Requests left in the current window (in the shared count, or in this instance's own).",
     schema: { type: 'integer', minimum: 0 },
   },
   'x-ratelimit-reset': {
