@@ -108,7 +108,12 @@ export const configSchema = z.object({
   BODY_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 1024),
   /** Seconds a client is told to wait (Retry-After) when the database is busy. */
   RETRY_AFTER_SECONDS: int(1, 1),
-  /** Grace period for in-flight requests on SIGINT/SIGTERM before the process exits anyway. */
+  /**
+   * On SIGINT/SIGTERM, how long the server goes on serving with readiness off and `Connection: close`
+   * on every answer before it stops listening (README "Shutdown"); 0 stops listening at once.
+   */
+  SHUTDOWN_DRAIN_MS: int(5_000, 0),
+  /** After the drain, grace period for in-flight requests and reconciles before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 1),
   /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 503. */
   FLEX_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),

@@ -1,4 +1,7 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { toDomainError } from '../db/database-errors.ts'
@@ -15,9 +18,11 @@ import type { Problem } from '../schemas/problem.ts'
 type Kind =
   | ProblemKind
   | 'malformed-request'
+  | 'request-timeout'
   | 'payload-too-large'
   | 'uri-too-long'
   | 'unsupported-media-type'
+  | 'header-fields-too-large'
   | 'internal'
 
 /** Every problem type the API answers with: its stable `type` URI is `urn:rostersync:problem:<kind>`. */
@@ -27,6 +32,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   unauthorized: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
+  'request-timeout': { status: 408, title: 'The request was not received in time' },
   'version-pruned': { status: 404, title: 'That version is no longer kept' },
   'history-gone': { status: 410, title: 'The history since that version is no longer kept' },
   conflict: { status: 409, title: 'Conflict' },
@@ -37,6 +43,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-reused': { status: 422, title: 'The idempotency key was used for another request' },
   'rate-limited': { status: 429, title: 'Too many requests' },
+  'header-fields-too-large': { status: 431, title: 'The request line and headers are too large' },
   internal: { status: 500, title: 'Internal server error' },
   upstream: { status: 502, title: 'An upstream service failed' },
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
@@ -141,6 +148,54 @@ function sendProblem(
 export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', request.id)
   return sendProblem(request, reply, classify(error))
+}
+
+/** Node's refusals of a request it could not read (its `clientError` codes), as problems. */
+const CLIENT_ERRORS: Record<string, Classified> = {
+  HPE_HEADER_OVERFLOW: {
+    kind: 'header-fields-too-large',
+    detail: `the request line and headers exceed ${maxHeaderSize} bytes: shorten the URL (its query) or the headers (a token)`,
+  },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    kind: 'payload-too-large',
+    detail: 'the chunk extensions of the body are too large',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    kind: 'request-timeout',
+    detail: 'the request was not received in time; send it again',
+  },
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses before Fastify sees it (a
+ * header section over maxHeaderSize: 431; a malformed request line or header: 400; too large chunk
+ * extensions: 413; a request not received in time: 408) is answered as problem+json, like every other
+ * error, when the socket can still take an answer; then the connection is closed, as Node does.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Duplex) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const classified = (error.code && CLIENT_ERRORS[error.code]) || {
+    kind: 'malformed-request' as const,
+    detail: `the request could not be read as HTTP/1.1 (${error.code ?? 'parse error'})`,
+  }
+  const { status, title } = PROBLEMS[classified.kind]
+  const requestId = randomUUID()
+  this.log.debug({ err: error, requestId }, `client error: ${status}`)
+  if (socket.writable) {
+    const problem: Problem = {
+      type: problemType(classified.kind),
+      title,
+      status,
+      detail: classified.detail,
+      requestId,
+    }
+    const body = JSON.stringify(problem)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy(error)
 }
 
 export interface ErrorsPluginOptions {

@@ -4,6 +4,7 @@ import { createTransactionRunner, transactionOptionsFrom } from '../db/transacti
 import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
 import { CalendarHistoryService } from '../services/calendar-history-service.ts'
 import { CalendarService } from '../services/calendar-service.ts'
+import { CrewCallListService } from '../services/crew/crew-call-list-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
 import { startHistoryPruning } from '../services/history-pruning.ts'
 import { IdempotencyService } from '../services/idempotency/idempotency-service.ts'
@@ -16,6 +17,7 @@ import { SyncLeaseService } from '../services/sync/sync-lease-service.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
+import { SyncStatusService } from '../services/sync/sync-status-service.ts'
 import { TechnicianService } from '../services/technician-service.ts'
 
 export interface Services {
@@ -24,10 +26,14 @@ export interface Services {
   rosterHistory: RosterHistoryService
   technicians: TechnicianService
   crewCalls: CrewCallService
+  /** Every crew call across jobs with its sync state (the operator console's list). */
+  crewCallList: CrewCallListService
   rosters: RosterService
   sync: SyncService
   /** When each crew call is due for a reconcile; workers (plugins/sync-worker.ts) take due ones. */
   schedule: SyncSchedule
+  /** The queue per sync state and the Flex call budget. */
+  syncStatus: SyncStatusService
   integrity: IntegrityService
   idempotency: IdempotencyService
 }
@@ -90,8 +96,10 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
+      crewCallList: new CrewCallListService(prisma),
       rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
       schedule,
+      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
       sync: new SyncService({
         crewCalls,
         schedule,

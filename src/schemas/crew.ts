@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
-import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from './common.ts'
+import { fieldsOf, freeText, identifier, idSchema, ifMatchSchema, versionSchema } from './common.ts'
 
 export const departments = ['sound', 'lights', 'video'] as const
 export type Department = (typeof departments)[number]
@@ -8,15 +8,14 @@ export type Department = (typeof departments)[number]
 export const MAX_ROSTER_SIZE = 2_000
 
 /** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
-export const roleCodeSchema = z
-  .string()
+export const roleCodeSchema = identifier()
   .max(64)
   .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
 
 export const technicianParamsSchema = z.object({ technicianId: idSchema })
 
 export const technicianFieldsSchema = z
-  .strictObject({ name: storableText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .strictObject({ name: freeText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
   .meta({ id: 'TechnicianFields' })
 
 export const technicianSchema = z

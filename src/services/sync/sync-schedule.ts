@@ -64,7 +64,7 @@ const STATE = Prisma.sql`CASE
 
 /** The last run of crew call `cc`, as `last`. */
 export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
-    SELECT r.id, r.status, r.errors FROM sync_runs r WHERE r.crew_call_id = cc.id
+    SELECT r.id, r.status, r.errors, r.started_at FROM sync_runs r WHERE r.crew_call_id = cc.id
      ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
 
 /**
