@@ -121,6 +121,12 @@ export const configSchema = z.object({
   /** Upper bound on one Flex HTTP attempt. */
   FLEX_TIMEOUT_MS: int(10_000, 1),
   /**
+   * The largest Flex answer read, streamed and counted (README "Memory"): 4 MiB holds an element's
+   * listing of about 2,000 rows of 2 KB, several times the largest crew call plausible. A larger one
+   * fails the run as bad-response, read no further.
+   */
+  FLEX_MAX_ANSWER_BYTES: int(4 * 1024 * 1024, 1024),
+  /**
    * How long an add whose outcome is unknown (timeout, dropped connection, 5xx but 503) may still land
    * in Flex: no sync adds that resource on that element again before it has passed.
    */
@@ -161,6 +167,11 @@ export const configSchema = z.object({
   SYNC_RETRY_MAX_MS: int(600_000, 1),
   /** Unsuccessful runs in a row after which a crew call is `failed` until a change or a manual sync. */
   SYNC_MAX_ATTEMPTS: int(10, 1),
+  /**
+   * Runs in a row lost with their process (claimed, never finished: the process died, its lease
+   * lapsed) after which a crew call is quarantined: `failed` until a change or a manual sync.
+   */
+  SYNC_MAX_CRASHES: int(2, 1),
   /** Every crew call with a roster is reconciled at least this often (drift repair); 0 turns it off. */
   SYNC_RESYNC_INTERVAL_MS: int(900_000, 0),
   /** Whether this instance runs reconcile workers (when Flex is configured). */

@@ -45,6 +45,13 @@ export function createMetrics(pool: PoolStats) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),
+    syncQuarantines: new Counter({
+      name: 'rostersync_sync_quarantines_total',
+      help:
+        'Crew calls this instance quarantined: their sync had ended the process SYNC_MAX_CRASHES times ' +
+        'in a row (runs claimed and never finished).',
+      registers: [registry],
+    }),
     flexCalls: new Counter({
       name: 'rostersync_flex_calls_total',
       help:
@@ -127,6 +134,17 @@ export function createMetrics(pool: PoolStats) {
     async collect() {
       const stats = await scheduleAtScrape()
       if (stats) for (const [state, n] of Object.entries(stats.byState)) this.set({ state }, n)
+    },
+  })
+  new Gauge({
+    name: 'rostersync_crew_calls_quarantined',
+    help:
+      'Crew calls quarantined now (counted among the failed ones): their sync ended the process ' +
+      'SYNC_MAX_CRASHES times in a row; a roster change or a manual sync re-arms them.',
+    registers: [registry],
+    async collect() {
+      const stats = await scheduleAtScrape()
+      if (stats) this.set(stats.quarantined)
     },
   })
   return {

@@ -14,6 +14,7 @@ import { RosterService } from '../services/roster-service.ts'
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeaseService } from '../services/sync/sync-lease-service.ts'
+import { SyncLostRuns } from '../services/sync/sync-lost-runs.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
@@ -67,15 +68,27 @@ export default fp<ServicesPluginOptions>(
     // A request with an Idempotency-Key stores its response in its write's transaction.
     const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
-    const schedule = new SyncSchedule(prisma, {
-      debounceMs: syncDebounceMs,
-      retryBaseMs: config.SYNC_RETRY_BASE_MS,
-      retryMaxMs: config.SYNC_RETRY_MAX_MS,
-      maxAttempts: config.SYNC_MAX_ATTEMPTS,
-      resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
-      leaseMs: config.SYNC_LEASE_MS,
-    })
     const { metrics } = app
+    const lostRuns = new SyncLostRuns(prisma, { maxLostRuns: config.SYNC_MAX_CRASHES })
+    const schedule = new SyncSchedule(
+      prisma,
+      {
+        debounceMs: syncDebounceMs,
+        retryBaseMs: config.SYNC_RETRY_BASE_MS,
+        retryMaxMs: config.SYNC_RETRY_MAX_MS,
+        maxAttempts: config.SYNC_MAX_ATTEMPTS,
+        resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
+        leaseMs: config.SYNC_LEASE_MS,
+      },
+      lostRuns,
+      ({ crewCall, lostRuns: lost, reason }) => {
+        metrics.syncQuarantines.inc()
+        app.log.error(
+          { crewCallId: crewCall.id, jobId: crewCall.jobId, department: crewCall.department, lostRuns: lost },
+          `crew call quarantined: ${reason}`,
+        )
+      },
+    )
     const flexClient =
       flex ??
       createFlexClient(config, (call) =>
@@ -120,7 +133,7 @@ export default fp<ServicesPluginOptions>(
             addDoubtMs: config.FLEX_ADD_DOUBT_MS,
           }),
       }),
-      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule }),
+      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule, lostRuns }),
       idempotency: new IdempotencyService({
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
@@ -149,6 +162,7 @@ function createFlexClient(config: Config, onCall: FlexClientOptions['onCall']): 
   return new FlexClient({
     ...settings,
     timeoutMs: config.FLEX_TIMEOUT_MS,
+    maxAnswerBytes: config.FLEX_MAX_ANSWER_BYTES,
     maxAttempts: config.FLEX_MAX_ATTEMPTS,
     onCall,
   })
