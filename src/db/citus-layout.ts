@@ -40,6 +40,14 @@ export const TABLE_PLACEMENTS: Record<string, TablePlacement> = {
   technicians: { role: 'reference' },
   /** One budget for every instance, serialized by one lock: it stays one table on the coordinator. */
   flex_call_reservations: { role: 'coordinator' },
+  /**
+   * The webhook outbox: events recorded by triggers on the changed tables, fanned out to deliveries
+   * that workers claim with SKIP LOCKED across every endpoint. One ordered outbox and one claim: they
+   * stay on the coordinator (docs/scaling.md says what the triggers need on Citus).
+   */
+  webhook_endpoints: { role: 'coordinator' },
+  webhook_events: { role: 'coordinator' },
+  webhook_deliveries: { role: 'coordinator' },
   idempotency_keys: inGroup('user'),
   _prisma_migrations: { role: 'coordinator' },
 }

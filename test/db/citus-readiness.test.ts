@@ -55,6 +55,7 @@ function foreignKeyProblem(
   if (!to) return `${key.referencedTable} is not placed`
   if (to.role === 'reference')
     return from.role === 'coordinator' ? 'a coordinator table referencing a reference table' : undefined
+  if (from.role === 'coordinator' && to.role === 'coordinator') return undefined
   if (from.role !== 'distributed' || to.role !== 'distributed')
     return `${from.role} -> ${to.role} (only distributed -> reference or within one group)`
   if (from.group !== to.group) return `crosses from group ${from.group} to group ${to.group}`
