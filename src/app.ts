@@ -136,6 +136,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(rateLimitPlugin, {
         max: config.RATE_LIMIT_MAX,
         windowMs: config.RATE_LIMIT_WINDOW_MS,
+        redisUrl: config.RATE_LIMIT_REDIS_URL,
+        redisTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
+        redisKeyPrefix: config.RATE_LIMIT_REDIS_PREFIX,
       })
       await api.register(idempotencyPlugin)
       await api.register(sharedProblemsPlugin)

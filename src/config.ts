@@ -216,9 +216,22 @@ export const configSchema = z.object({
   SYNC_WORKER_CONCURRENCY: int(4, 1),
   /** How often an idle worker looks for due crew calls. */
   SYNC_POLL_MS: int(1_000, 10),
-  /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
+  /**
+   * Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1, then 429: shared by every instance
+   * when RATE_LIMIT_REDIS_URL is set, per instance otherwise (N instances allow N times the budget).
+   */
   RATE_LIMIT_MAX: int(1_200, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
+  /**
+   * Redis (redis:// or rediss://) holding the rate limit's counters, shared by every instance. Unset:
+   * each instance counts in its own memory. Redis not answering: each instance counts its own requests
+   * until it answers again (logged once, metric rostersync_rate_limit_shared 0); never a 5xx.
+   */
+  RATE_LIMIT_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Upper bound on connecting to Redis and on each of its answers; a slower one counts the request per instance. */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: int(500, 1),
+  /** Prefix of the counters' keys in Redis: deployments that share one Redis keep their budgets apart. */
+  RATE_LIMIT_REDIS_PREFIX: z.string().min(1).default('rostersync:rate-limit:'),
   /** How long an Idempotency-Key's response is kept and replayed; then the key is free again and purged. */
   IDEMPOTENCY_TTL_SECONDS: int(86_400, 1),
   /** A running request's hold on its Idempotency-Key, renewed while it runs: how long a crash blocks a retry. */
