@@ -97,7 +97,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
   await app.register(databasePlugin, { config })
   await app.register(metricsPlugin, { token: config.METRICS_TOKEN })
-  await app.register(openapiPlugin)
+  await app.register(openapiPlugin, { environment: config.DEPLOYMENT_ENVIRONMENT })
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(syncWorkerPlugin, { config })
   await app.register(healthRoutes)

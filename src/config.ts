@@ -181,8 +181,9 @@ export const configSchema = z.object({
   /** How often an idle worker looks for due crew calls. */
   SYNC_POLL_MS: int(1_000, 10),
   /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
-  RATE_LIMIT_MAX: int(1_200, 1),
-  RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(2_147_483_647).default(1_200),
+  /** At most a day: x-ratelimit-reset and a 429's Retry-After are declared up to 86,400 seconds. */
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
   /** How long an Idempotency-Key's response is kept and replayed; then the key is free again and purged. */
   IDEMPOTENCY_TTL_SECONDS: int(86_400, 1),
   /** A running request's hold on its Idempotency-Key, renewed while it runs: how long a crash blocks a retry. */
@@ -195,6 +196,11 @@ export const configSchema = z.object({
   HISTORY_KEEP_DAYS: int(30, 0),
   /** How often each instance prunes versions no longer kept (in batches of 1,000). */
   HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
+  /**
+   * The environment this deployment serves, named in the OpenAPI document's server entry (with
+   * `x-internal: true`: the API's clients are the organisation's own services, staff and console).
+   */
+  DEPLOYMENT_ENVIRONMENT: z.enum(['local', 'test', 'staging', 'production']).default('local'),
   /** When set, GET /metrics needs it as a bearer token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */

@@ -1,30 +1,48 @@
 import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
-import { fieldsOf, freeText, identifier, idSchema, ifMatchSchema, versionSchema } from './common.ts'
+import {
+  countSchema,
+  fieldsOf,
+  freeText,
+  identifier,
+  idSchema,
+  ifMatchSchema,
+  messageSchema,
+  storedId,
+  storedText,
+  timestampSchema,
+  uuidSchema,
+  versionSchema,
+} from './common.ts'
 
 export const departments = ['sound', 'lights', 'video'] as const
 export type Department = (typeof departments)[number]
 
 export const MAX_ROSTER_SIZE = 2_000
+export const MAX_ROLE_LENGTH = 64
+export const MAX_TECHNICIAN_NAME_LENGTH = 256
 
 /** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
 export const roleCodeSchema = identifier()
-  .max(64)
+  .max(MAX_ROLE_LENGTH)
   .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
 
 export const technicianParamsSchema = z.object({ technicianId: idSchema })
 
 export const technicianFieldsSchema = z
-  .strictObject({ name: freeText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .strictObject({
+    name: freeText().min(1, 'must not be empty').max(MAX_TECHNICIAN_NAME_LENGTH),
+    flexResourceId: idSchema,
+  })
   .meta({ id: 'TechnicianFields' })
 
 export const technicianSchema = z
   .object({
-    id: z.string(),
-    name: z.string(),
-    flexResourceId: z.string().describe("The technician's contact (resource) id in Flex."),
-    createdAt: z.iso.datetime(),
-    updatedAt: z.iso.datetime(),
+    id: storedId(),
+    name: storedText(MAX_TECHNICIAN_NAME_LENGTH),
+    flexResourceId: storedId().describe("The technician's contact (resource) id in Flex."),
+    createdAt: timestampSchema(),
+    updatedAt: timestampSchema(),
   })
   .meta({ id: 'Technician' })
 
@@ -42,10 +60,10 @@ export const crewCallFieldsSchema = z
 
 export const assignmentSchema = z
   .object({
-    technicianId: z.string(),
-    role: z.string().nullable(),
-    flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
-    syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),
+    technicianId: storedId(),
+    role: storedText(MAX_ROLE_LENGTH).nullable(),
+    flexLineItemId: storedId().nullable().describe("The technician's crew line in Flex; null until synced."),
+    syncedAt: timestampSchema().nullable().describe('When a sync last recorded or checked this line.'),
   })
   .meta({ id: 'Assignment' })
 
@@ -53,10 +71,10 @@ export type AssignmentView = z.output<typeof assignmentSchema>
 
 export const crewCallSchema = z
   .object({
-    id: z.uuid(),
-    jobId: z.string(),
+    id: uuidSchema(),
+    jobId: storedId(),
     department: z.enum(departments),
-    flexElementId: z.string(),
+    flexElementId: storedId(),
   })
   .meta({ id: 'CrewCall' })
 
@@ -65,7 +83,7 @@ export type CrewCallView = z.output<typeof crewCallSchema>
 export const rosterSchema = z
   .object({
     version: versionSchema,
-    assignments: z.array(assignmentSchema).describe('Sorted by technicianId.'),
+    assignments: z.array(assignmentSchema).max(MAX_ROSTER_SIZE).describe('Sorted by technicianId.'),
   })
   .meta({ id: 'Roster' })
 
@@ -85,24 +103,19 @@ export const crewCallSyncSchema = z
           'ended their process: see lostRuns), and only a roster ' +
           'change or a manual sync starts another.',
       ),
-    rosterVersion: z.number().int(),
-    syncedVersion: z
-      .number()
-      .int()
+    rosterVersion: versionSchema,
+    syncedVersion: versionSchema
       .nullable()
       .describe('The roster version the last successful run reconciled.'),
-    attempts: z.number().int().describe('Runs in a row that did not succeed.'),
-    lostRuns: z
-      .number()
-      .int()
-      .describe(
-        'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
-          'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
-          'change or a manual sync re-arms it.',
-      ),
-    lastRunId: z.uuid().nullable(),
-    lastError: z.string().nullable().describe("The last run's first error, when it did not succeed."),
-    nextAttemptAt: z.iso.datetime().nullable().describe('When the next automatic run is due, if one is.'),
+    attempts: countSchema().describe('Runs in a row that did not succeed.'),
+    lostRuns: countSchema().describe(
+      'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
+        'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
+        'change or a manual sync re-arms it.',
+    ),
+    lastRunId: uuidSchema().nullable(),
+    lastError: messageSchema().nullable().describe("The last run's first error, when it did not succeed."),
+    nextAttemptAt: timestampSchema().nullable().describe('When the next automatic run is due, if one is.'),
   })
   .meta({ id: 'CrewCallSync' })
 
