@@ -16,6 +16,8 @@ export interface IntegrityServiceDeps {
   budget: FlexCallBudget
   schedule: SyncSchedule
   lostRuns: SyncLostRuns
+  /** Webhook endpoints disabled and deliveries failed. */
+  webhookProblems: () => Promise<{ endpointsDisabled: number; deliveriesFailed: number }>
 }
 
 /**
@@ -38,14 +40,16 @@ export class IntegrityService {
   constructor(private readonly deps: IntegrityServiceDeps) {}
 
   async report({ checkFlex }: { checkFlex: boolean }): Promise<IntegrityReport> {
-    const [duplicates, failedLastSync, quarantined, schedule, syncs, missingFlexLines] = await Promise.all([
-      this.duplicates(),
-      this.crewCallsWhoseLastSyncFailed(),
-      this.deps.lostRuns.quarantined(),
-      this.deps.schedule.stats(),
-      this.syncStats(),
-      checkFlex ? this.missingFlexLines() : Promise.resolve(null),
-    ])
+    const [duplicates, failedLastSync, quarantined, schedule, syncs, missingFlexLines, webhooks] =
+      await Promise.all([
+        this.duplicates(),
+        this.crewCallsWhoseLastSyncFailed(),
+        this.deps.lostRuns.quarantined(),
+        this.deps.schedule.stats(),
+        this.syncStats(),
+        checkFlex ? this.missingFlexLines() : Promise.resolve(null),
+        this.deps.webhookProblems(),
+      ])
     return {
       duplicates,
       missingFlexLines: missingFlexLines && firstOfDepartments(missingFlexLines),
@@ -58,6 +62,7 @@ export class IntegrityService {
       crewCallsBySyncState: schedule.byState,
       oldestPendingChangeSeconds: Math.round(schedule.oldestPendingSeconds),
       syncsLast24h: syncs,
+      webhooks,
     }
   }
 
