@@ -62,8 +62,11 @@ t.test(
     })
     for (const { name, operation } of operations) {
       if (name.split(' ')[1]?.startsWith('/v1/')) {
-        // Admin operations have a scheme of their own (the same header; access.ts decides who may call).
-        const scheme = name.split(' ')[1]?.startsWith('/v1/admin/') ? 'adminBearer' : 'bearer'
+        // Admin operations (access 'admin': the operator checks and the webhook endpoints) have a scheme
+        // of their own: the same header; access.ts decides who may call (test/routes/authorization.test.ts).
+        const path = name.split(' ')[1] ?? ''
+        const admin = path.startsWith('/v1/admin/') || path.startsWith('/v1/webhook-endpoints')
+        const scheme = admin ? 'adminBearer' : 'bearer'
         t.same(operation.security, [{ [scheme]: [] }], `${name} requires a bearer token (${scheme})`)
         t.ok(operation.responses['401'] && operation.responses['403'], `${name} documents 401 and 403`)
       } else {
