@@ -7,6 +7,7 @@ import bodyBudgetPlugin from './plugins/body-budget.ts'
 import databasePlugin from './plugins/database.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
+import { logOptions } from './plugins/log-options.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import problemDetailsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/problem-details.ts'
@@ -15,6 +16,7 @@ import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
 import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
+import startLinePlugin from './plugins/start-line.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
 import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
@@ -33,13 +35,6 @@ export interface AppOverrides {
   logger?: FastifyServerOptions['logger']
 }
 
-const REDACT = ['req.headers.authorization', 'headers.authorization']
-
-function withRedaction(logger: NonNullable<FastifyServerOptions['logger']>): FastifyServerOptions['logger'] {
-  if (typeof logger !== 'object') return logger
-  return { ...logger, redact: REDACT }
-}
-
 /**
  * Builds the whole application and never listens: src/server.ts listens, tests inject or listen on
  * port 0. Plugins are registered in dependency order: errors -> database -> openapi -> services ->
@@ -56,7 +51,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const app = Fastify({
     // Credentials are never logged: the request log holds no headers, and this redaction (kept when
     // tests pass their own logger options) covers anything that would log the request's headers.
-    logger: withRedaction(overrides.logger ?? { level: config.LOG_LEVEL }),
+    logger: logOptions(config, overrides.logger),
     logController: new RequestLogController(),
     genReqId: requestIdFrom,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -84,6 +79,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(openapiPlugin)
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
   await app.register(syncWorkerPlugin, { config })
+  await app.register(startLinePlugin, { config })
   await app.register(healthRoutes)
   await app.register(
     async function v1(api) {
