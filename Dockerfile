@@ -12,6 +12,10 @@ RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY src ./src
+# The operator console (served at /console): its sources, the SDK it calls the API through, its bundler.
+COPY console ./console
+COPY sdk/src ./sdk/src
+COPY scripts/build-console.ts ./scripts/build-console.ts
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS production-deps

@@ -4,6 +4,7 @@ import { createTransactionRunner, transactionOptionsFrom } from '../db/transacti
 import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
 import { CalendarHistoryService } from '../services/calendar-history-service.ts'
 import { CalendarService } from '../services/calendar-service.ts'
+import { CrewCallListService } from '../services/crew/crew-call-list-service.ts'
 import { CrewCallService } from '../services/crew-call-service.ts'
 import { startHistoryPruning } from '../services/history-pruning.ts'
 import { IdempotencyService } from '../services/idempotency/idempotency-service.ts'
@@ -13,9 +14,11 @@ import { RosterService } from '../services/roster-service.ts'
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeaseService } from '../services/sync/sync-lease-service.ts'
+import { SyncLostRuns } from '../services/sync/sync-lost-runs.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
+import { SyncStatusService } from '../services/sync/sync-status-service.ts'
 import { TechnicianService } from '../services/technician-service.ts'
 
 export interface Services {
@@ -24,10 +27,14 @@ export interface Services {
   rosterHistory: RosterHistoryService
   technicians: TechnicianService
   crewCalls: CrewCallService
+  /** Every crew call across jobs with its sync state (the operator console's list). */
+  crewCallList: CrewCallListService
   rosters: RosterService
   sync: SyncService
   /** When each crew call is due for a reconcile; workers (plugins/sync-worker.ts) take due ones. */
   schedule: SyncSchedule
+  /** The queue per sync state and the Flex call budget. */
+  syncStatus: SyncStatusService
   integrity: IntegrityService
   idempotency: IdempotencyService
 }
@@ -61,15 +68,27 @@ export default fp<ServicesPluginOptions>(
     // A request with an Idempotency-Key stores its response in its write's transaction.
     const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
-    const schedule = new SyncSchedule(prisma, {
-      debounceMs: syncDebounceMs,
-      retryBaseMs: config.SYNC_RETRY_BASE_MS,
-      retryMaxMs: config.SYNC_RETRY_MAX_MS,
-      maxAttempts: config.SYNC_MAX_ATTEMPTS,
-      resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
-      leaseMs: config.SYNC_LEASE_MS,
-    })
     const { metrics } = app
+    const lostRuns = new SyncLostRuns(prisma, { maxLostRuns: config.SYNC_MAX_CRASHES })
+    const schedule = new SyncSchedule(
+      prisma,
+      {
+        debounceMs: syncDebounceMs,
+        retryBaseMs: config.SYNC_RETRY_BASE_MS,
+        retryMaxMs: config.SYNC_RETRY_MAX_MS,
+        maxAttempts: config.SYNC_MAX_ATTEMPTS,
+        resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
+        leaseMs: config.SYNC_LEASE_MS,
+      },
+      lostRuns,
+      ({ crewCall, lostRuns: lost, reason }) => {
+        metrics.syncQuarantines.inc()
+        app.log.error(
+          { crewCallId: crewCall.id, jobId: crewCall.jobId, department: crewCall.department, lostRuns: lost },
+          `crew call quarantined: ${reason}`,
+        )
+      },
+    )
     const flexClient =
       flex ??
       createFlexClient(config, (call) =>
@@ -90,8 +109,10 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
+      crewCallList: new CrewCallListService(prisma),
       rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
       schedule,
+      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
       sync: new SyncService({
         crewCalls,
         schedule,
@@ -113,7 +134,7 @@ export default fp<ServicesPluginOptions>(
             addDoubtMs: config.FLEX_ADD_DOUBT_MS,
           }),
       }),
-      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule }),
+      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule, lostRuns }),
       idempotency: new IdempotencyService({
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
@@ -142,6 +163,7 @@ function createFlexClient(config: Config, onCall: FlexClientOptions['onCall']): 
   return new FlexClient({
     ...settings,
     timeoutMs: config.FLEX_TIMEOUT_MS,
+    maxAnswerBytes: config.FLEX_MAX_ANSWER_BYTES,
     maxAttempts: config.FLEX_MAX_ATTEMPTS,
     onCall,
   })

@@ -1,12 +1,12 @@
 import { z } from 'zod'
-import { storableText, versionSchema } from './common.ts'
+import { freeText, versionSchema } from './common.ts'
 import { crewCallSchema, crewCallSyncSchema, departments, technicianSchema } from './crew.ts'
 import { ID_CURSOR_MAX_LENGTH, nextCursorSchema, pageQueryShape } from './pagination.ts'
 
 /** The lists of crew data, each paginated like /v1/sync-runs (see schemas/pagination.ts). */
 
 export const techniciansQuerySchema = z.strictObject({
-  q: storableText()
+  q: freeText()
     .min(1, 'must not be empty')
     .max(256)
     .optional()

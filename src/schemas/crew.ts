@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
-import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from './common.ts'
+import { fieldsOf, freeText, identifier, idSchema, ifMatchSchema, versionSchema } from './common.ts'
 
 export const departments = ['sound', 'lights', 'video'] as const
 export type Department = (typeof departments)[number]
@@ -8,15 +8,14 @@ export type Department = (typeof departments)[number]
 export const MAX_ROSTER_SIZE = 2_000
 
 /** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
-export const roleCodeSchema = z
-  .string()
+export const roleCodeSchema = identifier()
   .max(64)
   .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
 
 export const technicianParamsSchema = z.object({ technicianId: idSchema })
 
 export const technicianFieldsSchema = z
-  .strictObject({ name: storableText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .strictObject({ name: freeText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
   .meta({ id: 'TechnicianFields' })
 
 export const technicianSchema = z
@@ -82,7 +81,8 @@ export const crewCallSyncSchema = z
       .describe(
         'in-sync: Flex holds the roster as last synced; pending: a change waits for its run; running; ' +
           'retrying: the last run did not succeed and another is scheduled; deferred: the Flex call budget ' +
-          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed, and only a roster ' +
+          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed (or SYNC_MAX_CRASHES ' +
+          'ended their process: see lostRuns), and only a roster ' +
           'change or a manual sync starts another.',
       ),
     rosterVersion: z.number().int(),
@@ -92,6 +92,14 @@ export const crewCallSyncSchema = z
       .nullable()
       .describe('The roster version the last successful run reconciled.'),
     attempts: z.number().int().describe('Runs in a row that did not succeed.'),
+    lostRuns: z
+      .number()
+      .int()
+      .describe(
+        'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
+          'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
+          'change or a manual sync re-arms it.',
+      ),
     lastRunId: z.uuid().nullable(),
     lastError: z.string().nullable().describe("The last run's first error, when it did not succeed."),
     nextAttemptAt: z.iso.datetime().nullable().describe('When the next automatic run is due, if one is.'),

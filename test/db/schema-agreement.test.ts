@@ -102,6 +102,7 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     syncDueAt: new Date('2022-03-04T05:07:00.000Z'),
     syncedVersion: 6,
     syncAttempts: 2,
+    syncLostRuns: 1,
     syncFailedAt: new Date('2022-03-04T05:08:00.000Z'),
     lastSyncedAt: new Date('2022-03-04T05:00:00.000Z'),
     syncPendingSince: new Date('2022-03-04T04:59:00.000Z'),

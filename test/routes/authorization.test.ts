@@ -140,6 +140,10 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /v1/jobs/:jobId/sync': { access: 'crew', url: '/v1/jobs/job-1/sync' },
   'GET /v1/sync-runs': { access: 'crew', url: '/v1/sync-runs' },
   'HEAD /v1/sync-runs': { access: 'crew', url: '/v1/sync-runs' },
+  'GET /v1/crew-calls': { access: 'crew', url: '/v1/crew-calls' },
+  'HEAD /v1/crew-calls': { access: 'crew', url: '/v1/crew-calls' },
+  'GET /v1/sync-status': { access: 'crew', url: '/v1/sync-status' },
+  'HEAD /v1/sync-status': { access: 'crew', url: '/v1/sync-status' },
   'GET /v1/admin/integrity': { access: 'admin', url: '/v1/admin/integrity' },
   'HEAD /v1/admin/integrity': { access: 'admin', url: '/v1/admin/integrity' },
 }
