@@ -111,6 +111,23 @@ export class OtlpReceiver {
     }
   }
 
+  /**
+   * Waits (up to timeoutMs) until `spans` of what was received satisfy `done`; returns them. Exports may
+   * arrive out of order (a timed batch and a flush in flight at once), so tests wait, not assume.
+   */
+  async waitUntil(
+    select: (spans: ReceivedSpan[]) => ReceivedSpan[],
+    done: (selected: ReceivedSpan[]) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<ReceivedSpan[]> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const selected = select(this.spans)
+      if (done(selected) || Date.now() > deadline) return selected
+      await delay(50)
+    }
+  }
+
   async close(): Promise<void> {
     this.server.closeAllConnections()
     this.server.close()

@@ -64,7 +64,10 @@ test('a calendar PUT with a traceparent: a server span in that trace, a SQL span
   t.equal(server.attributes['http.request.id'], 'req-traced-1')
   t.equal(server.resource['service.name'], 'rostersync-test')
   t.equal(server.resource['deployment.environment.name'], 'test')
-  const sql = receiver.trace(traceId).filter((s) => s.name === 'prisma:client:db_query')
+  const sql = await receiver.waitUntil(
+    () => receiver.trace(traceId).filter((s) => s.name === 'prisma:client:db_query'),
+    (found) => found.some((s) => String(s.attributes['db.query.text']).includes('replace_calendar_set')),
+  )
   t.ok(sql.length > 0, 'one span per SQL statement')
   t.ok(
     sql.some(
@@ -105,7 +108,10 @@ test('a manual sync: a client span per Flex call, Flex receives the trace, the r
     ),
     'the budget reservation is an event of the run',
   )
-  const clients = receiver.trace(traceId).filter(isFlexCall)
+  const clients = await receiver.waitUntil(
+    () => receiver.trace(traceId).filter(isFlexCall),
+    (calls) => calls.length >= 4,
+  )
   t.equal(clients.length, 4, 'one list and three adds')
   t.ok(clients.every((s) => descendsFrom(s, run)))
   const list = clients.find((s) => s.attributes['rostersync.flex.endpoint'] === 'list')
@@ -171,9 +177,14 @@ test("a background run links to the roster change's trace; the change's statemen
   t.ok(run, 'a sync run links to the change')
   t.not(run?.traceId, traceId, 'in a trace of its own')
   t.equal(run?.attributes['rostersync.sync.trigger'], 'change')
-  const claim = receiver.trace(run?.traceId ?? '').find((s) => s.name === 'sync claim')
-  t.ok(claim && run?.parentSpanId === claim.spanId, "the run is the worker claim's child")
-  const calls = receiver.trace(run?.traceId ?? '').filter(isFlexCall)
+  await tracing.flush()
+  const claim = await receiver.waitFor((s) => s.traceId === run?.traceId && s.name === 'sync claim')
+  t.equal(run?.parentSpanId, claim.spanId, "the run is the worker claim's child")
+  t.equal(claim.kind, 5, 'a consumer span')
+  const calls = await receiver.waitUntil(
+    () => receiver.trace(run?.traceId ?? '').filter(isFlexCall),
+    (found) => found.length >= 3,
+  )
   t.ok(calls.length >= 3, 'its Flex calls are in its trace')
 })
 
