@@ -26,6 +26,7 @@ import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
 import startLinePlugin from './plugins/start-line.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
+import webhookWorkerPlugin from './plugins/webhook-worker.ts'
 import adminRoutes from './routes/admin.ts'
 import calendarRoutes from './routes/calendars.ts'
 import crewCallListRoutes from './routes/crew/crew-call-list.ts'
@@ -35,12 +36,16 @@ import rosterHistoryRoutes from './routes/roster-history.ts'
 import syncStatusRoutes from './routes/sync/sync-status.ts'
 import syncRoutes from './routes/sync.ts'
 import technicianRoutes from './routes/technicians.ts'
+import webhookEndpointRoutes from './routes/webhooks/webhook-endpoints.ts'
+import type { ResolveHost } from './services/webhooks/ssrf-guard.ts'
 
 export interface AppOverrides {
   /** Replaces individual services (fault injection in tests). */
   services?: Partial<Services>
   /** Replaces the Flex client. */
   flex?: FlexPort
+  /** Resolves webhook hosts for the SSRF guard (a fake DNS in tests); node:dns otherwise. */
+  resolveHost?: ResolveHost
   /** Pino options or false; tests pass { level: 'silent' } or a stream to read the log. */
   logger?: FastifyServerOptions['logger']
   /** The built operator console to serve at /console (default: dist/console in the project's root). */
@@ -109,8 +114,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     idleTimeoutMs: config.BODY_IDLE_TIMEOUT_MS,
   })
   await app.register(openapiPlugin)
-  await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
+  await app.register(servicesPlugin, {
+    config,
+    overrides: overrides.services,
+    flex: overrides.flex,
+    resolveHost: overrides.resolveHost,
+  })
   await app.register(syncWorkerPlugin, { config })
+  await app.register(webhookWorkerPlugin, { config })
   await app.register(startLinePlugin, { config })
   await app.register(healthRoutes)
   await app.register(consolePlugin, { dir: overrides.consoleDir ?? join(packageRoot, 'dist', 'console') })
@@ -132,6 +143,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(syncRoutes)
       await api.register(syncStatusRoutes)
       await api.register(adminRoutes)
+      await api.register(webhookEndpointRoutes)
     },
     { prefix: '/v1' },
   )

@@ -269,6 +269,42 @@ export const configSchema = z.object({
   HISTORY_KEEP_DAYS: int(30, 0),
   /** How often each instance prunes versions no longer kept (in batches of 1,000). */
   HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
+  /** Upper bound on one webhook delivery attempt: connect, send, and read the start of the answer. */
+  WEBHOOK_TIMEOUT_MS: int(15_000, 1),
+  /**
+   * Delays before each attempt of a webhook delivery, in ms, comma-separated (jittered by up to 20%);
+   * after the last the delivery is `failed`. Default: the Standard Webhooks schedule (0, 5 s, 5 min,
+   * 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+   */
+  WEBHOOK_RETRY_SCHEDULE_MS: z
+    .string()
+    .default('0,5000,300000,1800000,7200000,18000000,36000000,50400000,72000000,86400000')
+    .transform((text, ctx) => {
+      const delays = text.split(',').map((part) => part.trim())
+      if (delays.some((part) => !/^\d{1,10}$/.test(part))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a comma-separated list of delays in ms, e.g. 0,5000,300000',
+        })
+        return z.NEVER
+      }
+      return delays.map(Number)
+    }),
+  /** How long the old secret keeps signing beside the new one after a rotation. */
+  WEBHOOK_SECRET_OVERLAP_MS: int(86_400_000, 0),
+  /** Allows http and loopback/private/link-local webhook URLs: for development and tests only. */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  /** Whether this instance runs webhook delivery workers. */
+  WEBHOOK_WORKER: z.enum(['on', 'off']).default('on'),
+  /** Webhook deliveries one instance makes at once. */
+  WEBHOOK_WORKER_CONCURRENCY: int(8, 1),
+  /** Deliveries in flight to one endpoint at once, over every instance: a slow receiver cannot starve others. */
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(2, 1),
+  /** How often an idle delivery worker looks for due deliveries. */
+  WEBHOOK_POLL_MS: int(250, 10),
   /** When set, GET /metrics needs it as a bearer token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BudgetUsage } from '../services/sync/flex-call-budget.ts'
 import type { ScheduleStats } from '../services/sync/sync-schedule.ts'
+import type { DeliveryQueueStats } from '../services/webhooks/webhook-delivery-queue.ts'
 
 export interface PoolStats {
   totalCount: number
@@ -75,6 +76,14 @@ export function createMetrics(pool: PoolStats) {
         'outcome: answered, timed_out (408), abandoned (the client left first), or refused_budget and ' +
         'refused_share (503, never charged: BODY_BYTES_IN_FLIGHT or BODY_BYTES_PER_CREDENTIAL was full).',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: 'rostersync_webhook_deliveries_total',
+      help:
+        'Webhook delivery attempts, by event type and outcome: delivered, retrying (failed, tried again ' +
+        'later), failed (the last attempt failed), gone (410: the endpoint was disabled).',
+      labelNames: ['type', 'outcome'] as const,
       registers: [registry],
     }),
   }
@@ -159,11 +168,35 @@ export function createMetrics(pool: PoolStats) {
       if (stats) this.set(stats.quarantined)
     },
   })
+  let readWebhookQueue: (() => Promise<DeliveryQueueStats>) | undefined
+  const webhookQueueAtScrape = () => readWebhookQueue?.().catch(() => undefined)
+  new Gauge({
+    name: 'rostersync_webhook_queue_depth',
+    help: 'Webhook deliveries due now and not in flight, to enabled endpoints.',
+    registers: [registry],
+    async collect() {
+      const stats = await webhookQueueAtScrape()
+      if (stats) this.set(stats.due)
+    },
+  })
+  new Gauge({
+    name: 'rostersync_webhook_oldest_undelivered_seconds',
+    help: 'Age of the oldest webhook delivery not yet delivered (pending); 0 when none.',
+    registers: [registry],
+    async collect() {
+      const stats = await webhookQueueAtScrape()
+      if (stats) this.set(stats.oldestUndeliveredSeconds)
+    },
+  })
   return {
     ...metrics,
     /** Reads the bytes charged to the body budget at scrape time. */
     observeBodyBudget(read: () => number) {
       readBodyBytesInFlight = read
+    },
+    /** Reads the webhook outbox (queue depth, oldest undelivered) at scrape time. */
+    observeWebhookQueue(read: () => Promise<DeliveryQueueStats>) {
+      readWebhookQueue = read
     },
     /** Reads the Flex call budget at scrape time. */
     observeFlexBudget(read: () => Promise<BudgetUsage>) {

@@ -20,6 +20,10 @@ import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
 import { SyncStatusService } from '../services/sync/sync-status-service.ts'
 import { TechnicianService } from '../services/technician-service.ts'
+import { type ResolveHost, SsrfGuard } from '../services/webhooks/ssrf-guard.ts'
+import { WebhookDeliveryQueue } from '../services/webhooks/webhook-delivery-queue.ts'
+import { WebhookEndpointService } from '../services/webhooks/webhook-endpoint-service.ts'
+import { WebhookSender } from '../services/webhooks/webhook-sender.ts'
 
 export interface Services {
   calendars: CalendarService
@@ -37,6 +41,11 @@ export interface Services {
   syncStatus: SyncStatusService
   integrity: IntegrityService
   idempotency: IdempotencyService
+  webhookEndpoints: WebhookEndpointService
+  /** The outbox's deliveries; workers (plugins/webhook-worker.ts) claim due ones. */
+  webhookDeliveries: WebhookDeliveryQueue
+  /** Makes one delivery attempt, through the SSRF guard. */
+  webhookSender: WebhookSender
 }
 
 declare module 'fastify' {
@@ -51,11 +60,13 @@ export interface ServicesPluginOptions {
   overrides?: Partial<Services>
   /** Replaces the Flex client (tests wrap the real one to observe or break calls). */
   flex?: FlexPort
+  /** Resolves webhook hosts for the SSRF guard (tests give a fake DNS); node:dns otherwise. */
+  resolveHost?: ResolveHost
 }
 
 /** The composition root: every service is built here, from the app's database and config. */
 export default fp<ServicesPluginOptions>(
-  async function servicesPlugin(app, { config, overrides, flex }) {
+  async function servicesPlugin(app, { config, overrides, flex, resolveHost }) {
     const { prisma } = app.db
     // Every transaction a request opens may carry that request's idempotency record (the first one
     // does, see IdempotencyService); looked up per call, so an overridden service is the one asked.
@@ -100,6 +111,16 @@ export default fp<ServicesPluginOptions>(
     })
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
+    const webhookGuard = new SsrfGuard({
+      allowPrivateNetworks: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      resolve: resolveHost,
+    })
+    const webhookDeliveries = new WebhookDeliveryQueue(prisma, {
+      // An attempt ends within the timeout; the slack covers recording its outcome.
+      leaseMs: config.WEBHOOK_TIMEOUT_MS + 5_000,
+      perEndpoint: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+    })
+    metrics.observeWebhookQueue(() => webhookDeliveries.stats())
     app.decorate('services', {
       calendarHistory: new CalendarHistoryService(prisma, historyOptions),
       rosterHistory: new RosterHistoryService(prisma, historyOptions),
@@ -134,7 +155,22 @@ export default fp<ServicesPluginOptions>(
             addDoubtMs: config.FLEX_ADD_DOUBT_MS,
           }),
       }),
-      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule, lostRuns }),
+      integrity: new IntegrityService({
+        prisma,
+        flex: flexClient,
+        budget,
+        schedule,
+        lostRuns,
+        webhookProblems: () => app.services.webhookEndpoints.problems(),
+      }),
+      webhookEndpoints: new WebhookEndpointService({
+        prisma,
+        guard: webhookGuard,
+        secretOverlapMs: config.WEBHOOK_SECRET_OVERLAP_MS,
+        onDue: () => app.webhookWorker?.wake(),
+      }),
+      webhookDeliveries,
+      webhookSender: new WebhookSender({ guard: webhookGuard, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
       idempotency: new IdempotencyService({
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,

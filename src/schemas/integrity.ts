@@ -68,6 +68,20 @@ export const integrityReportSchema = z
       failureRate: z.number().min(0).max(1),
       meanDurationMs: z.number().int().nullable(),
     }),
+    webhooks: z
+      .object({
+        endpointsDisabled: z
+          .number()
+          .int()
+          .describe('Endpoints disabled (by a 410 from the receiver, or by hand): they receive nothing.'),
+        deliveriesFailed: z
+          .number()
+          .int()
+          .describe(
+            'Deliveries that failed their last attempt: retry them by hand once the receiver is back.',
+          ),
+      })
+      .describe('Webhooks that need attention.'),
   })
   .meta({ id: 'IntegrityReport' })
 

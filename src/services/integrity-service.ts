@@ -15,6 +15,8 @@ export interface IntegrityServiceDeps {
   budget: FlexCallBudget
   schedule: SyncSchedule
   lostRuns: SyncLostRuns
+  /** Webhook endpoints disabled and deliveries failed. */
+  webhookProblems: () => Promise<{ endpointsDisabled: number; deliveriesFailed: number }>
 }
 
 /**
@@ -27,14 +29,16 @@ export class IntegrityService {
   constructor(private readonly deps: IntegrityServiceDeps) {}
 
   async report({ checkFlex }: { checkFlex: boolean }): Promise<IntegrityReport> {
-    const [duplicates, failedLastSync, quarantined, schedule, syncs, missingFlexLines] = await Promise.all([
-      this.duplicates(),
-      this.crewCallsWhoseLastSyncFailed(),
-      this.deps.lostRuns.quarantined(),
-      this.deps.schedule.stats(),
-      this.syncStats(),
-      checkFlex ? this.missingFlexLines() : Promise.resolve(null),
-    ])
+    const [duplicates, failedLastSync, quarantined, schedule, syncs, missingFlexLines, webhooks] =
+      await Promise.all([
+        this.duplicates(),
+        this.crewCallsWhoseLastSyncFailed(),
+        this.deps.lostRuns.quarantined(),
+        this.deps.schedule.stats(),
+        this.syncStats(),
+        checkFlex ? this.missingFlexLines() : Promise.resolve(null),
+        this.deps.webhookProblems(),
+      ])
     return {
       duplicates,
       missingFlexLines,
@@ -47,6 +51,7 @@ export class IntegrityService {
       crewCallsBySyncState: schedule.byState,
       oldestPendingChangeSeconds: Math.round(schedule.oldestPendingSeconds),
       syncsLast24h: syncs,
+      webhooks,
     }
   }
 
