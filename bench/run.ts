@@ -1,7 +1,8 @@
 /**
  * npm run bench: the calendar benchmark (bench/calendar-bench.ts), the roster PUT against its function
  * (bench/roster-bench.ts), the service's own memory under load
- * (bench/service-memory.ts), calendar PUTs with tracing on vs off (bench/tracing-bench.ts), the crew sync benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
+ * (bench/service-memory.ts), calendar PUTs with tracing on vs off (bench/tracing-bench.ts), the crew
+ * sync benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
  * and the cost of its enqueue (bench/autonomous-sync-bench.ts) and a round of the chaos
  * suite (bench/chaos-bench.ts), printed as a table and written to bench/results.md with the machine they
  * ran on. A missed goal is reported, not an error: the exit code is non-zero only when a benchmark
