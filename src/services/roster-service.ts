@@ -50,12 +50,14 @@ interface ReplaceRosterRow {
   assignments: AssignmentView[] | null
 }
 
-/** One assignment's change, as mark_roster_changed records it in the roster's history. */
+/**
+ * One assignment's change, as mark_roster_changed records it in the roster's history: the role before it
+ * (none when created); the role after it is the next change's before, or today's.
+ */
 interface RosterChangeRecord {
   technician_id: string
   change: 'created' | 'updated' | 'deleted'
-  before?: { technicianId: string; role: string | null } | null
-  after?: { technicianId: string; role: string | null }
+  before?: { role: string | null } | null
 }
 
 interface CrewCallKey {
@@ -223,8 +225,7 @@ export class RosterService {
         {
           technician_id: technicianId,
           change: current ? 'updated' : 'created',
-          before: current ? { technicianId, role: current.role } : null,
-          after: { technicianId, role },
+          before: current ? { role: current.role } : null,
         },
       ])
       return { assignment: toView(assignment), created: !current, version }
@@ -252,7 +253,7 @@ export class RosterService {
       const change: RosterChangeRecord = {
         technician_id: technicianId,
         change: 'deleted',
-        before: { technicianId, role: removed.role },
+        before: { role: removed.role },
       }
       return { version: await this.markChanged(tx, crewCall.id, author, [change]) }
     })

@@ -84,6 +84,7 @@ t.test('crew calls: one per job and department, each on its own Flex element', a
       rosterVersion: 0,
       syncedVersion: null,
       attempts: 0,
+      lostRuns: 0,
       lastRunId: null,
       lastError: null,
       nextAttemptAt: read.json().sync.nextAttemptAt,
