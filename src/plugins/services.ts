@@ -78,7 +78,8 @@ export default fp<ServicesPluginOptions>(
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     // A request with an Idempotency-Key stores its response in its write's transaction.
     const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
-    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
+    const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
+    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
     const { metrics } = app
     const lostRuns = new SyncLostRuns(prisma, { maxLostRuns: config.SYNC_MAX_CRASHES })
     const schedule = new SyncSchedule(
@@ -90,6 +91,7 @@ export default fp<ServicesPluginOptions>(
         maxAttempts: config.SYNC_MAX_ATTEMPTS,
         resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
         leaseMs: config.SYNC_LEASE_MS,
+        flexConfigured,
       },
       lostRuns,
       ({ crewCall, lostRuns: lost, reason }) => {
@@ -130,10 +132,16 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      crewCallList: new CrewCallListService(prisma),
-      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
+      crewCallList: new CrewCallListService(prisma, flexConfigured),
+      rosters: new RosterService({
+        prisma,
+        runInTransaction,
+        syncDebounceMs,
+        flexConfigured,
+        storesResponseWithWrite,
+      }),
       schedule,
-      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
+      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured }),
       sync: new SyncService({
         crewCalls,
         schedule,

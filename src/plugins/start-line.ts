@@ -22,7 +22,7 @@ function startMessage(settings: ReturnType<typeof effectiveSettings>): string {
   const parts = [
     flex.configured
       ? `Flex at ${flex.url}`
-      : `Flex not configured (set ${flex.missing.join(' and ')}): syncs answer 503`,
+      : `Flex not configured (set ${flex.missing.join(' and ')}): syncs are refused`,
     workers.running
       ? `${workers.concurrency} reconcile workers (poll ${workers.pollMs} ms, debounce ${workers.debounceMs} ms)`
       : `no reconcile workers (${workers.why})`,

@@ -17,13 +17,15 @@ import { crewCallName, rosterName } from './crew-call-service.ts'
 import { versionOutOfHistory } from './history-versions.ts'
 import { checkIfMatch, ifMatchVersions } from './if-match.ts'
 import { sortBy } from './sort-by.ts'
-import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from './sync/sync-schedule.ts'
+import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from './sync/sync-schedule.ts'
 
 export interface RosterServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: every roster change schedules a reconcile this long after it (SyncSchedule). */
   syncDebounceMs: number
+  /** Whether Flex is configured (sync states read `not-configured` without it). */
+  flexConfigured: boolean
   /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
   storesResponseWithWrite: () => boolean
 }
@@ -96,7 +98,7 @@ export class RosterService {
     const rows = await this.deps.prisma.$queryRaw<
       (Nullable<AssignmentRecord> & SyncStatusRow & { id: string; flexElementId: string })[]
     >`
-      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${SYNC_STATUS_COLUMNS},
+      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${syncStatusColumns(this.deps.flexConfigured)},
              ca.technician_id AS "technicianId", ca.role, ca.flex_line_item_id AS "flexLineItemId",
              ca.synced_at AS "syncedAt"
         FROM crew_calls cc ${LAST_RUN} LEFT JOIN crew_assignments ca ON ca.crew_call_id = cc.id

@@ -46,13 +46,13 @@ test('without Flex the start line says what to set, and a sync refusal is one in
   const start = log.lines.find((line) => String(line.msg).startsWith('rostersync ready'))
   t.match(
     start?.msg,
-    /Flex not configured \(set FLEX_BASE_URL and FLEX_AUTH_TOKEN\): syncs answer 503; no reconcile workers \(Flex is not configured\)/,
+    /Flex not configured \(set FLEX_BASE_URL and FLEX_AUTH_TOKEN\): syncs are refused; no reconcile workers \(Flex is not configured\)/,
   )
   const response = await app.inject({ method: 'POST', url: '/v1/jobs/job-1/crew-calls/sound/sync' })
-  t.equal(response.statusCode, 503)
+  t.equal(response.statusCode, 501)
   const refusal = log.lines.find((line) => String(line.msg).startsWith('Flex is not configured'))
   t.equal(refusal?.level, INFO, 'an expected refusal is logged at info')
-  t.equal(refusal?.problem, 'service-unavailable')
+  t.equal(refusal?.problem, 'flex-not-configured')
   t.notOk(refusal?.err, 'without the error and its stack')
   t.notOk(
     log.lines.some((line: LogLine) => line.level >= WARN),
