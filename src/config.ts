@@ -303,8 +303,13 @@ export const configSchema = z.object({
   HISTORY_KEEP_VERSIONS: int(100, 1),
   /** Every version younger than this many days is kept, however many. */
   HISTORY_KEEP_DAYS: int(30, 0),
-  /** How often each instance prunes versions no longer kept (in batches of 1,000). */
+  /** How often each instance prunes versions no longer kept, and the webhook outbox (in batches of 1,000). */
   HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
+  /**
+   * Webhook events and deliveries that succeeded more than this many days ago are pruned (pending and
+   * failed ones never are). Unset: HISTORY_KEEP_DAYS.
+   */
+  WEBHOOK_KEEP_DAYS: z.coerce.number().int().min(0).optional(),
   /** Upper bound on one webhook delivery attempt: connect, send, and read the start of the answer. */
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   /**

@@ -23,6 +23,7 @@ import { TechnicianService } from '../services/technician-service.ts'
 import { type ResolveHost, SsrfGuard } from '../services/webhooks/ssrf-guard.ts'
 import { WebhookDeliveryQueue } from '../services/webhooks/webhook-delivery-queue.ts'
 import { WebhookEndpointService } from '../services/webhooks/webhook-endpoint-service.ts'
+import { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts'
 import { WebhookSender } from '../services/webhooks/webhook-sender.ts'
 
 export interface Services {
@@ -44,6 +45,8 @@ export interface Services {
   webhookEndpoints: WebhookEndpointService
   /** The outbox's deliveries; workers (plugins/webhook-worker.ts) claim due ones. */
   webhookDeliveries: WebhookDeliveryQueue
+  /** The outbox's retention: delivered events pruned by the history pruning loop. */
+  webhookOutbox: WebhookOutbox
   /** Makes one delivery attempt, through the SSRF guard. */
   webhookSender: WebhookSender
 }
@@ -178,6 +181,9 @@ export default fp<ServicesPluginOptions>(
         onDue: () => app.webhookWorker?.wake(),
       }),
       webhookDeliveries,
+      webhookOutbox: new WebhookOutbox(prisma, {
+        keepDays: config.WEBHOOK_KEEP_DAYS ?? config.HISTORY_KEEP_DAYS,
+      }),
       webhookSender: new WebhookSender({ guard: webhookGuard, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
       idempotency: new IdempotencyService({
         prisma,
@@ -190,10 +196,10 @@ export default fp<ServicesPluginOptions>(
     })
     const stopPurging = app.services.idempotency.startPurging(config.IDEMPOTENCY_PURGE_INTERVAL_MS)
     app.addHook('preClose', stopPurging)
-    const { calendarHistory, rosterHistory } = app.services
+    const { calendarHistory, rosterHistory, webhookOutbox } = app.services
     const stopPruning = startHistoryPruning(
       config.HISTORY_PRUNE_INTERVAL_MS,
-      [() => calendarHistory.prune(), () => rosterHistory.prune()],
+      [() => calendarHistory.prune(), () => rosterHistory.prune(), () => webhookOutbox.prune()],
       (error) => app.log.warn({ err: error }, 'could not prune history'),
     )
     app.addHook('preClose', stopPruning)
