@@ -176,6 +176,27 @@ export function sendFrameworkError(error: FastifyError, request: FastifyRequest,
   return sendProblem(request, reply, classify(error))
 }
 
+/**
+ * How a failed request is logged, besides its completion line: an unexpected error at error with its
+ * stack; a refusal our own code decided (a DomainError: Flex not configured, the call budget spent) at
+ * info, one line without a stack, since nothing is broken; Flex failing (502) at warn, also without a
+ * stack (its message says which call and why); a database that is busy or unreachable (a classified
+ * 503) at warn with the error. 4xx answers are the caller's business: the completion line has them.
+ */
+function logRefusal(
+  request: FastifyRequest,
+  error: Error,
+  kind: string,
+  status: number,
+  detail: string | undefined,
+): void {
+  if (status === 500) request.log.error({ err: error }, 'unexpected error')
+  else if (status < 500) return
+  else if (error instanceof DomainError)
+    request.log[kind === 'upstream' ? 'warn' : 'info']({ problem: kind, status }, detail ?? error.message)
+  else request.log.warn({ err: error }, detail ?? 'service unavailable')
+}
+
 /** Node's refusals of a request it could not read (its `clientError` codes), as problems. */
 const CLIENT_ERRORS: Record<string, Classified> = {
   HPE_HEADER_OVERFLOW: {
@@ -239,8 +260,7 @@ export default fp<ErrorsPluginOptions>(
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const classified = classify(error)
       const status = PROBLEMS[classified.kind].status
-      if (status === 500) request.log.error({ err: error }, 'unexpected error')
-      else if (status >= 500) request.log.warn({ err: error }, classified.detail ?? 'service unavailable')
+      logRefusal(request, error, classified.kind, status, classified.detail)
       if (error instanceof DomainError) reply.headers(error.headers())
       return sendProblem(request, reply, classified, retryAfterSeconds)
     })

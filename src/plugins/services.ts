@@ -150,6 +150,7 @@ export default fp<ServicesPluginOptions>(
         schedule,
         leases: new SyncLeaseService(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
         runLog: new SyncRunLog(prisma),
+        log: app.log,
         onRunFinished: (run) => {
           metrics.syncRuns.inc({ status: run.status, trigger: run.trigger })
           if (run.durationMs !== null) metrics.syncDuration.observe(run.durationMs / 1000)

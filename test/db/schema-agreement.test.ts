@@ -105,6 +105,7 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     syncFailedAt: new Date('2022-03-04T05:08:00.000Z'),
     lastSyncedAt: new Date('2022-03-04T05:00:00.000Z'),
     syncPendingSince: new Date('2022-03-04T04:59:00.000Z'),
+    syncChangeTraceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     createdAt: new Date('2020-01-02T03:04:05.678Z'),
     updatedAt: new Date('2021-06-07T08:09:10.123Z'),
   },
