@@ -10,7 +10,10 @@ import { FlexError } from './flex-errors.ts'
 import type { FlexRow } from './flex-rows.ts'
 
 /** How the doctor reaches Flex: no retries, since a retry would be a second call. */
-export type DoctorFlexSettings = Pick<FlexClientOptions, 'baseUrl' | 'authToken' | 'timeoutMs' | 'fetch'>
+export type DoctorFlexSettings = Pick<
+  FlexClientOptions,
+  'baseUrl' | 'authToken' | 'timeoutMs' | 'maxAnswerBytes' | 'fetch'
+>
 
 export interface DiagnoseInput {
   flex: DoctorFlexSettings

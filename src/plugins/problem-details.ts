@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { maxHeaderSize, STATUS_CODES } from 'node:http'
-import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
@@ -32,12 +32,12 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   unauthorized: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Forbidden' },
   'not-found': { status: 404, title: 'Not found' },
-  'request-timeout': { status: 408, title: 'The request was not received in time' },
   'version-pruned': { status: 404, title: 'That version is no longer kept' },
   'history-gone': { status: 410, title: 'The history since that version is no longer kept' },
   conflict: { status: 409, title: 'Conflict' },
   'idempotency-key-in-use': { status: 409, title: 'A request with this idempotency key is still running' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'request-timeout': { status: 408, title: 'The request did not arrive in time' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'uri-too-long': { status: 414, title: 'The URL is too long' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
@@ -162,7 +162,8 @@ const CLIENT_ERRORS: Record<string, Classified> = {
   },
   ERR_HTTP_REQUEST_TIMEOUT: {
     kind: 'request-timeout',
-    detail: 'the request was not received in time; send it again',
+    detail:
+      'the request did not arrive within HEADERS_TIMEOUT_MS (headers) or the request timeout; send it again whole',
   },
 }
 
@@ -170,9 +171,9 @@ const CLIENT_ERRORS: Record<string, Classified> = {
  * For Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses before Fastify sees it (a
  * header section over maxHeaderSize: 431; a malformed request line or header: 400; too large chunk
  * extensions: 413; a request not received in time: 408) is answered as problem+json, like every other
- * error, when the socket can still take an answer; then the connection is closed, as Node does.
+ * error, when the socket can still take an answer; then the connection is closed once the answer is written.
  */
-export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Duplex) {
+export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const classified = (error.code && CLIENT_ERRORS[error.code]) || {
     kind: 'malformed-request' as const,
@@ -195,7 +196,7 @@ export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoExc
         `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
     )
   }
-  socket.destroy(error)
+  socket.destroySoon()
 }
 
 export interface ErrorsPluginOptions {

@@ -90,7 +90,8 @@ export const crewCallSyncSchema = z
       .describe(
         'in-sync: Flex holds the roster as last synced; pending: a change waits for its run; running; ' +
           'retrying: the last run did not succeed and another is scheduled; deferred: the Flex call budget ' +
-          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed, and only a roster ' +
+          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed (or SYNC_MAX_CRASHES ' +
+          'ended their process: see lostRuns), and only a roster ' +
           'change or a manual sync starts another.',
       ),
     rosterVersion: z.number().int(),
@@ -100,6 +101,14 @@ export const crewCallSyncSchema = z
       .nullable()
       .describe('The roster version the last successful run reconciled.'),
     attempts: z.number().int().describe('Runs in a row that did not succeed.'),
+    lostRuns: z
+      .number()
+      .int()
+      .describe(
+        'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
+          'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
+          'change or a manual sync re-arms it.',
+      ),
     lastRunId: z.uuid().nullable(),
     lastError: z.string().nullable().describe("The last run's first error, when it did not succeed."),
     nextAttemptAt: z.iso.datetime().nullable().describe('When the next automatic run is due, if one is.'),

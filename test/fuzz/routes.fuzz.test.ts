@@ -108,6 +108,7 @@ interface JsonSchema {
   items?: JsonSchema
   maxLength?: number
   minimum?: number
+  format?: string
   $ref?: string
 }
 interface Parameter {
@@ -940,8 +941,16 @@ interface TextField {
 const isFreeString = (schema: JsonSchema | undefined) =>
   typesOf(schema)?.has('string') === true && !resolve(schema)?.enum
 
+/** A valid sample of a string of this format (ids of generated values are UUIDs), else undefined. */
+const sampleOfFormat = (schema: JsonSchema | undefined) =>
+  ({ uuid: '6b1f0a3c-2d4e-4f5a-8b9c-0d1e2f3a4b5c', uri: 'https://hooks.example.com/x' })[
+    resolve(schema)?.format as 'uuid' | 'uri'
+  ]
+
 const validParams = (route: Route) =>
-  Object.fromEntries(route.pathParams.map((p) => [p.name, enumOf(p)?.[0] ?? 'wf-id']))
+  Object.fromEntries(
+    route.pathParams.map((p) => [p.name, enumOf(p)?.[0] ?? sampleOfFormat(p.schema) ?? 'wf-id']),
+  )
 
 /** The smallest body the route's schema accepts (required fields only: 'x', [], 0, false, {}), if any. */
 function minimalBody(route: Route): string | undefined {
@@ -952,7 +961,7 @@ function minimalBody(route: Route): string | undefined {
     if (types.has('number')) return 0
     if (types.has('boolean')) return false
     if (types.has('object')) return {}
-    return 'x'
+    return sampleOfFormat(schema) ?? 'x'
   }
   const properties = route.body.properties ?? {}
   return json(Object.fromEntries((route.body.required ?? []).map((name) => [name, value(properties[name])])))
