@@ -29,7 +29,7 @@ export type FieldError = Schemas['FieldError']
 export type CalendarListEntry = Schemas['CalendarListEntry']
 export type ReplaceCalendarsResult = Schemas['ReplaceCalendarsResult']
 export type ReplaceRosterResult = Schemas['ReplaceRosterResult']
-export type Department = Schemas['CrewCall']['department']
+export type Department = Schemas['CrewCallWritten']['department']
 export type RosterAssignment = Schemas['ReplaceRoster']['assignments'][number]
 
 /** The response headers rostersync sends that a client acts on, read from a Response. */
