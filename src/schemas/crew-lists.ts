@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { freeText, versionSchema } from './common.ts'
-import { crewCallSchema, crewCallSyncSchema, departments, technicianSchema } from './crew.ts'
+import { crewCallSchema, crewCallSyncSchema, technicianSchema } from './crew.ts'
 import { ID_CURSOR_MAX_LENGTH, nextCursorSchema, pageQueryShape } from './pagination.ts'
 
 /** The lists of crew data, each paginated like /v1/sync-runs (see schemas/pagination.ts). */
@@ -46,7 +46,7 @@ export const technicianAssignmentSchema = z
   .object({
     crewCallId: z.uuid(),
     jobId: z.string(),
-    department: z.enum(departments),
+    department: z.string(),
     role: z.string().nullable(),
     flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
     syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),

@@ -2,8 +2,25 @@ import { z } from 'zod'
 import { setChangesSchema } from './calendars.ts'
 import { fieldsOf, freeText, identifier, idSchema, ifMatchSchema, versionSchema } from './common.ts'
 
-export const departments = ['sound', 'lights', 'video'] as const
-export type Department = (typeof departments)[number]
+/** A department's name as CREW_DEPARTMENTS lists it: lower-case letters, digits and '-', from a letter. */
+export const DEPARTMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/
+export const DEFAULT_DEPARTMENTS = ['sound', 'lights', 'video'] as const
+/** One of CREW_DEPARTMENTS (Flex tenants name their own departments). */
+export type Department = string
+
+/**
+ * Any well-formed department name. Routes accept only the configured ones: src/plugins/departments.ts
+ * narrows every `department` parameter to configuredDepartmentSchema, which the OpenAPI document shows.
+ */
+export const departmentSchema = z
+  .string()
+  .regex(DEPARTMENT_NAME, "must be a department name: lower-case letters, digits and '-', from a letter")
+
+/** The departments the running service accepts (CREW_DEPARTMENTS), as an enum. */
+export const configuredDepartmentSchema = (departments: readonly string[]) =>
+  z
+    .enum(departments as [string, ...string[]])
+    .describe('One of the departments this service is configured with (CREW_DEPARTMENTS).')
 
 export const MAX_ROSTER_SIZE = 2_000
 
@@ -30,7 +47,7 @@ export const technicianSchema = z
 
 export type TechnicianView = z.output<typeof technicianSchema>
 
-export const crewCallParamsSchema = z.object({ jobId: idSchema, department: z.enum(departments) })
+export const crewCallParamsSchema = z.object({ jobId: idSchema, department: departmentSchema })
 
 export const deleteCrewCallHeadersSchema = z.looseObject({
   'if-match': ifMatchSchema.describe('Delete only if the roster is still at this version (its ETag).'),
@@ -55,7 +72,7 @@ export const crewCallSchema = z
   .object({
     id: z.uuid(),
     jobId: z.string(),
-    department: z.enum(departments),
+    department: z.string(),
     flexElementId: z.string(),
   })
   .meta({ id: 'CrewCall' })
@@ -80,7 +97,15 @@ export const rosterSchema = z
 
 export type RosterView = z.output<typeof rosterSchema>
 
-export const syncStateValues = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed'] as const
+export const syncStateValues = [
+  'in-sync',
+  'pending',
+  'running',
+  'retrying',
+  'deferred',
+  'failed',
+  'not-configured',
+] as const
 export type SyncState = (typeof syncStateValues)[number]
 
 export const crewCallSyncSchema = z
@@ -92,7 +117,8 @@ export const crewCallSyncSchema = z
           'retrying: the last run did not succeed and another is scheduled; deferred: the Flex call budget ' +
           'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed (or SYNC_MAX_CRASHES ' +
           'ended their process: see lostRuns), and only a roster ' +
-          'change or a manual sync starts another.',
+          'change or a manual sync starts another; not-configured: Flex is not configured (FLEX_BASE_URL, ' +
+          'FLEX_AUTH_TOKEN), so no run will happen until it is and the service restarts.',
       ),
     rosterVersion: z.number().int(),
     syncedVersion: z

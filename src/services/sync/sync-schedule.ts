@@ -23,6 +23,8 @@ export interface SyncScheduleOptions {
   resyncIntervalMs: number
   /** The sync lease a claim takes (SyncLeaseService takes the same one). */
   leaseMs: number
+  /** Whether Flex is configured; without it crew calls not in sync are `not-configured`. */
+  flexConfigured: boolean
 }
 
 /** A crew call a worker took under its sync lease, with why it is due and the roster version it saw. */
@@ -63,8 +65,14 @@ export function scheduleAfterChange(debounceMs: number): Prisma.Sql {
     sync_pending_since = coalesce(crew_calls.sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL`
 }
 
-/** A crew call's sync state, from its row and its last run (aliases cc and last). */
-const STATE = Prisma.sql`CASE
+/**
+ * A crew call's sync state, from its row and its last run (aliases cc and last). Without Flex
+ * configured nothing will ever run a sync, so every crew call not in sync is `not-configured`.
+ */
+const syncState = (flexConfigured: boolean) => Prisma.sql`CASE
+    WHEN cc.synced_version IS NOT DISTINCT FROM cc.version AND cc.sync_due_at IS NULL
+         AND cc.sync_failed_at IS NULL AND cc.sync_attempts = 0 AND NOT ${flexConfigured}::boolean THEN 'in-sync'
+    WHEN NOT ${flexConfigured}::boolean THEN 'not-configured'
     WHEN cc.sync_lease_until > now() THEN 'running'
     WHEN cc.sync_failed_at IS NOT NULL THEN 'failed'
     WHEN cc.sync_attempts > 0 AND last.status = 'deferred' THEN 'deferred'
@@ -86,7 +94,9 @@ export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
  * manual syncs, so one run per crew call runs at a time on any number of instances.
  */
 /** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
-export const SYNC_STATUS_COLUMNS = Prisma.sql`${STATE} AS sync_state, cc.version AS sync_roster_version,
+export const syncStatusColumns = (
+  flexConfigured: boolean,
+) => Prisma.sql`${syncState(flexConfigured)} AS sync_state, cc.version AS sync_roster_version,
   cc.synced_version, cc.sync_attempts, cc.sync_lost_runs, cc.sync_due_at, last.id AS last_run_id,
   last.status AS last_run_status, last.errors AS last_run_errors`
 
@@ -112,7 +122,8 @@ export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
     lostRuns: row.sync_lost_runs,
     lastRunId: row.last_run_id,
     lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
-    nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
+    // Nothing runs without Flex: no time is promised (the due time is kept for when Flex is configured).
+    nextAttemptAt: row.sync_state === 'not-configured' ? null : (row.sync_due_at?.toISOString() ?? null),
   }
 }
 
@@ -232,7 +243,7 @@ export class SyncSchedule {
     // Reports over every crew call: grouped by a computed state, which the typed client cannot do.
     const [states, [queue]] = await Promise.all([
       this.prisma.$queryRaw<{ state: SyncState; n: number }[]>`
-        SELECT ${STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
+        SELECT ${syncState(this.options.flexConfigured)} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
       this.prisma.$queryRaw<{ due: number; oldest: number | null; quarantined: number }[]>`
         SELECT (count(*) FILTER (WHERE ${this.dueNow()}))::int AS due,
                extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest,

@@ -5,17 +5,17 @@
 -- (take_idempotency_key, store_idempotent_answer, called by the four set functions), so a keyed replace or
 -- restore is one round trip, as an unkeyed one. The protocol: docs/api.md, Idempotency.
 --
--- The tenant leads the key (tenant, scope, key). Chosen: one key table with a tenant column, not one key
--- table per colocation group. On Citus, idempotency_keys is distributed by tenant; the tenant is the
--- distribution value of the rows the write protects: a calendar write's user id (calendar tables by
--- user_id), a crew write's job id (crew calls by job_id), a technician write's technician id. Citus puts
--- every hash-distributed table whose distribution column has the same type (text) and shard count in one
--- colocation group by default, so the key row of a write lands on the shard of the rows it protects and
--- the write with its key stays a single-shard transaction, whichever of those groups it belongs to. Should
--- a group be distributed by a column of another type (a uuid), it needs a key table of its own, colocated
--- with it: the functions take the key through take_idempotency_key alone, so that is one function to
--- change. Existing keys get the tenant '' and expire as before (a retry of one runs again after the
--- deploy: they are kept 24 h by default, and a deploy that needs this migration is rare).
+-- The tenant leads the key (tenant, scope, key), so the table can be distributed by it (issue 24; the
+-- plan: docs/scaling.md). The tenant is the route's first path parameter: a calendar write's user id, a
+-- crew write's job id, a technician write's id. On Citus this table joins the group "user" (distributed by
+-- tenant, text): a calendar write's key lands on the shard of the user's set, so replace_calendar_set,
+-- delegated by p_user_id, takes and stores it on that node in one statement. Crew writes are the
+-- exception: the group "crew_call" is distributed by the crew call's uuid, which a text key column cannot
+-- colocate with, so the port gives them a key table of their own in that group (tenant: the crew call id,
+-- which replace_roster resolves before it takes the key): one key table per colocation group.
+-- take_idempotency_key and store_idempotent_answer are the only SQL that names the table, so that is where
+-- the port changes. Existing keys get the tenant '' and expire as before (a retry of one made before this
+-- migration runs again).
 --
 -- if_match: the If-Match a key was first used with, so a reuse with another one is refused naming it.
 
@@ -123,7 +123,8 @@ $$;
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
 -- primary is demoted before its successor is promoted), bumps the version and records it with each row's
 -- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
--- changed. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
+-- changed: a changed row's history keeps only its image before the change (to_jsonb of the row; none for a
+-- created one), as its image after is the next change's before or today's row. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
 -- their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
 -- is taken first (a key_verdict instead and nothing written when it answers another way: replay, reused,
 -- running) and the answer is stored as its response in the same statement (store_idempotent_answer).
@@ -175,8 +176,8 @@ BEGIN
            AND mc.calendar_id NOT IN (SELECT t.calendar_id FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text))
         RETURNING mc
     )
-    INSERT INTO calendar_changes (user_id, version, calendar_id, change, before, after)
-    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted', calendar_json(g.mc)::jsonb, NULL FROM gone g;
+    INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
+    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted', to_jsonb(g.mc) FROM gone g;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
 
     -- One snapshot: `previous` sees the rows as they were before the upsert.
@@ -204,14 +205,12 @@ BEGIN
                IS DISTINCT FROM
                (EXCLUDED.summary, EXCLUDED.description, EXCLUDED.time_zone, EXCLUDED.background_color,
                 EXCLUDED.foreground_color, EXCLUDED.access_role, EXCLUDED.is_primary, EXCLUDED.is_selected)
-        RETURNING mc, mc.xmax = 0 AS inserted
+        RETURNING mc.calendar_id, mc.xmax = 0 AS inserted
     ), logged AS (
-        INSERT INTO calendar_changes (user_id, version, calendar_id, change, before, after)
-        SELECT p_user_id, v_version + 1, (u.mc).calendar_id,
-               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
-               (SELECT calendar_json(p.mc)::jsonb FROM previous p WHERE (p.mc).calendar_id = (u.mc).calendar_id),
-               calendar_json(u.mc)::jsonb
-          FROM upserted u
+        INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
+        SELECT p_user_id, v_version + 1, u.calendar_id,
+               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END, to_jsonb(p.mc)
+          FROM upserted u LEFT JOIN previous p ON (p.mc).calendar_id = u.calendar_id
         RETURNING change
     )
     SELECT count(*) FILTER (WHERE l.change = 'created'), count(*) FILTER (WHERE l.change = 'updated')
@@ -353,8 +352,8 @@ BEGIN
         RETURNING ca.technician_id, ca.role
     )
     SELECT count(*), coalesce(jsonb_agg(jsonb_build_object(
-               'technician_id', g.technician_id, 'change', 'deleted',
-               'before', jsonb_build_object('technicianId', g.technician_id, 'role', g.role))), '[]'::jsonb)
+               'technician_id', g.technician_id, 'change', 'deleted', 'before', jsonb_build_object('role', g.role))),
+               '[]'::jsonb)
       INTO v_deleted, v_gone FROM gone g;
 
     -- One snapshot: `previous` sees the assignments as they were before the upsert.
@@ -373,10 +372,8 @@ BEGIN
     SELECT count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted),
            coalesce(jsonb_agg(jsonb_build_object(
                'technician_id', u.technician_id, 'change', CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
-               'before', (SELECT jsonb_build_object('technicianId', p.technician_id, 'role', p.role)
-                            FROM previous p WHERE p.technician_id = u.technician_id),
-               'after', jsonb_build_object('technicianId', u.technician_id, 'role', u.role))), '[]'::jsonb)
-      INTO v_created, v_updated, v_upserted FROM upserted u;
+               'before', CASE WHEN NOT u.inserted THEN jsonb_build_object('role', p.role) END)), '[]'::jsonb)
+      INTO v_created, v_updated, v_upserted FROM upserted u LEFT JOIN previous p ON p.technician_id = u.technician_id;
 
     IF v_created + v_updated + v_deleted > 0 THEN
         v_version := mark_roster_changed(v_id, p_debounce_ms, p_actor, p_request_id, v_gone || v_upserted,
