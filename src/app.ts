@@ -119,7 +119,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     readTimeoutMs: config.BODY_READ_TIMEOUT_MS,
     idleTimeoutMs: config.BODY_IDLE_TIMEOUT_MS,
   })
-  await app.register(openapiPlugin)
+  await app.register(openapiPlugin, { environment: config.DEPLOYMENT_ENVIRONMENT })
   await app.register(servicesPlugin, {
     config,
     overrides: overrides.services,

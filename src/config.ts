@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
-import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME } from './schemas/crew.ts'
+import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME, MAX_DEPARTMENTS } from './schemas/crew.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 
@@ -75,9 +75,14 @@ const jwtPublicKeySchema = z.string().transform((text, ctx) => {
   return { pem, algorithm }
 })
 
-/** CREW_DEPARTMENTS: `sound,lights,video`; each a department name, none twice, at least one. */
+/** CREW_DEPARTMENTS: `sound,lights,video`; each a department name, none twice, at least one, at most MAX_DEPARTMENTS. */
 const departmentsSchema = z.string().transform((text, ctx): string[] => {
   const names = text.split(',').map((name) => name.trim())
+  if (names.length > MAX_DEPARTMENTS)
+    ctx.addIssue({
+      code: 'custom',
+      message: `at most ${MAX_DEPARTMENTS} departments (the API declares that bound)`,
+    })
   for (const [index, name] of names.entries()) {
     if (!DEPARTMENT_NAME.test(name))
       ctx.addIssue({
@@ -220,8 +225,9 @@ export const configSchema = z.object({
    * Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1, then 429: shared by every instance
    * when RATE_LIMIT_REDIS_URL is set, per instance otherwise (N instances allow N times the budget).
    */
-  RATE_LIMIT_MAX: int(1_200, 1),
-  RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(2_147_483_647).default(1_200),
+  /** At most a day: x-ratelimit-reset and a 429's Retry-After are declared up to 86,400 seconds. */
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
   /**
    * Redis (redis:// or rediss://) holding the rate limit's counters, shared by every instance. Unset:
    * each instance counts in its own memory. Redis not answering: each instance counts its own requests
@@ -249,6 +255,11 @@ export const configSchema = z.object({
    * failed ones never are). Unset: HISTORY_KEEP_DAYS.
    */
   WEBHOOK_KEEP_DAYS: z.coerce.number().int().min(0).optional(),
+  /**
+   * The environment this deployment serves, named in the OpenAPI document's server entry (with
+   * `x-internal: true`: the API's clients are the organisation's own services, staff and console).
+   */
+  DEPLOYMENT_ENVIRONMENT: z.enum(['local', 'test', 'staging', 'production']).default('local'),
   /** Upper bound on one webhook delivery attempt: connect, send, and read the start of the answer. */
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   /**

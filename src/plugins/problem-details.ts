@@ -13,7 +13,13 @@ import {
   type ProblemKind,
   ValidationError,
 } from '../errors/domain-errors.ts'
-import type { Problem } from '../schemas/problem.ts'
+import { boundedMessage } from '../schemas/common.ts'
+import {
+  MAX_FIELD_ERRORS,
+  MAX_INSTANCE_LENGTH,
+  MAX_POINTER_LENGTH,
+  type Problem,
+} from '../schemas/problem.ts'
 
 type Kind =
   | ProblemKind
@@ -116,6 +122,24 @@ function fieldErrors(error: FastifyError): FieldError[] {
   })
 }
 
+/** The detail, saying how many fields are at fault when `errors` lists only the first MAX_FIELD_ERRORS. */
+function problemDetail({ detail = '', errors }: Classified): string {
+  if (!errors || errors.length <= MAX_FIELD_ERRORS) return detail
+  return `${errors.length} fields at fault, the first ${MAX_FIELD_ERRORS} listed in errors: ${detail}`
+}
+
+/** The longest Retry-After the server sends (a day): every one is clamped to it, as the document declares. */
+export const MAX_RETRY_AFTER_SECONDS = 86_400
+
+/** The first MAX_FIELD_ERRORS fields at fault, each pointer and detail within the Problem schema's bounds. */
+function boundedFieldErrors(errors: FieldError[]): FieldError[] {
+  return errors.slice(0, MAX_FIELD_ERRORS).map((error) => ({
+    ...error,
+    pointer: boundedMessage(error.pointer, MAX_POINTER_LENGTH),
+    detail: boundedMessage(error.detail),
+  }))
+}
+
 const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
 
 /** Renders a classified error as problem+json; 503s without their own Retry-After get `retryAfterSeconds`. */
@@ -130,15 +154,16 @@ function sendProblem(
     type: problemType(classified.kind),
     title,
     status,
-    ...(classified.detail ? { detail: classified.detail } : {}),
-    instance: request.url.split('?')[0],
+    ...(classified.detail ? { detail: boundedMessage(problemDetail(classified)) } : {}),
+    instance: boundedMessage(request.url.split('?')[0] ?? '', MAX_INSTANCE_LENGTH),
     requestId: request.id,
-    ...(classified.errors ? { errors: classified.errors } : {}),
+    ...(classified.errors ? { errors: boundedFieldErrors(classified.errors) } : {}),
   }
   const retryAfter =
     classified.retryAfterSeconds ??
     (classified.kind === 'service-unavailable' ? retryAfterSeconds : undefined)
-  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  if (retryAfter !== undefined)
+    reply.header('retry-after', String(Math.min(Math.max(0, retryAfter), MAX_RETRY_AFTER_SECONDS)))
   return reply.code(status).type('application/problem+json').send(problem)
 }
 

@@ -7,7 +7,10 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key'
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed'
 
 /** 1-255 visible ASCII characters (a UUID is a good key); the value is opaque, quotes included. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
 export const idempotencyKeySchema = identifier()
+  .max(MAX_IDEMPOTENCY_KEY_LENGTH, `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`)
   .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters (e.g. a UUID)')
   .describe(
     'Makes a retry safe: the first request with a key runs and its response is kept for ' +

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
+import { boundedMessage } from '../../schemas/common.ts'
 import {
   type CrewCallSyncView,
   type CrewCallView,
@@ -112,6 +113,9 @@ export interface SyncStatusRow {
   last_run_errors: { message: string }[] | null
 }
 
+const boundedOrNull = (message: string | undefined) =>
+  message === undefined ? null : boundedMessage(message)
+
 export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
   const failedLast = row.last_run_status !== null && row.last_run_status !== 'succeeded'
   return {
@@ -121,7 +125,7 @@ export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
     attempts: row.sync_attempts,
     lostRuns: row.sync_lost_runs,
     lastRunId: row.last_run_id,
-    lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
+    lastError: failedLast ? boundedOrNull(row.last_run_errors?.[0]?.message) : null,
     // Nothing runs without Flex: no time is promised (the due time is kept for when Flex is configured).
     nextAttemptAt: row.sync_state === 'not-configured' ? null : (row.sync_due_at?.toISOString() ?? null),
   }
