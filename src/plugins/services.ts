@@ -71,16 +71,15 @@ export interface ServicesPluginOptions {
 export default fp<ServicesPluginOptions>(
   async function servicesPlugin(app, { config, overrides, flex, resolveHost }) {
     const { prisma } = app.db
-    // Every transaction a request opens may carry that request's idempotency record (the first one
-    // does, see IdempotencyService); looked up per call, so an overridden service is the one asked.
+    // The one hook of the keyed-write path (docs/api.md, Idempotency): the request's Idempotency-Key,
+    // taken by its write. Looked up per call, so an overridden service is the one asked.
+    const currentKey = () => app.services.idempotency.currentKey()
     const runInTransaction = createTransactionRunner(prisma, {
       ...transactionOptionsFrom(config),
-      participant: () => app.services.idempotency.participant(),
+      participant: () => currentKey()?.forTransaction(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
-    // A request with an Idempotency-Key stores its response in its write's transaction.
-    const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
     const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
     const { metrics } = app
@@ -129,20 +128,11 @@ export default fp<ServicesPluginOptions>(
     app.decorate('services', {
       calendarHistory: new CalendarHistoryService(prisma, historyOptions),
       rosterHistory: new RosterHistoryService(prisma, historyOptions),
-      calendars: new CalendarService({
-        prisma,
-        keyToStoreWithWrite: () => app.services.idempotency.keyToStoreWithWrite(),
-      }),
+      calendars: new CalendarService({ prisma, currentKey }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       crewCallList: new CrewCallListService(prisma, flexConfigured),
-      rosters: new RosterService({
-        prisma,
-        runInTransaction,
-        syncDebounceMs,
-        flexConfigured,
-        storesResponseWithWrite,
-      }),
+      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, flexConfigured, currentKey }),
       schedule,
       syncStatus: new SyncStatusService({ schedule, budget, flexConfigured }),
       sync: new SyncService({

@@ -100,6 +100,15 @@ export const crewCallSchema = z
 
 export type CrewCallView = z.output<typeof crewCallSchema>
 
+/** A crew call as its PUT answers it: with its version (its roster's, also the ETag). */
+export const crewCallWrittenSchema = crewCallSchema
+  .extend({ version: versionSchema })
+  .meta({ id: 'CrewCallWritten' })
+
+export const crewCallIfMatchHeadersSchema = z.looseObject({
+  'if-match': ifMatchSchema.describe('Write only if the crew call is still at this version (its ETag).'),
+})
+
 export const rosterSchema = z
   .object({
     version: versionSchema,

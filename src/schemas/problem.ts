@@ -70,8 +70,8 @@ export const problemResponses = {
   ),
   415: problemResponse('The body is not application/json. Nothing was written.'),
   422: problemResponse(
-    'The Idempotency-Key was already used, by this credential on this path, for a request with another body ' +
-      'or query. Nothing was written.',
+    'The Idempotency-Key was already used, by this credential on this path, for a request with another body, ' +
+      'query or If-Match (named when it is the If-Match). Nothing was written.',
   ),
   429: problemResponse('The credential spent its request budget; retry after Retry-After seconds.'),
   500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),

@@ -165,9 +165,11 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
   },
   FlexCallReservation: { id: 4_242n, calls: 12, reservedAt: new Date('2022-03-04T05:06:07.890Z') },
   IdempotencyKey: {
+    tenant: 'sample-user',
     scope: 'service:sample PUT /v1/users/sample-user/calendars',
     key: 'sample-key',
     fingerprint: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    ifMatch: '"2"',
     state: 'completed',
     owner: '3e7a1c52-6b0d-4f8e-9a21-7c5d4b3a2f10',
     lockedUntil: new Date('2022-03-04T05:06:07.890Z'),
