@@ -79,7 +79,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Ids may be 1024 characters: longer ones reach validation (400) instead of the router (404).
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: true,
-    // Deadlines for what clients send (README "Timeouts"): headers within HEADERS_TIMEOUT_MS (Node's
+    // Deadlines for what clients send (docs/operations.md "Timeouts for what clients send"): headers within HEADERS_TIMEOUT_MS (Node's
     // default is 60 s), bodies by the body budget's own deadline (a 408 problem+json), and the whole
     // request by Node's requestTimeout as a backstop behind both (Fastify's default 0 turns it off).
     // Node checks these every connectionsCheckingInterval (default 30 s); every second keeps them close.

@@ -15,7 +15,11 @@ const heapFlags = (words: string[]) => words.filter((word) => word.startsWith('-
 t.test('npm start, npm run worker and the Docker image run with the same heap limits', async (t) => {
   const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
   const start = heapFlags(productionNodeFlags())
-  t.same(start, ['--max-old-space-size=128', '--max-semi-space-size=2'], 'the limits the README documents')
+  t.same(
+    start,
+    ['--max-old-space-size=128', '--max-semi-space-size=2'],
+    'the limits docs/operations.md documents',
+  )
   t.same(heapFlags((scripts.worker ?? '').split(/\s+/)), start, 'npm run worker')
   const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1]
   t.ok(cmd, 'the Dockerfile has an exec-form CMD')

@@ -40,12 +40,12 @@ export type FlexPort = Pick<
 
 const segment = encodeURIComponent
 
-/** FLEX_MAX_ANSWER_BYTES's default (README, "Memory"). */
+/** FLEX_MAX_ANSWER_BYTES's default (docs/operations.md, "Memory"). */
 export const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 /**
  * The columns a list asks for: `codeList` selects columns, not row kinds. The contact column names the
- * booked resource, the business-role column its role; real callers ask for both (README, "Flex
+ * booked resource, the business-role column its role; real callers ask for both (docs/operations.md, "Flex
  * compatibility").
  */
 const LIST_COLUMNS = ['contact', 'business-role']
