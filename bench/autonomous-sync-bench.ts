@@ -1,5 +1,5 @@
 import { buildApp } from '../src/app.ts'
-import { scheduleAfterChange } from '../src/services/sync/sync-schedule.ts'
+import { scheduleAfterChange } from '../src/services/sync/sync-status.ts'
 import { startFakeFlex } from '../test/helpers/fake-flex.ts'
 import { createBenchDatabase } from './database.ts'
 import { type Cleanup, median, withCleanup } from './lib.ts'

@@ -1,5 +1,5 @@
-import { bearerChallenge } from '../auth/bearer-challenge.ts'
 import { etag } from '../schemas/common.ts'
+import { bearerChallenge } from './bearer-challenge.ts'
 
 /**
  * Errors services throw. Each names its problem kind; src/plugins/problem-details.ts renders every kind as an

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
-import { type Access, authorize } from '../auth/access.ts'
-import { Credentials, credentialSettings, type Principal } from '../auth/credentials.ts'
 import type { Config } from '../config.ts'
+import { type Access, authorize } from './auth/access.ts'
+import { Credentials, credentialSettings, type Principal } from './auth/credentials.ts'
 import { BEARER_SECURITY } from './openapi.ts'
 
 declare module 'fastify' {

@@ -3,16 +3,16 @@ import { pipeline, Transform } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
-import { type Principal, principalName } from '../auth/credentials.ts'
 import { ValidationError } from '../errors/domain-errors.ts'
+import type { HeldKey } from '../services/idempotency/held-key.ts'
 import {
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
   idempotencyKeySchema,
-} from '../schemas/idempotency.ts'
-import { pickProblems } from '../schemas/problem.ts'
-import type { HeldKey } from '../services/idempotency/held-key.ts'
+} from '../services/idempotency/idempotency-key-schema.ts'
 import type { StoredResponse } from '../services/idempotency/key-store.ts'
+import { type Principal, principalName } from './auth/credentials.ts'
+import { pickProblems } from './problem-schemas.ts'
 
 /**
  * The methods that accept an Idempotency-Key (every write); on others the header is ignored. A DELETE

@@ -10,7 +10,7 @@ import {
   type ProblemKind,
   ValidationError,
 } from '../errors/domain-errors.ts'
-import type { Problem } from '../schemas/problem.ts'
+import type { Problem } from './problem-schemas.ts'
 
 type Kind =
   | ProblemKind

@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import { TooManyRequestsError } from '../errors/domain-errors.ts'
-import { pickProblems } from '../schemas/problem.ts'
+import { pickProblems } from './problem-schemas.ts'
 
 export interface RateLimitPluginOptions {
   /** Requests each credential may make per window. */

@@ -1,5 +1,5 @@
-import type { IntegrityReport } from '../../src/schemas/integrity.ts'
-import type { SyncRunView } from '../../src/schemas/sync.ts'
+import type { IntegrityReport } from '../../src/services/admin/integrity-schemas.ts'
+import type { SyncRunView } from '../../src/services/sync/sync-schemas.ts'
 import type { FakeFlex } from '../helpers/fake-flex.ts'
 import { isProblemContentType } from '../helpers/problem.ts'
 import type { FinalState } from './final-state.ts'

@@ -1,14 +1,14 @@
 import type { FlexPort } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import { createLimiter } from '../../flex/limiter.ts'
-import type { CrewCallView } from '../../schemas/crew.ts'
-import type { SyncErrorView } from '../../schemas/sync.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import { type CrewLineStore, RecordError } from './crew-line-store.ts'
 import { addMayHaveLanded, type FlexAddDoubts } from './flex-add-doubts.ts'
 import type { FlexCrew } from './flex-crew.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
 import type { HeldSyncLease } from './sync-lease-service.ts'
 import type { RunOutcome } from './sync-run-log.ts'
+import type { SyncErrorView } from './sync-schemas.ts'
 
 /** What a run did, before its status, retryAt and call count are known. */
 export type Outcome = Omit<RunOutcome, 'status' | 'retryAt' | 'flexCalls'>

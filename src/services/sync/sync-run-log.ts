@@ -1,12 +1,6 @@
 import type { Prisma, PrismaClient } from '../../db/prisma.ts'
-import type {
-  SyncErrorView,
-  SyncRunsQuery,
-  SyncRunView,
-  SyncStatus,
-  SyncTrigger,
-} from '../../schemas/sync.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
+import type { SyncErrorView, SyncRunsQuery, SyncRunView, SyncStatus, SyncTrigger } from './sync-schemas.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 export interface RunOutcome {

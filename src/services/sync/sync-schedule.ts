@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
-import {
-  type CrewCallSyncView,
-  type CrewCallView,
-  type Department,
-  type SyncState,
-  syncStateValues,
-} from '../../schemas/crew.ts'
-import type { SyncTrigger } from '../../schemas/sync.ts'
+import type { Department } from '../../schemas/departments.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { RunOutcome } from './sync-run-log.ts'
+import type { SyncTrigger } from './sync-schemas.ts'
+import { LAST_RUN, SYNC_STATE, type SyncState, syncStateValues } from './sync-status.ts'
 
 export interface SyncScheduleOptions {
   /** Changes within this long of the first one lead to one run. */
@@ -42,32 +38,6 @@ export interface ScheduleStats {
 }
 
 /**
- * The SET clause a crew call's upsert adds to its row (the SQL function mark_roster_changed, a migration,
- * writes the same for every roster change), in the change's own transaction: a
- * reconcile is due within `debounceMs` (a burst of changes shares it), the change is pending from now
- * (unless one already was), and a crew call that gave up is re-armed.
- */
-export function scheduleAfterChange(debounceMs: number): Prisma.Sql {
-  // Qualified: in an INSERT's ON CONFLICT DO UPDATE, `excluded` has these columns too.
-  return Prisma.sql`sync_due_at = least(crew_calls.sync_due_at, now() + ${debounceMs}::int * interval '1 millisecond'),
-    sync_pending_since = coalesce(crew_calls.sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL`
-}
-
-/** A crew call's sync state, from its row and its last run (aliases cc and last). */
-const STATE = Prisma.sql`CASE
-    WHEN cc.sync_lease_until > now() THEN 'running'
-    WHEN cc.sync_failed_at IS NOT NULL THEN 'failed'
-    WHEN cc.sync_attempts > 0 AND last.status = 'deferred' THEN 'deferred'
-    WHEN cc.sync_attempts > 0 THEN 'retrying'
-    WHEN cc.synced_version IS DISTINCT FROM cc.version OR cc.sync_due_at IS NOT NULL THEN 'pending'
-    ELSE 'in-sync' END`
-
-/** The last run of crew call `cc`, as `last`. */
-export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
-    SELECT r.id, r.status, r.errors FROM sync_runs r WHERE r.crew_call_id = cc.id
-     ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
-
-/**
  * When each crew call must be reconciled, kept level-triggered in its crew_calls row: due after a
  * change (debounced), after an unsuccessful run (jittered exponential backoff, or the retryAt Flex or
  * the call budget gave), for drift repair (every crew call with a roster at least every
@@ -75,35 +45,6 @@ export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
  * from the one last synced. Workers take due crew calls with SKIP LOCKED under the same sync lease as
  * manual syncs, so one run per crew call runs at a time on any number of instances.
  */
-/** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
-export const SYNC_STATUS_COLUMNS = Prisma.sql`${STATE} AS sync_state, cc.version AS sync_roster_version,
-  cc.synced_version, cc.sync_attempts, cc.sync_due_at, last.id AS last_run_id, last.status AS last_run_status,
-  last.errors AS last_run_errors`
-
-export interface SyncStatusRow {
-  sync_state: SyncState
-  sync_roster_version: number
-  synced_version: number | null
-  sync_attempts: number
-  sync_due_at: Date | null
-  last_run_id: string | null
-  last_run_status: string | null
-  last_run_errors: { message: string }[] | null
-}
-
-export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
-  const failedLast = row.last_run_status !== null && row.last_run_status !== 'succeeded'
-  return {
-    state: row.sync_state,
-    rosterVersion: row.sync_roster_version,
-    syncedVersion: row.synced_version,
-    attempts: row.sync_attempts,
-    lastRunId: row.last_run_id,
-    lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
-    nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
-  }
-}
-
 export class SyncSchedule {
   constructor(
     private readonly prisma: PrismaClient,
@@ -199,7 +140,7 @@ export class SyncSchedule {
     // Reports over every crew call: grouped by a computed state, which the typed client cannot do.
     const [states, [queue]] = await Promise.all([
       this.prisma.$queryRaw<{ state: SyncState; n: number }[]>`
-        SELECT ${STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
+        SELECT ${SYNC_STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
       this.prisma.$queryRaw<{ due: number; oldest: number | null }[]>`
         SELECT (count(*) FILTER (WHERE ${this.dueNow()}))::int AS due,
                extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest

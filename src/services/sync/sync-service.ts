@@ -1,13 +1,14 @@
 import { NotFoundError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
-import type { CrewCallView, Department } from '../../schemas/crew.ts'
-import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from '../../schemas/sync.ts'
-import type { CrewCallService } from '../crew-call-service.ts'
+import type { Department } from '../../schemas/departments.ts'
+import type { CrewCallService } from '../crew/crew-call-service.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { FlexReconciler } from './flex-reconciler.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
 import type { HeldSyncLease, SyncLeaseService } from './sync-lease-service.ts'
 import type { SyncRunLog } from './sync-run-log.ts'
 import type { ClaimedCrewCall, SyncSchedule } from './sync-schedule.ts'
+import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from './sync-schemas.ts'
 
 export interface SyncServiceDeps {
   crewCalls: CrewCallService

@@ -1,0 +1,192 @@
+import type { PrismaClient } from '../../db/prisma.ts'
+import { forgetIfLarge } from '../../db/prisma-argument-history.ts'
+import type { IfMatch } from '../../schemas/common.ts'
+import type { Author } from '../history/author.ts'
+import { versionOutOfHistory } from '../history/history-versions.ts'
+import type { HeldKey } from '../idempotency/held-key.ts'
+import type { KeyHold } from '../idempotency/key-store.ts'
+import { checkIfMatch, ifMatchVersions } from '../if-match.ts'
+import type { CalendarInput, CalendarSetView, CalendarView } from './calendar-schemas.ts'
+
+export interface CalendarServiceDeps {
+  prisma: PrismaClient
+  /**
+   * The current request's Idempotency-Key, reserved for a write that stores the response itself; undefined
+   * when the request has none (IdempotencyService.keyToStoreWithWrite).
+   */
+  keyToStoreWithWrite: () => HeldKey | undefined
+}
+
+/** A replace's answer as PostgreSQL rendered it (ReplaceCalendarsResult as compact JSON), and its version. */
+export interface RenderedReplace {
+  version: number
+  json: string
+}
+
+interface CalendarRow {
+  calendar_id: string
+  summary: string
+  description: string | null
+  time_zone: string | null
+  background_color: string | null
+  foreground_color: string | null
+  access_role: CalendarView['accessRole']
+  is_primary: boolean
+  is_selected: boolean
+  created_at: Date
+  updated_at: Date
+}
+
+/**
+ * A user's managed calendars, replaced as one set (G1-G3): atomic (one statement's transaction),
+ * serialized per user (the function first locks the user's calendar_sets row), and keyed by
+ * (user_id, calendar_id). A replace is one round trip whatever the set's size.
+ */
+export class CalendarService {
+  constructor(private readonly deps: CalendarServiceDeps) {}
+
+  /** The user's set in one statement, so version and rows come from the same snapshot. */
+  async get(userId: string): Promise<CalendarSetView> {
+    const rows = await this.deps.prisma.$queryRaw<(CalendarRow & { set_version: number | null })[]>`
+      SELECT (SELECT version FROM calendar_sets WHERE user_id = ${userId}) AS set_version, mc.*
+        FROM (VALUES (1)) AS one
+        LEFT JOIN managed_calendars mc ON mc.user_id = ${userId}
+       ORDER BY mc.calendar_id COLLATE "C"`
+    const version = rows[0]?.set_version ?? 0
+    // In byte order, as replace_calendar_set orders its answer.
+    const calendars = rows.filter((row) => row.calendar_id !== null).map(toView)
+    return { userId, version, calendars }
+  }
+
+  /**
+   * Makes the user's set exactly `calendars`: deletes the calendars not in it, inserts the new ones,
+   * updates those whose fields differ, and leaves the rest (and every created_at) untouched. The
+   * version rises by 1 only when something changed, so a replay reports everything unchanged.
+   *
+   * One round trip: the SQL function replace_calendar_set (a migration) does it all in one statement
+   * and answers with the response body as JSON text, which the route sends as is. With an
+   * Idempotency-Key, the same statement stores that answer as the key's response, so the write and
+   * its kept response commit together (a key a retry took over meanwhile: 409, nothing written).
+   */
+  async replace(
+    userId: string,
+    calendars: CalendarInput[],
+    ifMatch: IfMatch | undefined,
+    author: Author,
+  ): Promise<RenderedReplace> {
+    const set = calendarSetParameter(calendars)
+    try {
+      const [result] = await this.write(
+        ifMatch,
+        (versions, hold) =>
+          // The database must decide: lock, compare, delete, upsert, record, render and store as one statement.
+          this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
+          SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb, ${author.actor},
+                                             ${author.requestId}, NULL, ${hold?.scope ?? null}, ${hold?.key ?? null},
+                                             ${hold?.owner ?? null}::uuid)`,
+      )
+      return this.rendered(result, ifMatch)
+    } finally {
+      forgetIfLarge(set)
+    }
+  }
+
+  /**
+   * Makes the user's set equal to what it was at `version`, as a new version recorded as a restore:
+   * atomic and serialized like a replace (the SQL function restore_calendar_set rebuilds the set under
+   * the user's lock and replaces with it), and answered like one. A version no longer kept: 404
+   * version-pruned; one the set never reached: 404.
+   */
+  async restore(
+    userId: string,
+    version: number,
+    ifMatch: IfMatch | undefined,
+    author: Author,
+  ): Promise<RenderedReplace> {
+    const [result] = await this.write(
+      ifMatch,
+      (versions, hold) =>
+        this.deps.prisma.$queryRaw<(ReplaceResultRow & { version_available: boolean })[]>`
+        SELECT * FROM restore_calendar_set(${userId}, ${version}::int, ${versions}::int[], ${author.actor},
+                                           ${author.requestId}, ${hold?.scope ?? null}, ${hold?.key ?? null},
+                                           ${hold?.owner ?? null}::uuid)`,
+    )
+    if (result && !result.version_available) {
+      throw versionOutOfHistory(version, result.version, `the set of ${userId}`)
+    }
+    return this.rendered(result, ifMatch)
+  }
+
+  /**
+   * Runs a write that stores the request's response itself when it holds an Idempotency-Key: the key
+   * is reserved for it, and given back when the write fails or wrote nothing.
+   */
+  private async write<Row extends ReplaceResultRow>(
+    ifMatch: IfMatch | undefined,
+    call: (versions: number[] | null, hold: KeyHold | undefined) => Promise<Row[]>,
+  ): Promise<Row[]> {
+    const versions = ifMatchVersions(ifMatch)
+    const key = this.deps.keyToStoreWithWrite()
+    let rows: Row[]
+    try {
+      rows = await call(versions, key?.hold)
+    } catch (error) {
+      key?.declined()
+      throw error
+    }
+    if (rows[0]?.answer) key?.markStoredWithWrite()
+    else key?.declined() // nothing written, nothing stored: a 4xx answer is kept as any answer is
+    return rows
+  }
+
+  private rendered(result: ReplaceResultRow | undefined, ifMatch: IfMatch | undefined): RenderedReplace {
+    if (!result) throw new Error('the calendar set function returned no row')
+    if (result.answer === null) {
+      checkIfMatch(ifMatch, result.version)
+      throw new Error('the calendar set function refused a write If-Match allowed')
+    }
+    return { version: result.version, json: result.answer }
+  }
+}
+
+interface ReplaceResultRow {
+  version: number
+  precondition_failed: boolean
+  /** The answer's body; null when If-Match failed (nothing was written). */
+  answer: string | null
+}
+
+/** The set as replace_calendar_set's jsonb parameter (its jsonb_to_recordset names the columns). */
+export function calendarSetParameter(calendars: CalendarInput[]): string {
+  return JSON.stringify(calendars.map(toRow))
+}
+
+function toRow(calendar: CalendarInput) {
+  return {
+    calendar_id: calendar.calendarId,
+    summary: calendar.summary,
+    description: calendar.description ?? null,
+    time_zone: calendar.timeZone ?? null,
+    background_color: calendar.backgroundColor ?? null,
+    foreground_color: calendar.foregroundColor ?? null,
+    access_role: calendar.accessRole ?? null,
+    is_primary: calendar.primary ?? false,
+    is_selected: calendar.selected ?? false,
+  }
+}
+
+function toView(row: CalendarRow): CalendarView {
+  return {
+    calendarId: row.calendar_id,
+    summary: row.summary,
+    description: row.description,
+    timeZone: row.time_zone,
+    backgroundColor: row.background_color,
+    foregroundColor: row.foreground_color,
+    accessRole: row.access_role,
+    primary: row.is_primary,
+    selected: row.is_selected,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  }
+}

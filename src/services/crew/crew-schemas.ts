@@ -1,0 +1,120 @@
+import { z } from 'zod'
+import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from '../../schemas/common.ts'
+import { departments } from '../../schemas/departments.ts'
+import { setChangesSchema } from '../calendars/calendar-schemas.ts'
+import { crewCallSyncSchema } from '../sync/sync-status.ts'
+
+export const MAX_ROSTER_SIZE = 2_000
+
+/** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
+export const roleCodeSchema = z
+  .string()
+  .max(64)
+  .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
+
+export const technicianParamsSchema = z.object({ technicianId: idSchema })
+
+export const technicianFieldsSchema = z
+  .strictObject({ name: storableText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .meta({ id: 'TechnicianFields' })
+
+export const technicianSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    flexResourceId: z.string().describe("The technician's contact (resource) id in Flex."),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Technician' })
+
+export type TechnicianView = z.output<typeof technicianSchema>
+
+export const crewCallParamsSchema = z.object({ jobId: idSchema, department: z.enum(departments) })
+
+export const deleteCrewCallHeadersSchema = z.looseObject({
+  'if-match': ifMatchSchema.describe('Delete only if the roster is still at this version (its ETag).'),
+})
+
+export const crewCallFieldsSchema = z
+  .strictObject({ flexElementId: idSchema.describe("The crew-call element's id in Flex.") })
+  .meta({ id: 'CrewCallFields' })
+
+export const assignmentSchema = z
+  .object({
+    technicianId: z.string(),
+    role: z.string().nullable(),
+    flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
+    syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),
+  })
+  .meta({ id: 'Assignment' })
+
+export type AssignmentView = z.output<typeof assignmentSchema>
+
+export const crewCallSchema = z
+  .object({
+    id: z.uuid(),
+    jobId: z.string(),
+    department: z.enum(departments),
+    flexElementId: z.string(),
+  })
+  .meta({ id: 'CrewCall' })
+
+export type CrewCallView = z.output<typeof crewCallSchema>
+
+export const rosterSchema = z
+  .object({
+    version: versionSchema,
+    assignments: z.array(assignmentSchema).describe('Sorted by technicianId.'),
+  })
+  .meta({ id: 'Roster' })
+
+export type RosterView = z.output<typeof rosterSchema>
+
+export const crewCallWithRosterSchema = crewCallSchema
+  .extend(rosterSchema.shape)
+  .extend({ sync: crewCallSyncSchema.describe('How the crew call stands with Flex, and what happens next.') })
+  .meta({ id: 'CrewCallWithRoster' })
+
+export type CrewCallWithRosterView = z.output<typeof crewCallWithRosterSchema>
+
+export const replaceRosterBodySchema = z
+  .strictObject({
+    assignments: z
+      .array(z.strictObject({ technicianId: idSchema, role: roleCodeSchema.nullish() }))
+      .max(MAX_ROSTER_SIZE, `at most ${MAX_ROSTER_SIZE} assignments per crew call`)
+      // Runs even when items have faults of their own (see replaceCalendarsBodySchema).
+      .superRefine(
+        (assignments: unknown[], ctx) => {
+          const firstIndex = new Map<string, number>()
+          assignments.forEach((assignment, index) => {
+            const { technicianId } = fieldsOf(assignment)
+            if (typeof technicianId !== 'string') return
+            const seen = firstIndex.get(technicianId)
+            if (seen === undefined) firstIndex.set(technicianId, index)
+            else
+              ctx.addIssue({
+                code: 'custom',
+                path: [index, 'technicianId'],
+                message: `duplicates the technicianId of assignments[${seen}]`,
+              })
+          })
+        },
+        { when: (payload) => Array.isArray(payload.value) },
+      ),
+  })
+  .meta({ id: 'ReplaceRoster' })
+
+export type AssignmentInput = z.output<typeof replaceRosterBodySchema>['assignments'][number]
+
+export const replaceRosterResultSchema = rosterSchema
+  .extend({ changes: setChangesSchema })
+  .meta({ id: 'ReplaceRosterResult' })
+
+export type ReplaceRosterResult = z.output<typeof replaceRosterResultSchema>
+
+export const assignmentParamsSchema = crewCallParamsSchema.extend({ technicianId: idSchema })
+
+export const assignmentFieldsSchema = z
+  .strictObject({ role: roleCodeSchema.nullish() })
+  .meta({ id: 'AssignmentFields' })

@@ -1,0 +1,89 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { toDomainError } from '../../db/database-errors.ts'
+import type { ClaimedCrewCall } from './sync-schedule.ts'
+import type { SyncRunView } from './sync-schemas.ts'
+
+export interface SyncWorkerDeps {
+  /** Takes a due crew call under its sync lease; undefined when none is due. */
+  claimDue: () => Promise<ClaimedCrewCall | undefined>
+  runClaimed: (claimed: ClaimedCrewCall) => Promise<SyncRunView>
+  /** Reconciles at once, at most. */
+  concurrency: number
+  /** How long an idle worker waits before looking for due crew calls again. */
+  pollMs: number
+  log: {
+    warn(obj: object, msg: string): void
+    error(obj: object, msg: string): void
+  }
+}
+
+/**
+ * Runs the reconciles the schedule says are due, `concurrency` at a time, on this instance; every
+ * instance may run one, and the sync lease decides who runs each crew call. A worker that finds
+ * nothing waits pollMs (or until wake()); one that fails to reach the database backs off.
+ */
+export class SyncWorker {
+  private running: Promise<void>[] = []
+  private stopping = false
+  private wakeUp = new AbortController()
+
+  constructor(private readonly deps: SyncWorkerDeps) {}
+
+  start(): void {
+    if (this.running.length > 0) return
+    this.stopping = false
+    this.running = Array.from({ length: this.deps.concurrency }, () => this.loop())
+  }
+
+  /** Looks for due work now instead of at the next poll (e.g. after a roster change on this instance). */
+  wake(): void {
+    this.wakeUp.abort()
+    this.wakeUp = new AbortController()
+  }
+
+  /**
+   * Takes no more work and waits for the reconciles in flight to finish. One that outlasts the
+   * process keeps its lease until the lease lapses; then another instance takes the crew call over.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.wake()
+    await Promise.all(this.running)
+    this.running = []
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0
+    while (!this.stopping) {
+      try {
+        const claimed = await this.deps.claimDue()
+        failures = 0
+        if (!claimed) {
+          await this.idle(this.deps.pollMs)
+          continue
+        }
+        const run = await this.deps.runClaimed(claimed)
+        if (run.status !== 'succeeded') {
+          this.deps.log.warn(
+            { crewCallId: run.crewCallId, runId: run.id, trigger: run.trigger, status: run.status },
+            'automatic sync did not succeed; retrying later',
+          )
+        }
+      } catch (error) {
+        failures++
+        // A busy or restarting database is expected now and then: the crew call stays due.
+        const transient = toDomainError(error)?.kind === 'service-unavailable'
+        this.deps.log[transient ? 'warn' : 'error'](
+          { err: error },
+          'sync worker: could not take or run a due crew call; it stays due',
+        )
+        await this.idle(Math.min(30_000, this.deps.pollMs * 2 ** Math.min(failures, 6)))
+      }
+    }
+  }
+
+  private async idle(ms: number): Promise<void> {
+    if (this.stopping) return
+    await delay(ms, undefined, { signal: this.wakeUp.signal }).catch(() => {})
+  }
+}
