@@ -11,11 +11,11 @@ import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import problemDetailsPlugin, { notFoundHandler, sendFrameworkError } from './plugins/problem-details.ts'
 import rateLimitPlugin from './plugins/rate-limit.ts'
-import syncWorkerPlugin from './plugins/reconcile-worker-lifecycle.ts'
 import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
 import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
+import syncWorkerLifecycle from './plugins/sync-worker-lifecycle.ts'
 import adminRoutes from './routes/admin/admin.ts'
 import calendarRoutes from './routes/calendars/calendars.ts'
 import crewCallRoutes from './routes/crew/crew-calls.ts'
@@ -83,7 +83,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(metricsPlugin, { token: config.METRICS_TOKEN })
   await app.register(openapiPlugin)
   await app.register(servicesPlugin, { config, overrides: overrides.services, flex: overrides.flex })
-  await app.register(syncWorkerPlugin, { config })
+  await app.register(syncWorkerLifecycle, { config })
   await app.register(healthRoutes)
   await app.register(
     async function v1(api) {

@@ -51,5 +51,5 @@ export default fp<AuthPluginOptions>(
       authorize(request.routeOptions.config.access ?? 'service', request.principal, request.params)
     })
   },
-  { name: 'auth', dependencies: ['errors'] },
+  { name: 'auth', dependencies: ['problem-details'] },
 )

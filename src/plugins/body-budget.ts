@@ -40,7 +40,7 @@ export default fp<BodyBudgetOptions>(
 
     app.decorate('bodyBytesInFlight', () => inFlight)
   },
-  { name: 'body-budget', dependencies: ['errors'] },
+  { name: 'body-budget', dependencies: ['problem-details'] },
 )
 
 /** What a request's body is charged before it is read: 0 for none, and for one Fastify refuses unread. */

@@ -165,5 +165,5 @@ export default fp<ErrorsPluginOptions>(
 
     app.setNotFoundHandler(notFoundHandler)
   },
-  { name: 'errors' },
+  { name: 'problem-details' },
 )

@@ -26,7 +26,7 @@ export interface Services {
   crewCalls: CrewCallService
   rosters: RosterService
   sync: SyncService
-  /** When each crew call is due for a reconcile; workers (plugins/sync-worker.ts) take due ones. */
+  /** When each crew call is due for a reconcile; workers (plugins/sync-worker-lifecycle.ts) take due ones. */
   schedule: SyncSchedule
   integrity: IntegrityService
   idempotency: IdempotencyService
@@ -60,6 +60,9 @@ export default fp<ServicesPluginOptions>(
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     // A request with an Idempotency-Key stores its response in its write's transaction.
     const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
+    // This instance's reconcile worker (when it runs one) looks for a changed roster when its
+    // reconcile falls due, not at its next poll; looked up per call, as the worker is decorated later.
+    const rosterChanged = () => app.syncWorker?.wake(syncDebounceMs)
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
     const schedule = new SyncSchedule(prisma, {
       debounceMs: syncDebounceMs,
@@ -90,7 +93,13 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
+      rosters: new RosterService({
+        prisma,
+        runInTransaction,
+        syncDebounceMs,
+        storesResponseWithWrite,
+        rosterChanged,
+      }),
       schedule,
       sync: new SyncService({
         crewCalls,

@@ -31,8 +31,6 @@ export const crewCallSummarySchema = crewCallSchema
   })
   .meta({ id: 'CrewCallSummary' })
 
-export type CrewCallSummaryView = z.output<typeof crewCallSummarySchema>
-
 export const crewCallsQuerySchema = z.strictObject(pageQueryShape())
 
 export const crewCallsPageSchema = z
@@ -55,8 +53,6 @@ export const technicianAssignmentSchema = z
     rosterVersion: versionSchema.describe("The crew call's roster version (its ETag)."),
   })
   .meta({ id: 'TechnicianAssignment' })
-
-export type TechnicianAssignmentView = z.output<typeof technicianAssignmentSchema>
 
 export const technicianAssignmentsQuerySchema = z.strictObject(pageQueryShape(ID_CURSOR_MAX_LENGTH))
 

@@ -26,6 +26,11 @@ export interface RosterServiceDeps {
   syncDebounceMs: number
   /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
   storesResponseWithWrite: () => boolean
+  /**
+   * Told after every roster write on this instance, so that the local reconcile worker looks for the
+   * crew call when its reconcile falls due instead of at its next poll (a hint: the poll still finds it).
+   */
+  rosterChanged: () => void
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
@@ -190,10 +195,12 @@ export class RosterService {
    * Runs a roster function call: alone it is its own transaction; with an Idempotency-Key it runs in
    * the transaction that stores the response (src/db/transaction.ts).
    */
-  private write<Row>(call: (db: Tx | PrismaClient) => Promise<Row[]>): Promise<Row[]> {
-    return this.deps.storesResponseWithWrite()
+  private async write<Row>(call: (db: Tx | PrismaClient) => Promise<Row[]>): Promise<Row[]> {
+    const rows = await (this.deps.storesResponseWithWrite()
       ? this.deps.runInTransaction((tx) => call(tx))
-      : call(this.deps.prisma)
+      : call(this.deps.prisma))
+    this.deps.rosterChanged()
+    return rows
   }
 
   /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
@@ -273,6 +280,7 @@ export class RosterService {
       SELECT mark_roster_changed(${crewCallId}::uuid, ${this.deps.syncDebounceMs}::int, ${author.actor},
                                  ${author.requestId}, ${JSON.stringify(changes)}::jsonb) AS version`
     if (row?.version == null) throw new Error('crew call vanished while locked')
+    this.deps.rosterChanged()
     return row.version
   }
 }

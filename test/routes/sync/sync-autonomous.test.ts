@@ -105,6 +105,15 @@ t.test('a roster PUT with no sync call ends with Flex holding exactly the roster
   t.equal(changeRuns.length, all.length, 'sync-runs filter by trigger')
 })
 
+t.test('a roster change on this instance wakes its idle worker when the reconcile falls due', async (t) => {
+  // The worker polls once a minute: only the wake a roster change sends makes it look sooner.
+  const w = await autonomousWorld(t, 3, { SYNC_POLL_MS: '60000' })
+  t.equal((await replaceRoster(w.app, roster(3))).statusCode, 200)
+  await converged(w, resources(3), 10_000)
+  const [run] = await runs(w.app)
+  t.equal(run?.trigger, 'change', 'the change started the run')
+})
+
 t.test(
   '30% Flex 5xx and lost add answers converge with no client action and no double booking',
   async (t) => {

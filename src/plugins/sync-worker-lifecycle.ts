@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
-import { SyncWorker } from '../services/sync/reconcile-worker.ts'
+import { SyncWorker } from '../services/sync/sync-worker.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -19,7 +19,7 @@ export interface SyncWorkerPluginOptions {
  * is what the schedule says is due, so any number of instances may run them.
  */
 export default fp<SyncWorkerPluginOptions>(
-  async function syncWorkerPlugin(app, { config }) {
+  async function syncWorkerLifecycle(app, { config }) {
     const { schedule, sync } = app.services
     const enabled = config.SYNC_WORKER === 'on' && sync.canSync
     const worker = enabled
@@ -36,5 +36,5 @@ export default fp<SyncWorkerPluginOptions>(
     app.addHook('onReady', async () => worker.start())
     app.addHook('preClose', async () => worker.stop())
   },
-  { name: 'sync-worker', dependencies: ['services'] },
+  { name: 'sync-worker-lifecycle', dependencies: ['services'] },
 )

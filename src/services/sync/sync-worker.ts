@@ -26,6 +26,7 @@ export class SyncWorker {
   private running: Promise<void>[] = []
   private stopping = false
   private wakeUp = new AbortController()
+  private wakeTimers = new Set<NodeJS.Timeout>()
 
   constructor(private readonly deps: SyncWorkerDeps) {}
 
@@ -35,8 +36,21 @@ export class SyncWorker {
     this.running = Array.from({ length: this.deps.concurrency }, () => this.loop())
   }
 
-  /** Looks for due work now instead of at the next poll (e.g. after a roster change on this instance). */
-  wake(): void {
+  /**
+   * Looks for due work `afterMs` from now instead of at the next poll: a roster change on this instance
+   * wakes it when the change's reconcile falls due (after SYNC_DEBOUNCE_MS; plugins/services.ts).
+   */
+  wake(afterMs = 0): void {
+    if (this.stopping) return
+    if (afterMs > 0) {
+      const timer = setTimeout(() => {
+        this.wakeTimers.delete(timer)
+        this.wake()
+      }, afterMs)
+      timer.unref()
+      this.wakeTimers.add(timer)
+      return
+    }
     this.wakeUp.abort()
     this.wakeUp = new AbortController()
   }
@@ -47,7 +61,10 @@ export class SyncWorker {
    */
   async stop(): Promise<void> {
     this.stopping = true
-    this.wake()
+    for (const timer of this.wakeTimers) clearTimeout(timer)
+    this.wakeTimers.clear()
+    this.wakeUp.abort()
+    this.wakeUp = new AbortController()
     await Promise.all(this.running)
     this.running = []
   }
