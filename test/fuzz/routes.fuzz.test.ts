@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
 import { Conformance } from '../helpers/conformance.ts'
 import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
@@ -48,7 +48,7 @@ const { app, databaseUrl } = await build(t, {
 // No tap assertion between these requests: a top-level t.equal between the calendars PUT and the next
 // PUT made that PUT answer 503 (Prisma "Transaction not found"), reported separately.
 const USER = 'alice'
-const seedCalendars = await app.inject({
+const seedCalendars = await injectAs(app, 'service', {
   method: 'PUT',
   url: calendarsUrl(USER),
   payload: { calendars: calendarSet('seed', 3) },
@@ -123,7 +123,7 @@ interface OpenApi {
   components?: { schemas?: Record<string, JsonSchema> }
 }
 
-const docResponse = await app.inject({ method: 'GET', url: '/openapi.json' })
+const docResponse = await injectAs(app, 'service', { method: 'GET', url: '/openapi.json' })
 const doc = docResponse.json<OpenApi>()
 /** Every answer is also checked against the document: declared status, body schema, declared headers. */
 const conformance = new Conformance(doc)
@@ -703,7 +703,9 @@ async function send(route: Route, draft: Draft) {
     ...(draft.payload !== undefined && { payload: draft.payload }),
   }
   sent++
-  const response = await (app as FastifyInstance).inject(options)
+  // As the service, unless the defect under test is the Authorization header itself.
+  const principal = draft.headers && 'authorization' in draft.headers ? 'headers' : 'service'
+  const response = await injectAs(app as FastifyInstance, principal, options)
   statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1)
   conformance.check({
     method: route.method,

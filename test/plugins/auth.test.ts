@@ -3,7 +3,7 @@ import { base64url, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from
 import t, { type Test } from 'tap'
 import { CLOCK_TOLERANCE_SECONDS } from '../../src/plugins/auth/credentials.ts'
 import type { CalendarService } from '../../src/services/calendars/calendar-service.ts'
-import { build, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
 import { crewCallUrl } from '../helpers/crew.ts'
 import { captureLog } from '../helpers/log-capture.ts'
@@ -53,7 +53,7 @@ async function expectUnauthorized(
   headers: Record<string, string | undefined>,
   bearerError: boolean,
 ) {
-  const response = await app.inject({ method: 'GET', url: calendarsUrl('alice'), headers })
+  const response = await injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('alice'), headers })
   t.equal(response.statusCode, 401)
   t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(response.json(), {
@@ -94,7 +94,7 @@ t.test('no usable credentials: 401 problem+json with WWW-Authenticate: Bearer', 
 
 t.test('the scheme is case-insensitive', async (t) => {
   for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
-    const response = await app.inject({
+    const response = await injectAs(app, 'headers', {
       method: 'GET',
       url: calendarsUrl('alice'),
       headers: { authorization: `${scheme} ${TEST_SERVICE_KEY}` },
@@ -150,7 +150,7 @@ t.test('user tokens that do not verify: 401 invalid_token, saying why', async (t
 t.test(`exp and nbf allow ${CLOCK_TOLERANCE_SECONDS} seconds of clock skew`, async (t) => {
   const get = async (options: TokenOptions) =>
     (
-      await app.inject({
+      await injectAs(app, 'service', {
         method: 'GET',
         url: calendarsUrl('alice'),
         headers: bearer(await token({ sub: 'alice' }, options)),
@@ -163,32 +163,32 @@ t.test(`exp and nbf allow ${CLOCK_TOLERANCE_SECONDS} seconds of clock skew`, asy
 
 t.test('a user token reads and replaces its own calendars, and only those', async (t) => {
   const alice = await asUser('alice')
-  const put = await app.inject({
+  const put = await injectAs(app, 'service', {
     method: 'PUT',
     url: calendarsUrl('alice'),
     headers: alice,
     payload: { calendars: calendarSet('alice', 2) },
   })
   t.equal(put.statusCode, 200, 'replace its own: 200')
-  const get = await app.inject({ method: 'GET', url: calendarsUrl('alice'), headers: alice })
+  const get = await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('alice'), headers: alice })
   t.equal(get.statusCode, 200, 'read its own: 200')
   t.equal(get.json().calendars.length, 2)
 
   const forbidden = [
-    await app.inject({ method: 'GET', url: calendarsUrl('bob'), headers: alice }),
-    await app.inject({
+    await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('bob'), headers: alice }),
+    await injectAs(app, 'service', {
       method: 'PUT',
       url: calendarsUrl('bob'),
       headers: alice,
       payload: { calendars: calendarSet('stolen', 1) },
     }),
-    await app.inject({
+    await injectAs(app, 'service', {
       method: 'PUT',
       url: calendarsUrl('bob'),
       headers: alice,
       payload: { calendars: 'not even valid' },
     }),
-    await app.inject({
+    await injectAs(app, 'service', {
       method: 'PUT',
       url: calendarsUrl('bob'),
       headers: await asUser('alice', 'admin'),
@@ -209,13 +209,17 @@ t.test('a user token reads and replaces its own calendars, and only those', asyn
     })
     t.match(response.headers['www-authenticate'], /^Bearer realm="rostersync", error="insufficient_scope"/)
   }
-  const bob = await app.inject({ method: 'GET', url: calendarsUrl('bob') })
+  const bob = await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('bob') })
   t.same(bob.json(), { userId: 'bob', version: 0, calendars: [] }, "nothing was written to bob's set")
 })
 
 t.test('a user id with characters that need encoding matches its sub', async (t) => {
   const sub = 'auth0|64f0 é/x'
-  const response = await app.inject({ method: 'GET', url: calendarsUrl(sub), headers: await asUser(sub) })
+  const response = await injectAs(app, 'service', {
+    method: 'GET',
+    url: calendarsUrl(sub),
+    headers: await asUser(sub),
+  })
   t.equal(response.statusCode, 200)
   t.equal(response.json().userId, sub)
 })
@@ -252,12 +256,12 @@ t.test('crew, technician and sync routes refuse user tokens without role admin o
   ]
   for (const [description, headers] of callers) {
     for (const route of crewRoutes) {
-      const response = await app.inject({ ...route, headers })
+      const response = await injectAs(app, 'headers', { ...route, headers })
       t.equal(response.statusCode, 403, `${description}: ${route.method} ${route.url}`)
       t.match(response.json(), { type: 'urn:rostersync:problem:forbidden', detail: /admin or management/ })
     }
   }
-  const technician = await app.inject({ method: 'GET', url: '/v1/technicians/auth-tech' })
+  const technician = await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/auth-tech' })
   t.equal(technician.statusCode, 404, 'nothing was written')
 })
 
@@ -271,7 +275,7 @@ t.test(
     ]
     for (const [description, headers] of callers) {
       for (const route of crewRoutes) {
-        const response = await app.inject({ ...route, headers })
+        const response = await injectAs(app, 'headers', { ...route, headers })
         // Flex is not configured here: the sync routes answer 503 once they are let through.
         const expected = route.method === 'POST' ? 503 : route.method === 'DELETE' ? 204 : 200
         t.ok(
@@ -285,14 +289,17 @@ t.test(
 
 t.test("a service key may use any user's calendars", async (t) => {
   const headers = { authorization: TEST_AUTHORIZATION }
-  const put = await app.inject({
+  const put = await injectAs(app, 'headers', {
     method: 'PUT',
     url: calendarsUrl('erin'),
     headers,
     payload: { calendars: calendarSet('e', 1) },
   })
   t.equal(put.statusCode, 200)
-  t.equal((await app.inject({ method: 'GET', url: calendarsUrl('erin'), headers })).statusCode, 200)
+  t.equal(
+    (await injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('erin'), headers })).statusCode,
+    200,
+  )
 })
 
 t.test('several service keys: each one works', async (t) => {
@@ -301,7 +308,11 @@ t.test('several service keys: each one works', async (t) => {
     env: { AUTH_SERVICE_KEYS: 'scheduler:scheduler-key-0123456789, importer:importer-key-0123456789' },
   })
   for (const key of ['scheduler-key-0123456789', 'importer-key-0123456789']) {
-    const response = await app.inject({ method: 'GET', url: '/v1/sync-runs', headers: bearer(key) })
+    const response = await injectAs(app, 'service', {
+      method: 'GET',
+      url: '/v1/sync-runs',
+      headers: bearer(key),
+    })
     t.equal(response.statusCode, 200, key.slice(0, 9))
   }
   await expectUnauthorized(t, app, { authorization: TEST_AUTHORIZATION }, true)
@@ -319,7 +330,7 @@ t.test('user tokens verified with a PEM public key', async (t) => {
         env: { AUTH_JWT_PUBLIC_KEY: pem.trim().replaceAll('\n', '\\n'), AUTH_JWT_AUDIENCE: AUDIENCE },
       })
       const get = async (jwt: string) =>
-        app.inject({ method: 'GET', url: calendarsUrl('frank'), headers: bearer(jwt) })
+        injectAs(app, 'service', { method: 'GET', url: calendarsUrl('frank'), headers: bearer(jwt) })
 
       t.equal((await get(await token({ sub: 'frank' }, { alg, key: pair.privateKey }))).statusCode, 200)
       const wrongKey = await get(await token({ sub: 'frank' }, { alg, key: other.privateKey }))
@@ -345,7 +356,7 @@ t.test('user tokens verified with a PEM public key', async (t) => {
         await token({ sub: 'frank', role: 'management' }, { alg, key: pair.privateKey }),
       )
       t.equal(admin.statusCode, 200)
-      const crew = await app.inject({
+      const crew = await injectAs(app, 'service', {
         method: 'GET',
         url: '/v1/sync-runs',
         headers: bearer(await token({ sub: 'frank', role: 'admin' }, { alg, key: pair.privateKey })),
@@ -362,7 +373,8 @@ t.test('a secret and a public key together: each verifies its own algorithm', as
     env: { AUTH_JWT_SECRET: SECRET, AUTH_JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey) },
   })
   const get = async (jwt: string) =>
-    (await app.inject({ method: 'GET', url: calendarsUrl('gina'), headers: bearer(jwt) })).statusCode
+    (await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('gina'), headers: bearer(jwt) }))
+      .statusCode
   t.equal(await get(await token({ sub: 'gina' })), 200, 'HS256 with the secret')
   t.equal(
     await get(await token({ sub: 'gina' }, { alg: 'ES256', key: pair.privateKey })),
@@ -381,7 +393,7 @@ t.test('a secret and a public key together: each verifies its own algorithm', as
 t.test('health, /openapi.json and /docs are public', async (t) => {
   for (const url of ['/health/live', '/health/ready', '/openapi.json', '/docs', '/docs/']) {
     for (const authorization of [undefined, 'Bearer garbage']) {
-      const response = await app.inject({ method: 'GET', url, headers: { authorization } })
+      const response = await injectAs(app, 'headers', { method: 'GET', url, headers: { authorization } })
       t.ok(
         response.statusCode < 400,
         `${url} with ${authorization ?? 'no credentials'}: ${response.statusCode}`,
@@ -393,13 +405,13 @@ t.test('health, /openapi.json and /docs are public', async (t) => {
 t.test('unknown routes under /v1: 401 without credentials, 404 with', async (t) => {
   for (const url of ['/v1/no/such/route', '/v1/users/alice', '/v1']) {
     await expectUnauthorizedAt(t, url)
-    const known = await app.inject({ method: 'GET', url })
+    const known = await injectAs(app, 'service', { method: 'GET', url })
     t.equal(known.statusCode, 404, `${url} with a service key`)
     t.match(known.json(), { type: 'urn:rostersync:problem:not-found', instance: url })
-    const user = await app.inject({ method: 'GET', url, headers: await asUser('alice') })
+    const user = await injectAs(app, 'service', { method: 'GET', url, headers: await asUser('alice') })
     t.equal(user.statusCode, 404, `${url} with a user token`)
   }
-  const outside = await app.inject({
+  const outside = await injectAs(app, 'headers', {
     method: 'GET',
     url: '/no/such/route',
     headers: { authorization: undefined },
@@ -408,13 +420,17 @@ t.test('unknown routes under /v1: 401 without credentials, 404 with', async (t) 
 })
 
 async function expectUnauthorizedAt(t: Test, url: string) {
-  const response = await app.inject({ method: 'DELETE', url, headers: { authorization: undefined } })
+  const response = await injectAs(app, 'headers', {
+    method: 'DELETE',
+    url,
+    headers: { authorization: undefined },
+  })
   t.equal(response.statusCode, 401, `${url} without credentials`)
   t.match(response.headers['www-authenticate'], /^Bearer realm="rostersync"/)
 }
 
 t.test('authentication comes before the body is read or validated', async (t) => {
-  const response = await app.inject({
+  const response = await injectAs(app, 'headers', {
     method: 'PUT',
     url: calendarsUrl('alice'),
     headers: { authorization: undefined, 'content-type': 'application/json' },
@@ -446,7 +462,7 @@ t.test('credentials never reach the log', async (t) => {
     [{ authorization: 'Basic c2VjcmV0OnNlY3JldA==' }, 401],
   ]
   for (const [headers, status] of requests) {
-    const response = await app.inject({ method: 'GET', url: calendarsUrl('alice'), headers })
+    const response = await injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('alice'), headers })
     t.equal(response.statusCode, status)
   }
   const text = JSON.stringify(log.lines)

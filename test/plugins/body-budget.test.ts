@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t from 'tap'
 import { loadConfig } from '../../src/config.ts'
-import { build, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars } from '../helpers/calendars.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -85,7 +85,7 @@ t.test(
     t.match(JSON.parse(answer.body), { detail: /BODY_BYTES_IN_FLIGHT/ })
     t.equal((await getCalendars(app, 'refused')).version, 0, 'nothing written')
 
-    const small = await app.inject({
+    const small = await injectAs(app, 'service', {
       method: 'PUT',
       url: calendarsUrl('small'),
       payload: { calendars: calendarSet('s', 2) },

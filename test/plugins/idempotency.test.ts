@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars, ids, putCalendars } from '../helpers/calendars.ts'
 import {
   crewCallUrl,
@@ -51,7 +51,11 @@ const syncRunCount = (databaseUrl: string) =>
   })
 
 function syncWithKey(app: FastifyInstance, key: string, query = '') {
-  return app.inject({ method: 'POST', url: `${crewCallUrl()}/sync${query}`, headers: { [KEY]: key } })
+  return injectAs(app, 'service', {
+    method: 'POST',
+    url: `${crewCallUrl()}/sync${query}`,
+    headers: { [KEY]: key },
+  })
 }
 
 /** The retry got the first response back, byte for byte, marked as a replay. */
@@ -201,15 +205,33 @@ t.test('keys are scoped by credential and by path', async (t) => {
     .sign(new TextEncoder().encode(secret))
   const as = (authorization: string) => ({ authorization, [KEY]: 'shared' })
 
-  const one = await putCalendars(app, 'eve', calendarSet('one', 1), as('Bearer service-key-one-0123456789'))
-  const two = await putCalendars(app, 'eve', calendarSet('two', 1), as('Bearer service-key-two-0123456789'))
-  const user = await putCalendars(app, 'eve', calendarSet('eve', 1), as(`Bearer ${jwt}`))
-  const path = await putCalendars(app, 'fay', calendarSet('one', 1), as('Bearer service-key-one-0123456789'))
+  const one = await putCalendars(
+    app,
+    'eve',
+    calendarSet('one', 1),
+    as('Bearer service-key-one-0123456789'),
+    'headers',
+  )
+  const two = await putCalendars(
+    app,
+    'eve',
+    calendarSet('two', 1),
+    as('Bearer service-key-two-0123456789'),
+    'headers',
+  )
+  const user = await putCalendars(app, 'eve', calendarSet('eve', 1), as(`Bearer ${jwt}`), 'headers')
+  const path = await putCalendars(
+    app,
+    'fay',
+    calendarSet('one', 1),
+    as('Bearer service-key-one-0123456789'),
+    'headers',
+  )
   for (const [name, response] of Object.entries({ one, two, user, path })) {
     t.equal(response.statusCode, 200, `${name}: ran (no 422)`)
     t.equal(response.headers[REPLAYED], undefined, `${name}: no replay`)
   }
-  const eve = await app.inject({
+  const eve = await injectAs(app, 'headers', {
     method: 'GET',
     url: calendarsUrl('eve'),
     headers: { authorization: 'Bearer service-key-one-0123456789' },
@@ -350,7 +372,7 @@ t.test('answers kept and answers released', async (t) => {
     const { app, databaseUrl } = await build(t)
     await putTechnicians(app, 1) // tech-0 holds res-0
     const put = () =>
-      app.inject({
+      injectAs(app, 'service', {
         method: 'PUT',
         url: '/v1/technicians/newcomer',
         payload: { name: 'New', flexResourceId: resourceId(0) },
@@ -358,7 +380,7 @@ t.test('answers kept and answers released', async (t) => {
       })
     t.equal((await put()).statusCode, 409)
     t.same(await keyRows(databaseUrl), [], 'not kept')
-    await app.inject({
+    await injectAs(app, 'service', {
       method: 'PUT',
       url: '/v1/technicians/tech-0',
       payload: { name: 'Technician 0', flexResourceId: 'res-moved' },
@@ -370,7 +392,11 @@ t.test('answers kept and answers released', async (t) => {
 
   t.test('the header is ignored on GET', async (t) => {
     const { app, databaseUrl } = await build(t)
-    const response = await app.inject({ method: 'GET', url: calendarsUrl('kim'), headers: { [KEY]: 'x y' } })
+    const response = await injectAs(app, 'service', {
+      method: 'GET',
+      url: calendarsUrl('kim'),
+      headers: { [KEY]: 'x y' },
+    })
     t.equal(response.statusCode, 200)
     t.same(await keyRows(databaseUrl), [])
   })
@@ -492,7 +518,7 @@ t.test(
   'the OpenAPI document declares the header and the 409 and 422 answers on POST, PUT and DELETE',
   async (t) => {
     const { app } = await build(t)
-    const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+    const document = (await injectAs(app, 'service', { method: 'GET', url: '/openapi.json' })).json<{
       paths: Record<
         string,
         Record<string, { parameters?: { in: string; name: string; required?: boolean }[] }>

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { calendarSet, putCalendars } from '../helpers/calendars.ts'
 import { crewWorld, replaceRoster, roster, sync } from '../helpers/crew.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
@@ -8,7 +8,7 @@ const scrape = async (
   app: Awaited<ReturnType<typeof build>>['app'],
   headers: Record<string, string> = {},
 ) => {
-  const response = await app.inject({ method: 'GET', url: '/metrics', headers })
+  const response = await injectAs(app, 'headers', { method: 'GET', url: '/metrics', headers })
   return {
     status: response.statusCode,
     type: response.headers['content-type'],

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { packageInfo } from '../../src/package-info.ts'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { PROBLEM_CONTENT_TYPE, PROBLEM_JSON } from '../helpers/problem.ts'
 
 interface Operation {
@@ -25,7 +25,7 @@ const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', '
 const PROBLEM_CONTENT = { [PROBLEM_JSON]: { schema: { $ref: '#/components/schemas/Problem' } } }
 
 const { app } = await build(t)
-const response = await app.inject({ method: 'GET', url: '/openapi.json' })
+const response = await injectAs(app, 'service', { method: 'GET', url: '/openapi.json' })
 const document = response.json<OpenApiDocument>()
 const operations = Object.entries(document.paths).flatMap(([path, item]) =>
   Object.entries(item)
@@ -121,7 +121,7 @@ t.test('GET /docs serves the interactive documentation', async (t) => {
 })
 
 t.test('an unknown route answers 404 problem+json', async (t) => {
-  const notFound = await app.inject({ method: 'GET', url: '/no/such/route?x=1' })
+  const notFound = await injectAs(app, 'service', { method: 'GET', url: '/no/such/route?x=1' })
   t.equal(notFound.statusCode, 404)
   t.match(notFound.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(notFound.json(), {
@@ -141,7 +141,7 @@ function refsIn(value: unknown): string[] {
 }
 
 async function getFollowingRedirects(app: FastifyInstance, url: string, hops = 3) {
-  const answer = await app.inject({ method: 'GET', url })
+  const answer = await injectAs(app, 'service', { method: 'GET', url })
   const location = answer.headers.location
   if (hops === 0 || answer.statusCode < 300 || answer.statusCode >= 400 || !location) return answer
   return getFollowingRedirects(app, new URL(location, `http://localhost${url}`).pathname, hops - 1)

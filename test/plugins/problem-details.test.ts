@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { CalendarService } from '../../src/services/calendars/calendar-service.ts'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, putCalendars } from '../helpers/calendars.ts'
 import { captureLog } from '../helpers/log-capture.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
@@ -17,7 +17,7 @@ t.test('an unexpected error answers 500 without internals and is logged with the
     overrides: { services: { calendars }, logger: { level: 'info', stream: log.stream } },
   })
   const requests = {
-    GET: () => app.inject({ method: 'GET', url: calendarsUrl('u') }),
+    GET: () => injectAs(app, 'service', { method: 'GET', url: calendarsUrl('u') }),
     PUT: () => putCalendars(app, 'u', calendarSet('c', 1)),
   }
 
@@ -42,7 +42,12 @@ t.test('an unexpected error answers 500 without internals and is logged with the
 t.test('a body that is not JSON', async (t) => {
   const { app } = await build(t)
   const put = (contentType: string, payload: string) =>
-    app.inject({ method: 'PUT', url: calendarsUrl('u'), headers: { 'content-type': contentType }, payload })
+    injectAs(app, 'service', {
+      method: 'PUT',
+      url: calendarsUrl('u'),
+      headers: { 'content-type': contentType },
+      payload,
+    })
 
   t.test('malformed JSON answers 400 malformed-request', async (t) => {
     const response = await put('application/json', '{"calendars": [')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { calendarsUrl } from '../helpers/calendars.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
@@ -14,7 +14,7 @@ t.test('each credential gets its own budget; over it, 429 problem+json with Retr
     },
   })
   const get = (authorization = TEST_AUTHORIZATION) =>
-    app.inject({ method: 'GET', url: calendarsUrl('limited'), headers: { authorization } })
+    injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('limited'), headers: { authorization } })
   for (let i = 0; i < 3; i++) t.equal((await get()).statusCode, 200, `request ${i + 1} is within budget`)
   const limited = await get()
   t.equal(limited.statusCode, 429)
@@ -23,13 +23,13 @@ t.test('each credential gets its own budget; over it, 429 problem+json with Retr
   t.match(limited.json(), { type: 'urn:rostersync:problem:rate-limited', status: 429, requestId: String })
   t.equal(limited.headers['x-ratelimit-limit'], '3')
   t.equal((await get(`Bearer ${OTHER_KEY}`)).statusCode, 200, 'another credential is not affected')
-  const health = await app.inject({ method: 'GET', url: '/health/live' })
+  const health = await injectAs(app, 'service', { method: 'GET', url: '/health/live' })
   t.equal(health.statusCode, 200, 'health routes are not limited')
 })
 
 t.test('the OpenAPI document lists 429 on every /v1 operation', async (t) => {
   const { app } = await build(t)
-  const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
+  const document = (await injectAs(app, 'service', { method: 'GET', url: '/openapi.json' })).json()
   for (const [path, operations] of Object.entries<Record<string, { responses: object }>>(document.paths)) {
     if (!path.startsWith('/v1/')) continue
     for (const [method, operation] of Object.entries(operations)) {

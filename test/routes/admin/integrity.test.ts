@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose'
 import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import {
   crewWorld,
   ELEMENT,
@@ -23,7 +24,9 @@ t.test('a healthy deployment reports no drift', async (t) => {
   const { app } = await crewWorld(t, 3)
   await replaceRoster(app, roster(3))
   await sync(app)
-  const report = (await app.inject({ method: 'GET', url: '/v1/admin/integrity?checkFlex=true' })).json()
+  const report = (
+    await injectAs(app, 'service', { method: 'GET', url: '/v1/admin/integrity?checkFlex=true' })
+  ).json()
   t.equal(report.duplicates.length, 6, 'every natural key is checked')
   t.same(
     report.duplicates.filter((d: { groups: number }) => d.groups !== 0),
@@ -32,7 +35,7 @@ t.test('a healthy deployment reports no drift', async (t) => {
   t.same(report.missingFlexLines, [])
   t.same(report.crewCallsWhoseLastSyncFailed, [])
   t.match(report.syncsLast24h, { runs: 1, failed: 0, failureRate: 0, meanDurationMs: Number })
-  const withoutFlex = (await app.inject({ method: 'GET', url: '/v1/admin/integrity' })).json()
+  const withoutFlex = (await injectAs(app, 'service', { method: 'GET', url: '/v1/admin/integrity' })).json()
   t.equal(withoutFlex.missingFlexLines, null, 'Flex is read only when asked')
 })
 
@@ -48,7 +51,9 @@ t.test('planted drift is reported: a line deleted behind our back, a failed sync
     c.query(`DROP INDEX technicians_flex_resource_id_key;
              INSERT INTO technicians (id, name, flex_resource_id) VALUES ('twin', 'Twin', '${resourceId(0)}')`),
   )
-  const report = (await app.inject({ method: 'GET', url: '/v1/admin/integrity?checkFlex=true' })).json()
+  const report = (
+    await injectAs(app, 'service', { method: 'GET', url: '/v1/admin/integrity?checkFlex=true' })
+  ).json()
   t.same(report.missingFlexLines, [
     { jobId: 'job-1', department: 'sound', technicianId: technicianId(1), flexLineItemId: victim?.id },
   ])
@@ -65,7 +70,10 @@ t.test('checkFlex answers 502 when Flex cannot be read', async (t) => {
   await replaceRoster(app, roster(1))
   await sync(app)
   flex.fail('list', { status: 503 })
-  const response = await app.inject({ method: 'GET', url: '/v1/admin/integrity?checkFlex=true' })
+  const response = await injectAs(app, 'service', {
+    method: 'GET',
+    url: '/v1/admin/integrity?checkFlex=true',
+  })
   t.equal(response.statusCode, 502)
   t.match(response.json(), { type: 'urn:rostersync:problem:upstream' })
 })
@@ -73,7 +81,17 @@ t.test('checkFlex answers 502 when Flex cannot be read', async (t) => {
 t.test('only a service key or an admin may look', async (t) => {
   const { app } = await crewWorld(t, 0, { env: { AUTH_JWT_SECRET: SECRET } })
   const url = '/v1/admin/integrity'
-  t.equal((await app.inject({ method: 'GET', url, headers: await asUser('admin') })).statusCode, 200)
-  t.equal((await app.inject({ method: 'GET', url, headers: await asUser('management') })).statusCode, 403)
-  t.equal((await app.inject({ method: 'GET', url, headers: { authorization: undefined } })).statusCode, 401)
+  t.equal(
+    (await injectAs(app, 'service', { method: 'GET', url, headers: await asUser('admin') })).statusCode,
+    200,
+  )
+  t.equal(
+    (await injectAs(app, 'service', { method: 'GET', url, headers: await asUser('management') })).statusCode,
+    403,
+  )
+  t.equal(
+    (await injectAs(app, 'headers', { method: 'GET', url, headers: { authorization: undefined } }))
+      .statusCode,
+    401,
+  )
 })

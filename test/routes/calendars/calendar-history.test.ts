@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   type CalendarPayload,
   calendarSet,
@@ -43,7 +43,7 @@ async function allVersions(app: FastifyInstance, userId: string): Promise<Versio
   const versions: Version[] = []
   let cursor: string | null = null
   do {
-    const response: LightMyRequestResponse = await app.inject({
+    const response: LightMyRequestResponse = await injectAs(app, 'service', {
       method: 'GET',
       url: `${calendarsUrl(userId)}/history?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
     })
@@ -55,11 +55,11 @@ async function allVersions(app: FastifyInstance, userId: string): Promise<Versio
 }
 
 async function setAt(app: FastifyInstance, userId: string, version: number) {
-  return app.inject({ method: 'GET', url: `${calendarsUrl(userId)}?version=${version}` })
+  return injectAs(app, 'service', { method: 'GET', url: `${calendarsUrl(userId)}?version=${version}` })
 }
 
 function changesSince(app: FastifyInstance, userId: string, since: number) {
-  return app.inject({ method: 'GET', url: `${calendarsUrl(userId)}/changes?since=${since}` })
+  return injectAs(app, 'service', { method: 'GET', url: `${calendarsUrl(userId)}/changes?since=${since}` })
 }
 
 function restore(
@@ -68,7 +68,12 @@ function restore(
   version: number,
   headers: Record<string, string> = {},
 ) {
-  return app.inject({ method: 'POST', url: `${calendarsUrl(userId)}/restore`, payload: { version }, headers })
+  return injectAs(app, 'service', {
+    method: 'POST',
+    url: `${calendarsUrl(userId)}/restore`,
+    payload: { version },
+    headers,
+  })
 }
 
 /** A client's copy at some version brought up to date with a changes answer. */
@@ -288,11 +293,11 @@ t.test('hostile or impossible queries are 400s naming the field', async (t) => {
     [`${calendarsUrl('ed')}/history?limit=0`, '/limit'],
   ]
   for (const [url, pointer] of cases) {
-    const response = await app.inject({ method: 'GET', url })
+    const response = await injectAs(app, 'service', { method: 'GET', url })
     t.equal(response.statusCode, 400, url)
     t.match(response.json(), { errors: [{ in: 'query', pointer }] }, url)
   }
-  const badBody = await app.inject({
+  const badBody = await injectAs(app, 'service', {
     method: 'POST',
     url: `${calendarsUrl('ed')}/restore`,
     payload: { version: 'one' },

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { calendarSet, getCalendars, ids, putCalendars } from '../../helpers/calendars.ts'
 import { withClient } from '../../helpers/database.ts'
 import { failOn, slowDown } from '../../helpers/db-faults.ts'
@@ -52,7 +52,7 @@ t.test('an exhausted pool answers 503 with Retry-After, not a hang and not a 500
     const write = await putCalendars(app, 'starved', calendarSet('s', 1))
     t.equal(write.statusCode, 503, 'a replace cannot start its transaction')
     t.ok(write.headers['retry-after'])
-    const read = await app.inject({ method: 'GET', url: '/v1/users/starved/calendars' })
+    const read = await injectAs(app, 'service', { method: 'GET', url: '/v1/users/starved/calendars' })
     t.equal(read.statusCode, 503, 'a read cannot get a connection')
     t.match(read.headers['content-type'], PROBLEM_CONTENT_TYPE)
   } finally {

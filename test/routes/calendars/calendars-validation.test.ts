@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars } from '../../helpers/calendars.ts'
 import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
 
@@ -7,7 +7,11 @@ import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
 
 const { app } = await build(t)
 const USER = 'validated'
-await app.inject({ method: 'PUT', url: calendarsUrl(USER), payload: { calendars: calendarSet('keep', 2) } })
+await injectAs(app, 'service', {
+  method: 'PUT',
+  url: calendarsUrl(USER),
+  payload: { calendars: calendarSet('keep', 2) },
+})
 const original = await getCalendars(app, USER)
 
 const ok = { calendarId: 'ok', summary: 'OK' }
@@ -137,7 +141,7 @@ const cases: Case[] = [
 
 for (const c of cases) {
   t.test(c.name, async (t) => {
-    const response = await app.inject({
+    const response = await injectAs(app, 'service', {
       method: 'PUT',
       url: c.url ?? calendarsUrl(USER),
       headers: { 'content-type': 'application/json', ...c.headers },
@@ -153,7 +157,7 @@ for (const c of cases) {
 }
 
 t.test('malformed JSON is a 400 problem', async (t) => {
-  const response = await app.inject({
+  const response = await injectAs(app, 'service', {
     method: 'PUT',
     url: calendarsUrl(USER),
     headers: { 'content-type': 'application/json' },
@@ -164,7 +168,7 @@ t.test('malformed JSON is a 400 problem', async (t) => {
 })
 
 t.test('an empty body is a 400 problem', async (t) => {
-  const response = await app.inject({
+  const response = await injectAs(app, 'service', {
     method: 'PUT',
     url: calendarsUrl(USER),
     headers: { 'content-type': 'application/json' },

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars, ids, putCalendars } from '../../helpers/calendars.ts'
 import { withClient } from '../../helpers/database.ts'
 import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
@@ -7,7 +7,7 @@ import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
 const { app, databaseUrl } = await build(t)
 
 t.test('a user never synced has version 0 and no calendars', async (t) => {
-  const response = await app.inject({ method: 'GET', url: calendarsUrl('nobody') })
+  const response = await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('nobody') })
   t.equal(response.statusCode, 200)
   t.equal(response.headers.etag, '"0"')
   t.same(response.json(), { userId: 'nobody', version: 0, calendars: [] })

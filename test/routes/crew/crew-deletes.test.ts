@@ -1,4 +1,5 @@
 import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import {
   crewCallUrl,
   crewWorld,
@@ -24,9 +25,9 @@ const { app, flex, databaseUrl } = await crewWorld(t, 6, { env: { SYNC_WAIT_MS: 
 const query = <T>(sql: string, params: unknown[] = []) =>
   withClient(databaseUrl, async (client) => (await client.query(sql, params)).rows as T[])
 const deleteCrewCall = (department = 'sound', jobId?: string, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'DELETE', url: crewCallUrl(department, jobId), headers })
+  injectAs(app, 'service', { method: 'DELETE', url: crewCallUrl(department, jobId), headers })
 const deleteTechnician = (id: string, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'DELETE', url: `/v1/technicians/${id}`, headers })
+  injectAs(app, 'service', { method: 'DELETE', url: `/v1/technicians/${id}`, headers })
 
 t.test('a crew call whose lines Flex holds is refused until its empty roster is synced', async (t) => {
   t.equal((await replaceRoster(app, roster(2))).statusCode, 200)
@@ -54,7 +55,7 @@ t.test('a crew call whose lines Flex holds is refused until its empty roster is 
   const deleted = await deleteCrewCall('sound', undefined, { 'if-match': '"2"' })
   t.equal(deleted.statusCode, 204)
   t.equal(deleted.body, '')
-  t.equal((await app.inject({ method: 'GET', url: crewCallUrl() })).statusCode, 404)
+  t.equal((await injectAs(app, 'service', { method: 'GET', url: crewCallUrl() })).statusCode, 404)
   t.equal((await deleteCrewCall()).statusCode, 404, 'gone')
   t.same(await query('SELECT 1 FROM sync_runs'), [], 'its sync history went with it')
 })
@@ -106,7 +107,7 @@ t.test('a technician is deleted only off every roster and out of Flex', async (t
   )
 
   const url = `${crewCallUrl()}/assignments/${id}`
-  t.equal((await app.inject({ method: 'DELETE', url })).statusCode, 204)
+  t.equal((await injectAs(app, 'service', { method: 'DELETE', url })).statusCode, 204)
   const notYetSynced = await deleteTechnician(id)
   t.equal(notYetSynced.statusCode, 409, 'their line is still in Flex')
   t.match(
@@ -121,12 +122,17 @@ t.test('a technician is deleted only off every roster and out of Flex', async (t
   )
   const deleted = await deleteTechnician(id)
   t.equal(deleted.statusCode, 204)
-  t.equal((await app.inject({ method: 'GET', url: `/v1/technicians/${id}` })).statusCode, 404)
+  t.equal((await injectAs(app, 'service', { method: 'GET', url: `/v1/technicians/${id}` })).statusCode, 404)
   t.equal((await deleteTechnician(id)).statusCode, 404)
 
   t.equal(
-    (await app.inject({ method: 'PUT', url: `${crewCallUrl()}/assignments/${technicianId(2)}`, payload: {} }))
-      .statusCode,
+    (
+      await injectAs(app, 'service', {
+        method: 'PUT',
+        url: `${crewCallUrl()}/assignments/${technicianId(2)}`,
+        payload: {},
+      })
+    ).statusCode,
     201,
   )
   const lineless = await deleteTechnician(technicianId(2))
@@ -157,12 +163,12 @@ t.test('concurrent delete, roster replace and sync never leave a Flex line witho
     const requests = [
       () => deleteCrewCall('sound', jobId),
       () =>
-        app.inject({
+        injectAs(app, 'service', {
           method: 'PUT',
           url: `${crewCallUrl('sound', jobId)}/assignments`,
           payload: { assignments: [{ technicianId: technicianId(0) }, { technicianId: technicianId(2) }] },
         }),
-      () => app.inject({ method: 'POST', url: `${crewCallUrl('sound', jobId)}/sync` }),
+      () => injectAs(app, 'service', { method: 'POST', url: `${crewCallUrl('sound', jobId)}/sync` }),
     ]
     const order = [0, 1, 2].map((k) => (k + i) % 3)
     const answers = await Promise.all(
@@ -217,14 +223,14 @@ t.test('concurrent technician delete and roster add: one wins, never a 5xx', asy
   const rounds = 20
   for (let i = 0; i < rounds; i++) {
     const id = `tech-race-${i}`
-    await app.inject({
+    await injectAs(app, 'service', {
       method: 'PUT',
       url: `/v1/technicians/${id}`,
       payload: { name: id, flexResourceId: `res-race-${i}` },
     })
     const [deleted, added] = await Promise.all([
       deleteTechnician(id),
-      app.inject({ method: 'PUT', url: `${crewCallUrl()}/assignments/${id}`, payload: {} }),
+      injectAs(app, 'service', { method: 'PUT', url: `${crewCallUrl()}/assignments/${id}`, payload: {} }),
     ])
     t.ok(
       (deleted.statusCode === 204 && [400, 409].includes(added.statusCode)) ||

@@ -1,13 +1,13 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { crewCallUrl, putCrewCall, putTechnicians, replaceRoster, roster } from '../../helpers/crew.ts'
 import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
 
 const { app } = await build(t)
 
-const get = (url: string) => app.inject({ method: 'GET', url })
+const get = (url: string) => injectAs(app, 'service', { method: 'GET', url })
 const putTechnician = (id: string, name: string) =>
-  app.inject({
+  injectAs(app, 'service', {
     method: 'PUT',
     url: `/v1/technicians/${encodeURIComponent(id)}`,
     payload: { name, flexResourceId: `res-${id}` },
@@ -119,7 +119,7 @@ t.test('GET /v1/technicians/{id}/assignments: the crew calls a technician is on'
   for (let job = 0; job < 5; job++) {
     for (const department of ['sound', 'lights']) {
       await putCrewCall(app, department, `el-a-${job}-${department}`, `job-a-${job}`)
-      await app.inject({
+      await injectAs(app, 'service', {
         method: 'PUT',
         url: `${crewCallUrl(department, `job-a-${job}`)}/assignments/tech-1`,
         payload: { role: 'SND-FOH-R' },
@@ -133,7 +133,7 @@ t.test('GET /v1/technicians/{id}/assignments: the crew calls a technician is on'
     async (page) => {
       const jobId = `job-z-${page}`
       await putCrewCall(app, 'video', `el-z-${page}`, jobId)
-      await app.inject({
+      await injectAs(app, 'service', {
         method: 'PUT',
         url: `${crewCallUrl('video', jobId)}/assignments/tech-1`,
         payload: {},
@@ -214,7 +214,7 @@ t.test('hostile list input: 400 naming the query field, nothing else', async (t)
 t.test('the longest technician ids page through; a cursor holding NUL is refused', async (t) => {
   const long = (first: string) => `${first}${'é'.repeat(1023)}`
   for (const [i, id] of [long('\u0001'), long('\u0002')].entries()) {
-    const put = await app.inject({
+    const put = await injectAs(app, 'service', {
       method: 'PUT',
       url: `/v1/technicians/${encodeURIComponent(id)}`,
       payload: { name: 'Long', flexResourceId: `res-long-${i}` },

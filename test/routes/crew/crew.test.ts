@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   crewCallUrl,
   putCrewCall,
@@ -15,7 +15,7 @@ await putTechnicians(app, 5)
 
 t.test('technicians: created, updated, read; one Flex resource per technician', async (t) => {
   const put = (id: string, body: object) =>
-    app.inject({ method: 'PUT', url: `/v1/technicians/${id}`, payload: body })
+    injectAs(app, 'service', { method: 'PUT', url: `/v1/technicians/${id}`, payload: body })
   const created = await put('alice', { name: 'Alice', flexResourceId: 'res-alice' })
   t.equal(created.statusCode, 201)
   t.match(created.json(), { id: 'alice', name: 'Alice', flexResourceId: 'res-alice', createdAt: String })
@@ -27,13 +27,13 @@ t.test('technicians: created, updated, read; one Flex resource per technician', 
   const renamed = await put('alice', { name: 'Alice B', flexResourceId: 'res-alice' })
   t.equal(renamed.statusCode, 200)
   t.equal(renamed.json().createdAt, created.json().createdAt)
-  const read = await app.inject({ method: 'GET', url: '/v1/technicians/alice' })
+  const read = await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/alice' })
   t.equal(read.json().name, 'Alice B')
 
   const taken = await put('bob', { name: 'Bob', flexResourceId: 'res-alice' })
   t.equal(taken.statusCode, 409)
   t.match(taken.json(), { type: 'urn:rostersync:problem:conflict', detail: /res-alice.*alice/ })
-  const missing = await app.inject({ method: 'GET', url: '/v1/technicians/nobody' })
+  const missing = await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/nobody' })
   t.equal(missing.statusCode, 404)
   const invalid = await put('carol', { name: '', flexResourceId: 'x', extra: 1 })
   t.equal(invalid.statusCode, 400)
@@ -47,34 +47,34 @@ t.test('technicians: created, updated, read; one Flex resource per technician', 
 })
 
 t.test('crew calls: one per job and department, each on its own Flex element', async (t) => {
-  const first = await app.inject({
+  const first = await injectAs(app, 'service', {
     method: 'PUT',
     url: crewCallUrl('lights', 'job-cc'),
     payload: { flexElementId: 'el-l' },
   })
   t.equal(first.statusCode, 201)
   t.match(first.json(), { jobId: 'job-cc', department: 'lights', flexElementId: 'el-l', id: String })
-  const again = await app.inject({
+  const again = await injectAs(app, 'service', {
     method: 'PUT',
     url: crewCallUrl('lights', 'job-cc'),
     payload: { flexElementId: 'el-l' },
   })
   t.equal(again.statusCode, 200)
   t.equal(again.json().id, first.json().id)
-  const shared = await app.inject({
+  const shared = await injectAs(app, 'service', {
     method: 'PUT',
     url: crewCallUrl('video', 'job-cc'),
     payload: { flexElementId: 'el-l' },
   })
   t.equal(shared.statusCode, 409, 'an element serves one crew call')
-  const badDepartment = await app.inject({
+  const badDepartment = await injectAs(app, 'service', {
     method: 'PUT',
     url: crewCallUrl('catering', 'job-cc'),
     payload: { flexElementId: 'x' },
   })
   t.equal(badDepartment.statusCode, 400)
   t.equal(badDepartment.json().errors[0].pointer, '/department')
-  const read = await app.inject({ method: 'GET', url: crewCallUrl('lights', 'job-cc') })
+  const read = await injectAs(app, 'service', { method: 'GET', url: crewCallUrl('lights', 'job-cc') })
   t.same(read.json(), {
     ...first.json(),
     version: 0,
@@ -93,12 +93,15 @@ t.test('crew calls: one per job and department, each on its own Flex element', a
     Date.parse(read.json().sync.nextAttemptAt) <= Date.now() + 1_000,
     'a new crew call is due within the debounce',
   )
-  t.equal((await app.inject({ method: 'GET', url: crewCallUrl('video', 'job-cc') })).statusCode, 404)
+  t.equal(
+    (await injectAs(app, 'service', { method: 'GET', url: crewCallUrl('video', 'job-cc') })).statusCode,
+    404,
+  )
 })
 
 t.test('a crew call with lines recorded in Flex keeps its element', async (t) => {
   const crewCall = await putCrewCall(app, 'video', 'el-v', 'job-move')
-  await app.inject({
+  await injectAs(app, 'service', {
     method: 'PUT',
     url: `${crewCallUrl('video', 'job-move')}/assignments/${technicianId(0)}`,
     payload: {},
@@ -108,7 +111,7 @@ t.test('a crew call with lines recorded in Flex keeps its element', async (t) =>
       crewCall.id,
     ]),
   )
-  const moved = await app.inject({
+  const moved = await injectAs(app, 'service', {
     method: 'PUT',
     url: crewCallUrl('video', 'job-move'),
     payload: { flexElementId: 'el-other' },
@@ -144,7 +147,7 @@ t.test('roster replace: versioned, serialized, replay is a no-op', async (t) => 
   const stale = await replaceRoster(app, roster(1), 'sound', { 'if-match': '"1"' })
   t.equal(stale.statusCode, 412)
   t.equal(stale.headers.etag, '"2"')
-  const read = await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })
+  const read = await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
   t.equal(read.headers.etag, '"2"')
   t.same(
     read.json().assignments.map((a: { technicianId: string }) => a.technicianId),
@@ -153,7 +156,9 @@ t.test('roster replace: versioned, serialized, replay is a no-op', async (t) => 
 })
 
 t.test('roster input is validated and unknown technicians are named', async (t) => {
-  const before = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  const before = (
+    await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json()
   const unknown = await replaceRoster(app, [{ technicianId: technicianId(0) }, { technicianId: 'ghost' }])
   t.equal(unknown.statusCode, 400)
   t.same(unknown.json().errors, [
@@ -166,14 +171,14 @@ t.test('roster input is validated and unknown technicians are named', async (t) 
   t.equal(duplicate.json().errors[0].pointer, '/assignments/1/technicianId')
   const badRole = await replaceRoster(app, [{ technicianId: technicianId(0), role: 'sound guy' }])
   t.equal(badRole.json().errors[0].pointer, '/assignments/0/role')
-  const noCrewCall = await app.inject({
+  const noCrewCall = await injectAs(app, 'service', {
     method: 'PUT',
     url: `${crewCallUrl('video', 'no-such-job')}/assignments`,
     payload: { assignments: [] },
   })
   t.equal(noCrewCall.statusCode, 404)
   t.same(
-    (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
+    (await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
     before,
     'nothing written',
   )
@@ -182,22 +187,26 @@ t.test('roster input is validated and unknown technicians are named', async (t) 
 t.test('single assignments: idempotent upsert and delete', async (t) => {
   await replaceRoster(app, [])
   const url = `${crewCallUrl()}/assignments/${technicianId(2)}`
-  const created = await app.inject({ method: 'PUT', url, payload: { role: 'SND-MON-T' } })
+  const created = await injectAs(app, 'service', { method: 'PUT', url, payload: { role: 'SND-MON-T' } })
   t.equal(created.statusCode, 201)
   t.same(created.json(), { technicianId: 'tech-2', role: 'SND-MON-T', flexLineItemId: null, syncedAt: null })
   const version = created.headers.etag
-  const same = await app.inject({ method: 'PUT', url, payload: { role: 'SND-MON-T' } })
+  const same = await injectAs(app, 'service', { method: 'PUT', url, payload: { role: 'SND-MON-T' } })
   t.equal(same.statusCode, 200)
   t.equal(same.headers.etag, version, 'a no-op keeps the version')
-  const unknown = await app.inject({ method: 'PUT', url: `${crewCallUrl()}/assignments/ghost`, payload: {} })
+  const unknown = await injectAs(app, 'service', {
+    method: 'PUT',
+    url: `${crewCallUrl()}/assignments/ghost`,
+    payload: {},
+  })
   t.equal(unknown.statusCode, 400)
   t.same(unknown.json().errors[0], {
     in: 'path',
     pointer: '/technicianId',
     detail: 'unknown technician ghost',
   })
-  t.equal((await app.inject({ method: 'DELETE', url })).statusCode, 204)
-  t.equal((await app.inject({ method: 'DELETE', url })).statusCode, 204, 'also when absent')
-  const read = await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })
+  t.equal((await injectAs(app, 'service', { method: 'DELETE', url })).statusCode, 204)
+  t.equal((await injectAs(app, 'service', { method: 'DELETE', url })).statusCode, 204, 'also when absent')
+  const read = await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
   t.same(read.json().assignments, [])
 })

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { crewCallUrl, putCrewCall, putTechnicians, technicianId } from '../../helpers/crew.ts'
 import { withClient } from '../../helpers/database.ts'
 import { failOn } from '../../helpers/db-faults.ts'
@@ -26,7 +26,7 @@ async function versionsOf(
   const versions = []
   let cursor: string | null = null
   do {
-    const response: LightMyRequestResponse = await app.inject({
+    const response: LightMyRequestResponse = await injectAs(app, 'service', {
       method: 'GET',
       url: url(jobId, `/history?limit=5${cursor ? `&cursor=${cursor}` : ''}`),
     })
@@ -41,14 +41,14 @@ async function versionsOf(
 }
 
 const rosterAt = async (app: FastifyInstance, jobId: string, version: number) =>
-  (await app.inject({ method: 'GET', url: url(jobId, `?version=${version}`) }))
+  (await injectAs(app, 'service', { method: 'GET', url: url(jobId, `?version=${version}`) }))
     .json<{
       assignments: HistoryAssignment[]
     }>()
     .assignments.map(({ technicianId, role }) => ({ technicianId, role }))
 
 const current = async (app: FastifyInstance, jobId: string) => {
-  const roster = (await app.inject({ method: 'GET', url: url(jobId) })).json<{
+  const roster = (await injectAs(app, 'service', { method: 'GET', url: url(jobId) })).json<{
     version: number
     assignments: HistoryAssignment[]
   }>()
@@ -79,15 +79,28 @@ t.test(
     await putTechnicians(app, 4)
     await putCrewCall(app, 'sound', 'el-h1', 'h1')
     const put = (assignments: HistoryAssignment[]) =>
-      app.inject({ method: 'PUT', url: url('h1'), payload: { assignments } })
+      injectAs(app, 'service', { method: 'PUT', url: url('h1'), payload: { assignments } })
     t.equal((await put([{ technicianId: technicianId(0), role: 'SND-R' }])).statusCode, 200)
     t.equal(
-      (await app.inject({ method: 'PUT', url: url('h1', `/${technicianId(1)}`), payload: { role: 'SND-E' } }))
-        .statusCode,
+      (
+        await injectAs(app, 'service', {
+          method: 'PUT',
+          url: url('h1', `/${technicianId(1)}`),
+          payload: { role: 'SND-E' },
+        })
+      ).statusCode,
       201,
     )
-    t.equal((await app.inject({ method: 'DELETE', url: url('h1', `/${technicianId(0)}`) })).statusCode, 204)
-    const restored = await app.inject({ method: 'POST', url: url('h1', '/restore'), payload: { version: 1 } })
+    t.equal(
+      (await injectAs(app, 'service', { method: 'DELETE', url: url('h1', `/${technicianId(0)}`) }))
+        .statusCode,
+      204,
+    )
+    const restored = await injectAs(app, 'service', {
+      method: 'POST',
+      url: url('h1', '/restore'),
+      payload: { version: 1 },
+    })
     t.equal(restored.statusCode, 200)
     t.match(restored.json(), { version: 4, changes: { created: 1, deleted: 1 } })
     t.same(await rosterAt(app, 'h1', 1), [{ technicianId: technicianId(0), role: 'SND-R' }])
@@ -102,7 +115,9 @@ t.test(
       { version: 2 },
       { version: 1 },
     ])
-    const crewCall = (await app.inject({ method: 'GET', url: crewCallUrl('sound', 'h1') })).json()
+    const crewCall = (
+      await injectAs(app, 'service', { method: 'GET', url: crewCallUrl('sound', 'h1') })
+    ).json()
     t.equal(crewCall.sync.state, 'pending', 'the restore is scheduled for sync')
 
     const removeFault = await failOn(databaseUrl, { table: 'roster_changes', on: 'INSERT' })
@@ -148,21 +163,24 @@ t.test(
           const before = await current(app, jobId)
           let response: LightMyRequestResponse
           if (o.kind === 'replace')
-            response = await app.inject({
+            response = await injectAs(app, 'service', {
               method: 'PUT',
               url: url(jobId),
               payload: { assignments: o.assignments },
             })
           else if (o.kind === 'put')
-            response = await app.inject({
+            response = await injectAs(app, 'service', {
               method: 'PUT',
               url: url(jobId, `/${o.technicianId}`),
               payload: { role: o.role },
             })
           else if (o.kind === 'delete')
-            response = await app.inject({ method: 'DELETE', url: url(jobId, `/${o.technicianId}`) })
+            response = await injectAs(app, 'service', {
+              method: 'DELETE',
+              url: url(jobId, `/${o.technicianId}`),
+            })
           else
-            response = await app.inject({
+            response = await injectAs(app, 'service', {
               method: 'POST',
               url: url(jobId, '/restore'),
               payload: { version: Math.max(0, before.version - o.back) },
@@ -188,7 +206,7 @@ t.test(
           if (JSON.stringify(rebuilt) !== JSON.stringify(assignments))
             throw new Error(`version ${version} rebuilt as ${JSON.stringify(rebuilt)}`)
           const changes = (
-            await app.inject({ method: 'GET', url: url(jobId, `/changes?since=${version}`) })
+            await injectAs(app, 'service', { method: 'GET', url: url(jobId, `/changes?since=${version}`) })
           ).json()
           if (JSON.stringify(applyChanges(assignments, changes)) !== JSON.stringify(latest))
             throw new Error(`changes since ${version} do not give the current roster`)
@@ -205,19 +223,25 @@ t.test('pruned versions: 404 version-pruned, their changes 410 Gone', async (t) 
   await putTechnicians(app, 5)
   await putCrewCall(app, 'sound', 'el-p', 'p')
   for (let i = 0; i < 5; i++)
-    await app.inject({
+    await injectAs(app, 'service', {
       method: 'PUT',
       url: url('p'),
       payload: { assignments: [{ technicianId: technicianId(i) }] },
     })
   t.equal(await app.services.rosterHistory.prune(), 3)
-  const pruned = await app.inject({ method: 'GET', url: url('p', '?version=1') })
+  const pruned = await injectAs(app, 'service', { method: 'GET', url: url('p', '?version=1') })
   t.equal(pruned.statusCode, 404)
   t.match(pruned.json(), { type: 'urn:rostersync:problem:version-pruned' })
-  t.equal((await app.inject({ method: 'GET', url: url('p', '/changes?since=1') })).statusCode, 410)
-  t.equal((await app.inject({ method: 'GET', url: url('p', '/changes?since=3') })).statusCode, 200)
   t.equal(
-    (await app.inject({ method: 'GET', url: url('nope', '/history') })).statusCode,
+    (await injectAs(app, 'service', { method: 'GET', url: url('p', '/changes?since=1') })).statusCode,
+    410,
+  )
+  t.equal(
+    (await injectAs(app, 'service', { method: 'GET', url: url('p', '/changes?since=3') })).statusCode,
+    200,
+  )
+  t.equal(
+    (await injectAs(app, 'service', { method: 'GET', url: url('nope', '/history') })).statusCode,
     404,
     'no such crew call',
   )

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readMigrations } from '../../../src/db/migrations.ts'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { serverUrl, withClient } from '../../helpers/database.ts'
 import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
 
@@ -9,13 +9,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const { app } = await build(t)
 
 t.test('GET /health/live answers ok', async (t) => {
-  const response = await app.inject({ method: 'GET', url: '/health/live' })
+  const response = await injectAs(app, 'service', { method: 'GET', url: '/health/live' })
   t.equal(response.statusCode, 200)
   t.same(response.json(), { status: 'ok' })
 })
 
 t.test('GET /health/ready answers ok on a migrated database', async (t) => {
-  const response = await app.inject({ method: 'GET', url: '/health/ready' })
+  const response = await injectAs(app, 'service', { method: 'GET', url: '/health/ready' })
   t.equal(response.statusCode, 200)
   t.same(response.json(), { status: 'ok' })
 })
@@ -55,7 +55,7 @@ t.test(
 
 t.test('x-request-id', async (t) => {
   const requestId = async (headers: Record<string, string>) =>
-    (await app.inject({ method: 'GET', url: '/health/live', headers })).headers['x-request-id']
+    (await injectAs(app, 'service', { method: 'GET', url: '/health/live', headers })).headers['x-request-id']
 
   t.equal(await requestId({ 'x-request-id': 'abc-123' }), 'abc-123', 'a sane id is echoed')
   t.match(await requestId({}), UUID, 'a UUID is generated when absent')

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   type CrewWorld,
   crewCallUrl,
@@ -53,7 +53,7 @@ async function runs(app: CrewWorld['app'], query = ''): Promise<SyncRun[]> {
   let cursor: string | null = null
   do {
     const page: { runs: SyncRun[]; nextCursor: string | null } = (
-      await app.inject({
+      await injectAs(app, 'service', {
         method: 'GET',
         url: `/v1/sync-runs?limit=100${query}${cursor ? `&cursor=${cursor}` : ''}`,
       })
@@ -65,7 +65,7 @@ async function runs(app: CrewWorld['app'], query = ''): Promise<SyncRun[]> {
 }
 
 const syncState = async (app: CrewWorld['app'], department = 'sound') =>
-  (await app.inject({ method: 'GET', url: crewCallUrl(department) })).json().sync
+  (await injectAs(app, 'service', { method: 'GET', url: crewCallUrl(department) })).json().sync
 
 /** Waits until the crew call is in sync and Flex holds exactly `expected` resources, one line each. */
 async function converged(w: CrewWorld, expected: string[], timeoutMs = 15_000) {
@@ -204,10 +204,10 @@ t.test(
     await new Promise((resolve) => setTimeout(resolve, 300))
     t.equal((await runs(w.app)).length, 3, 'no automatic run after giving up')
 
-    const integrity = (await w.app.inject({ method: 'GET', url: '/v1/admin/integrity' })).json()
+    const integrity = (await injectAs(w.app, 'service', { method: 'GET', url: '/v1/admin/integrity' })).json()
     t.match(integrity.crewCallsBySyncState, { failed: 1 })
     t.ok(integrity.oldestPendingChangeSeconds >= 0)
-    const metrics = (await w.app.inject({ method: 'GET', url: '/metrics' })).body
+    const metrics = (await injectAs(w.app, 'service', { method: 'GET', url: '/metrics' })).body
     t.match(metrics, /rostersync_crew_calls\{state="failed"\} 1/)
 
     w.flex.clearFaults()
@@ -222,7 +222,7 @@ t.test(
       async () => (await syncState(w.app)).state === 'failed' || undefined,
     )
     w.flex.clearFaults()
-    const manual = await w.app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
+    const manual = await injectAs(w.app, 'service', { method: 'POST', url: `${crewCallUrl()}/sync` })
     t.equal(manual.json().run.status, 'succeeded', 'a manual sync re-arms it and runs')
     t.equal(manual.json().run.trigger, 'manual')
     await converged(w, resources(1))

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   crewCallUrl,
   crewWorld,
@@ -45,7 +45,9 @@ t.test('a plan the budget cannot cover is deferred and changes nothing', async (
   t.equal((await sync(app)).body.run.status, 'succeeded', '4 calls of 7')
   await replaceRoster(app, roster(6))
   const linesBefore = flex.lines(ELEMENT)
-  const assignmentsBefore = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  const assignmentsBefore = (
+    await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json()
 
   const run = (await sync(app)).body.run
   t.equal(run.status, 'deferred', 'the list fits (5 of 7), three adds do not')
@@ -55,20 +57,22 @@ t.test('a plan the budget cannot cover is deferred and changes nothing', async (
   t.ok(retryIn > 59 * 60_000 && retryIn <= 60 * 60_000, 'when the first sync leaves the hour window')
   t.same(flex.lines(ELEMENT), linesBefore, 'Flex unchanged')
   t.same(
-    (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
+    (await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
     assignmentsBefore,
     'database unchanged',
   )
   t.equal(await reservedCalls(databaseUrl), 5)
 
-  const deferred = (await app.inject({ method: 'GET', url: '/v1/sync-runs?status=deferred' })).json()
+  const deferred = (
+    await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs?status=deferred' })
+  ).json()
   t.same(
     deferred.runs.map((r: { id: string }) => r.id),
     [run.id],
   )
   t.equal((await sync(app, 'sound', '?dryRun=true')).status, 200, 'a dry run is one list: 6 of 7')
   t.equal((await sync(app, 'sound', '?dryRun=true')).status, 200, '7 of 7')
-  const refused = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync?dryRun=true` })
+  const refused = await injectAs(app, 'service', { method: 'POST', url: `${crewCallUrl()}/sync?dryRun=true` })
   t.equal(refused.statusCode, 503, 'the budget is spent')
   t.match(refused.json(), { detail: /Flex call budget cannot cover/ })
   t.ok(Number(refused.headers['retry-after']) > 59 * 60, 'Retry-After: when the first sync leaves the window')
@@ -123,7 +127,7 @@ t.test('every instance draws from one budget; concurrent syncs never overspend i
   t.same(a.flex.duplicateAdds, [])
   t.ok([...linesPerResource(a.flex).values()].every((n) => n === 1))
 
-  const metrics = await b.app.inject({ method: 'GET', url: '/metrics' })
+  const metrics = await injectAs(b.app, 'service', { method: 'GET', url: '/metrics' })
   t.match(metrics.body, /rostersync_flex_budget_calls\{window="hour",state="used"\} [1-8]\n/)
   t.match(metrics.body, /rostersync_flex_budget_calls\{window="day",state="left"\} \d+\n/)
 })
@@ -136,7 +140,9 @@ t.test('a budget that cannot be read fails the run, recorded, and calls Flex not
   t.equal(run.status, 'failed')
   t.match(run.errors, [{ operation: 'run', message: /injected failure on flex_call_reservations/ }])
   t.equal(flex.calls.length, 0)
-  const running = (await app.inject({ method: 'GET', url: '/v1/sync-runs?status=running' })).json()
+  const running = (
+    await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs?status=running' })
+  ).json()
   t.same(running.runs, [], 'no run left running')
   await removeFault()
   t.equal((await sync(app)).body.run.status, 'succeeded')

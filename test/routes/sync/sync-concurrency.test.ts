@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import {
   crewCallUrl,
   crewWorld,
@@ -54,7 +55,7 @@ t.test('20 concurrent syncs of one crew call from two instances: one line per te
 t.test('a crashed holder blocks the next sync only until its lease expires', async (t) => {
   const { app, flex, databaseUrl } = await crewWorld(t, 2, { env: { SYNC_LEASE_MS: '500' } })
   await replaceRoster(app, roster(2))
-  const crewCallId = (await app.inject({ method: 'GET', url: crewCallUrl() })).json().id
+  const crewCallId = (await injectAs(app, 'service', { method: 'GET', url: crewCallUrl() })).json().id
   await withClient(databaseUrl, (c) =>
     c.query(
       `UPDATE crew_calls SET sync_lease_owner = 'crashed-instance', sync_lease_until = now() + interval '400 milliseconds'
@@ -65,11 +66,11 @@ t.test('a crashed holder blocks the next sync only until its lease expires', asy
       ),
     ),
   )
-  const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
+  const response = await injectAs(app, 'service', { method: 'POST', url: `${crewCallUrl()}/sync` })
   t.equal(response.statusCode, 200)
   t.equal(response.json().run.status, 'succeeded')
   t.equal(flex.lines(ELEMENT).length, 2)
-  const runs = (await app.inject({ method: 'GET', url: '/v1/sync-runs' })).json().runs
+  const runs = (await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs' })).json().runs
   const abandoned = runs.find((r: { id: string }) => r.id !== response.json().run.id)
   t.match(abandoned, { status: 'failed', errors: [{ operation: 'run', message: /abandoned/ }] })
   t.same(
@@ -86,7 +87,7 @@ t.test('a sync waits a bounded time for a running one, then answers 409 with Ret
       `UPDATE crew_calls SET sync_lease_owner = 'busy', sync_lease_until = now() + interval '1 minute'`,
     ),
   )
-  const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
+  const response = await injectAs(app, 'service', { method: 'POST', url: `${crewCallUrl()}/sync` })
   t.equal(response.statusCode, 409)
   t.ok(Number(response.headers['retry-after']) >= 1)
   t.match(response.json(), { type: 'urn:rostersync:problem:conflict', detail: /already running/ })
@@ -105,7 +106,9 @@ t.test('concurrent roster replaces behave like calendar replaces', async (t) => 
     [],
     'all succeed',
   )
-  const final = (await first.app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  const final = (
+    await injectAs(first.app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json()
   const signature = (set: { technicianId: string; role?: string | null }[]) =>
     JSON.stringify(set.map((a) => [a.technicianId, a.role ?? null]).sort())
   const matching = sets.filter((set) => signature(set) === signature(final.assignments))

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import {
   crewCallUrl,
   crewWorld,
@@ -24,9 +25,13 @@ t.test('a failed read of Flex fails the run and changes nothing', async (t) => {
   await replaceRoster(app, roster(3))
   await sync(app)
   const linesBefore = flex.lines(ELEMENT)
-  const rosterBefore = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  const rosterBefore = (
+    await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json()
   await replaceRoster(app, roster(2)) // tech-2 would be removed by a successful sync
-  const rosterNow = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  const rosterNow = (
+    await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json()
   flex.fail('list', { status: 503, times: 2 })
   const writesBefore = flexWrites(flex).length
 
@@ -36,12 +41,14 @@ t.test('a failed read of Flex fails the run and changes nothing', async (t) => {
   t.same(flex.lines(ELEMENT), linesBefore, 'Flex unchanged')
   t.equal(flexWrites(flex).length, writesBefore, 'no Flex writes')
   t.same(
-    (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
+    (await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })).json(),
     rosterNow,
     'database unchanged',
   )
   t.not(rosterNow, rosterBefore)
-  const failed = (await app.inject({ method: 'GET', url: '/v1/sync-runs?status=failed' })).json()
+  const failed = (
+    await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs?status=failed' })
+  ).json()
   t.same(
     failed.runs.map((r: { id: string }) => r.id),
     [run.id],
@@ -157,7 +164,7 @@ t.test('when recording a line fails after Flex added it, the next sync adopts th
   t.equal(first.status, 'partial')
   t.match(first.errors, [{ operation: 'record', technicianId: technicianId(2) }])
   t.equal(linesPerResource(flex).get(resourceId(2)), 1, 'the line exists in Flex')
-  const row = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` }))
+  const row = (await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` }))
     .json()
     .assignments.find((a: { technicianId: string }) => a.technicianId === technicianId(2))
   t.equal(row.flexLineItemId, null, 'no row claims a line it could not record')
@@ -183,7 +190,10 @@ t.test('removing a line that is already gone counts as removed', async (t) => {
 t.test('a dry run whose Flex read fails is a 502 problem', async (t) => {
   const { app, flex } = await crewWorld(t, 1, { env: FAST_RETRIES })
   flex.fail('list', { status: 500, times: 2 })
-  const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync?dryRun=true` })
+  const response = await injectAs(app, 'service', {
+    method: 'POST',
+    url: `${crewCallUrl()}/sync?dryRun=true`,
+  })
   t.equal(response.statusCode, 502)
   t.match(response.json(), { type: 'urn:rostersync:problem:upstream', detail: /500/ })
   t.notMatch(response.body, new RegExp(flex.token), 'the Flex token is never disclosed')

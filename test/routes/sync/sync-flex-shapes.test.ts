@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import {
   type CrewWorld,
   crewCallUrl,
@@ -32,7 +33,9 @@ async function world(t: Test, shape: Partial<ResponseShape>, env: Record<string,
 
 /** What a sync could have changed: Flex's lines and the rows' recorded lines. */
 async function snapshot({ app, flex }: CrewWorld) {
-  const assignments = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
+  const assignments = (
+    await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json()
   return { lines: flex.lines(ELEMENT), assignments }
 }
 
@@ -159,7 +162,9 @@ t.test('a row of unknown shape stops every sync before it acts, naming the row a
     status: 'failed',
     error: /row 5 \(fields: id, name, quantity\): no kind field and no resource id/,
   })
-  const { runs } = (await w.app.inject({ method: 'GET', url: '/v1/sync-runs?status=failed' })).json()
+  const { runs } = (
+    await injectAs(w.app, 'service', { method: 'GET', url: '/v1/sync-runs?status=failed' })
+  ).json()
   t.notOk(JSON.stringify(runs).includes('Jane'), 'no value of a personal field is recorded')
   const dryRun = await sync(w.app, 'sound', '?dryRun=true')
   t.equal(dryRun.status, 502, 'a dry run says so too')
@@ -241,7 +246,8 @@ for (const [name, inject, expected] of refusals) {
     inject(w)
     const started = Date.now()
     await syncsChangeNothing(t, w, expected)
-    const [last] = (await w.app.inject({ method: 'GET', url: '/v1/sync-runs?limit=1' })).json().runs
+    const [last] = (await injectAs(w.app, 'service', { method: 'GET', url: '/v1/sync-runs?limit=1' })).json()
+      .runs
     if (expected.status === 'deferred') {
       const wait = Date.parse(last.retryAt) - started
       t.ok(

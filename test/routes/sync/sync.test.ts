@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   crewCallUrl,
   crewWorld,
@@ -20,7 +20,7 @@ t.test('without Flex configured, syncs answer 503 and everything else works', as
   await putTechnicians(app, 1)
   await putCrewCall(app)
   t.equal((await replaceRoster(app, roster(1))).statusCode, 200)
-  const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
+  const response = await injectAs(app, 'service', { method: 'POST', url: `${crewCallUrl()}/sync` })
   t.equal(response.statusCode, 503)
   t.match(response.json(), { type: 'urn:rostersync:problem:service-unavailable', detail: /FLEX_BASE_URL/ })
 })
@@ -39,8 +39,9 @@ t.test('a sync adds every rostered technician once; the next sync changes nothin
   )
   t.same([...linesPerResource(flex).values()], Array(10).fill(1), 'one line per technician')
 
-  const assignments = (await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })).json()
-    .assignments
+  const assignments = (
+    await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl()}/assignments` })
+  ).json().assignments
   const recorded = new Set(assignments.map((a: { flexLineItemId: string }) => a.flexLineItemId))
   t.same(recorded, new Set(flex.lines(ELEMENT).map((line) => line.id)), 'each row records its line')
 
@@ -114,7 +115,7 @@ t.test('business roles follow the role code tier', async (t) => {
   })
   t.same((await sync(app)).body.run.rolesSet, [], 'roles already right')
 
-  await app.inject({
+  await injectAs(app, 'service', {
     method: 'PUT',
     url: `${crewCallUrl()}/assignments/${technicianId(0)}`,
     payload: { role: 'SND-FOH-E' },
@@ -140,7 +141,7 @@ t.test('a dry run returns the plan and changes nothing', async (t) => {
     ignored: [],
   })
   t.same(flexWrites(flex), [], 'no Flex writes')
-  const history = (await app.inject({ method: 'GET', url: '/v1/sync-runs' })).json()
+  const history = (await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs' })).json()
   t.same(history.runs, [], 'no run recorded')
 })
 
@@ -149,7 +150,7 @@ t.test('a job sync runs every department and the history pages newest first', as
   await putCrewCall(app, 'lights', 'element-lights')
   await replaceRoster(app, roster(1))
   await replaceRoster(app, roster(2), 'lights')
-  const job = await app.inject({ method: 'POST', url: '/v1/jobs/job-1/sync' })
+  const job = await injectAs(app, 'service', { method: 'POST', url: '/v1/jobs/job-1/sync' })
   t.equal(job.statusCode, 200)
   t.same(
     job.json().runs.map((r: { department: string }) => r.department),
@@ -158,10 +159,10 @@ t.test('a job sync runs every department and the history pages newest first', as
   await sync(app)
   await sync(app, 'lights')
 
-  const page1 = (await app.inject({ method: 'GET', url: '/v1/sync-runs?limit=3' })).json()
+  const page1 = (await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs?limit=3' })).json()
   t.equal(page1.runs.length, 3)
   const page2 = (
-    await app.inject({ method: 'GET', url: `/v1/sync-runs?limit=3&cursor=${page1.nextCursor}` })
+    await injectAs(app, 'service', { method: 'GET', url: `/v1/sync-runs?limit=3&cursor=${page1.nextCursor}` })
   ).json()
   t.equal(page2.runs.length, 1)
   t.equal(page2.nextCursor, null)
@@ -175,11 +176,13 @@ t.test('a job sync runs every department and the history pages newest first', as
     'newest first',
   )
   t.equal(new Set(all.map((r: { id: string }) => r.id)).size, 4, 'no run twice')
-  const lights = (await app.inject({ method: 'GET', url: '/v1/sync-runs?department=lights' })).json()
+  const lights = (
+    await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs?department=lights' })
+  ).json()
   t.equal(lights.runs.length, 2)
-  const bad = await app.inject({ method: 'GET', url: '/v1/sync-runs?cursor=bogus' })
+  const bad = await injectAs(app, 'service', { method: 'GET', url: '/v1/sync-runs?cursor=bogus' })
   t.equal(bad.statusCode, 400)
   t.equal(bad.json().errors[0].pointer, '/cursor')
-  const unknownJob = await app.inject({ method: 'POST', url: '/v1/jobs/no-such-job/sync' })
+  const unknownJob = await injectAs(app, 'service', { method: 'POST', url: '/v1/jobs/no-such-job/sync' })
   t.equal(unknownJob.statusCode, 404)
 })

@@ -11,7 +11,7 @@ import {
   formatReport,
   sanitizeCapture,
 } from '../../../src/services/sync/flex-doctor.ts'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import { startFakeFlex } from '../../helpers/fake-flex.ts'
 
 const TOKEN = 'tok-doctor-0f9e'
@@ -281,7 +281,7 @@ t.test('the script: an unclassifiable row exits 1, missing settings exit 2', asy
 
 t.test('the script, with DATABASE_URL: known technicians and the budget left', async (t) => {
   const { app, databaseUrl } = await build(t)
-  const put = await app.inject({
+  const put = await injectAs(app, 'service', {
     method: 'PUT',
     url: '/v1/technicians/tech-7',
     payload: { name: 'Tess Tech', flexResourceId: TECH_RESOURCE },
