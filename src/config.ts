@@ -8,7 +8,7 @@ const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).defa
 export const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 const SERVICE_KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/
 export const MIN_SERVICE_KEY_LENGTH = 16
-export const MIN_JWT_SECRET_BYTES = 32
+const MIN_JWT_SECRET_BYTES = 32
 
 export interface ServiceKey {
   name: string
@@ -79,7 +79,7 @@ const jwtPublicKeySchema = z.string().transform((text, ctx) => {
  * Every environment variable the service reads, with its default. Parsed once at boot
  * (src/server.ts); nothing else reads process.env. Documented in the README's Configuration table.
  */
-export const configSchema = z.object({
+const configSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(3000).pipe(z.number().max(65535)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,5 +1,5 @@
 /** The realm of every WWW-Authenticate challenge of the API (RFC 6750). */
-export const AUTH_REALM = 'rostersync'
+const AUTH_REALM = 'rostersync'
 
 /**
  * The RFC 6750 challenge sent with every 401 and 403: `Bearer realm="rostersync"`, plus `error` and

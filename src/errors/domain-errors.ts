@@ -27,7 +27,7 @@ export interface FieldError {
   detail: string
 }
 
-export interface DomainErrorOptions extends ErrorOptions {
+interface DomainErrorOptions extends ErrorOptions {
   /** Sent as Retry-After (503s without it get the configured default). */
   retryAfterSeconds?: number
 }

@@ -40,7 +40,7 @@ export interface FlexRequest {
 }
 
 /** Flex's answer to one attempt, its body read whole. */
-export interface FlexAnswer {
+interface FlexAnswer {
   status: number
   statusText: string
   retryAfter: string | null
@@ -48,7 +48,7 @@ export interface FlexAnswer {
   body: string
 }
 
-export interface FlexExchangeOptions {
+interface FlexExchangeOptions {
   baseUrl: string
   authToken: string
   timeoutMs: number

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { ServiceUnavailableError } from '../errors/domain-errors.ts'
 
-export interface BodyBudgetOptions {
+interface BodyBudgetOptions {
   /** BODY_BYTES_IN_FLIGHT: the request body bytes the process may parse and hold at once. */
   budgetBytes: number
   /** BODY_LIMIT_BYTES: what a body without Content-Length (chunked) is charged, since it may be that big. */

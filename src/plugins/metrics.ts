@@ -10,7 +10,7 @@ declare module 'fastify' {
   }
 }
 
-export interface MetricsPluginOptions {
+interface MetricsPluginOptions {
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   token?: string
 }

@@ -25,7 +25,7 @@ const HEADER_REF = '#/components/headers/'
 const INPUT_SUFFIX = 'Input'
 
 /** Every response header the API sends (besides Content-Type, Content-Length and the connection's own). */
-export const RESPONSE_HEADERS = {
+const RESPONSE_HEADERS = {
   'x-request-id': {
     description:
       "The request's id: the caller's `x-request-id` when it is a token of up to 128 characters, else a " +
@@ -70,7 +70,7 @@ export const RESPONSE_HEADERS = {
   },
 } as const
 
-export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS
+type ResponseHeaderName = keyof typeof RESPONSE_HEADERS
 
 /** The component name of a header (components.headers keys must be plain names). */
 const componentName = (header: ResponseHeaderName) =>
@@ -89,7 +89,7 @@ interface OperationFacts {
 }
 
 /** The headers a response of this operation and status carries; `required` when it always does. */
-export function headersOf(
+function headersOf(
   { path, operation, document }: OperationFacts,
   status: number,
 ): Partial<Record<ResponseHeaderName, { required: boolean }>> {

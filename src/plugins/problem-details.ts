@@ -42,7 +42,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
 }
 
-export const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
+const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
 
 /** Unknown routes: thrown, so the error handler renders them like every other problem. */
 export async function notFoundHandler(request: FastifyRequest): Promise<never> {
@@ -143,7 +143,7 @@ export function sendFrameworkError(error: FastifyError, request: FastifyRequest,
   return sendProblem(request, reply, classify(error))
 }
 
-export interface ErrorsPluginOptions {
+interface ErrorsPluginOptions {
   retryAfterSeconds: number
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 
-export const fieldErrorSchema = z
+const fieldErrorSchema = z
   .object({
     in: z.enum(['body', 'path', 'query', 'header']).describe('The part of the request at fault.'),
     pointer: z.string().describe('JSON pointer (RFC 6901) into that part, e.g. /calendars/3/calendarId.'),
@@ -9,7 +9,7 @@ export const fieldErrorSchema = z
   .meta({ id: 'FieldError' })
 
 /** RFC 9457 problem details, with the request id and (for validation) every field at fault. */
-export const problemSchema = z
+const problemSchema = z
   .object({
     type: z.string().describe('Stable URI identifying the problem type.'),
     title: z.string(),
@@ -29,7 +29,7 @@ export const problemResponse = (description: string) => ({
 })
 
 /** Error responses every route documents, keyed by status. */
-export const problemResponses = {
+const problemResponses = {
   400: problemResponse('The request is malformed; `errors` names each field at fault. Nothing was written.'),
   401: problemResponse(
     'Missing, malformed, expired or wrongly signed credentials (WWW-Authenticate: Bearer). Nothing was written.',

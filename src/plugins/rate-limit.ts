@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { TooManyRequestsError } from '../errors/domain-errors.ts'
 import { pickProblems } from './problem-schemas.ts'
 
-export interface RateLimitPluginOptions {
+interface RateLimitPluginOptions {
   /** Requests each credential may make per window. */
   max: number
   windowMs: number

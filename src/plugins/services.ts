@@ -38,7 +38,7 @@ declare module 'fastify' {
   }
 }
 
-export interface ServicesPluginOptions {
+interface ServicesPluginOptions {
   config: Config
   /** Replaces individual services, e.g. to inject faults in tests. */
   overrides?: Partial<Services>

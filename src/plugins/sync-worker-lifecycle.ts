@@ -9,7 +9,7 @@ declare module 'fastify' {
   }
 }
 
-export interface SyncWorkerPluginOptions {
+interface SyncWorkerPluginOptions {
   config: Config
 }
 

@@ -50,8 +50,8 @@ export const fieldsOf = (item: unknown): Record<string, unknown> =>
   typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : {}
 
 /** The spellings a boolean query parameter accepts (zod's stringbool, compared case-insensitively). */
-export const TRUE_SPELLINGS = ['true', '1', 'yes', 'on', 'y', 'enabled'] as const
-export const FALSE_SPELLINGS = ['false', '0', 'no', 'off', 'n', 'disabled'] as const
+const TRUE_SPELLINGS = ['true', '1', 'yes', 'on', 'y', 'enabled'] as const
+const FALSE_SPELLINGS = ['false', '0', 'no', 'off', 'n', 'disabled'] as const
 
 /**
  * A boolean query parameter, false when absent. The document declares it `type: boolean`, so a

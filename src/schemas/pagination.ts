@@ -1,8 +1,8 @@
 import { z } from 'zod'
 import { MAX_ID_LENGTH } from './common.ts'
 
-export const DEFAULT_PAGE_SIZE = 20
-export const MAX_PAGE_SIZE = 100
+const DEFAULT_PAGE_SIZE = 20
+const MAX_PAGE_SIZE = 100
 
 /**
  * The longest cursor a list keyed by client ids can return: its key encoded as a JSON array (a

@@ -1,6 +1,6 @@
 import type { IntegrityReport } from '../../src/services/admin/integrity-schemas.ts'
 import type { SyncRunView } from '../../src/services/sync/sync-schemas.ts'
-import type { FakeFlex } from '../helpers/fake-flex.ts'
+import type { FakeFlex } from '../helpers/fake-flex/fake-flex.ts'
 import { isProblemContentType } from '../helpers/problem.ts'
 import type { FinalState } from './final-state.ts'
 import type { Operation } from './history.ts'

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
 import { type BuildOptions, build, injectAs, type TestApp } from './build-app.ts'
-import { type FakeFlex, startFakeFlex } from './fake-flex.ts'
+import { type FakeFlex, startFakeFlex } from './fake-flex/fake-flex.ts'
 
 export const JOB = 'job-1'
 export const ELEMENT = 'element-1'

@@ -150,7 +150,7 @@ t.test('user tokens that do not verify: 401 invalid_token, saying why', async (t
 t.test(`exp and nbf allow ${CLOCK_TOLERANCE_SECONDS} seconds of clock skew`, async (t) => {
   const get = async (options: TokenOptions) =>
     (
-      await injectAs(app, 'service', {
+      await injectAs(app, 'headers', {
         method: 'GET',
         url: calendarsUrl('alice'),
         headers: bearer(await token({ sub: 'alice' }, options)),
@@ -163,32 +163,32 @@ t.test(`exp and nbf allow ${CLOCK_TOLERANCE_SECONDS} seconds of clock skew`, asy
 
 t.test('a user token reads and replaces its own calendars, and only those', async (t) => {
   const alice = await asUser('alice')
-  const put = await injectAs(app, 'service', {
+  const put = await injectAs(app, 'headers', {
     method: 'PUT',
     url: calendarsUrl('alice'),
     headers: alice,
     payload: { calendars: calendarSet('alice', 2) },
   })
   t.equal(put.statusCode, 200, 'replace its own: 200')
-  const get = await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('alice'), headers: alice })
+  const get = await injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('alice'), headers: alice })
   t.equal(get.statusCode, 200, 'read its own: 200')
   t.equal(get.json().calendars.length, 2)
 
   const forbidden = [
-    await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('bob'), headers: alice }),
-    await injectAs(app, 'service', {
+    await injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('bob'), headers: alice }),
+    await injectAs(app, 'headers', {
       method: 'PUT',
       url: calendarsUrl('bob'),
       headers: alice,
       payload: { calendars: calendarSet('stolen', 1) },
     }),
-    await injectAs(app, 'service', {
+    await injectAs(app, 'headers', {
       method: 'PUT',
       url: calendarsUrl('bob'),
       headers: alice,
       payload: { calendars: 'not even valid' },
     }),
-    await injectAs(app, 'service', {
+    await injectAs(app, 'headers', {
       method: 'PUT',
       url: calendarsUrl('bob'),
       headers: await asUser('alice', 'admin'),
@@ -215,7 +215,7 @@ t.test('a user token reads and replaces its own calendars, and only those', asyn
 
 t.test('a user id with characters that need encoding matches its sub', async (t) => {
   const sub = 'auth0|64f0 é/x'
-  const response = await injectAs(app, 'service', {
+  const response = await injectAs(app, 'headers', {
     method: 'GET',
     url: calendarsUrl(sub),
     headers: await asUser(sub),
@@ -308,7 +308,7 @@ t.test('several service keys: each one works', async (t) => {
     env: { AUTH_SERVICE_KEYS: 'scheduler:scheduler-key-0123456789, importer:importer-key-0123456789' },
   })
   for (const key of ['scheduler-key-0123456789', 'importer-key-0123456789']) {
-    const response = await injectAs(app, 'service', {
+    const response = await injectAs(app, 'headers', {
       method: 'GET',
       url: '/v1/sync-runs',
       headers: bearer(key),
@@ -330,7 +330,7 @@ t.test('user tokens verified with a PEM public key', async (t) => {
         env: { AUTH_JWT_PUBLIC_KEY: pem.trim().replaceAll('\n', '\\n'), AUTH_JWT_AUDIENCE: AUDIENCE },
       })
       const get = async (jwt: string) =>
-        injectAs(app, 'service', { method: 'GET', url: calendarsUrl('frank'), headers: bearer(jwt) })
+        injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('frank'), headers: bearer(jwt) })
 
       t.equal((await get(await token({ sub: 'frank' }, { alg, key: pair.privateKey }))).statusCode, 200)
       const wrongKey = await get(await token({ sub: 'frank' }, { alg, key: other.privateKey }))
@@ -356,7 +356,7 @@ t.test('user tokens verified with a PEM public key', async (t) => {
         await token({ sub: 'frank', role: 'management' }, { alg, key: pair.privateKey }),
       )
       t.equal(admin.statusCode, 200)
-      const crew = await injectAs(app, 'service', {
+      const crew = await injectAs(app, 'headers', {
         method: 'GET',
         url: '/v1/sync-runs',
         headers: bearer(await token({ sub: 'frank', role: 'admin' }, { alg, key: pair.privateKey })),
@@ -373,7 +373,7 @@ t.test('a secret and a public key together: each verifies its own algorithm', as
     env: { AUTH_JWT_SECRET: SECRET, AUTH_JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey) },
   })
   const get = async (jwt: string) =>
-    (await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('gina'), headers: bearer(jwt) }))
+    (await injectAs(app, 'headers', { method: 'GET', url: calendarsUrl('gina'), headers: bearer(jwt) }))
       .statusCode
   t.equal(await get(await token({ sub: 'gina' })), 200, 'HS256 with the secret')
   t.equal(
@@ -408,7 +408,7 @@ t.test('unknown routes under /v1: 401 without credentials, 404 with', async (t) 
     const known = await injectAs(app, 'service', { method: 'GET', url })
     t.equal(known.statusCode, 404, `${url} with a service key`)
     t.match(known.json(), { type: 'urn:rostersync:problem:not-found', instance: url })
-    const user = await injectAs(app, 'service', { method: 'GET', url, headers: await asUser('alice') })
+    const user = await injectAs(app, 'headers', { method: 'GET', url, headers: await asUser('alice') })
     t.equal(user.statusCode, 404, `${url} with a user token`)
   }
   const outside = await injectAs(app, 'headers', {

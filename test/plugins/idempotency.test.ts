@@ -252,6 +252,7 @@ t.test('keys are scoped by credential and by path', async (t) => {
     'eve',
     calendarSet('two', 1),
     as('Bearer service-key-two-0123456789'),
+    'headers',
   )
   assertReplay(t, two, replay)
 })

@@ -10,7 +10,7 @@ import type { Principal } from './credentials.ts'
  */
 export type Access = 'calendar-owner' | 'crew' | 'admin' | 'service'
 
-export const CREW_ROLES: ReadonlySet<string> = new Set(['admin', 'management'])
+const CREW_ROLES: ReadonlySet<string> = new Set(['admin', 'management'])
 
 /** The one place that decides whether an authenticated principal may call a route; throws ForbiddenError. */
 export function authorize(access: Access, principal: Principal, params: unknown): void {

@@ -16,7 +16,7 @@ export function principalName(principal: Principal): string {
 /** Seconds of clock skew allowed when checking a token's `exp` and `nbf`. */
 export const CLOCK_TOLERANCE_SECONDS = 5
 
-export interface CredentialSettings {
+interface CredentialSettings {
   serviceKeys: readonly ServiceKey[]
   /** HS256 secret. */
   jwtSecret?: string

@@ -3,7 +3,7 @@ import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { BEARER_TOKEN, MIN_SERVICE_KEY_LENGTH } from '../../config.ts'
 
-export interface GeneratedServiceKey {
+interface GeneratedServiceKey {
   key: string
   /** Absolute path of the file that holds it. */
   file: string

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BudgetUsage } from '../../services/sync/flex-call-budget.ts'
 import type { ScheduleStats } from '../../services/sync/sync-schedule.ts'
 
-export interface PoolStats {
+interface PoolStats {
   totalCount: number
   idleCount: number
   waitingCount: number

@@ -6,7 +6,7 @@ import { type FlexCallBudget, secondsUntil } from '../sync/flex-call-budget.ts'
 import type { SyncSchedule } from '../sync/sync-schedule.ts'
 import type { IntegrityReport } from './integrity-schemas.ts'
 
-export interface IntegrityServiceDeps {
+interface IntegrityServiceDeps {
   prisma: PrismaClient
   /** Undefined when Flex is not configured: checkFlex then answers 503. */
   flex: FlexPort | undefined

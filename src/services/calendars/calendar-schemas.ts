@@ -3,7 +3,7 @@ import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from '
 
 export const MAX_CALENDARS_PER_SET = 10_000
 
-export const accessRoles = ['owner', 'writer', 'reader', 'freeBusyReader'] as const
+const accessRoles = ['owner', 'writer', 'reader', 'freeBusyReader'] as const
 
 const colorSchema = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #9fe1e7')
 
@@ -33,7 +33,7 @@ const timeZoneSchema = z
   .refine(isTimeZone, 'must be an IANA time zone such as Europe/Madrid')
 
 /** One calendar as the provider lists it; field names are Google Calendar's calendarList names. */
-export const calendarInputSchema = z
+const calendarInputSchema = z
   .strictObject({
     calendarId: idSchema,
     summary: storableText().min(1, 'must not be empty').max(1024),

@@ -8,7 +8,7 @@ import type { KeyHold } from '../idempotency/key-store.ts'
 import { checkIfMatch, ifMatchVersions } from '../if-match.ts'
 import type { CalendarInput, CalendarSetView, CalendarView } from './calendar-schemas.ts'
 
-export interface CalendarServiceDeps {
+interface CalendarServiceDeps {
   prisma: PrismaClient
   /**
    * The current request's Idempotency-Key, reserved for a write that stores the response itself; undefined
@@ -18,7 +18,7 @@ export interface CalendarServiceDeps {
 }
 
 /** A replace's answer as PostgreSQL rendered it (ReplaceCalendarsResult as compact JSON), and its version. */
-export interface RenderedReplace {
+interface RenderedReplace {
   version: number
   json: string
 }

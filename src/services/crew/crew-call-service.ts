@@ -17,7 +17,7 @@ import type { CrewCallsPage } from './crew-list-schemas.ts'
 import type { CrewCallView } from './crew-schemas.ts'
 import { flexMayHoldLinesOf } from './flex-line-guard.ts'
 
-export interface CrewCallServiceDeps {
+interface CrewCallServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: a new crew call, or one moved to another element, is reconciled this long after. */

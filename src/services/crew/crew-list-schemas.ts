@@ -24,7 +24,7 @@ export const techniciansPageSchema = z
 
 export type TechniciansPage = z.output<typeof techniciansPageSchema>
 
-export const crewCallSummarySchema = crewCallSchema
+const crewCallSummarySchema = crewCallSchema
   .extend({
     version: versionSchema.describe("The roster's version (its ETag)."),
     sync: crewCallSyncSchema.describe('How the crew call stands with Flex, and what happens next.'),
@@ -42,7 +42,7 @@ export const crewCallsPageSchema = z
 
 export type CrewCallsPage = z.output<typeof crewCallsPageSchema>
 
-export const technicianAssignmentSchema = z
+const technicianAssignmentSchema = z
   .object({
     crewCallId: z.uuid(),
     jobId: z.string(),

@@ -4,10 +4,10 @@ import { departments } from '../../schemas/departments.ts'
 import { setChangesSchema } from '../calendars/calendar-schemas.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
 
-export const MAX_ROSTER_SIZE = 2_000
+const MAX_ROSTER_SIZE = 2_000
 
 /** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
-export const roleCodeSchema = z
+const roleCodeSchema = z
   .string()
   .max(64)
   .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')

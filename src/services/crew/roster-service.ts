@@ -19,7 +19,7 @@ import type {
   RosterView,
 } from './crew-schemas.ts'
 
-export interface RosterServiceDeps {
+interface RosterServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: every roster change schedules a reconcile this long after it (SyncSchedule). */

@@ -13,7 +13,7 @@ import { crewCallsThatMayHoldLinesOf, runningSyncOfChangedRoster } from './flex-
 /** How many crew calls a refused delete names. */
 const NAMED_CREW_CALLS = 10
 
-export interface TechnicianServiceDeps {
+interface TechnicianServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
 }

@@ -58,7 +58,7 @@ export function sinceOutOfHistory(
 }
 
 /** A history version row as Prisma reads it (calendar_versions, roster_versions). */
-export interface HistoryVersionRow {
+interface HistoryVersionRow {
   version: number
   changedAt: Date
   actor: string

@@ -5,7 +5,7 @@ import { IdempotencyKeyInUseError, IdempotencyKeyReusedError } from '../../error
 import { HeldKey } from './held-key.ts'
 import { IdempotencyKeyStore, type IdempotentRequest, type StoredResponse } from './key-store.ts'
 
-export interface IdempotencyServiceDeps {
+interface IdempotencyServiceDeps {
   prisma: PrismaClient
   /** How long a key is kept (IDEMPOTENCY_TTL_SECONDS); then it is free again and purged. */
   ttlSeconds: number
@@ -17,7 +17,7 @@ export interface IdempotencyServiceDeps {
 }
 
 /** Taking a key: the request now holds it, or its first request's response is replayed. */
-export type TakeResult = { held: HeldKey } | { replay: StoredResponse }
+type TakeResult = { held: HeldKey } | { replay: StoredResponse }
 
 const TAKE_ATTEMPTS = 3
 

@@ -26,14 +26,14 @@ export interface StoredResponse {
 }
 
 /** What a key holds when a request could not take it. */
-export type KeyState =
+type KeyState =
   /** Gone, or free again: take it. */
   | { kind: 'free' }
   | { kind: 'other-request' }
   | { kind: 'completed'; response: StoredResponse }
   | { kind: 'running'; leaseLeftMs: number }
 
-export interface KeyStoreOptions {
+interface KeyStoreOptions {
   /** How long a key is kept (IDEMPOTENCY_TTL_SECONDS); then it is free again and purged. */
   ttlSeconds: number
   /** A running request's hold on its key (IDEMPOTENCY_LEASE_MS). */

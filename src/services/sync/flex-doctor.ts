@@ -11,7 +11,7 @@ import type { FlexRow } from '../../flex/flex-rows.ts'
 import type { BudgetUsage } from './flex-call-budget.ts'
 
 /** How the doctor reaches Flex: no retries, since a retry would be a second call. */
-export type DoctorFlexSettings = Pick<FlexClientOptions, 'baseUrl' | 'authToken' | 'timeoutMs' | 'fetch'>
+type DoctorFlexSettings = Pick<FlexClientOptions, 'baseUrl' | 'authToken' | 'timeoutMs' | 'fetch'>
 
 export interface DiagnoseInput {
   flex: DoctorFlexSettings
@@ -24,14 +24,14 @@ export interface DiagnoseInput {
 }
 
 /** One HTTP request the doctor sent; status is absent when no answer came. */
-export interface DoctorCall {
+interface DoctorCall {
   method: string
   path: string
   status?: number
 }
 
 /** How one row was read, in the answer's order. Field values never appear: only ids and names of fields. */
-export type RowVerdict =
+type RowVerdict =
   /** A contact's line: a known technician's (technicianId) or an unknown contact's. */
   | {
       position: string
@@ -51,7 +51,7 @@ interface ReportBase {
   budget?: BudgetUsage
 }
 
-export type DoctorReport =
+type DoctorReport =
   | (ReportBase & { outcome: 'read'; rows: RowVerdict[]; rolesUnread: number; capture: unknown })
   | (ReportBase & { outcome: 'token-refused' | 'failed'; error: FlexError })
 

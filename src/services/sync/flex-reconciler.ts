@@ -14,9 +14,9 @@ import type { RunOutcome } from './sync-run-log.ts'
 import type { SyncErrorView } from './sync-schemas.ts'
 
 /** Business role ids per department and tier (the last letter of a role code: R, E or T). */
-export type BusinessRoles = Partial<Record<Department, Partial<Record<string, string>>>>
+type BusinessRoles = Partial<Record<Department, Partial<Record<string, string>>>>
 
-export interface FlexReconcilerDeps {
+interface FlexReconcilerDeps {
   prisma: PrismaClient
   flex: FlexPort
   /** Most Flex calls in flight during one sync. */

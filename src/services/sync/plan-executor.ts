@@ -14,12 +14,12 @@ import type { SyncErrorView } from './sync-schemas.ts'
 export type Outcome = Omit<RunOutcome, 'status' | 'retryAt' | 'flexCalls'>
 
 /** Stops a run from starting more Flex calls: Flex's rate limit, or a refused token. */
-export interface Halt {
+interface Halt {
   status: 'deferred' | 'failed'
   retryAt: Date | null
 }
 
-export interface PlanExecutorDeps {
+interface PlanExecutorDeps {
   store: CrewLineStore
   /** Adds whose outcome is unknown: no add of their resource follows them until they can no longer land. */
   doubts: FlexAddDoubts

@@ -6,7 +6,7 @@ import type { RunOutcome } from './sync-run-log.ts'
 import type { SyncTrigger } from './sync-schemas.ts'
 import { LAST_RUN, SYNC_STATE, type SyncState, syncStateValues } from './sync-status.ts'
 
-export interface SyncScheduleOptions {
+interface SyncScheduleOptions {
   /** Changes within this long of the first one lead to one run. */
   debounceMs: number
   /** Backoff after an unsuccessful run: full jitter below min(retryMaxMs, retryBaseMs * 2^(attempts-1)). */

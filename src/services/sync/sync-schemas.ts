@@ -3,14 +3,14 @@ import { idSchema, queryBoolean } from '../../schemas/common.ts'
 import { departments } from '../../schemas/departments.ts'
 import { nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 
-export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
+const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
 export type SyncStatus = (typeof syncStatuses)[number]
 
 /** Why a run ran: a client asked, a roster change, a retry after an unsuccessful run, drift repair. */
-export const syncTriggers = ['manual', 'change', 'retry', 'resync'] as const
+const syncTriggers = ['manual', 'change', 'retry', 'resync'] as const
 export type SyncTrigger = (typeof syncTriggers)[number]
 
-export const syncErrorSchema = z
+const syncErrorSchema = z
   .object({
     operation: z.enum(['list', 'add', 'set-role', 'remove', 'record', 'run', 'budget']),
     technicianId: z.string().optional(),
@@ -21,7 +21,7 @@ export const syncErrorSchema = z
 
 export type SyncErrorView = z.output<typeof syncErrorSchema>
 
-export const syncRunSchema = z
+const syncRunSchema = z
   .object({
     id: z.uuid(),
     crewCallId: z.uuid(),
@@ -55,7 +55,7 @@ export const syncRunSchema = z
 
 export type SyncRunView = z.output<typeof syncRunSchema>
 
-export const syncPlanSchema = z
+const syncPlanSchema = z
   .object({
     add: z.array(z.string()),
     repair: z.array(z.string()),

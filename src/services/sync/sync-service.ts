@@ -10,7 +10,7 @@ import type { SyncRunLog } from './sync-run-log.ts'
 import type { ClaimedCrewCall, SyncSchedule } from './sync-schedule.ts'
 import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from './sync-schemas.ts'
 
-export interface SyncServiceDeps {
+interface SyncServiceDeps {
   crewCalls: CrewCallService
   leases: SyncLeaseService
   runLog: SyncRunLog
@@ -21,7 +21,7 @@ export interface SyncServiceDeps {
   onRunFinished?: (run: SyncRunView) => void
 }
 
-export interface SyncOptions {
+interface SyncOptions {
   dryRun?: boolean
 }
 

@@ -33,7 +33,7 @@ export const crewCallSyncSchema = z
   })
   .meta({ id: 'CrewCallSync' })
 
-export type CrewCallSyncView = z.output<typeof crewCallSyncSchema>
+type CrewCallSyncView = z.output<typeof crewCallSyncSchema>
 
 /**
  * The SET clause a crew call's upsert adds to its row (the SQL function mark_roster_changed, a migration,

@@ -3,7 +3,7 @@ import { toDomainError } from '../../db/database-errors.ts'
 import type { ClaimedCrewCall } from './sync-schedule.ts'
 import type { SyncRunView } from './sync-schemas.ts'
 
-export interface SyncWorkerDeps {
+interface SyncWorkerDeps {
   /** Takes a due crew call under its sync lease; undefined when none is due. */
   claimDue: () => Promise<ClaimedCrewCall | undefined>
   runClaimed: (claimed: ClaimedCrewCall) => Promise<SyncRunView>

@@ -82,11 +82,11 @@ t.test('only a service key or an admin may look', async (t) => {
   const { app } = await crewWorld(t, 0, { env: { AUTH_JWT_SECRET: SECRET } })
   const url = '/v1/admin/integrity'
   t.equal(
-    (await injectAs(app, 'service', { method: 'GET', url, headers: await asUser('admin') })).statusCode,
+    (await injectAs(app, 'headers', { method: 'GET', url, headers: await asUser('admin') })).statusCode,
     200,
   )
   t.equal(
-    (await injectAs(app, 'service', { method: 'GET', url, headers: await asUser('management') })).statusCode,
+    (await injectAs(app, 'headers', { method: 'GET', url, headers: await asUser('management') })).statusCode,
     403,
   )
   t.equal(

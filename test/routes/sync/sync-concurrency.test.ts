@@ -32,7 +32,7 @@ t.test('20 concurrent syncs of one crew call from two instances: one line per te
   const apps = [first.app, second.app]
   const responses = await Promise.all(
     Array.from({ length: 20 }, (_, i) =>
-      (apps[i % 2] as FastifyInstance).inject({ method: 'POST', url: `${crewCallUrl()}/sync` }),
+      injectAs(apps[i % 2] as FastifyInstance, 'service', { method: 'POST', url: `${crewCallUrl()}/sync` }),
     ),
   )
   t.same(

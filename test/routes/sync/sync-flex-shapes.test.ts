@@ -13,7 +13,7 @@ import {
   sync,
   technicianId,
 } from '../../helpers/crew.ts'
-import type { ResponseShape } from '../../helpers/fake-flex.ts'
+import type { ResponseShape } from '../../helpers/fake-flex/fake-flex.ts'
 
 /**
  * G4 against Flex as public callers of real Flex must read it (test/fixtures/flex/README.md): every

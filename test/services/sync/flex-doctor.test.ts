@@ -12,7 +12,7 @@ import {
   sanitizeCapture,
 } from '../../../src/services/sync/flex-doctor.ts'
 import { build, injectAs } from '../../helpers/build-app.ts'
-import { startFakeFlex } from '../../helpers/fake-flex.ts'
+import { startFakeFlex } from '../../helpers/fake-flex/fake-flex.ts'
 
 const TOKEN = 'tok-doctor-0f9e'
 const fake = await startFakeFlex({ token: TOKEN })

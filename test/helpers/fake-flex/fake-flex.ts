@@ -3,15 +3,15 @@ import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as delay } from 'node:timers/promises'
-import type { FlexEndpoint } from '../../src/flex/flex-errors.ts'
-import { type Fault, FaultQueue, type LoseHow } from './fake-flex/faults.ts'
-import { type FakeAnswer, perform } from './fake-flex/handlers.ts'
-import { matchRoute, type Route } from './fake-flex/routes.ts'
-import { FakeFlexState, type FakeLine, type OtherRow } from './fake-flex/state.ts'
-import { defaultShape, type ResponseShape } from './fake-flex/wire.ts'
+import type { FlexEndpoint } from '../../../src/flex/flex-errors.ts'
+import { type Fault, FaultQueue, type LoseHow } from './faults.ts'
+import { type FakeAnswer, perform } from './handlers.ts'
+import { matchRoute, type Route } from './routes.ts'
+import { FakeFlexState, type FakeLine, type OtherRow } from './state.ts'
+import { defaultShape, type ResponseShape } from './wire.ts'
 
-export type { FakeLine, OtherRow } from './fake-flex/state.ts'
-export type { AddResponseShape, ResponseShape } from './fake-flex/wire.ts'
+export type { FakeLine, OtherRow } from './state.ts'
+export type { AddResponseShape, ResponseShape } from './wire.ts'
 
 export interface FakeFlexOptions {
   /** The X-Auth-Token every call must carry (default 'test-token'); anything else is answered 401. */
@@ -334,7 +334,7 @@ export class FakeFlex {
 
 /** A recorded answer from test/fixtures/flex (see its README for where each shape comes from). */
 export function fixture(name: string): string {
-  return readFileSync(new URL(`../fixtures/flex/${name}`, import.meta.url), 'utf8')
+  return readFileSync(new URL(`../../fixtures/flex/${name}`, import.meta.url), 'utf8')
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
