@@ -12,6 +12,10 @@ RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
 COPY prisma ./prisma
 COPY src ./src
+# The operator console (served at /console): its sources, the SDK it calls the API through, its bundler.
+COPY console ./console
+COPY sdk/src ./sdk/src
+COPY scripts/build-console.ts ./scripts/build-console.ts
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS production-deps
@@ -30,6 +34,11 @@ COPY --chown=node:node prisma/migrations ./prisma/migrations
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 EXPOSE 3000
+# Shutdown (README "Shutdown"): on SIGTERM the server drains (readiness 503, Connection: close) for
+# SHUTDOWN_DRAIN_MS, then closes within SHUTDOWN_TIMEOUT_MS; give `docker stop` (-t), compose's
+# stop_grace_period or Kubernetes' terminationGracePeriodSeconds more than the two together.
+STOPSIGNAL SIGTERM
+# Readiness, not liveness: a draining instance reports unhealthy so that balancers stop sending to it.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The memory budget (README "Memory"): V8's heap limits, as in npm start; request bodies are bounded by

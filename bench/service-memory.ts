@@ -5,6 +5,7 @@ import { createBenchDatabase } from './database.ts'
 import { megabytes, withCleanup } from './lib.ts'
 import { measureRate, runCalls } from './load.ts'
 import {
+  BENCH_OTHER_SERVICE_KEY,
   BenchClient,
   calendarsPath,
   productionNodeFlags,
@@ -19,8 +20,10 @@ export const SERVICE_PEAK_RSS_GOAL_MB = 200
 const LOAD = { clients: 16, users: 200, setSize: 20, warmupCalls: 600, durationMs: 4_000 }
 // The largest set the API accepts (MAX_CALENDARS_PER_SET); each run is two replaces (create, rotate).
 const LARGE = { calendars: 10_000, runs: 3 }
-// Bodies sent at once: sets of 10,000 calendars as the workload makes them (about 2.2 MB each), then
-// sets of 10,000 whose descriptions bring each body to just under the body limit (BODY_LIMIT_BYTES).
+// Bodies sent at once, by two credentials (alternating, so each has its share of the body budget): sets
+// of 10,000 calendars as the workload makes them (about 2.2 MB each), then sets of 10,000 whose
+// descriptions bring each body to just under the body limit (BODY_LIMIT_BYTES), then the two mixed (one
+// credential sends the largest, the other the ordinary: the most the budget lets in at once).
 const PARALLEL = {
   bodies: 16,
   calendars: 10_000,
@@ -49,6 +52,7 @@ export interface ServiceMemoryBenchFigures {
   largeRssMb: number
   ordinary: ParallelBodies
   largest: ParallelBodies
+  mixed: ParallelBodies
   /** The service survived, answered 200 or 503 and kept every set whole. */
   survived: boolean
   /** Peak RSS over the whole run. */
@@ -98,9 +102,14 @@ export function runServiceMemoryBench(): Promise<ServiceMemoryBenchFigures> {
     ordinary.peakRssMb = await peakRss()
     const largest = await sendAtOnce(client, 'largest', (generation) => largestSet(generation))
     largest.peakRssMb = await peakRss()
+    const mixed = await sendAtOnce(client, 'mixed', (generation, credential) =>
+      credential === 0 ? largestSet(generation) : calendarGeneration(generation, PARALLEL.calendars),
+    )
+    mixed.peakRssMb = await peakRss()
 
     const survived =
-      server.running() && [ordinary, largest].every((phase) => phase.broken === 0 && onlyOkOrBusy(phase))
+      server.running() &&
+      [ordinary, largest, mixed].every((phase) => phase.broken === 0 && onlyOkOrBusy(phase))
     return {
       load: { ...LOAD, replaces: LOAD.warmupCalls + calls },
       large: LARGE,
@@ -110,9 +119,10 @@ export function runServiceMemoryBench(): Promise<ServiceMemoryBenchFigures> {
       largeRssMb: largeRss,
       ordinary,
       largest,
+      mixed,
       survived,
-      peakRssMb: largest.peakRssMb,
-      goalMet: survived && largest.peakRssMb < SERVICE_PEAK_RSS_GOAL_MB,
+      peakRssMb: mixed.peakRssMb,
+      goalMet: survived && mixed.peakRssMb < SERVICE_PEAK_RSS_GOAL_MB,
     }
   })
 }
@@ -121,37 +131,46 @@ const onlyOkOrBusy = (phase: ParallelBodies) =>
   Object.keys(phase.answers).every((status) => status === '200' || status === '503')
 
 /**
- * PARALLEL.bodies users each get a first set one at a time, then all their next sets at once. Every
- * answer is counted by status; afterwards each user's set must be whole: the one sent when it was
+ * PARALLEL.bodies users each get a first set one at a time, then all their next sets at once, user i's
+ * sent by credential i % 2 (the bench key or the other) and made by `setOf(generation, credential)`.
+ * Every answer is counted by status; afterwards each user's set must be whole: the one sent when it was
  * answered 200, the one before when 503.
  */
 async function sendAtOnce(
   client: BenchClient,
   prefix: string,
-  setOf: (generation: number) => CalendarInput[],
+  setOf: (generation: number, credential: number) => CalendarInput[],
 ): Promise<ParallelBodies> {
   const users = Array.from({ length: PARALLEL.bodies }, (_, i) => `${prefix}-${i}`)
-  const first = setOf(0)
-  for (const userId of users) await replaceOverHttp(client)(userId, first)
-  const next = setOf(1)
-  const body = JSON.stringify({ calendars: next })
+  const credentialOf = (i: number) => i % 2
+  const headersOf = (i: number): Record<string, string> =>
+    credentialOf(i) === 0 ? {} : { authorization: `Bearer ${BENCH_OTHER_SERVICE_KEY}` }
+  const sets = [0, 1].map((generation) => [0, 1].map((credential) => setOf(generation, credential)))
+  const setFor = (generation: number, i: number) => sets[generation]?.[credentialOf(i)] ?? []
+  for (const [i, userId] of users.entries()) await replaceOverHttp(client)(userId, setFor(0, i))
   const statuses = await Promise.all(
-    users.map(async (userId) => (await client.put(calendarsPath(userId), { calendars: next })).status),
+    users.map(
+      async (userId, i) =>
+        (await client.put(calendarsPath(userId), { calendars: setFor(1, i) }, headersOf(i))).status,
+    ),
   )
   const answers: Record<string, number> = {}
   for (const status of statuses) answers[status] = (answers[status] ?? 0) + 1
   // The ids the read must answer, in its order: the ids are ASCII, where byte and code-unit order agree.
   const idsOf = (calendars: { calendarId: string }[]) => calendars.map((c) => c.calendarId)
-  const [firstIds, nextIds] = [first, next].map((set) => idsOf(set).sort().join('\n'))
+  const sortedIds = (set: CalendarInput[]) => idsOf(set).sort().join('\n')
   let broken = 0
   for (const [i, userId] of users.entries()) {
     const answer = await client.get(calendarsPath(userId))
     const held = idsOf((JSON.parse(answer.body) as { calendars: { calendarId: string }[] }).calendars)
-    if (held.join('\n') !== (statuses[i] === 200 ? nextIds : firstIds)) broken++
+    if (held.join('\n') !== sortedIds(setFor(statuses[i] === 200 ? 1 : 0, i))) broken++
   }
+  const largestBody = Math.max(
+    ...users.map((_, i) => Buffer.byteLength(JSON.stringify({ calendars: setFor(1, i) }))),
+  )
   return {
     bodies: PARALLEL.bodies,
-    bodyMb: megabytes(Buffer.byteLength(body)),
+    bodyMb: megabytes(largestBody),
     answers,
     broken,
     peakRssMb: 0,
@@ -168,7 +187,7 @@ function largestSet(generation: number): CalendarInput[] {
 
 /** The figures as table lines, in the style of formatCalendarBench, saying whether the goal is met. */
 export function formatServiceMemoryBench(figures: ServiceMemoryBenchFigures): string {
-  const { load, large, ordinary, largest } = figures
+  const { load, large, ordinary, largest, mixed } = figures
   const parallel = (phase: ParallelBodies) =>
     `${phase.bodies} x ${phase.bodyMb.toFixed(1)} MB bodies at once: ` +
     `${Object.entries(phase.answers)
@@ -182,8 +201,9 @@ export function formatServiceMemoryBench(figures: ServiceMemoryBenchFigures): st
       `goal < ${SERVICE_PEAK_RSS_GOAL_MB} MB and survives: ${figures.goalMet ? 'met' : 'MISSED'}`,
     `  ${parallel(ordinary)}`,
     `  ${parallel(largest)}`,
+    `  ${parallel(mixed)} (largest and ordinary bodies by two credentials)`,
     `  (built server process, node ${figures.nodeFlags}, VmHWM; ${load.replaces} replaces of ${load.setSize} ` +
       `calendars from ${load.clients} clients, then ${large.runs * 2} replaces of ${large.calendars} calendars ` +
-      `one at a time, then the bodies at once; survived: ${figures.survived ? 'yes' : 'NO'})`,
+      `one at a time, then the bodies at once from two credentials; survived: ${figures.survived ? 'yes' : 'NO'})`,
   ].join('\n')
 }

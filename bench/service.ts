@@ -9,8 +9,13 @@ import type { ReplaceCalendars } from './workload.ts'
 
 /** The service key the benchmarks' app accepts and their clients send. */
 export const BENCH_SERVICE_KEY = 'bench-service-key-0123456789'
+/** A second credential, for loads that must come from two (each has its own share of the body budget). */
+export const BENCH_OTHER_SERVICE_KEY = 'bench-other-service-key-0123456789'
 // One key drives the whole load, far beyond the per-credential rate limit meant for real clients.
-export const BENCH_AUTH = { AUTH_SERVICE_KEYS: `bench:${BENCH_SERVICE_KEY}`, RATE_LIMIT_MAX: '1000000000' }
+export const BENCH_AUTH = {
+  AUTH_SERVICE_KEYS: `bench:${BENCH_SERVICE_KEY},bench-other:${BENCH_OTHER_SERVICE_KEY}`,
+  RATE_LIMIT_MAX: '1000000000',
+}
 
 /** The app's configuration in every benchmark: the environment overridden by `env`, logs silenced, the bench key. */
 export function benchConfig(env: Record<string, string>): Config {

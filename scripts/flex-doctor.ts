@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   }
   try {
     const input: DiagnoseInput = {
-      flex: { ...flex, timeoutMs: config.FLEX_TIMEOUT_MS },
+      flex: { ...flex, timeoutMs: config.FLEX_TIMEOUT_MS, maxAnswerBytes: config.FLEX_MAX_ANSWER_BYTES },
       elementId: command.elementId,
       roleIds: Object.values(config.FLEX_BUSINESS_ROLES).flatMap((tiers) => Object.values(tiers ?? {})),
       ...(database && { knownTechnicians: database.knownTechnicians, budgetUsage: database.budgetUsage }),

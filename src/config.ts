@@ -103,18 +103,42 @@ const configSchema = z.object({
   BODY_LIMIT_BYTES: int(4 * 1024 * 1024, 1024),
   /**
    * Request body bytes the process parses and holds at once (src/plugins/body-budget.ts); a body that
-   * does not fit while others are in flight is answered 503 with Retry-After. At least BODY_LIMIT_BYTES.
+   * does not fit while others are in flight is answered 503 with Retry-After. At least BODY_LIMIT_BYTES;
+   * more than BODY_BYTES_PER_CREDENTIAL, so that another credential's body fits beside one credential's.
    */
-  BODY_BYTES_IN_FLIGHT: int(4 * 1024 * 1024, 1024),
+  BODY_BYTES_IN_FLIGHT: int(6 * 1024 * 1024, 1024),
+  /**
+   * The share of BODY_BYTES_IN_FLIGHT one credential may hold at once, so that one credential's bodies
+   * (stalled or not) never keep another's out; over it, 503 with Retry-After. At least BODY_LIMIT_BYTES
+   * (one body of the largest size), at most BODY_BYTES_IN_FLIGHT. Unset: BODY_LIMIT_BYTES (bodyShareBytes).
+   */
+  BODY_BYTES_PER_CREDENTIAL: z.coerce.number().int().min(1024).optional(),
+  /** How long a request's whole body may take to arrive after its headers (then 408, connection closed). */
+  BODY_READ_TIMEOUT_MS: int(60_000, 1),
+  /** How long a request's body may pause, before its first chunk or between two (then 408, connection closed). */
+  BODY_IDLE_TIMEOUT_MS: int(10_000, 1),
+  /** How long a request's headers may take to arrive (Node's headersTimeout; then 408, connection closed). */
+  HEADERS_TIMEOUT_MS: int(20_000, 1),
   /** Seconds a client is told to wait (Retry-After) when the database is busy. */
   RETRY_AFTER_SECONDS: int(1, 1),
-  /** Grace period for in-flight requests on SIGINT/SIGTERM before the process exits anyway. */
+  /**
+   * On SIGINT/SIGTERM, how long the server goes on serving with readiness off and `Connection: close`
+   * on every answer before it stops listening (README "Shutdown"); 0 stops listening at once.
+   */
+  SHUTDOWN_DRAIN_MS: int(5_000, 0),
+  /** After the drain, grace period for in-flight requests and reconciles before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 1),
   /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 503. */
   FLEX_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   FLEX_AUTH_TOKEN: z.string().min(1).optional(),
   /** Upper bound on one Flex HTTP attempt. */
   FLEX_TIMEOUT_MS: int(10_000, 1),
+  /**
+   * The largest Flex answer read, streamed and counted (README "Memory"): 4 MiB holds an element's
+   * listing of about 2,000 rows of 2 KB, several times the largest crew call plausible. A larger one
+   * fails the run as bad-response, read no further.
+   */
+  FLEX_MAX_ANSWER_BYTES: int(4 * 1024 * 1024, 1024),
   /**
    * How long an add whose outcome is unknown (timeout, dropped connection, 5xx but 503) may still land
    * in Flex: no sync adds that resource on that element again before it has passed.
@@ -156,6 +180,11 @@ const configSchema = z.object({
   SYNC_RETRY_MAX_MS: int(600_000, 1),
   /** Unsuccessful runs in a row after which a crew call is `failed` until a change or a manual sync. */
   SYNC_MAX_ATTEMPTS: int(10, 1),
+  /**
+   * Runs in a row lost with their process (claimed, never finished: the process died, its lease
+   * lapsed) after which a crew call is quarantined: `failed` until a change or a manual sync.
+   */
+  SYNC_MAX_CRASHES: int(2, 1),
   /** Every crew call with a roster is reconciled at least this often (drift repair); 0 turns it off. */
   SYNC_RESYNC_INTERVAL_MS: int(900_000, 0),
   /** Whether this instance runs reconcile workers (when Flex is configured). */
@@ -179,6 +208,42 @@ const configSchema = z.object({
   HISTORY_KEEP_DAYS: int(30, 0),
   /** How often each instance prunes versions no longer kept (in batches of 1,000). */
   HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
+  /** Upper bound on one webhook delivery attempt: connect, send, and read the start of the answer. */
+  WEBHOOK_TIMEOUT_MS: int(15_000, 1),
+  /**
+   * Delays before each attempt of a webhook delivery, in ms, comma-separated (jittered by up to 20%);
+   * after the last the delivery is `failed`. Default: the Standard Webhooks schedule (0, 5 s, 5 min,
+   * 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h).
+   */
+  WEBHOOK_RETRY_SCHEDULE_MS: z
+    .string()
+    .default('0,5000,300000,1800000,7200000,18000000,36000000,50400000,72000000,86400000')
+    .transform((text, ctx) => {
+      const delays = text.split(',').map((part) => part.trim())
+      if (delays.some((part) => !/^\d{1,10}$/.test(part))) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a comma-separated list of delays in ms, e.g. 0,5000,300000',
+        })
+        return z.NEVER
+      }
+      return delays.map(Number)
+    }),
+  /** How long the old secret keeps signing beside the new one after a rotation. */
+  WEBHOOK_SECRET_OVERLAP_MS: int(86_400_000, 0),
+  /** Allows http and loopback/private/link-local webhook URLs: for development and tests only. */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  /** Whether this instance runs webhook delivery workers. */
+  WEBHOOK_WORKER: z.enum(['on', 'off']).default('on'),
+  /** Webhook deliveries one instance makes at once. */
+  WEBHOOK_WORKER_CONCURRENCY: int(8, 1),
+  /** Deliveries in flight to one endpoint at once, over every instance: a slow receiver cannot starve others. */
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(2, 1),
+  /** How often an idle delivery worker looks for due deliveries. */
+  WEBHOOK_POLL_MS: int(250, 10),
   /** When set, GET /metrics needs it as a bearer token. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */
@@ -208,6 +273,27 @@ const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
       path: ['BODY_BYTES_IN_FLIGHT'],
       message: `must be at least BODY_LIMIT_BYTES (${config.BODY_LIMIT_BYTES}): a body of the largest size must fit alone`,
     })
+  if (
+    config.BODY_BYTES_PER_CREDENTIAL !== undefined &&
+    config.BODY_BYTES_PER_CREDENTIAL < config.BODY_LIMIT_BYTES
+  )
+    ctx.addIssue({
+      code: 'custom',
+      path: ['BODY_BYTES_PER_CREDENTIAL'],
+      message: `must be at least BODY_LIMIT_BYTES (${config.BODY_LIMIT_BYTES}): a body of the largest size must fit a credential's share`,
+    })
+  if (bodyShareBytes(config) > config.BODY_BYTES_IN_FLIGHT)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['BODY_BYTES_PER_CREDENTIAL'],
+      message: `must be at most BODY_BYTES_IN_FLIGHT (${config.BODY_BYTES_IN_FLIGHT}): a share of the budget (unset, it is BODY_LIMIT_BYTES)`,
+    })
+  if (config.BODY_IDLE_TIMEOUT_MS > config.BODY_READ_TIMEOUT_MS)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['BODY_IDLE_TIMEOUT_MS'],
+      message: `must be at most BODY_READ_TIMEOUT_MS (${config.BODY_READ_TIMEOUT_MS}): a pause within the whole read`,
+    })
   if (config.AUTH_JWT_SECRET || config.AUTH_JWT_PUBLIC_KEY) return
   for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
     if (config[variable])
@@ -220,6 +306,22 @@ const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
 })
 
 export type Config = z.infer<typeof configSchema>
+
+/** The body bytes one credential may hold in flight: BODY_BYTES_PER_CREDENTIAL, by default one body of the largest size. */
+export const bodyShareBytes = (config: Pick<Config, 'BODY_BYTES_PER_CREDENTIAL' | 'BODY_LIMIT_BYTES'>) =>
+  config.BODY_BYTES_PER_CREDENTIAL ?? config.BODY_LIMIT_BYTES
+
+/** How much later than the headers' and the body's deadlines Node's requestTimeout ends a request. */
+const REQUEST_TIMEOUT_SLACK_MS = 5_000
+
+/**
+ * Node's requestTimeout (the whole request, headers and body, must have arrived): a backstop behind the
+ * body's own deadline, which answers first with a problem+json 408. Fastify's default is 0 (none: it
+ * turns off Node's 300 s), so a body nobody reads (one answered 401 or 503 before it arrived) could
+ * otherwise hold its connection forever.
+ */
+export const requestTimeoutMs = (config: Config) =>
+  config.HEADERS_TIMEOUT_MS + config.BODY_READ_TIMEOUT_MS + REQUEST_TIMEOUT_SLACK_MS
 
 /** Flex settings when both the URL and the token are set; undefined means Flex is not configured. */
 export function flexSettings(config: Config) {

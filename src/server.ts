@@ -1,3 +1,4 @@
+import { constants } from 'node:os'
 import { buildApp } from './app.ts'
 import { type Config, ConfigError, flexSettings, hasCredentials, loadConfig } from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
@@ -6,9 +7,9 @@ import { readOrCreateServiceKey } from './plugins/auth/service-key-file.ts'
 
 /**
  * The process entry: reads the environment once, provides a database (DATABASE_URL, or an embedded
- * PostgreSQL under EMBEDDED_PG_DATA_DIR), applies migrations, listens, and on SIGINT/SIGTERM stops
- * accepting connections, finishes in-flight requests and reconciles, closes the pool, then the
- * embedded database. The server never runs open: without any credential configured it uses a service
+ * PostgreSQL under EMBEDDED_PG_DATA_DIR), applies migrations, listens, and on SIGINT/SIGTERM drains
+ * (readiness off, `Connection: close`, for SHUTDOWN_DRAIN_MS), then stops accepting connections,
+ * finishes in-flight requests and reconciles, closes the pool, then the embedded database. The server never runs open: without any credential configured it uses a service
  * key generated once and kept in AUTH_SERVICE_KEY_FILE (mode 0600), and logs where it is (never the
  * key itself).
  *
@@ -49,11 +50,16 @@ async function main(): Promise<void> {
           'AUTH_SERVICE_KEYS, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY',
       )
     installShutdown(
-      async () => {
-        await app.close()
-        await embedded?.stop()
+      {
+        beginDrain: () => app.drain.begin(),
+        // Nothing listens in a worker-only process: its workers stop claiming and it closes at once.
+        drainMs: workerOnly ? 0 : config.SHUTDOWN_DRAIN_MS,
+        close: async () => {
+          await app.close()
+          await embedded?.stop()
+        },
+        timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
       },
-      config.SHUTDOWN_TIMEOUT_MS,
       app.log,
     )
     if (workerOnly) {
@@ -71,31 +77,57 @@ async function main(): Promise<void> {
   }
 }
 
+interface ShutdownSequence {
+  /** Readiness 503, `Connection: close` on every answer, workers stop claiming. */
+  beginDrain: () => void
+  /** How long the server goes on serving after beginDrain (SHUTDOWN_DRAIN_MS). */
+  drainMs: number
+  /** Stops listening, waits for in-flight requests and reconciles, closes the pool (and embedded database). */
+  close: () => Promise<void>
+  /** How long close() may take (SHUTDOWN_TIMEOUT_MS) before the process exits with code 1. */
+  timeoutMs: number
+}
+
+/**
+ * SIGINT/SIGTERM: drain for drainMs (a load balancer sees readiness fail and moves new work elsewhere;
+ * each client closes its connection after its answer), then close within timeoutMs and exit 0. A
+ * second signal exits at once (128 + the signal's number), without waiting for anything.
+ */
 function installShutdown(
-  shutdown: () => Promise<void>,
-  timeoutMs: number,
+  sequence: ShutdownSequence,
   log: { info(obj: object, msg: string): void; error(obj: object, msg: string): void },
 ): void {
-  let closing = false
+  const { beginDrain, drainMs, close, timeoutMs } = sequence
+  let shuttingDown = false
   const onSignal = (signal: NodeJS.Signals) => {
-    if (closing) return
-    closing = true
-    log.info({ signal }, 'shutting down: finishing in-flight requests')
-    const timer = setTimeout(() => {
-      log.error({ timeoutMs }, 'shutdown timed out; exiting')
-      process.exit(1)
-    }, timeoutMs)
-    timer.unref()
-    shutdown().then(
-      () => {
-        log.info({}, 'shutdown complete')
-        process.exit(0)
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed')
-        process.exit(1)
-      },
+    if (shuttingDown) {
+      log.error({ signal }, 'second signal: exiting at once')
+      process.exit(128 + (constants.signals[signal] ?? 0))
+    }
+    shuttingDown = true
+    log.info(
+      { signal, drainMs },
+      'shutting down: readiness off, serving with Connection: close while draining',
     )
+    beginDrain()
+    setTimeout(() => {
+      log.info({ timeoutMs }, 'drain over: stopping listening, finishing in-flight requests and reconciles')
+      const timer = setTimeout(() => {
+        log.error({ timeoutMs }, 'shutdown timed out; exiting')
+        process.exit(1)
+      }, timeoutMs)
+      timer.unref()
+      close().then(
+        () => {
+          log.info({}, 'shutdown complete')
+          process.exit(0)
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'shutdown failed')
+          process.exit(1)
+        },
+      )
+    }, drainMs)
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

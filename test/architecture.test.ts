@@ -10,6 +10,7 @@
  *               with the routes
  *   flex, db    src/flex/ (the Flex client alone), src/db/ (Prisma, transactions, migrations): siblings
  *               that never import each other
+ *   upstream    src/upstream/: reading an upstream answer bounded by size, for the Flex client
  *   foundation  src/config.ts, src/package-info.ts, src/errors/ (domain errors), src/schemas/ (value
  *               schemas every layer shares: ids, ETags, departments, pages), src/generated/
  *
@@ -41,6 +42,7 @@ export const LAYERS: Layer[] = [
   { name: 'services', rank: 2, owns: under('src/services/') },
   { name: 'flex', rank: 1, owns: under('src/flex/') },
   { name: 'db', rank: 1, owns: under('src/db/') },
+  { name: 'upstream', rank: 0.5, owns: under('src/upstream/') },
   {
     name: 'foundation',
     rank: 0,

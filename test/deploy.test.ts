@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { productionNodeFlags } from '../bench/service.ts'
+import { loadConfig } from '../src/config.ts'
 
 /**
  * The memory budget's V8 heap limits are one setting in three places: `npm start`, `npm run worker` and
@@ -19,4 +20,16 @@ t.test('npm start, npm run worker and the Docker image run with the same heap li
   const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1]
   t.ok(cmd, 'the Dockerfile has an exec-form CMD')
   t.same(heapFlags(JSON.parse(cmd ?? '[]') as string[]), start, 'the Docker image')
+})
+
+t.test('the image stops with SIGTERM, checks readiness, and compose waits out drain + timeout', async (t) => {
+  const dockerfile = read('Dockerfile')
+  t.match(dockerfile, /^STOPSIGNAL SIGTERM$/m, 'STOPSIGNAL SIGTERM')
+  t.match(dockerfile, /^HEALTHCHECK [\s\S]*\/health\/ready/m, 'the HEALTHCHECK asks /health/ready')
+  const defaults = loadConfig({})
+  const grace = /^\s+stop_grace_period: (\d+)s$/m.exec(read('docker-compose.yml'))?.[1]
+  t.ok(
+    Number(grace) * 1000 > defaults.SHUTDOWN_DRAIN_MS + defaults.SHUTDOWN_TIMEOUT_MS,
+    `compose's stop_grace_period (${grace} s) exceeds SHUTDOWN_DRAIN_MS + SHUTDOWN_TIMEOUT_MS`,
+  )
 })

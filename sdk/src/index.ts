@@ -199,3 +199,11 @@ export function createRostersyncClient({
   }
   return Object.assign(client, helpers)
 }
+
+export {
+  verifyWebhook,
+  type WebhookEvent,
+  type WebhookEventData,
+  type WebhookEventType,
+  type WebhookHeaders,
+} from './webhooks.js'

@@ -13,6 +13,7 @@ export type ProblemKind =
   | 'version-pruned'
   | 'history-gone'
   | 'precondition-failed'
+  | 'request-timeout'
   | 'conflict'
   | 'rate-limited'
   | 'idempotency-key-reused'
@@ -120,6 +121,18 @@ export class PreconditionFailedError extends DomainError {
 
 export class ConflictError extends DomainError {
   readonly kind = 'conflict'
+}
+
+/**
+ * A request's body did not arrive in time (408): the connection is closed with the answer, so a client
+ * that stalls mid-body cannot send the rest of it as a next request.
+ */
+export class RequestTimeoutError extends DomainError {
+  readonly kind = 'request-timeout'
+
+  override headers() {
+    return { connection: 'close' }
+  }
 }
 
 /** The database (or another dependency) is overloaded or restarting: the client should retry later. */

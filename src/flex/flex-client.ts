@@ -13,6 +13,11 @@ export interface FlexClientOptions {
   authToken: string
   /** Upper bound on one HTTP attempt, reading the body included. */
   timeoutMs: number
+  /**
+   * The largest answer body read (default 4 MiB); past it the read stops and the call fails as
+   * bad-response. Flex's answers are streamed and counted, never buffered whole first.
+   */
+  maxAnswerBytes?: number
   /** Attempts for the idempotent calls (list, set-role, remove). An add is always attempted once. */
   maxAttempts: number
   /** Backoff ceiling before the first retry (default 100), doubling up to retryMaxDelayMs (default 2000). */
@@ -34,6 +39,9 @@ export type FlexPort = Pick<
 >
 
 const segment = encodeURIComponent
+
+/** FLEX_MAX_ANSWER_BYTES's default (README, "Memory"). */
+const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 /**
  * The columns a list asks for: `codeList` selects columns, not row kinds. The contact column names the
@@ -67,6 +75,7 @@ export class FlexClient {
       baseUrl: options.baseUrl.replace(/\/+$/, ''),
       authToken: options.authToken,
       timeoutMs: options.timeoutMs,
+      maxAnswerBytes: options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES,
       fetch: options.fetch ?? globalThis.fetch,
       onCall: options.onCall,
     })

@@ -9,7 +9,8 @@ export type FlexEndpoint = 'list' | 'add' | 'set-role' | 'remove'
  *   where JSON was due;
  * - rejected: Flex answered 2xx with `{ "success": false }`;
  * - rate-limited: a 429: the rest of the run is deferred, not retried now;
- * - bad-response: Flex answered 2xx with a body that is not JSON or does not have a shape we can read.
+ * - bad-response: Flex answered 2xx with a body that is not JSON, does not have a shape we can read, or
+ *   is larger than FLEX_MAX_ANSWER_BYTES (its read is stopped there).
  */
 export type FlexErrorKind =
   | 'timeout'

@@ -1,3 +1,4 @@
+import { AnswerTooLargeError, readBoundedText, readTextPrefix } from '../upstream/bounded-answer.ts'
 import {
   type FlexEndpoint,
   FlexError,
@@ -39,7 +40,7 @@ export interface FlexRequest {
   alsoAccept?: number
 }
 
-/** Flex's answer to one attempt, its body read whole. */
+/** Flex's answer to one attempt, its body read whole (at most maxAnswerBytes of it). */
 interface FlexAnswer {
   status: number
   statusText: string
@@ -52,11 +53,15 @@ interface FlexExchangeOptions {
   baseUrl: string
   authToken: string
   timeoutMs: number
+  /** The largest answer body read; a larger one fails the attempt as bad-response, unread past the bound. */
+  maxAnswerBytes: number
   fetch: typeof fetch
   onCall?: (call: FlexCallInfo) => void
 }
 
 const BODY_EXCERPT_LENGTH = 200
+/** What is read of an answer that is a failure anyway (an error page): enough for its message. */
+const FAILURE_BODY_BYTES = 16 * 1024
 
 /**
  * One HTTP attempt at a Flex call, and the judgement of its answer: an answer the call may read, or a
@@ -129,7 +134,8 @@ export class FlexExchange {
         { kind: 'unauthorized', status },
       )
     }
-    const refusal = refusalIn(parseJsonOrUndefined(answer.body))
+    // Only an object can be a refusal: a row list (the large answers) is not parsed twice.
+    const refusal = /^\s*\{/.test(answer.body) ? refusalIn(parseJsonOrUndefined(answer.body)) : undefined
     if (refusal !== undefined) {
       return this.error(request, attempt, `Flex refused it: success false, "${this.excerpt(refusal)}"`, {
         kind: 'rejected',
@@ -139,7 +145,7 @@ export class FlexExchange {
     return undefined
   }
 
-  private async fetchAnswer({ method, path, json, form }: FlexRequest): Promise<FlexAnswer> {
+  private async fetchAnswer({ method, path, json, form, alsoAccept }: FlexRequest): Promise<FlexAnswer> {
     const body = json !== undefined ? JSON.stringify(json) : form
     const contentType =
       json !== undefined
@@ -161,12 +167,18 @@ export class FlexExchange {
       redirect: 'manual',
       signal: AbortSignal.timeout(this.options.timeoutMs),
     })
+    const { status } = response
+    const readable = (status >= 200 && status < 300) || status === alsoAccept
     return {
-      status: response.status,
+      status,
       statusText: response.statusText,
       retryAfter: response.headers.get('retry-after'),
       contentType: response.headers.get('content-type') ?? '',
-      body: await response.text(),
+      // Streamed and counted: an answer of any size costs at most maxAnswerBytes to read, and a
+      // failure (only its message is read) a few KB, the rest discarded.
+      body: readable
+        ? await readBoundedText(response, this.options.maxAnswerBytes)
+        : (await readTextPrefix(response, FAILURE_BODY_BYTES)).text,
     }
   }
 
@@ -195,6 +207,16 @@ export class FlexExchange {
   }
 
   private transportError(request: FlexRequest, attempt: number, error: unknown): FlexError {
+    if (error instanceof AnswerTooLargeError) {
+      return this.error(
+        request,
+        attempt,
+        `${error.message} (FLEX_MAX_ANSWER_BYTES); nothing was read past it`,
+        {
+          kind: 'bad-response',
+        },
+      )
+    }
     if (isTimeout(error)) {
       return this.error(request, attempt, `no answer within ${this.options.timeoutMs} ms`, {
         kind: 'timeout',

@@ -35,6 +35,13 @@ export interface FlexRow {
 
 type Json = Record<string, unknown>
 
+/**
+ * Field names a row keeps for messages: a row's reading costs a bounded amount of memory whatever the
+ * row holds (a hostile row of 100,000 keys keeps 32 names), beside the answer's own bound
+ * (FLEX_MAX_ANSWER_BYTES).
+ */
+const MAX_FIELD_NAMES = 32
+
 /** The rows of a row-data answer, containers' children included (depth first); null if not an array. */
 export function readRows(body: unknown): FlexRow[] | null {
   if (!Array.isArray(body)) return null
@@ -113,7 +120,7 @@ function readRow(item: unknown, position: string): FlexRow {
     contactValue,
     role: readRole(item, id, unreadable),
     container: Array.isArray(children) || item.container === true || item.leaf === false,
-    fields: Object.keys(item),
+    fields: Object.keys(item).slice(0, MAX_FIELD_NAMES),
     unreadable,
   }
 }

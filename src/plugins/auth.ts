@@ -10,7 +10,7 @@ declare module 'fastify' {
     principal: Principal | null
   }
   interface FastifyContextConfig {
-    /** Who may call the route (src/auth/access.ts); routes that declare nothing need a service key. */
+    /** Who may call the route (src/plugins/auth/access.ts); routes that declare nothing need a service key. */
     access?: Access
   }
 }
@@ -24,8 +24,8 @@ interface AuthPluginOptions {
  * registers it in the /v1 scope; health, /openapi.json and /docs live outside it and stay public).
  *
  * One onRequest hook, before the body is read: authenticate the Authorization header
- * (src/auth/credentials.ts; 401 with WWW-Authenticate), set `request.principal`, then let the route's
- * `config.access` decide (src/auth/access.ts; 403). Unknown routes of the scope only authenticate, so
+ * (src/plugins/auth/credentials.ts; 401 with WWW-Authenticate), set `request.principal`, then let the route's
+ * `config.access` decide (src/plugins/auth/access.ts; 403). Unknown routes of the scope only authenticate, so
  * they answer 401 without credentials and 404 with them. Every route of the scope is documented with
  * the bearer security requirement. The header itself is never logged (app.ts redacts it, and errors
  * carry only a description of what failed).

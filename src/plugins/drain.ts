@@ -1,18 +1,52 @@
 import fp from 'fastify-plugin'
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The shutdown's drain: src/server.ts begins it on SIGTERM, before it closes the app. */
+    drain: Drain
+  }
+}
+
 /**
- * Graceful shutdown must not wait for clients' keep-alive connections: once the app is closing, every
- * response tells its client to close the connection, so close() ends when the last in-flight request
- * has been answered instead of when keep-alive times out.
+ * The first step of a graceful shutdown (README "Shutdown"). Once it has begun, readiness answers 503
+ * (so a load balancer stops sending new work here) while the server keeps serving, and every answer
+ * carries `Connection: close`, so each client closes its connection after its answer instead of
+ * reusing it at the moment the server closes it (the keep-alive race). Whatever takes work on its own
+ * (the reconcile workers) stops taking it when the drain begins.
+ */
+class Drain {
+  private begun = false
+  private readonly listeners: (() => void)[] = []
+
+  get draining(): boolean {
+    return this.begun
+  }
+
+  /** Begins the drain; later calls do nothing. */
+  begin(): void {
+    if (this.begun) return
+    this.begun = true
+    for (const listener of this.listeners) listener()
+  }
+
+  /** Runs `listener` when the drain begins; what must be awaited, the app's close hooks await. */
+  onBegin(listener: () => void): void {
+    this.listeners.push(listener)
+  }
+}
+
+/**
+ * Decorates app.drain. Closing the app begins the drain too (tests, a shutdown without a drain
+ * period), so close() ends when the last in-flight request has been answered instead of when
+ * keep-alive times out.
  */
 export default fp(
   async function drainPlugin(app) {
-    let closing = false
-    app.addHook('preClose', async () => {
-      closing = true
-    })
+    const drain = new Drain()
+    app.decorate('drain', drain)
+    app.addHook('preClose', async () => drain.begin())
     app.addHook('onSend', async (_request, reply) => {
-      if (closing) reply.header('connection', 'close')
+      if (drain.draining) reply.header('connection', 'close')
     })
   },
   { name: 'drain' },

@@ -1,4 +1,7 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { maxHeaderSize, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { toDomainError } from '../db/database-errors.ts'
@@ -15,9 +18,11 @@ import type { Problem } from './problem-schemas.ts'
 type Kind =
   | ProblemKind
   | 'malformed-request'
+  | 'request-timeout'
   | 'payload-too-large'
   | 'uri-too-long'
   | 'unsupported-media-type'
+  | 'header-fields-too-large'
   | 'internal'
 
 /** Every problem type the API answers with: its stable `type` URI is `urn:rostersync:problem:<kind>`. */
@@ -32,11 +37,13 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   conflict: { status: 409, title: 'Conflict' },
   'idempotency-key-in-use': { status: 409, title: 'A request with this idempotency key is still running' },
   'precondition-failed': { status: 412, title: 'The resource has changed' },
+  'request-timeout': { status: 408, title: 'The request did not arrive in time' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'uri-too-long': { status: 414, title: 'The URL is too long' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
   'idempotency-key-reused': { status: 422, title: 'The idempotency key was used for another request' },
   'rate-limited': { status: 429, title: 'Too many requests' },
+  'header-fields-too-large': { status: 431, title: 'The request line and headers are too large' },
   internal: { status: 500, title: 'Internal server error' },
   upstream: { status: 502, title: 'An upstream service failed' },
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
@@ -143,7 +150,56 @@ export function sendFrameworkError(error: FastifyError, request: FastifyRequest,
   return sendProblem(request, reply, classify(error))
 }
 
-interface ErrorsPluginOptions {
+/** Node's refusals of a request it could not read (its `clientError` codes), as problems. */
+const CLIENT_ERRORS: Record<string, Classified> = {
+  HPE_HEADER_OVERFLOW: {
+    kind: 'header-fields-too-large',
+    detail: `the request line and headers exceed ${maxHeaderSize} bytes: shorten the URL (its query) or the headers (a token)`,
+  },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    kind: 'payload-too-large',
+    detail: 'the chunk extensions of the body are too large',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    kind: 'request-timeout',
+    detail:
+      'the request did not arrive within HEADERS_TIMEOUT_MS (headers) or the request timeout; send it again whole',
+  },
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses before Fastify sees it (a
+ * header section over maxHeaderSize: 431; a malformed request line or header: 400; too large chunk
+ * extensions: 413; a request not received in time: 408) is answered as problem+json, like every other
+ * error, when the socket can still take an answer; then the connection is closed once the answer is written.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const classified = (error.code && CLIENT_ERRORS[error.code]) || {
+    kind: 'malformed-request' as const,
+    detail: `the request could not be read as HTTP/1.1 (${error.code ?? 'parse error'})`,
+  }
+  const { status, title } = PROBLEMS[classified.kind]
+  const requestId = randomUUID()
+  this.log.debug({ err: error, requestId }, `client error: ${status}`)
+  if (socket.writable) {
+    const problem: Problem = {
+      type: problemType(classified.kind),
+      title,
+      status,
+      detail: classified.detail,
+      requestId,
+    }
+    const body = JSON.stringify(problem)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroySoon()
+}
+
+interface ProblemDetailsPluginOptions {
   retryAfterSeconds: number
 }
 
@@ -152,7 +208,7 @@ interface ErrorsPluginOptions {
  * with a stable type URI and the request id. 5xx bodies never carry internals; the error itself is
  * logged with the request id.
  */
-export default fp<ErrorsPluginOptions>(
+export default fp<ProblemDetailsPluginOptions>(
   async function errorsPlugin(app, { retryAfterSeconds }) {
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const classified = classify(error)

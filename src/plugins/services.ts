@@ -5,6 +5,7 @@ import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-
 import { IntegrityService } from '../services/admin/integrity-service.ts'
 import { CalendarHistoryService } from '../services/calendars/calendar-history-service.ts'
 import { CalendarService } from '../services/calendars/calendar-service.ts'
+import { CrewCallListService } from '../services/crew/crew-call-list-service.ts'
 import { CrewCallService } from '../services/crew/crew-call-service.ts'
 import { RosterHistoryService } from '../services/crew/roster-history-service.ts'
 import { RosterService } from '../services/crew/roster-service.ts'
@@ -14,9 +15,15 @@ import { IdempotencyService } from '../services/idempotency/idempotency-service.
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeaseService } from '../services/sync/sync-lease-service.ts'
+import { SyncLostRuns } from '../services/sync/sync-lost-runs.ts'
 import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
+import { SyncStatusService } from '../services/sync/sync-status-service.ts'
+import { type ResolveHost, SsrfGuard } from '../services/webhooks/ssrf-guard.ts'
+import { WebhookDeliveryQueue } from '../services/webhooks/webhook-delivery-queue.ts'
+import { WebhookEndpointService } from '../services/webhooks/webhook-endpoint-service.ts'
+import { WebhookSender } from '../services/webhooks/webhook-sender.ts'
 
 export interface Services {
   calendars: CalendarService
@@ -24,12 +31,21 @@ export interface Services {
   rosterHistory: RosterHistoryService
   technicians: TechnicianService
   crewCalls: CrewCallService
+  /** Every crew call across jobs with its sync state (the operator console's list). */
+  crewCallList: CrewCallListService
   rosters: RosterService
   sync: SyncService
   /** When each crew call is due for a reconcile; workers (plugins/sync-worker-lifecycle.ts) take due ones. */
   schedule: SyncSchedule
+  /** The queue per sync state and the Flex call budget. */
+  syncStatus: SyncStatusService
   integrity: IntegrityService
   idempotency: IdempotencyService
+  webhookEndpoints: WebhookEndpointService
+  /** The outbox's deliveries; workers (plugins/webhook-worker.ts) claim due ones. */
+  webhookDeliveries: WebhookDeliveryQueue
+  /** Makes one delivery attempt, through the SSRF guard. */
+  webhookSender: WebhookSender
 }
 
 declare module 'fastify' {
@@ -44,11 +60,13 @@ interface ServicesPluginOptions {
   overrides?: Partial<Services>
   /** Replaces the Flex client (tests wrap the real one to observe or break calls). */
   flex?: FlexPort
+  /** Resolves webhook hosts for the SSRF guard (tests give a fake DNS); node:dns otherwise. */
+  resolveHost?: ResolveHost
 }
 
 /** The composition root: every service is built here, from the app's database and config. */
 export default fp<ServicesPluginOptions>(
-  async function servicesPlugin(app, { config, overrides, flex }) {
+  async function servicesPlugin(app, { config, overrides, flex, resolveHost }) {
     const { prisma } = app.db
     // Every transaction a request opens may carry that request's idempotency record (the first one
     // does, see IdempotencyService); looked up per call, so an overridden service is the one asked.
@@ -64,15 +82,27 @@ export default fp<ServicesPluginOptions>(
     // reconcile falls due, not at its next poll; looked up per call, as the worker is decorated later.
     const rosterChanged = () => app.syncWorker?.wake(syncDebounceMs)
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
-    const schedule = new SyncSchedule(prisma, {
-      debounceMs: syncDebounceMs,
-      retryBaseMs: config.SYNC_RETRY_BASE_MS,
-      retryMaxMs: config.SYNC_RETRY_MAX_MS,
-      maxAttempts: config.SYNC_MAX_ATTEMPTS,
-      resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
-      leaseMs: config.SYNC_LEASE_MS,
-    })
     const { metrics } = app
+    const lostRuns = new SyncLostRuns(prisma, { maxLostRuns: config.SYNC_MAX_CRASHES })
+    const schedule = new SyncSchedule(
+      prisma,
+      {
+        debounceMs: syncDebounceMs,
+        retryBaseMs: config.SYNC_RETRY_BASE_MS,
+        retryMaxMs: config.SYNC_RETRY_MAX_MS,
+        maxAttempts: config.SYNC_MAX_ATTEMPTS,
+        resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
+        leaseMs: config.SYNC_LEASE_MS,
+      },
+      lostRuns,
+      ({ crewCall, lostRuns: lost, reason }) => {
+        metrics.syncQuarantines.inc()
+        app.log.error(
+          { crewCallId: crewCall.id, jobId: crewCall.jobId, department: crewCall.department, lostRuns: lost },
+          `crew call quarantined: ${reason}`,
+        )
+      },
+    )
     const flexClient =
       flex ??
       createFlexClient(config, (call) =>
@@ -84,6 +114,16 @@ export default fp<ServicesPluginOptions>(
     })
     metrics.observeFlexBudget(() => budget.usage())
     metrics.observeSyncSchedule(() => schedule.stats())
+    const webhookGuard = new SsrfGuard({
+      allowPrivateNetworks: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      resolve: resolveHost,
+    })
+    const webhookDeliveries = new WebhookDeliveryQueue(prisma, {
+      // An attempt ends within the timeout; the slack covers recording its outcome.
+      leaseMs: config.WEBHOOK_TIMEOUT_MS + 5_000,
+      perEndpoint: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+    })
+    metrics.observeWebhookQueue(() => webhookDeliveries.stats())
     app.decorate('services', {
       calendarHistory: new CalendarHistoryService(prisma, historyOptions),
       rosterHistory: new RosterHistoryService(prisma, historyOptions),
@@ -93,6 +133,7 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
+      crewCallList: new CrewCallListService(prisma),
       rosters: new RosterService({
         prisma,
         runInTransaction,
@@ -101,6 +142,7 @@ export default fp<ServicesPluginOptions>(
         rosterChanged,
       }),
       schedule,
+      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
       sync: new SyncService({
         crewCalls,
         schedule,
@@ -121,7 +163,22 @@ export default fp<ServicesPluginOptions>(
             addDoubtMs: config.FLEX_ADD_DOUBT_MS,
           }),
       }),
-      integrity: new IntegrityService({ prisma, flex: flexClient, budget, schedule }),
+      integrity: new IntegrityService({
+        prisma,
+        flex: flexClient,
+        budget,
+        schedule,
+        lostRuns,
+        webhookProblems: () => app.services.webhookEndpoints.problems(),
+      }),
+      webhookEndpoints: new WebhookEndpointService({
+        prisma,
+        guard: webhookGuard,
+        secretOverlapMs: config.WEBHOOK_SECRET_OVERLAP_MS,
+        onDue: () => app.webhookWorker?.wake(),
+      }),
+      webhookDeliveries,
+      webhookSender: new WebhookSender({ guard: webhookGuard, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
       idempotency: new IdempotencyService({
         prisma,
         ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
@@ -150,6 +207,7 @@ function createFlexClient(config: Config, onCall: FlexClientOptions['onCall']): 
   return new FlexClient({
     ...settings,
     timeoutMs: config.FLEX_TIMEOUT_MS,
+    maxAnswerBytes: config.FLEX_MAX_ANSWER_BYTES,
     maxAttempts: config.FLEX_MAX_ATTEMPTS,
     onCall,
   })

@@ -15,7 +15,8 @@ interface SyncWorkerPluginOptions {
 
 /**
  * Reconcile workers (SYNC_WORKER, on by default when Flex is configured): they start when the app is
- * ready and, when it closes, take no more work and let the reconciles in flight finish. What they run
+ * ready; when the shutdown's drain begins they take no more work, and closing the app waits for the
+ * reconciles in flight to finish. What they run
  * is what the schedule says is due, so any number of instances may run them.
  */
 export default fp<SyncWorkerPluginOptions>(
@@ -34,7 +35,9 @@ export default fp<SyncWorkerPluginOptions>(
     app.decorate('syncWorker', worker)
     if (!worker) return
     app.addHook('onReady', async () => worker.start())
+    // The drain gives the reconciles in flight its whole length, and then SHUTDOWN_TIMEOUT_MS, to end.
+    app.drain.onBegin(() => worker.stopClaiming())
     app.addHook('preClose', async () => worker.stop())
   },
-  { name: 'sync-worker-lifecycle', dependencies: ['services'] },
+  { name: 'sync-worker-lifecycle', dependencies: ['services', 'drain'] },
 )

@@ -2,12 +2,51 @@ import { z } from 'zod'
 
 export const MAX_ID_LENGTH = 1024
 
-/** Text PostgreSQL can store: any string without a NUL character (0x00 is refused in text columns). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly the character refused here.
-export const storableText = () => z.string().regex(/^[^\u0000]*$/, 'must not contain NUL characters')
+/**
+ * The building blocks of every string the API accepts (body fields, path and query parameters, headers):
+ * start from one of these, never from a bare `z.string()`, so no field can forget the checks below.
+ *
+ * - wellFormedText: well-formed Unicode (`String.prototype.isWellFormed`): no lone UTF-16 surrogate
+ *   such as the JSON escape `\ud800`. Such a string is not text: UTF-8 cannot encode it, PostgreSQL
+ *   refuses it in jsonb and node-postgres would silently send U+FFFD in its place. Checked first; a
+ *   string that fails it gets this one message and no other.
+ * - freeText (names, summaries, descriptions, search terms): well-formed, and no control character
+ *   (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) other than tab, line feed and carriage return.
+ * - identifier (ids, keys, cursors, time zones, codes): well-formed, and no control character at all.
+ *
+ * Each returns a fresh `z.string()` with its checks, so bounds (`.min()`, `.max()`) and patterns chain on.
+ */
+const wellFormedText = () =>
+  z.string().check(
+    z.refine((value: string) => value.isWellFormed(), {
+      message: 'must be well-formed Unicode text: it holds a lone UTF-16 surrogate (e.g. \\ud800)',
+      abort: true,
+    }),
+  )
+
+/** Cc minus tab, line feed and carriage return. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused.
+const FREE_TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/
+/** Every Cc character. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused.
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/
+
+/** Free text: well-formed, no control characters but tab, line feed and carriage return. */
+export const freeText = () =>
+  wellFormedText().refine(
+    (value) => !FREE_TEXT_CONTROLS.test(value),
+    'must not contain control characters (U+0000-U+001F, U+007F-U+009F) other than tab, line feed and carriage return',
+  )
+
+/** An identifier, key or code: well-formed, no control characters at all (not even tab or newline). */
+export const identifier = () =>
+  wellFormedText().refine(
+    (value) => !CONTROLS.test(value),
+    'must not contain control characters (U+0000-U+001F, U+007F-U+009F)',
+  )
 
 /** An opaque identifier as the calendar provider or client gives it. */
-export const idSchema = storableText()
+export const idSchema = identifier()
   .min(1, 'must not be empty')
   .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
 
@@ -21,8 +60,7 @@ export const versionQuerySchema = z.coerce.number().int().min(0).max(2_147_483_6
  * If-Match (RFC 9110 §13.1.1): `*`, or a list of strong entity tags like `"3", "4"`. Weak tags never
  * match for If-Match, so they are refused as malformed. Parsed to '*' or the list of versions.
  */
-export const ifMatchSchema = z
-  .string()
+export const ifMatchSchema = identifier()
   .transform((value, ctx): '*' | number[] => {
     if (value.trim() === '*') return '*'
     const versions: number[] = []

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { MAX_ID_LENGTH } from './common.ts'
+import { identifier, MAX_ID_LENGTH } from './common.ts'
 
 const DEFAULT_PAGE_SIZE = 20
 const MAX_PAGE_SIZE = 100
@@ -13,7 +13,7 @@ export const ID_CURSOR_MAX_LENGTH = 4 * Math.ceil((6 * MAX_ID_LENGTH + 16) / 3)
 /** `limit` and `cursor`, the query parameters of every list (keyset pagination, see services/pagination.ts). */
 export const pageQueryShape = (maxCursorLength = 200) => ({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
-  cursor: z.string().max(maxCursorLength).optional().describe('nextCursor from the previous page.'),
+  cursor: identifier().max(maxCursorLength).optional().describe('nextCursor from the previous page.'),
 })
 
 export interface PageQuery {

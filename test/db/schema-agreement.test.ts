@@ -18,11 +18,13 @@ import {
   scalarFields,
   tableName,
 } from '../helpers/prisma-schema.ts'
+import { assertFunctionFilesAgree } from '../helpers/sql-functions.ts'
 
 /**
  * prisma/schema.prisma (what the generated client believes) and prisma/migrations (what the database
  * is) are both written by hand. This proves they agree, table by table and column by column, and that
- * every model round-trips through the generated client on the migrated database.
+ * every model round-trips through the generated client on the migrated database; and that
+ * prisma/functions/ (each SQL function's one current definition) is what the migrations define.
  */
 
 /** Indexes only the SQL migrations declare, each with the reason schema.prisma cannot. */
@@ -100,6 +102,7 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     syncDueAt: new Date('2022-03-04T05:07:00.000Z'),
     syncedVersion: 6,
     syncAttempts: 2,
+    syncLostRuns: 1,
     syncFailedAt: new Date('2022-03-04T05:08:00.000Z'),
     lastSyncedAt: new Date('2022-03-04T05:00:00.000Z'),
     syncPendingSince: new Date('2022-03-04T04:59:00.000Z'),
@@ -175,6 +178,45 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     createdAt: new Date('2020-01-02T03:04:05.678Z'),
     expiresAt: new Date('2020-01-03T03:04:05.678Z'),
   },
+  WebhookEndpoint: {
+    id: '6b1f0a3c-2d4e-4f5a-8b9c-0d1e2f3a4b5c',
+    url: 'https://hooks.example.com/rostersync',
+    events: ['roster.changed'],
+    enabled: false,
+    disabledReason: 'the receiver answered 410 Gone',
+    description: 'sample receiver',
+    secret: 'whsec_c2FtcGxlLXNlY3JldC1vZi0zMi1ieXRlcy0xMjM0NTY3OA==',
+    previousSecret: 'whsec_cHJldmlvdXMtc2VjcmV0LW9mLTMyLWJ5dGVzLTEyMzQ1Ng==',
+    previousSecretUntil: new Date('2022-03-05T05:06:07.890Z'),
+    createdAt: new Date('2020-01-02T03:04:05.678Z'),
+    updatedAt: new Date('2020-01-03T03:04:05.678Z'),
+  },
+  WebhookEvent: {
+    id: '7c2a1b4d-3e5f-4a6b-9c0d-1e2f3a4b5c6d',
+    seq: 4_243n,
+    key: 'roster:sample:3',
+    type: 'roster.changed',
+    resource: 'roster:sample',
+    data: { jobId: 'sample-job', department: 'sound', version: 3 },
+    occurredAt: new Date('2022-03-04T05:06:07.890Z'),
+  },
+  WebhookDelivery: {
+    id: '8d3b2c5e-4f6a-4b7c-8d1e-2f3a4b5c6d7e',
+    endpointId: '6b1f0a3c-2d4e-4f5a-8b9c-0d1e2f3a4b5c',
+    eventId: '7c2a1b4d-3e5f-4a6b-9c0d-1e2f3a4b5c6d',
+    eventSeq: 4_243n,
+    resource: 'roster:sample',
+    type: 'roster.changed',
+    status: 'failed',
+    attempts: 10,
+    nextAttemptAt: new Date('2022-03-04T05:06:07.890Z'),
+    leaseOwner: '9e4c3d6f-5a7b-4c8d-9e2f-3a4b5c6d7e8f',
+    leaseUntil: new Date('2022-03-04T05:06:22.890Z'),
+    lastStatus: 503,
+    lastError: 'the receiver answered 503',
+    deliveredAt: new Date('2022-03-04T05:06:08.890Z'),
+    createdAt: new Date('2022-03-04T05:06:07.890Z'),
+  },
 }
 
 const datamodel = await readDatamodel()
@@ -248,74 +290,15 @@ t.test('every index in SQL_ONLY_INDEXES exists', async (t) => {
   }
 })
 
-/** The SQL functions the services call, with the arguments and results they rely on (owned by migrations). */
-const SQL_FUNCTIONS = {
-  calendar_changes_since: {
-    args: 'p_user_id text, p_since integer',
-    result:
-      'TABLE(current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)',
+t.test(
+  'prisma/functions/ holds every SQL function exactly as the migrations define it, and no other',
+  async (t) => {
+    const scratch = new pg.Client({ connectionString: await createTestDatabase(t) })
+    await scratch.connect()
+    t.teardown(() => scratch.end())
+    await assertFunctionFilesAgree(t, client, scratch)
   },
-  calendar_history_floor: { args: 'p_user_id text', result: 'integer' },
-  calendar_json: { args: 'mc managed_calendars', result: 'text' },
-  calendar_set_at: {
-    args: 'p_user_id text, p_version integer',
-    result: 'TABLE(current_version integer, floor_version integer, calendars jsonb)',
-  },
-  prune_calendar_history: {
-    args: 'p_keep_versions integer, p_keep_days integer, p_batch integer',
-    result: 'integer',
-  },
-  replace_calendar_set: {
-    args: 'p_user_id text, p_if_match integer[], p_calendars jsonb, p_actor text, p_request_id text, p_restored_from integer DEFAULT NULL::integer, p_key_scope text DEFAULT NULL::text, p_key text DEFAULT NULL::text, p_key_owner uuid DEFAULT NULL::uuid',
-    result: 'TABLE(version integer, precondition_failed boolean, answer text)',
-  },
-  restore_calendar_set: {
-    args: 'p_user_id text, p_version integer, p_if_match integer[], p_actor text, p_request_id text, p_key_scope text DEFAULT NULL::text, p_key text DEFAULT NULL::text, p_key_owner uuid DEFAULT NULL::uuid',
-    result: 'TABLE(version_available boolean, version integer, precondition_failed boolean, answer text)',
-  },
-  mark_roster_changed: {
-    args: 'p_crew_call_id uuid, p_debounce_ms integer, p_actor text, p_request_id text, p_changes jsonb, p_restored_from integer DEFAULT NULL::integer',
-    result: 'integer',
-  },
-  prune_roster_history: {
-    args: 'p_keep_versions integer, p_keep_days integer, p_batch integer',
-    result: 'integer',
-  },
-  restore_roster: {
-    args: 'p_job_id text, p_department text, p_version integer, p_if_match integer[], p_debounce_ms integer, p_actor text, p_request_id text',
-    result:
-      'TABLE(version_available boolean, crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[], created integer, updated integer, deleted integer, assignments jsonb)',
-  },
-  roster_at: {
-    args: 'p_crew_call_id uuid, p_version integer',
-    result: 'TABLE(current_version integer, floor_version integer, assignments jsonb)',
-  },
-  roster_changes_since: {
-    args: 'p_crew_call_id uuid, p_since integer',
-    result:
-      'TABLE(current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)',
-  },
-  roster_history_floor: { args: 'p_crew_call_id uuid', result: 'integer' },
-  replace_roster: {
-    args: 'p_job_id text, p_department text, p_if_match integer[], p_assignments jsonb, p_debounce_ms integer, p_actor text, p_request_id text, p_restored_from integer DEFAULT NULL::integer',
-    result:
-      'TABLE(crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[], created integer, updated integer, deleted integer, assignments jsonb)',
-  },
-  reserve_flex_calls: {
-    args: 'p_calls integer, p_per_hour integer, p_per_day integer, p_reservation bigint DEFAULT NULL::bigint',
-    result:
-      'TABLE(reservation_id bigint, retry_at timestamp with time zone, used_last_hour integer, used_last_day integer)',
-  },
-} as const
-
-t.test('every SQL function the services call exists as they call it, and no other', async (t) => {
-  const { rows } = await client.query<{ name: string; args: string; result: string }>(
-    `SELECT p.proname AS name, pg_get_function_arguments(p.oid) AS args, pg_get_function_result(p.oid) AS result
-       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-      WHERE n.nspname = 'public' ORDER BY p.proname`,
-  )
-  t.same(Object.fromEntries(rows.map(({ name, args, result }) => [name, { args, result }])), SQL_FUNCTIONS)
-})
+)
 
 t.test('every model round-trips through the generated client', async (t) => {
   const pool = createPool(databaseUrl, loadConfig({}), console)

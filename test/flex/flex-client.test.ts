@@ -8,6 +8,7 @@ import {
   type ResponseShape,
   startFakeFlex,
 } from '../helpers/fake-flex/fake-flex.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const TOKEN = 'tok-s3cr3t-4242'
 const fake = await startFakeFlex({ token: TOKEN })
@@ -442,6 +443,69 @@ t.test('malformed answers are bad-response errors, never an empty crew', async (
   t.match(await client.addResource('el-bad', 'tech-1').catch((e: unknown) => e), {
     kind: 'bad-response',
     endpoint: 'add',
+  })
+})
+
+t.test('an answer larger than maxAnswerBytes fails as bad-response, its read stopped there', async (t) => {
+  const MiB = 1024 * 1024
+  const { client, calls } = flexClient()
+  const tooLarge =
+    /Flex list \(GET \/line-item\/el-huge\/row-data\/\) failed after 1 attempt: answer larger than 4194304 bytes \(FLEX_MAX_ANSWER_BYTES\)/
+
+  t.test('32 MB (200,000 rows) streamed', async (t) => {
+    fake.streamList({ bytes: 32 * MiB })
+    const error = await client.listRows('el-huge').catch((e: unknown) => e)
+    t.match(error, { kind: 'bad-response', endpoint: 'list', retryable: false, attempts: 1 })
+    t.match((error as Error).message, tooLarge)
+    t.equal(fake.calls.length, 1, 'not retried')
+    t.match(calls, [{ endpoint: 'list', outcome: 'bad-response' }])
+    await waitFor('the fake to see the connection closed', () => fake.streamedBytes.length === 1 || undefined)
+    const sent = fake.streamedBytes[0] ?? Infinity
+    // What socket buffers hold beside the 4 MiB read; far from the 32 MB the fake would have sent.
+    t.ok(sent < 16 * MiB, `the fake wrote ${sent} bytes before the client hung up`)
+  })
+
+  t.test('a stream without end', async (t) => {
+    fake.streamList({})
+    const error = await client.listRows('el-huge').catch((e: unknown) => e)
+    t.match(error, { kind: 'bad-response', endpoint: 'list', retryable: false })
+    t.match((error as Error).message, tooLarge)
+    await waitFor('the endless stream to end', () => fake.streamedBytes.length === 1 || undefined)
+  })
+
+  t.test('a Content-Length past the bound is refused before its body is read', async (t) => {
+    const small = flexClient({ maxAnswerBytes: 1_000 }).client
+    fake.answer('list', { status: 200, body: JSON.stringify([{ note: 'x'.repeat(2_000) }]) })
+    t.match(await small.listRows('el-huge').catch((e: unknown) => e), {
+      kind: 'bad-response',
+      message: /answer larger than 1000 bytes/,
+    })
+  })
+
+  t.test('an answer of exactly the bound is read', async (t) => {
+    const body = JSON.stringify([{ note: 'x'.repeat(1_000) }])
+    const exact = flexClient({ maxAnswerBytes: Buffer.byteLength(body) }).client
+    fake.answer('list', { status: 200, body })
+    t.equal((await exact.listRows('el-huge')).length, 1, 'read whole')
+    const oneShort = flexClient({ maxAnswerBytes: Buffer.byteLength(body) - 1 }).client
+    fake.answer('list', { status: 200, body })
+    t.match(await oneShort.listRows('el-huge').catch((e: unknown) => e), { kind: 'bad-response' })
+  })
+
+  t.test('a row of 100,000 fields keeps 32 of their names', async (t) => {
+    const wide = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`f${i}`, i]))
+    fake.answer('list', { status: 200, body: [{ id: 'line-wide', ...wide }] })
+    const [row] = await client.listRows('el-wide')
+    t.equal(row?.fields.length, 32)
+    t.same(row?.fields.slice(0, 2), ['id', 'f0'])
+  })
+
+  t.test('a 500 with a huge error page is still a 500: only its start is read', async (t) => {
+    const page = `<html><body>Proxy error ${'.'.repeat(8 * MiB)}</body></html>`
+    fake.fail('list', { status: 500, body: page, times: 3 })
+    const error = await client.listRows('el-huge').catch((e: unknown) => e)
+    t.match(error, { kind: 'http', status: 500, retryable: true, attempts: 3 })
+    t.match((error as Error).message, /HTTP 500 Internal Server Error: <html><body>Proxy error \.\.\./)
   })
 })
 

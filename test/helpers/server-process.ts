@@ -48,8 +48,8 @@ const MAX_OUTPUT = 1_000_000
 
 /**
  * Runs the real entry point (node --import tsx src/server.ts, or the built dist/src/server.js) with
- * only `env` (and PATH) in its environment. At teardown a process still running gets SIGTERM, then
- * SIGKILL.
+ * only `env` (and PATH) in its environment; SHUTDOWN_DRAIN_MS is 0 unless `env` sets it. At teardown
+ * a process still running gets SIGTERM, then SIGKILL.
  */
 export async function startServer(
   t: Teardown,
@@ -61,7 +61,8 @@ export async function startServer(
   const args = [...(options.nodeArgs ?? []), ...entry, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', PORT: String(port), ...env },
+    // No drain unless a test asks for one: the tests that stop a server need not wait SHUTDOWN_DRAIN_MS.
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', PORT: String(port), SHUTDOWN_DRAIN_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t from 'tap'
 import { loadConfig } from '../../src/config.ts'
-import { build, injectAs, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars } from '../helpers/calendars.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -15,6 +15,10 @@ import { waitFor } from '../helpers/wait.ts'
 
 const LIMIT = 64 * 1024
 const BUDGET = 100 * 1024
+const OTHER_KEY = 'other-service-key-0123456789'
+const OTHER_AUTHORIZATION = `Bearer ${OTHER_KEY}`
+/** Two service keys: `test` (TEST_AUTHORIZATION) and `other` (OTHER_AUTHORIZATION), two credentials. */
+const TWO_CREDENTIALS = { AUTH_SERVICE_KEYS: `test:${TEST_SERVICE_KEY},other:${OTHER_KEY}` }
 
 interface Answer {
   status: number
@@ -23,12 +27,17 @@ interface Answer {
 }
 
 /** A PUT whose body is sent in two parts: `finish()` sends the rest; `abort()` drops the connection. */
-function startPut(origin: string, path: string, body: string, { chunked = false } = {}) {
+function startPut(
+  origin: string,
+  path: string,
+  body: string,
+  { chunked = false, authorization = TEST_AUTHORIZATION } = {},
+) {
   const bytes = Buffer.from(body)
   const req = httpRequest(`${origin}${path}`, {
     method: 'PUT',
     headers: {
-      authorization: TEST_AUTHORIZATION,
+      authorization,
       'content-type': 'application/json',
       ...(chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': String(bytes.length) }),
     },
@@ -63,7 +72,7 @@ t.test(
   'a body that does not fit beside those in flight is a 503 with Retry-After, unread and unwritten',
   async (t) => {
     const { app } = await build(t, {
-      env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET) },
+      env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET), ...TWO_CREDENTIALS },
     })
     const origin = await app.listen({ host: '127.0.0.1', port: 0 })
 
@@ -76,7 +85,9 @@ t.test(
       'charged by its Content-Length before it was read',
     )
 
-    const refused = startPut(origin, calendarsUrl('refused'), bodyOf('b', 60_000))
+    const refused = startPut(origin, calendarsUrl('refused'), bodyOf('b', 60_000), {
+      authorization: OTHER_AUTHORIZATION,
+    })
     refused.finish()
     const answer = await refused.answer
     t.equal(answer.status, 503)
@@ -103,18 +114,56 @@ t.test(
 
 t.test('a chunked body is charged the whole body limit', async (t) => {
   const { app } = await build(t, {
-    env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET) },
+    env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET), ...TWO_CREDENTIALS },
   })
   const origin = await app.listen({ host: '127.0.0.1', port: 0 })
 
   const chunked = startPut(origin, calendarsUrl('chunked'), bodyOf('c', 1_000), { chunked: true })
   await waitFor('the chunked body to be charged', () => app.bodyBytesInFlight() === LIMIT)
-  const second = startPut(origin, calendarsUrl('second'), bodyOf('d', 40_000))
+  const second = startPut(origin, calendarsUrl('second'), bodyOf('d', 40_000), {
+    authorization: OTHER_AUTHORIZATION,
+  })
   second.finish()
   t.equal((await second.answer).status, 503, 'the limit plus 40 KB is over the budget')
   chunked.finish()
   t.equal((await chunked.answer).status, 200)
 })
+
+t.test(
+  "one credential holds at most its share of the budget, and another credential's body fits beside it",
+  async (t) => {
+    const { app } = await build(t, {
+      env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET), ...TWO_CREDENTIALS },
+    })
+    const origin = await app.listen({ host: '127.0.0.1', port: 0 })
+
+    const held = startPut(origin, calendarsUrl('held'), bodyOf('a', 60_000))
+    await waitFor('the first body to be charged', () => app.bodyBytesInFlight() > 0)
+
+    const overShare = startPut(origin, calendarsUrl('over-share'), bodyOf('b', 10_000))
+    overShare.finish()
+    const refused = await overShare.answer
+    t.equal(refused.status, 503, 'the same credential over its share (the body limit, 64 KB) is refused')
+    t.match(refused.headers['content-type'], PROBLEM_CONTENT_TYPE)
+    t.equal(refused.headers['retry-after'], '1', 'told when to retry')
+    t.match(JSON.parse(refused.body), { detail: /BODY_BYTES_PER_CREDENTIAL/ })
+    t.equal((await getCalendars(app, 'over-share')).version, 0, 'nothing written')
+
+    const other = startPut(origin, calendarsUrl('other'), bodyOf('c', 30_000), {
+      authorization: OTHER_AUTHORIZATION,
+    })
+    other.finish()
+    t.equal(
+      (await other.answer).status,
+      200,
+      "another credential's body is admitted while the first's is held",
+    )
+
+    held.finish()
+    t.equal((await held.answer).status, 200, 'the held body is answered when it arrives')
+    await waitFor('every charge to be given back', () => app.bodyBytesInFlight() === 0)
+  },
+)
 
 t.test('a client that goes away mid-body gives its charge back', async (t) => {
   const { app } = await build(t, {
@@ -145,9 +194,27 @@ t.test('one body alone always fits, and bodies over the limit are refused unread
   t.equal(app.bodyBytesInFlight(), 0)
 })
 
-t.test('the budget must hold a body of the largest size', async (t) => {
+t.test('the budget must hold a body of the largest size, and so must a share', async (t) => {
   t.throws(
     () => loadConfig({ BODY_LIMIT_BYTES: '2048', BODY_BYTES_IN_FLIGHT: '1024' }),
     /BODY_BYTES_IN_FLIGHT: must be at least BODY_LIMIT_BYTES/,
+  )
+  t.throws(
+    () => loadConfig({ BODY_LIMIT_BYTES: '2048', BODY_BYTES_PER_CREDENTIAL: '1024' }),
+    /BODY_BYTES_PER_CREDENTIAL: must be at least BODY_LIMIT_BYTES/,
+  )
+  t.throws(
+    () =>
+      loadConfig({
+        BODY_LIMIT_BYTES: '2048',
+        BODY_BYTES_IN_FLIGHT: '4096',
+        BODY_BYTES_PER_CREDENTIAL: '8192',
+      }),
+    /BODY_BYTES_PER_CREDENTIAL: must be at most BODY_BYTES_IN_FLIGHT/,
+  )
+  t.equal(
+    loadConfig({ BODY_LIMIT_BYTES: '2048' }).BODY_BYTES_PER_CREDENTIAL,
+    undefined,
+    'unset: the body limit',
   )
 })

@@ -2,6 +2,7 @@ import { createHash, createPublicKey, type KeyObject, timingSafeEqual } from 'no
 import { errors, type JWSHeaderParameters, type JWTPayload, jwtVerify } from 'jose'
 import { BEARER_TOKEN, type Config, type JwtPublicKeyAlgorithm, type ServiceKey } from '../../config.ts'
 import { UnauthorizedError } from '../../errors/domain-errors.ts'
+import { identifier } from '../../schemas/common.ts'
 
 /** Who is calling: an internal service (by the name of its key) or a user (a JWT's `sub` and `role`). */
 export type Principal = { kind: 'service'; name: string } | { kind: 'user'; sub: string; role: string | null }
@@ -38,6 +39,8 @@ export function credentialSettings(config: Config): CredentialSettings {
 
 const BEARER = /^Bearer(?: +(.*))?$/i
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
+
+const subSchema = identifier()
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
 
@@ -116,6 +119,13 @@ export class Credentials {
     }
     if (typeof payload.sub !== 'string' || payload.sub === '')
       throw new UnauthorizedError('the token has no sub claim naming the user', 'invalid_token')
+    // The sub is recorded as the author of writes: like every id the API accepts, it must be well-formed
+    // text without control characters (a lone surrogate cannot even be URI-encoded into the actor name).
+    if (!subSchema.safeParse(payload.sub).success)
+      throw new UnauthorizedError(
+        "the token's sub claim is not well-formed text (a lone UTF-16 surrogate or a control character)",
+        'invalid_token',
+      )
     return { kind: 'user', sub: payload.sub, role: typeof payload.role === 'string' ? payload.role : null }
   }
 

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BudgetUsage } from '../../services/sync/flex-call-budget.ts'
 import type { ScheduleStats } from '../../services/sync/sync-schedule.ts'
+import type { DeliveryQueueStats } from '../../services/webhooks/webhook-delivery-queue.ts'
 
 interface PoolStats {
   totalCount: number
@@ -45,6 +46,13 @@ export function createMetrics(pool: PoolStats) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),
+    syncQuarantines: new Counter({
+      name: 'rostersync_sync_quarantines_total',
+      help:
+        'Crew calls this instance quarantined: their sync had ended the process SYNC_MAX_CRASHES times ' +
+        'in a row (runs claimed and never finished).',
+      registers: [registry],
+    }),
     flexCalls: new Counter({
       name: 'rostersync_flex_calls_total',
       help:
@@ -53,7 +61,41 @@ export function createMetrics(pool: PoolStats) {
       labelNames: ['endpoint', 'outcome'] as const,
       registers: [registry],
     }),
+    bodiesTimedOut: new Counter({
+      name: 'rostersync_request_bodies_timed_out_total',
+      help:
+        'Request bodies that did not arrive in time, answered 408 with the connection closed, by reason: ' +
+        'deadline (BODY_READ_TIMEOUT_MS) or idle (BODY_IDLE_TIMEOUT_MS).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    bodyBytes: new Counter({
+      name: 'rostersync_request_body_bytes_total',
+      help:
+        'Request body bytes charged to the body budget (by Content-Length; chunked: BODY_LIMIT_BYTES), by ' +
+        'outcome: answered, timed_out (408), abandoned (the client left first), or refused_budget and ' +
+        'refused_share (503, never charged: BODY_BYTES_IN_FLIGHT or BODY_BYTES_PER_CREDENTIAL was full).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: 'rostersync_webhook_deliveries_total',
+      help:
+        'Webhook delivery attempts, by event type and outcome: delivered, retrying (failed, tried again ' +
+        'later), failed (the last attempt failed), gone (410: the endpoint was disabled).',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [registry],
+    }),
   }
+  let readBodyBytesInFlight: (() => number) | undefined
+  new Gauge({
+    name: 'rostersync_request_body_bytes_in_flight',
+    help: 'Request body bytes charged to the body budget now (BODY_BYTES_IN_FLIGHT).',
+    registers: [registry],
+    collect() {
+      if (readBodyBytesInFlight) this.set(readBodyBytesInFlight())
+    },
+  })
   new Gauge({
     name: 'rostersync_db_pool_connections',
     help: 'Database pool connections, by state: in use, idle, and requests waiting for one.',
@@ -115,8 +157,47 @@ export function createMetrics(pool: PoolStats) {
       if (stats) for (const [state, n] of Object.entries(stats.byState)) this.set({ state }, n)
     },
   })
+  new Gauge({
+    name: 'rostersync_crew_calls_quarantined',
+    help:
+      'Crew calls quarantined now (counted among the failed ones): their sync ended the process ' +
+      'SYNC_MAX_CRASHES times in a row; a roster change or a manual sync re-arms them.',
+    registers: [registry],
+    async collect() {
+      const stats = await scheduleAtScrape()
+      if (stats) this.set(stats.quarantined)
+    },
+  })
+  let readWebhookQueue: (() => Promise<DeliveryQueueStats>) | undefined
+  const webhookQueueAtScrape = () => readWebhookQueue?.().catch(() => undefined)
+  new Gauge({
+    name: 'rostersync_webhook_queue_depth',
+    help: 'Webhook deliveries due now and not in flight, to enabled endpoints.',
+    registers: [registry],
+    async collect() {
+      const stats = await webhookQueueAtScrape()
+      if (stats) this.set(stats.due)
+    },
+  })
+  new Gauge({
+    name: 'rostersync_webhook_oldest_undelivered_seconds',
+    help: 'Age of the oldest webhook delivery not yet delivered (pending); 0 when none.',
+    registers: [registry],
+    async collect() {
+      const stats = await webhookQueueAtScrape()
+      if (stats) this.set(stats.oldestUndeliveredSeconds)
+    },
+  })
   return {
     ...metrics,
+    /** Reads the bytes charged to the body budget at scrape time. */
+    observeBodyBudget(read: () => number) {
+      readBodyBytesInFlight = read
+    },
+    /** Reads the webhook outbox (queue depth, oldest undelivered) at scrape time. */
+    observeWebhookQueue(read: () => Promise<DeliveryQueueStats>) {
+      readWebhookQueue = read
+    },
     /** Reads the Flex call budget at scrape time. */
     observeFlexBudget(read: () => Promise<BudgetUsage>) {
       readBudget = read

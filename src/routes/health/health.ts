@@ -28,6 +28,10 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       response: { 200: jsonAnswer('Ready to serve', statusSchema), ...pickProblems(503) },
     },
     handler: async () => {
+      if (app.drain.draining)
+        throw new ServiceUnavailableError(
+          'this instance is shutting down: it answers the requests it gets until it stops listening; send new ones to another instance',
+        )
       const pending = await app.db.pendingMigrations().catch((error: unknown) => {
         throw new ServiceUnavailableError('the database is not reachable or not migrated', { cause: error })
       })

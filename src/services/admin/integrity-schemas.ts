@@ -32,6 +32,21 @@ export const integrityReportSchema = z
         finishedAt: z.iso.datetime().nullable(),
       }),
     ),
+    crewCallsQuarantined: z
+      .array(
+        z.object({
+          jobId: z.string(),
+          department: z.string(),
+          lostRuns: z.number().int().describe('Runs in a row lost with their process.'),
+          quarantinedAt: z.iso.datetime(),
+          runId: z.uuid().nullable().describe('The last lost run, closed with the reason.'),
+          reason: z.string(),
+        }),
+      )
+      .describe(
+        'Crew calls whose sync ended the process SYNC_MAX_CRASHES times in a row (runs claimed and never ' +
+          'finished): failed, and claimed by no worker until a roster change or a manual sync re-arms them.',
+      ),
     crewCallsBySyncState: z
       .object(
         // An object with one property per state (not a record keyed by an enum): the document lists them.
@@ -53,6 +68,20 @@ export const integrityReportSchema = z
       failureRate: z.number().min(0).max(1),
       meanDurationMs: z.number().int().nullable(),
     }),
+    webhooks: z
+      .object({
+        endpointsDisabled: z
+          .number()
+          .int()
+          .describe('Endpoints disabled (by a 410 from the receiver, or by hand): they receive nothing.'),
+        deliveriesFailed: z
+          .number()
+          .int()
+          .describe(
+            'Deliveries that failed their last attempt: retry them by hand once the receiver is back.',
+          ),
+      })
+      .describe('Webhooks that need attention.'),
   })
   .meta({ id: 'IntegrityReport' })
 

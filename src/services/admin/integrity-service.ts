@@ -3,6 +3,7 @@ import { ServiceUnavailableError, UpstreamError } from '../../errors/domain-erro
 import type { FlexPort } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import { type FlexCallBudget, secondsUntil } from '../sync/flex-call-budget.ts'
+import type { SyncLostRuns } from '../sync/sync-lost-runs.ts'
 import type { SyncSchedule } from '../sync/sync-schedule.ts'
 import type { IntegrityReport } from './integrity-schemas.ts'
 
@@ -13,31 +14,44 @@ interface IntegrityServiceDeps {
   /** checkFlex lists every element with recorded lines: those calls come out of the shared budget. */
   budget: FlexCallBudget
   schedule: SyncSchedule
+  lostRuns: SyncLostRuns
+  /** Webhook endpoints disabled and deliveries failed. */
+  webhookProblems: () => Promise<{ endpointsDisabled: number; deliveriesFailed: number }>
 }
 
 /**
  * What an operator checks when in doubt: duplicates for every natural key (always zero unless a
  * constraint was dropped), crew lines recorded here but gone from Flex (when asked: it reads Flex),
- * crew calls whose last sync failed, and the last 24 hours of syncs.
+ * crew calls whose last sync failed, those quarantined because their sync ended the process, and the
+ * last 24 hours of syncs.
  */
 export class IntegrityService {
   constructor(private readonly deps: IntegrityServiceDeps) {}
 
   async report({ checkFlex }: { checkFlex: boolean }): Promise<IntegrityReport> {
-    const [duplicates, failedLastSync, schedule, syncs, missingFlexLines] = await Promise.all([
-      this.duplicates(),
-      this.crewCallsWhoseLastSyncFailed(),
-      this.deps.schedule.stats(),
-      this.syncStats(),
-      checkFlex ? this.missingFlexLines() : Promise.resolve(null),
-    ])
+    const [duplicates, failedLastSync, quarantined, schedule, syncs, missingFlexLines, webhooks] =
+      await Promise.all([
+        this.duplicates(),
+        this.crewCallsWhoseLastSyncFailed(),
+        this.deps.lostRuns.quarantined(),
+        this.deps.schedule.stats(),
+        this.syncStats(),
+        checkFlex ? this.missingFlexLines() : Promise.resolve(null),
+        this.deps.webhookProblems(),
+      ])
     return {
       duplicates,
       missingFlexLines,
       crewCallsWhoseLastSyncFailed: failedLastSync,
+      crewCallsQuarantined: quarantined.map((crewCall) => ({
+        ...crewCall,
+        quarantinedAt: crewCall.quarantinedAt.toISOString(),
+        reason: this.deps.lostRuns.reason,
+      })),
       crewCallsBySyncState: schedule.byState,
       oldestPendingChangeSeconds: Math.round(schedule.oldestPendingSeconds),
       syncsLast24h: syncs,
+      webhooks,
     }
   }
 

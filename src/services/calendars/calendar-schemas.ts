@@ -1,11 +1,18 @@
 import { z } from 'zod'
-import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from '../../schemas/common.ts'
+import {
+  fieldsOf,
+  freeText,
+  identifier,
+  idSchema,
+  ifMatchSchema,
+  versionSchema,
+} from '../../schemas/common.ts'
 
 export const MAX_CALENDARS_PER_SET = 10_000
 
 const accessRoles = ['owner', 'writer', 'reader', 'freeBusyReader'] as const
 
-const colorSchema = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #9fe1e7')
+const colorSchema = identifier().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #9fe1e7')
 
 /**
  * Whether this runtime knows the IANA time zone (aliases such as UTC and US/Eastern included). Building
@@ -27,8 +34,7 @@ function isTimeZone(zone: string): boolean {
   return known
 }
 
-const timeZoneSchema = z
-  .string()
+const timeZoneSchema = identifier()
   .max(64)
   .refine(isTimeZone, 'must be an IANA time zone such as Europe/Madrid')
 
@@ -36,8 +42,8 @@ const timeZoneSchema = z
 const calendarInputSchema = z
   .strictObject({
     calendarId: idSchema,
-    summary: storableText().min(1, 'must not be empty').max(1024),
-    description: storableText().max(8192).nullish(),
+    summary: freeText().min(1, 'must not be empty').max(1024),
+    description: freeText().max(8192).nullish(),
     timeZone: timeZoneSchema.nullish(),
     backgroundColor: colorSchema.nullish(),
     foregroundColor: colorSchema.nullish(),

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { storableText, versionSchema } from '../../schemas/common.ts'
+import { freeText, versionSchema } from '../../schemas/common.ts'
 import { departments } from '../../schemas/departments.ts'
 import { ID_CURSOR_MAX_LENGTH, nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
@@ -8,7 +8,7 @@ import { crewCallSchema, technicianSchema } from './crew-schemas.ts'
 /** The lists of crew data, each paginated like /v1/sync-runs (see schemas/pagination.ts). */
 
 export const techniciansQuerySchema = z.strictObject({
-  q: storableText()
+  q: freeText()
     .min(1, 'must not be empty')
     .max(256)
     .optional()
@@ -24,7 +24,7 @@ export const techniciansPageSchema = z
 
 export type TechniciansPage = z.output<typeof techniciansPageSchema>
 
-const crewCallSummarySchema = crewCallSchema
+export const crewCallSummarySchema = crewCallSchema
   .extend({
     version: versionSchema.describe("The roster's version (its ETag)."),
     sync: crewCallSyncSchema.describe('How the crew call stands with Flex, and what happens next.'),

@@ -1,5 +1,12 @@
 import { z } from 'zod'
-import { fieldsOf, idSchema, ifMatchSchema, storableText, versionSchema } from '../../schemas/common.ts'
+import {
+  fieldsOf,
+  freeText,
+  identifier,
+  idSchema,
+  ifMatchSchema,
+  versionSchema,
+} from '../../schemas/common.ts'
 import { departments } from '../../schemas/departments.ts'
 import { setChangesSchema } from '../calendars/calendar-schemas.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
@@ -7,15 +14,14 @@ import { crewCallSyncSchema } from '../sync/sync-status.ts'
 const MAX_ROSTER_SIZE = 2_000
 
 /** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
-const roleCodeSchema = z
-  .string()
+const roleCodeSchema = identifier()
   .max(64)
   .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
 
 export const technicianParamsSchema = z.object({ technicianId: idSchema })
 
 export const technicianFieldsSchema = z
-  .strictObject({ name: storableText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .strictObject({ name: freeText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
   .meta({ id: 'TechnicianFields' })
 
 export const technicianSchema = z

@@ -1,4 +1,4 @@
-import { z } from 'zod'
+import { identifier } from '../../schemas/common.ts'
 
 /** The request header (IETF draft "The Idempotency-Key HTTP Header Field"; Stripe's semantics). */
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key'
@@ -7,8 +7,7 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key'
 export const IDEMPOTENT_REPLAYED_HEADER = 'idempotent-replayed'
 
 /** 1-255 visible ASCII characters (a UUID is a good key); the value is opaque, quotes included. */
-export const idempotencyKeySchema = z
-  .string()
+export const idempotencyKeySchema = identifier()
   .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters (e.g. a UUID)')
   .describe(
     'Makes a retry safe: the first request with a key runs and its response is kept for ' +

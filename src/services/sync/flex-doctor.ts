@@ -11,7 +11,10 @@ import type { FlexRow } from '../../flex/flex-rows.ts'
 import type { BudgetUsage } from './flex-call-budget.ts'
 
 /** How the doctor reaches Flex: no retries, since a retry would be a second call. */
-type DoctorFlexSettings = Pick<FlexClientOptions, 'baseUrl' | 'authToken' | 'timeoutMs' | 'fetch'>
+type DoctorFlexSettings = Pick<
+  FlexClientOptions,
+  'baseUrl' | 'authToken' | 'timeoutMs' | 'maxAnswerBytes' | 'fetch'
+>
 
 export interface DiagnoseInput {
   flex: DoctorFlexSettings

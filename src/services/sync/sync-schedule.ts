@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
 import type { Department } from '../../schemas/departments.ts'
 import type { CrewCallView } from '../crew/crew-schemas.ts'
+import type { SyncLostRuns } from './sync-lost-runs.ts'
 import type { RunOutcome } from './sync-run-log.ts'
 import type { SyncTrigger } from './sync-schemas.ts'
 import { LAST_RUN, SYNC_STATE, type SyncState, syncStateValues } from './sync-status.ts'
@@ -28,9 +29,18 @@ export interface ClaimedCrewCall {
   rosterVersion: number
 }
 
+/** A crew call a claim found lost with its process SYNC_MAX_CRASHES times, and quarantined. */
+interface QuarantineEvent {
+  crewCall: CrewCallView
+  lostRuns: number
+  reason: string
+}
+
 export interface ScheduleStats {
   /** Crew calls per state (every state present, 0 when none). */
   byState: Record<SyncState, number>
+  /** Of the failed ones, those quarantined: their sync ended the process SYNC_MAX_CRASHES times in a row. */
+  quarantined: number
   /** Crew calls due now and not running: the queue's depth. */
   due: number
   /** Seconds the oldest roster change not yet in Flex has waited; 0 when none waits. */
@@ -49,14 +59,33 @@ export class SyncSchedule {
   constructor(
     private readonly prisma: PrismaClient,
     readonly options: SyncScheduleOptions,
+    private readonly lostRuns: SyncLostRuns,
+    /** Told when a claim quarantines a crew call (logs, metrics). */
+    private readonly onQuarantine: (event: QuarantineEvent) => void = () => {},
   ) {}
 
   /**
    * Takes the most overdue crew call under a new sync lease, or undefined when none is due. The claim
    * pushes sync_due_at one lease ahead: a worker that dies mid-run leaves the crew call due again when
-   * its lease has lapsed.
+   * its lease has lapsed. A run its last holder left unfinished is settled first (SyncLostRuns): a
+   * crew call that has now ended its process SYNC_MAX_CRASHES times is quarantined, not run, and the
+   * next due one is taken instead.
    */
   async claimDue(): Promise<ClaimedCrewCall | undefined> {
+    for (;;) {
+      const claimed = await this.claimNext()
+      if (!claimed) return undefined
+      const verdict = await this.lostRuns.settle(claimed.crewCall.id, claimed.leaseToken)
+      if (!verdict.lost || !verdict.quarantined) return claimed
+      this.onQuarantine({
+        crewCall: claimed.crewCall,
+        lostRuns: verdict.lostRuns,
+        reason: this.lostRuns.reason,
+      })
+    }
+  }
+
+  private async claimNext(): Promise<ClaimedCrewCall | undefined> {
     const token = randomUUID()
     const { leaseMs } = this.options
     // SKIP LOCKED: workers on every instance take different crew calls and never wait on a roster write.
@@ -113,7 +142,8 @@ export class SyncSchedule {
   /**
    * Records what a run means for the next one: a success marks `rosterVersion` synced; anything else
    * counts an attempt and schedules a retry (Flex's or the budget's retryAt, else jittered backoff),
-   * or gives up after maxAttempts. A change that landed during the run keeps its own due time.
+   * or gives up after maxAttempts. A change that landed during the run keeps its own due time. The run
+   * finished, so the process survived it: the crew call's lost runs count from 0 again.
    */
   async afterRun(crewCallId: string, rosterVersion: number, outcome: Pick<RunOutcome, 'status' | 'retryAt'>) {
     const ok = outcome.status === 'succeeded'
@@ -124,6 +154,7 @@ export class SyncSchedule {
         synced_version = CASE WHEN ${ok}::boolean THEN ${rosterVersion}::int ELSE synced_version END,
         last_synced_at = CASE WHEN ${ok}::boolean THEN now() ELSE last_synced_at END,
         sync_attempts = CASE WHEN ${ok}::boolean THEN 0 ELSE sync_attempts + 1 END,
+        sync_lost_runs = 0,
         sync_failed_at = CASE WHEN NOT ${ok}::boolean AND sync_attempts + 1 >= ${maxAttempts}::int THEN now() END,
         sync_pending_since = CASE WHEN ${ok}::boolean AND version = ${rosterVersion}::int THEN NULL ELSE sync_pending_since END,
         sync_due_at = CASE
@@ -141,9 +172,11 @@ export class SyncSchedule {
     const [states, [queue]] = await Promise.all([
       this.prisma.$queryRaw<{ state: SyncState; n: number }[]>`
         SELECT ${SYNC_STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
-      this.prisma.$queryRaw<{ due: number; oldest: number | null }[]>`
+      this.prisma.$queryRaw<{ due: number; oldest: number | null; quarantined: number }[]>`
         SELECT (count(*) FILTER (WHERE ${this.dueNow()}))::int AS due,
-               extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest
+               extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest,
+               (count(*) FILTER (WHERE sync_failed_at IS NOT NULL
+                  AND sync_lost_runs >= ${this.lostRuns.options.maxLostRuns}::int))::int AS quarantined
           FROM crew_calls`,
     ])
     const byState = Object.fromEntries(syncStateValues.map((state) => [state, 0])) as Record<
@@ -151,7 +184,12 @@ export class SyncSchedule {
       number
     >
     for (const { state, n } of states) byState[state] = n
-    return { byState, due: queue?.due ?? 0, oldestPendingSeconds: Math.max(0, queue?.oldest ?? 0) }
+    return {
+      byState,
+      quarantined: queue?.quarantined ?? 0,
+      due: queue?.due ?? 0,
+      oldestPendingSeconds: Math.max(0, queue?.oldest ?? 0),
+    }
   }
 
   /** Whether a crew_calls row (unaliased) is due for a reconcile now and nobody is running one. */

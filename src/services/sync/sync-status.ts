@@ -17,7 +17,8 @@ export const crewCallSyncSchema = z
       .describe(
         'in-sync: Flex holds the roster as last synced; pending: a change waits for its run; running; ' +
           'retrying: the last run did not succeed and another is scheduled; deferred: the Flex call budget ' +
-          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed, and only a roster ' +
+          'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed (or SYNC_MAX_CRASHES ' +
+          'ended their process: see lostRuns), and only a roster ' +
           'change or a manual sync starts another.',
       ),
     rosterVersion: z.number().int(),
@@ -27,6 +28,14 @@ export const crewCallSyncSchema = z
       .nullable()
       .describe('The roster version the last successful run reconciled.'),
     attempts: z.number().int().describe('Runs in a row that did not succeed.'),
+    lostRuns: z
+      .number()
+      .int()
+      .describe(
+        'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
+          'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
+          'change or a manual sync re-arms it.',
+      ),
     lastRunId: z.uuid().nullable(),
     lastError: z.string().nullable().describe("The last run's first error, when it did not succeed."),
     nextAttemptAt: z.iso.datetime().nullable().describe('When the next automatic run is due, if one is.'),
@@ -58,19 +67,20 @@ export const SYNC_STATE = Prisma.sql`CASE
 
 /** The last run of crew call `cc`, as `last`. */
 export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
-    SELECT r.id, r.status, r.errors FROM sync_runs r WHERE r.crew_call_id = cc.id
+    SELECT r.id, r.status, r.errors, r.started_at FROM sync_runs r WHERE r.crew_call_id = cc.id
      ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
 
 /** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
 export const SYNC_STATUS_COLUMNS = Prisma.sql`${SYNC_STATE} AS sync_state, cc.version AS sync_roster_version,
-  cc.synced_version, cc.sync_attempts, cc.sync_due_at, last.id AS last_run_id, last.status AS last_run_status,
-  last.errors AS last_run_errors`
+  cc.synced_version, cc.sync_attempts, cc.sync_lost_runs, cc.sync_due_at, last.id AS last_run_id,
+  last.status AS last_run_status, last.errors AS last_run_errors`
 
 export interface SyncStatusRow {
   sync_state: SyncState
   sync_roster_version: number
   synced_version: number | null
   sync_attempts: number
+  sync_lost_runs: number
   sync_due_at: Date | null
   last_run_id: string | null
   last_run_status: string | null
@@ -84,6 +94,7 @@ export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
     rosterVersion: row.sync_roster_version,
     syncedVersion: row.synced_version,
     attempts: row.sync_attempts,
+    lostRuns: row.sync_lost_runs,
     lastRunId: row.last_run_id,
     lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
     nextAttemptAt: row.sync_due_at?.toISOString() ?? null,

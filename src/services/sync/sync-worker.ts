@@ -55,16 +55,22 @@ export class SyncWorker {
     this.wakeUp = new AbortController()
   }
 
-  /**
-   * Takes no more work and waits for the reconciles in flight to finish. One that outlasts the
-   * process keeps its lease until the lease lapses; then another instance takes the crew call over.
-   */
-  async stop(): Promise<void> {
+  /** Takes no more work (the shutdown's drain); the reconciles in flight go on, and stop() awaits them. */
+  stopClaiming(): void {
     this.stopping = true
     for (const timer of this.wakeTimers) clearTimeout(timer)
     this.wakeTimers.clear()
     this.wakeUp.abort()
     this.wakeUp = new AbortController()
+  }
+
+  /**
+   * Takes no more work and waits for the reconciles in flight to finish; each releases its lease when
+   * it ends. One that outlasts the process keeps its lease until the lease lapses; then another
+   * instance takes the crew call over.
+   */
+  async stop(): Promise<void> {
+    this.stopClaiming()
     await Promise.all(this.running)
     this.running = []
   }

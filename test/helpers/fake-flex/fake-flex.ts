@@ -8,6 +8,7 @@ import { type Fault, FaultQueue, type LoseHow } from './faults.ts'
 import { type FakeAnswer, perform } from './handlers.ts'
 import { matchRoute, type Route } from './routes.ts'
 import { FakeFlexState, type FakeLine, type OtherRow } from './state.ts'
+import { streamRows } from './stream.ts'
 import { defaultShape, type ResponseShape } from './wire.ts'
 
 export type { FakeLine, OtherRow } from './state.ts'
@@ -96,6 +97,7 @@ export class FakeFlex {
   private readonly server: Server
   private readonly state: FakeFlexState
   private readonly faults = new FaultQueue()
+  private readonly brokenElements = new Map<string, Fault>()
   private inFlight = 0
   private highestInFlight = 0
   private flakiness: Flakiness | undefined
@@ -195,6 +197,30 @@ export class FakeFlex {
   }
 
   /**
+   * The next `times` lists are answered 200 with a row-data list of about `bytes` (200,000 rows are
+   * 32 MB), or, with bytes undefined, one streamed without end until the client closes the
+   * connection: a misconfigured element, a proxy's error page, a hostile endpoint.
+   */
+  streamList({ bytes, times = 1 }: { bytes?: number; times?: number }): void {
+    this.faults.push('list', { kind: 'stream', bytes }, times)
+  }
+
+  /**
+   * Every list of this one element, until reset() or clearFaults(): streamed as streamList does
+   * (`{ stream: bytes }`, undefined bytes for no end), or never answered (`'hang'`). Other elements
+   * are answered as usual.
+   */
+  breakElement(elementId: string, how: { stream: number | undefined } | 'hang'): void {
+    this.brokenElements.set(
+      elementId,
+      how === 'hang' ? { kind: 'hang' } : { kind: 'stream', bytes: how.stream },
+    )
+  }
+
+  /** Bytes the streamed lists (streamList) wrote before they ended or their client left, in order. */
+  readonly streamedBytes: number[] = []
+
+  /**
    * The next `times` adds wait `afterMs` before they create their line (and answer): a client whose
    * timeout is shorter gives up first, and a listing meanwhile shows no line. A busy Flex does this.
    */
@@ -222,6 +248,7 @@ export class FakeFlex {
   /** Drops every pending fault (answer, fail, hang, loseAddResponse) and any flakiness; lines and calls stay. */
   clearFaults(): void {
     this.faults.clear()
+    this.brokenElements.clear()
     this.flakiness = undefined
   }
 
@@ -229,9 +256,11 @@ export class FakeFlex {
   reset(): void {
     this.state.clear()
     this.faults.clear()
+    this.brokenElements.clear()
     this.flakiness = undefined
     this.calls.length = 0
     this.duplicateAdds.length = 0
+    this.streamedBytes.length = 0
     this.highestInFlight = this.inFlight
     this.latencyMs = this.options.latencyMs ?? 0
     this.shape = { ...defaultShape, ...this.options.shape }
@@ -267,13 +296,20 @@ export class FakeFlex {
       return this.respond(res, call, { status: 401, body: { message: 'missing or invalid X-Auth-Token' } })
     }
     if (!route) return this.respond(res, call, { status: 404, body: { message: 'no such endpoint' } })
-    const fault = this.faults.take(route.endpoint) ?? this.randomFault(route.endpoint)
+    const fault =
+      (route.endpoint === 'list' ? this.brokenElements.get(route.elementId) : undefined) ??
+      this.faults.take(route.endpoint) ??
+      this.randomFault(route.endpoint)
     if (!fault) return this.respond(res, call, this.perform(route, call.body))
     switch (fault.kind) {
       case 'answer':
         await delay(fault.afterMs)
         return this.respond(res, call, fault)
       case 'hang':
+        return
+      case 'stream':
+        call.status = 200
+        this.streamedBytes.push(await streamRows(res, fault))
         return
       case 'land-late':
         await delay(fault.afterMs)

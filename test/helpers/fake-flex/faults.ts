@@ -8,6 +8,8 @@ export type Fault =
   | { kind: 'hang' }
   /** Performed only after `afterMs` (the client may have given up by then), then answered. */
   | { kind: 'land-late'; afterMs: number }
+  /** A 200 row-data list streamed as fast as the client reads: `bytes` of it, or without end. */
+  | { kind: 'stream'; bytes: number | undefined }
   /** Performs the add, then loses the answer: drops the connection, answers 500, or never answers. */
   | { kind: 'lose-answer'; how: LoseHow }
 

@@ -1,0 +1,34 @@
+-- mark_roster_changed: the current definition (edit here, then: npm run db:function -- mark_roster_changed).
+-- Callers: src/services/crew/roster-service.ts (RosterService.markChanged); replace_roster.
+-- Guarantee: a roster change of a crew call whose row the caller has locked: the next version, a reconcile
+-- due within p_debounce_ms (a burst of changes shares it; pending from now unless one already was; a crew
+-- call whose automatic syncs gave up is re-armed), and the change recorded in roster_versions/roster_changes
+-- (p_changes is [{technician_id, change, before, after}]). NULL when the crew call does not exist.
+CREATE OR REPLACE FUNCTION "mark_roster_changed"(p_crew_call_id uuid, p_debounce_ms integer, p_actor text,
+                                      p_request_id text, p_changes jsonb, p_restored_from integer DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_version integer;
+BEGIN
+    UPDATE crew_calls
+       SET version = version + 1, updated_at = now(),
+           sync_due_at = least(sync_due_at, now() + p_debounce_ms * interval '1 millisecond'),
+           sync_pending_since = coalesce(sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL
+     WHERE id = p_crew_call_id
+    RETURNING version INTO v_version;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO roster_versions (crew_call_id, version, actor, request_id, created, updated, deleted, restored_from)
+    SELECT p_crew_call_id, v_version, p_actor, p_request_id,
+           count(*) FILTER (WHERE c ->> 'change' = 'created'), count(*) FILTER (WHERE c ->> 'change' = 'updated'),
+           count(*) FILTER (WHERE c ->> 'change' = 'deleted'), p_restored_from
+      FROM jsonb_array_elements(p_changes) AS c;
+    INSERT INTO roster_changes (crew_call_id, version, technician_id, change, before, after)
+    SELECT p_crew_call_id, v_version, c ->> 'technician_id', c ->> 'change',
+           nullif(c -> 'before', 'null'::jsonb), nullif(c -> 'after', 'null'::jsonb)
+      FROM jsonb_array_elements(p_changes) AS c;
+    RETURN v_version;
+END
+$$;

@@ -1,0 +1,128 @@
+-- replace_calendar_set: the current definition (edit here, then: npm run db:function -- replace_calendar_set).
+-- Callers: src/services/calendars/calendar-service.ts (CalendarService.replace); restore_calendar_set.
+-- Guarantee (G1, G2, G3): makes the user's set exactly p_calendars ([{calendar_id, summary, ...}], ids
+-- unique) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
+-- here), checks If-Match (p_if_match; precondition_failed and nothing written when it fails), deletes what
+-- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
+-- primary is demoted before its successor is promoted), bumps the version and records it with each row's
+-- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
+-- changed. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
+-- their ids). With p_key (the request's Idempotency-Key held by p_key_owner), the answer is stored as the
+-- key's response in the same transaction; a key a retry took over meanwhile raises SQLSTATE RSK01 and
+-- nothing is written.
+CREATE OR REPLACE FUNCTION "replace_calendar_set"(p_user_id text, p_if_match integer[], p_calendars jsonb,
+                                       p_actor text, p_request_id text, p_restored_from integer DEFAULT NULL,
+                                       p_key_scope text DEFAULT NULL, p_key text DEFAULT NULL,
+                                       p_key_owner uuid DEFAULT NULL)
+RETURNS TABLE (version integer, precondition_failed boolean, answer text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_version integer;
+    v_deleted integer;
+    v_created integer;
+    v_updated integer;
+    v_count integer;
+    v_items text;
+    v_answer text;
+BEGIN
+    SELECT cs.version INTO v_version FROM calendar_sets cs WHERE cs.user_id = p_user_id FOR UPDATE;
+    IF NOT FOUND THEN
+        IF p_if_match IS NOT NULL AND NOT (0 = ANY (p_if_match)) THEN
+            RETURN QUERY SELECT 0, true, NULL::text;
+            RETURN;
+        END IF;
+        INSERT INTO calendar_sets (user_id) VALUES (p_user_id)
+        ON CONFLICT (user_id) DO UPDATE SET user_id = EXCLUDED.user_id
+        RETURNING calendar_sets.version INTO v_version;
+    END IF;
+    IF p_if_match IS NOT NULL AND NOT (v_version = ANY (p_if_match)) THEN
+        RETURN QUERY SELECT v_version, true, NULL::text;
+        RETURN;
+    END IF;
+
+    -- The version row first: each row's change refers to it. Removed below when nothing changed.
+    INSERT INTO calendar_versions (user_id, version, actor, request_id, created, updated, deleted, restored_from)
+    VALUES (p_user_id, v_version + 1, p_actor, p_request_id, 0, 0, 0, p_restored_from);
+
+    WITH gone AS (
+        DELETE FROM managed_calendars mc
+         WHERE mc.user_id = p_user_id
+           AND mc.calendar_id NOT IN (SELECT t.calendar_id FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text))
+        RETURNING mc
+    )
+    INSERT INTO calendar_changes (user_id, version, calendar_id, change, before, after)
+    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted', calendar_json(g.mc)::jsonb, NULL FROM gone g;
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+
+    -- One snapshot: `previous` sees the rows as they were before the upsert.
+    WITH input AS (
+        SELECT * FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text, summary text, description text,
+               time_zone text, background_color text, foreground_color text, access_role text,
+               is_primary boolean, is_selected boolean)
+    ), previous AS (
+        SELECT mc FROM managed_calendars mc JOIN input i ON i.calendar_id = mc.calendar_id
+         WHERE mc.user_id = p_user_id
+    ), upserted AS (
+        INSERT INTO managed_calendars AS mc (user_id, calendar_id, summary, description, time_zone,
+               background_color, foreground_color, access_role, is_primary, is_selected)
+        SELECT p_user_id, i.calendar_id, i.summary, i.description, i.time_zone, i.background_color,
+               i.foreground_color, i.access_role, coalesce(i.is_primary, false), coalesce(i.is_selected, false)
+          FROM input i
+         ORDER BY coalesce(i.is_primary, false)
+        ON CONFLICT (user_id, calendar_id) DO UPDATE SET
+               summary = EXCLUDED.summary, description = EXCLUDED.description,
+               time_zone = EXCLUDED.time_zone, background_color = EXCLUDED.background_color,
+               foreground_color = EXCLUDED.foreground_color, access_role = EXCLUDED.access_role,
+               is_primary = EXCLUDED.is_primary, is_selected = EXCLUDED.is_selected, updated_at = now()
+         WHERE (mc.summary, mc.description, mc.time_zone, mc.background_color, mc.foreground_color,
+                mc.access_role, mc.is_primary, mc.is_selected)
+               IS DISTINCT FROM
+               (EXCLUDED.summary, EXCLUDED.description, EXCLUDED.time_zone, EXCLUDED.background_color,
+                EXCLUDED.foreground_color, EXCLUDED.access_role, EXCLUDED.is_primary, EXCLUDED.is_selected)
+        RETURNING mc, mc.xmax = 0 AS inserted
+    ), logged AS (
+        INSERT INTO calendar_changes (user_id, version, calendar_id, change, before, after)
+        SELECT p_user_id, v_version + 1, (u.mc).calendar_id,
+               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
+               (SELECT calendar_json(p.mc)::jsonb FROM previous p WHERE (p.mc).calendar_id = (u.mc).calendar_id),
+               calendar_json(u.mc)::jsonb
+          FROM upserted u
+        RETURNING change
+    )
+    SELECT count(*) FILTER (WHERE l.change = 'created'), count(*) FILTER (WHERE l.change = 'updated')
+      INTO v_created, v_updated FROM logged l;
+
+    IF v_created + v_updated + v_deleted > 0 THEN
+        UPDATE calendar_sets cs SET version = cs.version + 1, updated_at = now()
+         WHERE cs.user_id = p_user_id RETURNING cs.version INTO v_version;
+        UPDATE calendar_versions cv SET created = v_created, updated = v_updated, deleted = v_deleted
+         WHERE cv.user_id = p_user_id AND cv.version = v_version;
+    ELSE
+        DELETE FROM calendar_versions cv WHERE cv.user_id = p_user_id AND cv.version = v_version + 1;
+    END IF;
+
+    SELECT count(*), coalesce(string_agg(calendar_json(mc), ',' ORDER BY mc.calendar_id COLLATE "C"), '')
+      INTO v_count, v_items
+      FROM managed_calendars mc WHERE mc.user_id = p_user_id;
+    v_answer := '{"userId":' || to_json(p_user_id)::text || ',"version":' || v_version
+             || ',"calendars":[' || v_items || '],"changes":{"created":' || v_created
+             || ',"updated":' || v_updated || ',"deleted":' || v_deleted
+             || ',"unchanged":' || (v_count - v_created - v_updated) || '}}';
+
+    IF p_key IS NOT NULL THEN
+        UPDATE idempotency_keys k
+           SET state = 'completed', locked_until = NULL, response_status = 200,
+               response_headers = jsonb_build_object('content-type', 'application/json; charset=utf-8',
+                                                     'etag', '"' || v_version || '"'),
+               response_body = convert_to(v_answer, 'UTF8')
+         WHERE k.scope = p_key_scope AND k.key = p_key AND k.owner = p_key_owner AND k.state = 'in_progress';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'the Idempotency-Key of this request was taken over by a retry'
+                USING ERRCODE = 'RSK01';
+        END IF;
+    END IF;
+
+    RETURN QUERY SELECT v_version, false, v_answer;
+END
+$$;

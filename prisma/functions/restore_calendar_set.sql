@@ -1,0 +1,35 @@
+-- restore_calendar_set: the current definition (edit here, then: npm run db:function -- restore_calendar_set).
+-- Callers: src/services/calendars/calendar-service.ts (CalendarService.restore).
+-- Guarantee: makes the set equal to version p_version's (calendar_set_at) as a new version with
+-- restored_from, through replace_calendar_set, so atomic and serialized like any replace;
+-- version_available is false (nothing written, version: the current one) when p_version cannot be rebuilt.
+CREATE OR REPLACE FUNCTION "restore_calendar_set"(p_user_id text, p_version integer, p_if_match integer[],
+                                       p_actor text, p_request_id text, p_key_scope text DEFAULT NULL,
+                                       p_key text DEFAULT NULL, p_key_owner uuid DEFAULT NULL)
+RETURNS TABLE (version_available boolean, version integer, precondition_failed boolean, answer text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_set jsonb;
+    v_current integer;
+BEGIN
+    PERFORM 1 FROM calendar_sets cs WHERE cs.user_id = p_user_id FOR UPDATE;
+    SELECT s.calendars, s.current_version INTO v_set, v_current FROM calendar_set_at(p_user_id, p_version) s;
+    IF v_set IS NULL THEN
+        RETURN QUERY SELECT false, v_current, false, NULL::text;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT true, r.version, r.precondition_failed, r.answer
+      FROM replace_calendar_set(
+               p_user_id, p_if_match,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                    'calendar_id', c ->> 'calendarId', 'summary', c ->> 'summary',
+                    'description', c ->> 'description', 'time_zone', c ->> 'timeZone',
+                    'background_color', c ->> 'backgroundColor', 'foreground_color', c ->> 'foregroundColor',
+                    'access_role', c ->> 'accessRole', 'is_primary', (c ->> 'primary')::boolean,
+                    'is_selected', (c ->> 'selected')::boolean)), '[]'::jsonb)
+                  FROM jsonb_array_elements(v_set) AS c),
+               p_actor, p_request_id, p_version, p_key_scope, p_key, p_key_owner) r;
+END
+$$;

@@ -1,0 +1,109 @@
+import { z } from 'zod'
+import { freeText } from '../../schemas/common.ts'
+import { nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
+import {
+  deliveryStatuses,
+  type WebhookDeliveryView,
+  type WebhookEndpointView,
+  webhookEventTypes,
+} from '../../services/webhooks/webhook-types.ts'
+
+const MAX_URL_LENGTH = 2048
+
+const webhookEventTypeSchema = z.enum(webhookEventTypes).meta({ id: 'WebhookEventType' })
+
+const urlSchema = z
+  .url({ protocol: /^https?$/ })
+  .max(MAX_URL_LENGTH)
+  .describe(
+    'Where deliveries are POSTed. Must be https and resolve to a public address (checked now and at every ' +
+      'delivery), unless the server runs with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true.',
+  )
+const eventsSchema = z
+  .array(webhookEventTypeSchema)
+  .min(1)
+  .max(webhookEventTypes.length)
+  .refine((events) => new Set(events).size === events.length, 'lists an event type twice')
+  .describe('The event types it receives.')
+const descriptionSchema = freeText().max(1000).nullable()
+
+export const createWebhookEndpointSchema = z
+  .strictObject({
+    url: urlSchema,
+    events: eventsSchema.optional().describe('The event types it receives; every type when absent.'),
+    description: descriptionSchema.optional(),
+  })
+  .meta({ id: 'CreateWebhookEndpoint' })
+
+export const updateWebhookEndpointSchema = z
+  .strictObject({
+    url: urlSchema.optional(),
+    events: eventsSchema.optional(),
+    enabled: z
+      .boolean()
+      .optional()
+      .describe('false stops deliveries (they wait); true resumes them and clears `disabledReason`.'),
+    description: descriptionSchema.optional(),
+  })
+  .meta({ id: 'UpdateWebhookEndpoint' })
+
+export const webhookEndpointSchema = z
+  .object({
+    id: z.uuid(),
+    url: z.string(),
+    events: z.array(webhookEventTypeSchema),
+    enabled: z.boolean(),
+    disabledReason: z
+      .string()
+      .nullable()
+      .describe('Why it is disabled: a 410 Gone from the receiver, or by hand. Null while enabled.'),
+    description: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'WebhookEndpoint' }) satisfies z.ZodType<WebhookEndpointView>
+
+const secretSchema = z
+  .string()
+  .describe('`whsec_` and the base64 of 32 random bytes: the key of every signature. Shown only here.')
+
+export const createdWebhookEndpointSchema = webhookEndpointSchema
+  .extend({ secret: secretSchema })
+  .meta({ id: 'CreatedWebhookEndpoint' })
+
+export const rotatedSecretSchema = z.object({ secret: secretSchema }).meta({ id: 'RotatedWebhookSecret' })
+
+export const webhookEndpointParamsSchema = z.strictObject({ id: z.uuid() })
+export const webhookDeliveryParamsSchema = z.strictObject({ id: z.uuid(), deliveryId: z.uuid() })
+
+export const webhookEndpointsQuerySchema = z.strictObject(pageQueryShape())
+export const webhookEndpointsPageSchema = z
+  .object({ endpoints: z.array(webhookEndpointSchema), nextCursor: nextCursorSchema })
+  .meta({ id: 'WebhookEndpointsPage' })
+
+export const webhookDeliveriesQuerySchema = z.strictObject({
+  status: z.enum(deliveryStatuses).optional(),
+  ...pageQueryShape(),
+})
+
+export const webhookDeliverySchema = z
+  .object({
+    id: z.uuid().describe('Also the `webhook-id` of every attempt.'),
+    eventId: z.uuid(),
+    type: webhookEventTypeSchema,
+    status: z.enum(deliveryStatuses),
+    attempts: z.number().int(),
+    lastStatus: z
+      .number()
+      .int()
+      .nullable()
+      .describe("The receiver's last HTTP status; null when it never answered."),
+    lastError: z.string().nullable(),
+    nextAttemptAt: z.iso.datetime().nullable().describe('When it is tried next; null unless pending.'),
+    deliveredAt: z.iso.datetime().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'WebhookDelivery' }) satisfies z.ZodType<WebhookDeliveryView>
+
+export const webhookDeliveriesPageSchema = z
+  .object({ deliveries: z.array(webhookDeliverySchema), nextCursor: nextCursorSchema })
+  .meta({ id: 'WebhookDeliveriesPage' })

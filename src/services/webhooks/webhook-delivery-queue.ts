@@ -1,0 +1,164 @@
+import { randomUUID } from 'node:crypto'
+import { Prisma, type PrismaClient } from '../../db/prisma.ts'
+import type { WebhookEventType } from './webhook-types.ts'
+
+/** A delivery a worker took under its lease, with what it needs to send it. */
+export interface ClaimedDelivery {
+  id: string
+  leaseOwner: string
+  /** Counting this one. */
+  attempt: number
+  endpoint: { id: string; url: string; secrets: string[] }
+  event: { type: WebhookEventType; occurredAt: Date; data: unknown }
+}
+
+export interface DeliveryQueueStats {
+  /** Deliveries due now, not in flight, to enabled endpoints. */
+  due: number
+  /** Seconds the oldest undelivered (pending) delivery has waited since its event; 0 when none waits. */
+  oldestUndeliveredSeconds: number
+}
+
+interface WebhookDeliveryQueueOptions {
+  /** A claim's lease: the attempt's timeout and some slack. A killed worker's delivery is due again after it. */
+  leaseMs: number
+  /** Deliveries in flight to one endpoint at once, over every instance. */
+  perEndpoint: number
+}
+
+/**
+ * A delivery that may be attempted now (alias d): pending, due, not in flight, and no earlier event of the
+ * same resource to the same endpoint is still waiting for its first attempt or in flight, so the events
+ * of one resource go out in version order as far as retries allow.
+ */
+const CLAIMABLE = Prisma.sql`d.status = 'pending' AND d.next_attempt_at <= now()
+  AND (d.lease_until IS NULL OR d.lease_until < now())
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                   WHERE p.endpoint_id = d.endpoint_id AND p.resource = d.resource AND p.event_seq < d.event_seq
+                     AND p.status = 'pending' AND (p.attempts = 0 OR p.lease_until > now()))`
+
+/** The deliveries of the outbox, claimed by workers on every instance (FOR UPDATE SKIP LOCKED). */
+export class WebhookDeliveryQueue {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly options: WebhookDeliveryQueueOptions,
+  ) {}
+
+  /**
+   * Takes one claimable delivery under a new lease and counts its attempt, or undefined when none is.
+   * The endpoint row is locked (NO KEY UPDATE: writes that fan events out to it are not blocked) while its
+   * in-flight deliveries are counted, so perEndpoint holds over every instance; another claim skips it.
+   */
+  async claim(): Promise<ClaimedDelivery | undefined> {
+    const owner = randomUUID()
+    const { leaseMs, perEndpoint } = this.options
+    // SKIP LOCKED on endpoints and deliveries: workers on every instance take different work, never wait.
+    const [claimed] = await this.prisma.$queryRaw<
+      { id: string; endpoint_id: string; event_id: string; attempts: number }[]
+    >`
+      WITH endpoint AS (
+        SELECT e.id FROM webhook_endpoints e
+         WHERE e.enabled
+           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE})
+           AND (SELECT count(*) FROM webhook_deliveries f
+                 WHERE f.endpoint_id = e.id AND f.status = 'pending' AND f.lease_until > now()) < ${perEndpoint}::int
+         ORDER BY (SELECT min(d.next_attempt_at) FROM webhook_deliveries d
+                    WHERE d.endpoint_id = e.id AND d.status = 'pending')
+         LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+      ), picked AS (
+        SELECT d.id FROM webhook_deliveries d JOIN endpoint ON d.endpoint_id = endpoint.id
+         WHERE ${CLAIMABLE} ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
+      )
+      UPDATE webhook_deliveries d
+         SET lease_owner = ${owner}::uuid, lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
+             attempts = d.attempts + 1
+        FROM picked WHERE d.id = picked.id
+      RETURNING d.id, d.endpoint_id, d.event_id, d.attempts`
+    if (!claimed) return undefined
+    const [endpoint, event] = await Promise.all([
+      this.prisma.webhookEndpoint.findUnique({ where: { id: claimed.endpoint_id } }),
+      this.prisma.webhookEvent.findUnique({ where: { id: claimed.event_id } }),
+    ])
+    if (!endpoint || !event) return undefined
+    const now = Date.now()
+    const previous =
+      endpoint.previousSecret && endpoint.previousSecretUntil && endpoint.previousSecretUntil.getTime() > now
+        ? [endpoint.previousSecret]
+        : []
+    return {
+      id: claimed.id,
+      leaseOwner: owner,
+      attempt: claimed.attempts,
+      endpoint: { id: endpoint.id, url: endpoint.url, secrets: [endpoint.secret, ...previous] },
+      event: { type: event.type as WebhookEventType, occurredAt: event.occurredAt, data: event.data },
+    }
+  }
+
+  /** The receiver took it (2xx). Only the lease holder's word counts. */
+  async succeeded(delivery: ClaimedDelivery, status: number): Promise<void> {
+    await this.prisma.webhookDelivery.updateMany({
+      where: { id: delivery.id, leaseOwner: delivery.leaseOwner },
+      data: {
+        status: 'succeeded',
+        lastStatus: status,
+        lastError: null,
+        deliveredAt: new Date(),
+        leaseOwner: null,
+        leaseUntil: null,
+      },
+    })
+  }
+
+  /** The attempt failed: due again at `nextAttemptAt`, or `failed` for good when it is null. */
+  async attemptFailed(
+    delivery: ClaimedDelivery,
+    failure: { status: number | null; error: string; nextAttemptAt: Date | null },
+  ): Promise<void> {
+    await this.prisma.webhookDelivery.updateMany({
+      where: { id: delivery.id, leaseOwner: delivery.leaseOwner },
+      data: {
+        status: failure.nextAttemptAt ? 'pending' : 'failed',
+        lastStatus: failure.status,
+        lastError: failure.error.slice(0, 1000),
+        ...(failure.nextAttemptAt && { nextAttemptAt: failure.nextAttemptAt }),
+        leaseOwner: null,
+        leaseUntil: null,
+      },
+    })
+  }
+
+  /** 410 Gone: this delivery failed, and the endpoint is disabled with the reason; the rest wait for it to be enabled. */
+  async gone(delivery: ClaimedDelivery, status: number): Promise<void> {
+    await this.prisma.$transaction([
+      this.prisma.webhookDelivery.updateMany({
+        where: { id: delivery.id, leaseOwner: delivery.leaseOwner },
+        data: {
+          status: 'failed',
+          lastStatus: status,
+          lastError: 'answered 410 Gone: the endpoint was disabled',
+          leaseOwner: null,
+          leaseUntil: null,
+        },
+      }),
+      this.prisma.webhookEndpoint.update({
+        where: { id: delivery.endpoint.id },
+        data: {
+          enabled: false,
+          disabledReason: `the receiver answered 410 Gone at ${new Date().toISOString()}`,
+          updatedAt: new Date(),
+        },
+      }),
+    ])
+  }
+
+  async stats(): Promise<DeliveryQueueStats> {
+    // A report over every pending delivery, with the database's clock.
+    const [row] = await this.prisma.$queryRaw<{ due: number; oldest: number | null }[]>`
+      SELECT (count(*) FILTER (WHERE d.next_attempt_at <= now() AND e.enabled
+                                 AND (d.lease_until IS NULL OR d.lease_until < now())))::int AS due,
+             extract(epoch FROM now() - min(d.created_at))::float8 AS oldest
+        FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+       WHERE d.status = 'pending'`
+    return { due: row?.due ?? 0, oldestUndeliveredSeconds: Math.max(0, row?.oldest ?? 0) }
+  }
+}
