@@ -8,6 +8,7 @@ import authPlugin from './plugins/auth.ts'
 import bodyBudgetPlugin from './plugins/body-budget.ts'
 import consolePlugin from './plugins/console.ts'
 import databasePlugin from './plugins/database.ts'
+import departmentsPlugin from './plugins/departments.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import jsonBodyPlugin from './plugins/json-body.ts'
@@ -135,9 +136,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(rateLimitPlugin, {
         max: config.RATE_LIMIT_MAX,
         windowMs: config.RATE_LIMIT_WINDOW_MS,
+        redisUrl: config.RATE_LIMIT_REDIS_URL,
+        redisTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
+        redisKeyPrefix: config.RATE_LIMIT_REDIS_PREFIX,
       })
       await api.register(idempotencyPlugin)
       await api.register(sharedProblemsPlugin)
+      await api.register(departmentsPlugin, { departments: config.CREW_DEPARTMENTS })
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)

@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
-import { departments } from './schemas/departments.ts'
+import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME } from './schemas/departments.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 
@@ -75,6 +75,21 @@ const jwtPublicKeySchema = z.string().transform((text, ctx) => {
   return { pem, algorithm }
 })
 
+/** CREW_DEPARTMENTS: `sound,lights,video`; each a department name, none twice, at least one. */
+const departmentsSchema = z.string().transform((text, ctx): string[] => {
+  const names = text.split(',').map((name) => name.trim())
+  for (const [index, name] of names.entries()) {
+    if (!DEPARTMENT_NAME.test(name))
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${index + 1} (${JSON.stringify(name)}) must be 1-32 lower-case letters, digits or '-', from a letter`,
+      })
+    else if (names.indexOf(name) !== index)
+      ctx.addIssue({ code: 'custom', message: `the department ${name} is listed twice` })
+  }
+  return names
+})
+
 /**
  * Every environment variable the service reads, with its default. Parsed once at boot
  * (src/server.ts); nothing else reads process.env. Documented in the README's Configuration table.
@@ -128,7 +143,7 @@ const configSchema = z.object({
   SHUTDOWN_DRAIN_MS: int(5_000, 0),
   /** After the drain, grace period for in-flight requests and reconciles before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 1),
-  /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 503. */
+  /** Flex's API root, e.g. https://<tenant>.flexrentalsolutions.com/f5/api. Unset: sync routes answer 501 flex-not-configured. */
   FLEX_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   FLEX_AUTH_TOKEN: z.string().min(1).optional(),
   /** Upper bound on one Flex HTTP attempt. */
@@ -148,7 +163,15 @@ const configSchema = z.object({
   FLEX_MAX_ATTEMPTS: int(3, 1),
   /** Most Flex calls in flight during one sync. */
   FLEX_CONCURRENCY: int(32, 1),
-  /** Business role ids per department and tier, e.g. {"sound":{"R":"…","E":"…","T":"…"}}. */
+  /**
+   * The departments a crew call may be for (the `department` of every crew-call route), comma-separated.
+   * Flex tenants name their own; validated at start. FLEX_BUSINESS_ROLES may name only these.
+   */
+  CREW_DEPARTMENTS: departmentsSchema.default([...DEFAULT_DEPARTMENTS]),
+  /**
+   * Business role ids per department (one of CREW_DEPARTMENTS) and tier (a role code's last letter),
+   * e.g. {"sound":{"R":"…","E":"…","T":"…"}}.
+   */
   FLEX_BUSINESS_ROLES: z
     .string()
     .transform((text, ctx) => {
@@ -159,7 +182,7 @@ const configSchema = z.object({
         return z.NEVER
       }
     })
-    .pipe(z.partialRecord(z.enum(departments), z.partialRecord(z.enum(['R', 'E', 'T']), z.string().min(1))))
+    .pipe(z.record(z.string(), z.partialRecord(z.enum(['R', 'E', 'T']), z.string().min(1))))
     .default({}),
   /**
    * Flex's API call limits (its help centre: Enterprise 2,000 an hour and 10,000 a day; Lite 20 an
@@ -193,9 +216,22 @@ const configSchema = z.object({
   SYNC_WORKER_CONCURRENCY: int(4, 1),
   /** How often an idle worker looks for due crew calls. */
   SYNC_POLL_MS: int(1_000, 10),
-  /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
+  /**
+   * Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1, then 429: shared by every instance
+   * when RATE_LIMIT_REDIS_URL is set, per instance otherwise (N instances allow N times the budget).
+   */
   RATE_LIMIT_MAX: int(1_200, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
+  /**
+   * Redis (redis:// or rediss://) holding the rate limit's counters, shared by every instance. Unset:
+   * each instance counts in its own memory. Redis not answering: each instance counts its own requests
+   * until it answers again (logged once, metric rostersync_rate_limit_shared 0); never a 5xx.
+   */
+  RATE_LIMIT_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Upper bound on connecting to Redis and on each of its answers; a slower one counts the request per instance. */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: int(500, 1),
+  /** Prefix of the counters' keys in Redis: deployments that share one Redis keep their budgets apart. */
+  RATE_LIMIT_REDIS_PREFIX: z.string().min(1).default('rostersync:rate-limit:'),
   /** How long an Idempotency-Key's response is kept and replayed; then the key is free again and purged. */
   IDEMPOTENCY_TTL_SECONDS: int(86_400, 1),
   /** A running request's hold on its Idempotency-Key, renewed while it runs: how long a crash blocks a retry. */
@@ -206,8 +242,13 @@ const configSchema = z.object({
   HISTORY_KEEP_VERSIONS: int(100, 1),
   /** Every version younger than this many days is kept, however many. */
   HISTORY_KEEP_DAYS: int(30, 0),
-  /** How often each instance prunes versions no longer kept (in batches of 1,000). */
+  /** How often each instance prunes versions no longer kept, and the webhook outbox (in batches of 1,000). */
   HISTORY_PRUNE_INTERVAL_MS: int(60_000, 100),
+  /**
+   * Webhook events and deliveries that succeeded more than this many days ago are pruned (pending and
+   * failed ones never are). Unset: HISTORY_KEEP_DAYS.
+   */
+  WEBHOOK_KEEP_DAYS: z.coerce.number().int().min(0).optional(),
   /** Upper bound on one webhook delivery attempt: connect, send, and read the start of the answer. */
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   /**
@@ -244,7 +285,7 @@ const configSchema = z.object({
   WEBHOOK_ENDPOINT_CONCURRENCY: int(2, 1),
   /** How often an idle delivery worker looks for due deliveries. */
   WEBHOOK_POLL_MS: int(250, 10),
-  /** When set, GET /metrics needs it as a bearer token. */
+  /** GET /metrics needs it as a bearer token; unset, /metrics is off (403). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Service keys for internal callers, `name:key,name:key`; a service key may call every /v1 route. */
   AUTH_SERVICE_KEYS: serviceKeysSchema.default([]),
@@ -263,6 +304,13 @@ const configSchema = z.object({
   AUTH_JWT_AUDIENCE: z.string().min(1).optional(),
   /** Where src/server.ts keeps the service key it generates when no credential is configured. */
   AUTH_SERVICE_KEY_FILE: z.string().min(1).default('./.data/service-key'),
+  /**
+   * Where the development JWT secret is kept: with no credential configured and NODE_ENV not
+   * `production`, src/server.ts verifies user tokens with it and `npm run token` signs them with it.
+   */
+  AUTH_JWT_SECRET_FILE: z.string().min(1).default('./.data/jwt-secret'),
+  /** `production` turns off what is for development only: the generated JWT secret and `npm run token`. */
+  NODE_ENV: z.string().min(1).optional(),
 })
 
 /** Checks that span variables. */
@@ -294,6 +342,13 @@ const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
       path: ['BODY_IDLE_TIMEOUT_MS'],
       message: `must be at most BODY_READ_TIMEOUT_MS (${config.BODY_READ_TIMEOUT_MS}): a pause within the whole read`,
     })
+  for (const department of Object.keys(config.FLEX_BUSINESS_ROLES))
+    if (!config.CREW_DEPARTMENTS.includes(department))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['FLEX_BUSINESS_ROLES'],
+        message: `names the department ${department}, which is not in CREW_DEPARTMENTS (${config.CREW_DEPARTMENTS.join(',')})`,
+      })
   if (config.AUTH_JWT_SECRET || config.AUTH_JWT_PUBLIC_KEY) return
   for (const variable of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
     if (config[variable])
@@ -332,6 +387,14 @@ export function flexSettings(config: Config) {
 /** Whether any credential is configured; src/server.ts generates a service key when none is. */
 export function hasCredentials(config: Config): boolean {
   return config.AUTH_SERVICE_KEYS.length > 0 || !!config.AUTH_JWT_SECRET || !!config.AUTH_JWT_PUBLIC_KEY
+}
+
+/**
+ * Whether user tokens are verified with the generated development secret (AUTH_JWT_SECRET_FILE): only
+ * when no credential is configured at all, and never in production.
+ */
+export function usesDevelopmentJwtSecret(config: Config): boolean {
+  return !hasCredentials(config) && config.NODE_ENV !== 'production'
 }
 
 export class ConfigError extends Error {

@@ -1,6 +1,13 @@
 import { constants } from 'node:os'
 import { buildApp } from './app.ts'
-import { type Config, ConfigError, flexSettings, hasCredentials, loadConfig } from './config.ts'
+import {
+  type Config,
+  ConfigError,
+  flexSettings,
+  hasCredentials,
+  loadConfig,
+  usesDevelopmentJwtSecret,
+} from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { migrate } from './db/migrate.ts'
 import { readOrCreateServiceKey } from './plugins/auth/service-key-file.ts'
@@ -24,6 +31,10 @@ async function main(): Promise<void> {
   const generatedKey = hasCredentials(config)
     ? undefined
     : await readOrCreateServiceKey(config.AUTH_SERVICE_KEY_FILE)
+  // Development only: user tokens from `npm run token`, signed with a secret kept beside the key.
+  const developmentJwtSecret = usesDevelopmentJwtSecret(config)
+    ? await readOrCreateServiceKey(config.AUTH_JWT_SECRET_FILE, 'JWT secret')
+    : undefined
   const embedded = config.DATABASE_URL
     ? undefined
     : await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: config.EMBEDDED_PG_PORT })
@@ -32,6 +43,7 @@ async function main(): Promise<void> {
     ...(workerOnly && { SYNC_WORKER: 'on' as const }),
     DATABASE_URL: config.DATABASE_URL ?? embedded?.url,
     ...(generatedKey && { AUTH_SERVICE_KEYS: [{ name: 'generated', key: generatedKey.key }] }),
+    ...(developmentJwtSecret && { AUTH_JWT_SECRET: developmentJwtSecret.key }),
   }
   try {
     const migrations = await migrate(appConfig.DATABASE_URL as string)
@@ -48,6 +60,12 @@ async function main(): Promise<void> {
         `no credentials configured: /v1 accepts the service key ${generatedKey.created ? 'generated in' : 'kept in'} ` +
           `${generatedKey.file}; call with -H "authorization: Bearer $(cat ${generatedKey.file})", or set ` +
           'AUTH_SERVICE_KEYS, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY',
+      )
+    if (developmentJwtSecret)
+      app.log.info(
+        { jwtSecretFile: developmentJwtSecret.file },
+        `development only: /v1 also accepts user tokens signed with the secret in ${developmentJwtSecret.file}; ` +
+          'mint one with `npm run token -- --sub <user> [--role admin]` (off when NODE_ENV=production)',
       )
     installShutdown(
       {

@@ -33,3 +33,16 @@ t.test('the image stops with SIGTERM, checks readiness, and compose waits out dr
     `compose's stop_grace_period (${grace} s) exceeds SHUTDOWN_DRAIN_MS + SHUTDOWN_TIMEOUT_MS`,
   )
 })
+
+t.test('npm start and npm run worker build only when sources changed, then always run dist/', async (t) => {
+  const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
+  for (const name of ['start', 'worker']) {
+    const [check, run] = (scripts[name] ?? '').split(' && ')
+    t.equal(
+      check,
+      'tsx scripts/build-if-changed.ts',
+      `npm run ${name} checks the stamp instead of always building`,
+    )
+    t.match(run, /^node .* dist\/src\/server\.js/, `npm run ${name} then runs what was built`)
+  }
+})

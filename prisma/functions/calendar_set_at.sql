@@ -1,8 +1,8 @@
 -- calendar_set_at: the current definition (edit here, then: npm run db:function -- calendar_set_at).
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.setAt); restore_calendar_set.
 -- Guarantee: the set as it was at p_version (Calendar objects by calendarId in byte order), from one
--- snapshot: today's rows, except each calendar changed since, which is what its first change after
--- p_version found (none: it was created after). NULL calendars when p_version is older than the floor
+-- snapshot: today's rows, except each calendar changed since, which is the row its first change after
+-- p_version found (its before_row; none: it was created after). NULL calendars when p_version is older than the floor
 -- or newer than the current version.
 CREATE OR REPLACE FUNCTION "calendar_set_at"(p_user_id text, p_version integer)
 RETURNS TABLE (current_version integer, floor_version integer, calendars jsonb)
@@ -11,7 +11,7 @@ LANGUAGE sql STABLE AS $$
         SELECT coalesce((SELECT cs.version FROM calendar_sets cs WHERE cs.user_id = p_user_id), 0) AS current_version,
                calendar_history_floor(p_user_id) AS floor_version
     ), first_after AS (
-        SELECT DISTINCT ON (c.calendar_id) c.calendar_id, c.before
+        SELECT DISTINCT ON (c.calendar_id) c.calendar_id, c.change, c.before_row
           FROM calendar_changes c
          WHERE c.user_id = p_user_id AND c.version > p_version
          ORDER BY c.calendar_id, c.version
@@ -21,7 +21,8 @@ LANGUAGE sql STABLE AS $$
          WHERE mc.user_id = p_user_id
            AND NOT EXISTS (SELECT 1 FROM first_after fa WHERE fa.calendar_id = mc.calendar_id)
         UNION ALL
-        SELECT fa.calendar_id, fa.before FROM first_after fa WHERE fa.before IS NOT NULL
+        SELECT fa.calendar_id, calendar_json(jsonb_populate_record(NULL::managed_calendars, fa.before_row))::jsonb
+          FROM first_after fa WHERE fa.change <> 'created'
     )
     SELECT b.current_version, b.floor_version,
            CASE WHEN p_version BETWEEN b.floor_version AND b.current_version THEN

@@ -3,7 +3,9 @@
 -- Guarantee: a roster change of a crew call whose row the caller has locked: the next version, a reconcile
 -- due within p_debounce_ms (a burst of changes shares it; pending from now unless one already was; a crew
 -- call whose automatic syncs gave up is re-armed), and the change recorded in roster_versions/roster_changes
--- (p_changes is [{technician_id, change, before, after}]). NULL when the crew call does not exist.
+-- (p_changes is [{technician_id, change, before}]: of each change only the role before it is kept, as the
+-- one after is the next change's before or today's assignment; an `after` is ignored). NULL when the crew
+-- call does not exist.
 CREATE OR REPLACE FUNCTION "mark_roster_changed"(p_crew_call_id uuid, p_debounce_ms integer, p_actor text,
                                       p_request_id text, p_changes jsonb, p_restored_from integer DEFAULT NULL)
 RETURNS integer
@@ -25,9 +27,8 @@ BEGIN
            count(*) FILTER (WHERE c ->> 'change' = 'created'), count(*) FILTER (WHERE c ->> 'change' = 'updated'),
            count(*) FILTER (WHERE c ->> 'change' = 'deleted'), p_restored_from
       FROM jsonb_array_elements(p_changes) AS c;
-    INSERT INTO roster_changes (crew_call_id, version, technician_id, change, before, after)
-    SELECT p_crew_call_id, v_version, c ->> 'technician_id', c ->> 'change',
-           nullif(c -> 'before', 'null'::jsonb), nullif(c -> 'after', 'null'::jsonb)
+    INSERT INTO roster_changes (crew_call_id, version, technician_id, change, before_role)
+    SELECT p_crew_call_id, v_version, c ->> 'technician_id', c ->> 'change', c -> 'before' ->> 'role'
       FROM jsonb_array_elements(p_changes) AS c;
     RETURN v_version;
 END

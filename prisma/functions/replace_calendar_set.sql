@@ -6,7 +6,8 @@
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
 -- primary is demoted before its successor is promoted), bumps the version and records it with each row's
 -- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
--- changed. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
+-- changed: a changed row's history keeps only its image before the change (to_jsonb of the row; none for a
+-- created one), as its image after is the next change's before or today's row. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
 -- their ids). With p_key (the request's Idempotency-Key held by p_key_owner), the answer is stored as the
 -- key's response in the same transaction; a key a retry took over meanwhile raises SQLSTATE RSK01 and
 -- nothing is written.
@@ -51,8 +52,8 @@ BEGIN
            AND mc.calendar_id NOT IN (SELECT t.calendar_id FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text))
         RETURNING mc
     )
-    INSERT INTO calendar_changes (user_id, version, calendar_id, change, before, after)
-    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted', calendar_json(g.mc)::jsonb, NULL FROM gone g;
+    INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
+    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted', to_jsonb(g.mc) FROM gone g;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
 
     -- One snapshot: `previous` sees the rows as they were before the upsert.
@@ -80,14 +81,12 @@ BEGIN
                IS DISTINCT FROM
                (EXCLUDED.summary, EXCLUDED.description, EXCLUDED.time_zone, EXCLUDED.background_color,
                 EXCLUDED.foreground_color, EXCLUDED.access_role, EXCLUDED.is_primary, EXCLUDED.is_selected)
-        RETURNING mc, mc.xmax = 0 AS inserted
+        RETURNING mc.calendar_id, mc.xmax = 0 AS inserted
     ), logged AS (
-        INSERT INTO calendar_changes (user_id, version, calendar_id, change, before, after)
-        SELECT p_user_id, v_version + 1, (u.mc).calendar_id,
-               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
-               (SELECT calendar_json(p.mc)::jsonb FROM previous p WHERE (p.mc).calendar_id = (u.mc).calendar_id),
-               calendar_json(u.mc)::jsonb
-          FROM upserted u
+        INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
+        SELECT p_user_id, v_version + 1, u.calendar_id,
+               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END, to_jsonb(p.mc)
+          FROM upserted u LEFT JOIN previous p ON (p.mc).calendar_id = u.calendar_id
         RETURNING change
     )
     SELECT count(*) FILTER (WHERE l.change = 'created'), count(*) FILTER (WHERE l.change = 'updated')

@@ -49,8 +49,8 @@ BEGIN
         RETURNING ca.technician_id, ca.role
     )
     SELECT count(*), coalesce(jsonb_agg(jsonb_build_object(
-               'technician_id', g.technician_id, 'change', 'deleted',
-               'before', jsonb_build_object('technicianId', g.technician_id, 'role', g.role))), '[]'::jsonb)
+               'technician_id', g.technician_id, 'change', 'deleted', 'before', jsonb_build_object('role', g.role))),
+               '[]'::jsonb)
       INTO v_deleted, v_gone FROM gone g;
 
     -- One snapshot: `previous` sees the assignments as they were before the upsert.
@@ -69,10 +69,8 @@ BEGIN
     SELECT count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted),
            coalesce(jsonb_agg(jsonb_build_object(
                'technician_id', u.technician_id, 'change', CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
-               'before', (SELECT jsonb_build_object('technicianId', p.technician_id, 'role', p.role)
-                            FROM previous p WHERE p.technician_id = u.technician_id),
-               'after', jsonb_build_object('technicianId', u.technician_id, 'role', u.role))), '[]'::jsonb)
-      INTO v_created, v_updated, v_upserted FROM upserted u;
+               'before', CASE WHEN NOT u.inserted THEN jsonb_build_object('role', p.role) END)), '[]'::jsonb)
+      INTO v_created, v_updated, v_upserted FROM upserted u LEFT JOIN previous p ON p.technician_id = u.technician_id;
 
     IF v_created + v_updated + v_deleted > 0 THEN
         v_version := mark_roster_changed(v_id, p_debounce_ms, p_actor, p_request_id, v_gone || v_upserted,

@@ -9,7 +9,7 @@ LANGUAGE sql STABLE AS $$
         SELECT coalesce((SELECT cc.version FROM crew_calls cc WHERE cc.id = p_crew_call_id), 0) AS current_version,
                roster_history_floor(p_crew_call_id) AS floor_version
     ), first_after AS (
-        SELECT DISTINCT ON (c.technician_id) c.technician_id, c.before
+        SELECT DISTINCT ON (c.technician_id) c.technician_id, c.change, c.before_role
           FROM roster_changes c
          WHERE c.crew_call_id = p_crew_call_id AND c.version > p_version
          ORDER BY c.technician_id, c.version
@@ -19,7 +19,8 @@ LANGUAGE sql STABLE AS $$
          WHERE ca.crew_call_id = p_crew_call_id
            AND NOT EXISTS (SELECT 1 FROM first_after fa WHERE fa.technician_id = ca.technician_id)
         UNION ALL
-        SELECT fa.technician_id, fa.before FROM first_after fa WHERE fa.before IS NOT NULL
+        SELECT fa.technician_id, jsonb_build_object('technicianId', fa.technician_id, 'role', fa.before_role)
+          FROM first_after fa WHERE fa.change <> 'created'
     )
     SELECT b.current_version, b.floor_version,
            CASE WHEN p_version BETWEEN b.floor_version AND b.current_version THEN

@@ -57,11 +57,14 @@ const RESPONSE_HEADERS = {
     schema: { type: 'boolean' },
   },
   'x-ratelimit-limit': {
-    description: 'Requests this credential may make on /v1 per window (RATE_LIMIT_MAX).',
+    description:
+      'Requests this credential may make on /v1 per window (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS). With ' +
+      'RATE_LIMIT_REDIS_URL set, one budget shared by every instance of the service; without it, or while ' +
+      'that Redis does not answer, each instance counts its own requests (N instances allow up to N times it).',
     schema: { type: 'integer', minimum: 0 },
   },
   'x-ratelimit-remaining': {
-    description: 'Requests left in the current window.',
+    description: "Requests left in the current window (in the shared count, or in this instance's own).",
     schema: { type: 'integer', minimum: 0 },
   },
   'x-ratelimit-reset': {

@@ -31,7 +31,10 @@ export default fp(
           license: { name: packageInfo.license, identifier: packageInfo.license },
           description:
             'Keeps managed calendar sets and crew rosters in sync without losing or duplicating a row. ' +
-            'Errors are RFC 9457 application/problem+json; every response carries x-request-id.',
+            'Errors are RFC 9457 application/problem+json; every response carries x-request-id. Each ' +
+            'credential may make RATE_LIMIT_MAX requests on /v1 per window, then gets 429 with Retry-After: ' +
+            'one budget across every instance when the service shares its counters in Redis, per instance ' +
+            'otherwise (x-ratelimit-limit).',
         },
         servers: [{ url: '/', description: 'This server' }],
         tags: [

@@ -45,6 +45,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'rate-limited': { status: 429, title: 'Too many requests' },
   'header-fields-too-large': { status: 431, title: 'The request line and headers are too large' },
   internal: { status: 500, title: 'Internal server error' },
+  'flex-not-configured': { status: 501, title: 'Flex is not configured' },
   upstream: { status: 502, title: 'An upstream service failed' },
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
 }

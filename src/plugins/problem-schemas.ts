@@ -54,6 +54,10 @@ const problemResponses = {
   ),
   429: problemResponse('The credential spent its request budget; retry after Retry-After seconds.'),
   500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),
+  501: problemResponse(
+    'Flex is not configured on this deployment (type urn:rostersync:problem:flex-not-configured): not ' +
+      'temporary, so no Retry-After; an operator sets FLEX_BASE_URL and FLEX_AUTH_TOKEN and restarts.',
+  ),
   502: problemResponse('Flex failed; the sync run records why.'),
   503: problemResponse('The database is busy or restarting; retry after Retry-After seconds.'),
 } as const

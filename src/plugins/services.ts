@@ -23,6 +23,7 @@ import { SyncStatusService } from '../services/sync/sync-status-service.ts'
 import { type ResolveHost, SsrfGuard } from '../services/webhooks/ssrf-guard.ts'
 import { WebhookDeliveryQueue } from '../services/webhooks/webhook-delivery-queue.ts'
 import { WebhookEndpointService } from '../services/webhooks/webhook-endpoint-service.ts'
+import { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts'
 import { WebhookSender } from '../services/webhooks/webhook-sender.ts'
 
 export interface Services {
@@ -44,6 +45,8 @@ export interface Services {
   webhookEndpoints: WebhookEndpointService
   /** The outbox's deliveries; workers (plugins/webhook-worker.ts) claim due ones. */
   webhookDeliveries: WebhookDeliveryQueue
+  /** The outbox's retention: delivered events pruned by the history pruning loop. */
+  webhookOutbox: WebhookOutbox
   /** Makes one delivery attempt, through the SSRF guard. */
   webhookSender: WebhookSender
 }
@@ -81,7 +84,8 @@ export default fp<ServicesPluginOptions>(
     // This instance's reconcile worker (when it runs one) looks for a changed roster when its
     // reconcile falls due, not at its next poll; looked up per call, as the worker is decorated later.
     const rosterChanged = () => app.syncWorker?.wake(syncDebounceMs)
-    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
+    const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
+    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
     const { metrics } = app
     const lostRuns = new SyncLostRuns(prisma, { maxLostRuns: config.SYNC_MAX_CRASHES })
     const schedule = new SyncSchedule(
@@ -93,6 +97,7 @@ export default fp<ServicesPluginOptions>(
         maxAttempts: config.SYNC_MAX_ATTEMPTS,
         resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
         leaseMs: config.SYNC_LEASE_MS,
+        flexConfigured,
       },
       lostRuns,
       ({ crewCall, lostRuns: lost, reason }) => {
@@ -133,16 +138,17 @@ export default fp<ServicesPluginOptions>(
       }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      crewCallList: new CrewCallListService(prisma),
+      crewCallList: new CrewCallListService(prisma, flexConfigured),
       rosters: new RosterService({
         prisma,
         runInTransaction,
         syncDebounceMs,
+        flexConfigured,
         storesResponseWithWrite,
         rosterChanged,
       }),
       schedule,
-      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
+      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured }),
       sync: new SyncService({
         crewCalls,
         schedule,
@@ -178,6 +184,9 @@ export default fp<ServicesPluginOptions>(
         onDue: () => app.webhookWorker?.wake(),
       }),
       webhookDeliveries,
+      webhookOutbox: new WebhookOutbox(prisma, {
+        keepDays: config.WEBHOOK_KEEP_DAYS ?? config.HISTORY_KEEP_DAYS,
+      }),
       webhookSender: new WebhookSender({ guard: webhookGuard, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
       idempotency: new IdempotencyService({
         prisma,
@@ -190,10 +199,10 @@ export default fp<ServicesPluginOptions>(
     })
     const stopPurging = app.services.idempotency.startPurging(config.IDEMPOTENCY_PURGE_INTERVAL_MS)
     app.addHook('preClose', stopPurging)
-    const { calendarHistory, rosterHistory } = app.services
+    const { calendarHistory, rosterHistory, webhookOutbox } = app.services
     const stopPruning = startHistoryPruning(
       config.HISTORY_PRUNE_INTERVAL_MS,
-      [() => calendarHistory.prune(), () => rosterHistory.prune()],
+      [() => calendarHistory.prune(), () => rosterHistory.prune(), () => webhookOutbox.prune()],
       (error) => app.log.warn({ err: error }, 'could not prune history'),
     )
     app.addHook('preClose', stopPruning)

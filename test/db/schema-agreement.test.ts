@@ -66,8 +66,7 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     version: 41,
     calendarId: 'sample@example.com',
     change: 'updated',
-    before: { summary: 'Before' },
-    after: { summary: 'After' },
+    beforeRow: { summary: 'Before' },
   },
   ManagedCalendar: {
     id: '5b0c6f7e-2d7a-4c1e-9a43-3f1f0c9d2b11',
@@ -136,8 +135,7 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     version: 7,
     technicianId: 'sample-tech',
     change: 'created',
-    before: { role: null },
-    after: { role: 'LX-OP-E' },
+    beforeRole: 'LX-OP-E',
   },
   FlexAddDoubt: {
     crewCallId: '0d5f3a52-8f1e-4b7e-a0c6-2f3b9e1d7c44',

@@ -21,7 +21,7 @@ import { isProblemContentType } from '../helpers/problem.ts'
  * job or crew call), so the ids reach the services and the SQL: they must get a 4xx too, except the two
  * documented non-error answers listed in `documentedAnswer`.
  *
- * No Flex is configured: sync routes answer 503 `service-unavailable` ("not configured") to a request
+ * No Flex is configured: sync routes answer 501 `flex-not-configured` to a request
  * that passes validation, and nothing ever reaches an external system or writes a sync run. With a fake
  * Flex, a hostile-but-valid sync request would legitimately run and record a sync run, which the
  * unchanged-database check could not tell from a bug.
@@ -736,12 +736,12 @@ function isProblem(status: number, contentType: unknown, body: string): Outcome 
   return { ok: true }
 }
 
-/** A 4xx problem, or for a valid request to a sync route the 503 "Flex not configured" problem. */
+/** A 4xx problem, or for a valid request to a sync route the 501 "Flex not configured" problem. */
 function judge(route: Route, status: number, contentType: unknown, body: string, valid = false): Outcome {
-  const expected = (status >= 400 && status < 500) || (valid && isSync(route) && status === 503)
+  const expected = (status >= 400 && status < 500) || (valid && isSync(route) && status === 501)
   if (!expected) return { ok: false, why: `status ${status}` }
-  if (status === 503 && !body.includes('urn:rostersync:problem:service-unavailable'))
-    return { ok: false, why: 'a 503 that is not service-unavailable' }
+  if (status === 501 && !body.includes('urn:rostersync:problem:flex-not-configured'))
+    return { ok: false, why: 'a 501 that is not flex-not-configured' }
   return isProblem(status, contentType, body)
 }
 

@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../../db/prisma.ts'
-import { ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
+import { FlexNotConfiguredError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
 import type { FlexPort } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import { type FlexCallBudget, secondsUntil } from '../sync/flex-call-budget.ts'
@@ -9,7 +9,7 @@ import type { IntegrityReport } from './integrity-schemas.ts'
 
 interface IntegrityServiceDeps {
   prisma: PrismaClient
-  /** Undefined when Flex is not configured: checkFlex then answers 503. */
+  /** Undefined when Flex is not configured: checkFlex then answers 501 flex-not-configured. */
   flex: FlexPort | undefined
   /** checkFlex lists every element with recorded lines: those calls come out of the shared budget. */
   budget: FlexCallBudget
@@ -120,10 +120,7 @@ export class IntegrityService {
 
   private async missingFlexLines() {
     const { flex } = this.deps
-    if (!flex)
-      throw new ServiceUnavailableError(
-        'Flex is not configured: checkFlex needs FLEX_BASE_URL and FLEX_AUTH_TOKEN',
-      )
+    if (!flex) throw new FlexNotConfiguredError('checkFlex cannot read it (ask without checkFlex)')
     const recorded = (
       await this.deps.prisma.crewAssignment.findMany({
         where: { flexLineItemId: { not: null } },

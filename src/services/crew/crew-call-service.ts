@@ -2,15 +2,15 @@ import type { PrismaClient } from '../../db/prisma.ts'
 import type { RunInTransaction } from '../../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../../errors/domain-errors.ts'
 import type { IfMatch } from '../../schemas/common.ts'
-import { type Department, departments } from '../../schemas/departments.ts'
+import { DEPARTMENT_NAME, type Department } from '../../schemas/departments.ts'
 import type { PageQuery } from '../../schemas/pagination.ts'
 import { checkIfMatch } from '../if-match.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
 import {
   LAST_RUN,
-  SYNC_STATUS_COLUMNS,
   type SyncStatusRow,
   scheduleAfterChange,
+  syncStatusColumns,
   toSyncStatus,
 } from '../sync/sync-status.ts'
 import type { CrewCallsPage } from './crew-list-schemas.ts'
@@ -22,6 +22,8 @@ interface CrewCallServiceDeps {
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: a new crew call, or one moved to another element, is reconciled this long after. */
   syncDebounceMs: number
+  /** Whether Flex is configured (sync states read `not-configured` without it). */
+  flexConfigured: boolean
 }
 
 export const crewCallName = (jobId: string, department: string) => `${department} crew call of job ${jobId}`
@@ -63,12 +65,12 @@ export class CrewCallService {
     const [after] =
       query.cursor === undefined
         ? [null]
-        : decodeCursor(query.cursor, 1, ([department]) => departments.includes(department as Department))
-    // Raw: the sync state is computed by the database (SYNC_STATUS_COLUMNS), as for a single crew call.
+        : decodeCursor(query.cursor, 1, ([department]) => DEPARTMENT_NAME.test(String(department)))
+    // Raw: the sync state is computed by the database (syncStatusColumns), as for a single crew call.
     const rows = await this.deps.prisma.$queryRaw<
       (SyncStatusRow & { id: string; department: Department; flex_element_id: string })[]
     >`
-      SELECT cc.id, cc.department, cc.flex_element_id, ${SYNC_STATUS_COLUMNS}
+      SELECT cc.id, cc.department, cc.flex_element_id, ${syncStatusColumns(this.deps.flexConfigured)}
         FROM crew_calls cc ${LAST_RUN}
        WHERE cc.job_id = ${jobId} AND (${after}::text IS NULL OR cc.department > ${after}::text)
        ORDER BY cc.department

@@ -1,6 +1,5 @@
 import { z } from 'zod'
 import { freeText, versionSchema } from '../../schemas/common.ts'
-import { departments } from '../../schemas/departments.ts'
 import { ID_CURSOR_MAX_LENGTH, nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
 import { crewCallSchema, technicianSchema } from './crew-schemas.ts'
@@ -46,7 +45,7 @@ const technicianAssignmentSchema = z
   .object({
     crewCallId: z.uuid(),
     jobId: z.string(),
-    department: z.enum(departments),
+    department: z.string(),
     role: z.string().nullable(),
     flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
     syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),

@@ -7,7 +7,7 @@ import {
   ifMatchSchema,
   versionSchema,
 } from '../../schemas/common.ts'
-import { departments } from '../../schemas/departments.ts'
+import { departmentSchema } from '../../schemas/departments.ts'
 import { setChangesSchema } from '../calendars/calendar-schemas.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
 
@@ -36,7 +36,7 @@ export const technicianSchema = z
 
 export type TechnicianView = z.output<typeof technicianSchema>
 
-export const crewCallParamsSchema = z.object({ jobId: idSchema, department: z.enum(departments) })
+export const crewCallParamsSchema = z.object({ jobId: idSchema, department: departmentSchema })
 
 export const deleteCrewCallHeadersSchema = z.looseObject({
   'if-match': ifMatchSchema.describe('Delete only if the roster is still at this version (its ETag).'),
@@ -61,7 +61,7 @@ export const crewCallSchema = z
   .object({
     id: z.uuid(),
     jobId: z.string(),
-    department: z.enum(departments),
+    department: z.string(),
     flexElementId: z.string(),
   })
   .meta({ id: 'CrewCall' })

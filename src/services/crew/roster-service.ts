@@ -9,7 +9,7 @@ import type { Author } from '../history/author.ts'
 import { versionOutOfHistory } from '../history/history-versions.ts'
 import { checkIfMatch, ifMatchVersions } from '../if-match.ts'
 import { sortBy } from '../sort-by.ts'
-import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from '../sync/sync-status.ts'
+import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from '../sync/sync-status.ts'
 import { crewCallName, rosterName } from './crew-call-service.ts'
 import type {
   AssignmentInput,
@@ -24,6 +24,8 @@ interface RosterServiceDeps {
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: every roster change schedules a reconcile this long after it (SyncSchedule). */
   syncDebounceMs: number
+  /** Whether Flex is configured (sync states read `not-configured` without it). */
+  flexConfigured: boolean
   /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
   storesResponseWithWrite: () => boolean
   /**
@@ -55,12 +57,14 @@ interface ReplaceRosterRow {
   assignments: AssignmentView[] | null
 }
 
-/** One assignment's change, as mark_roster_changed records it in the roster's history. */
+/**
+ * One assignment's change, as mark_roster_changed records it in the roster's history: the role before it
+ * (none when created); the role after it is the next change's before, or today's.
+ */
 interface RosterChangeRecord {
   technician_id: string
   change: 'created' | 'updated' | 'deleted'
-  before?: { technicianId: string; role: string | null } | null
-  after?: { technicianId: string; role: string | null }
+  before?: { role: string | null } | null
 }
 
 interface CrewCallKey {
@@ -99,7 +103,7 @@ export class RosterService {
     const rows = await this.deps.prisma.$queryRaw<
       (Nullable<AssignmentRecord> & SyncStatusRow & { id: string; flexElementId: string })[]
     >`
-      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${SYNC_STATUS_COLUMNS},
+      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${syncStatusColumns(this.deps.flexConfigured)},
              ca.technician_id AS "technicianId", ca.role, ca.flex_line_item_id AS "flexLineItemId",
              ca.synced_at AS "syncedAt"
         FROM crew_calls cc ${LAST_RUN} LEFT JOIN crew_assignments ca ON ca.crew_call_id = cc.id
@@ -230,8 +234,7 @@ export class RosterService {
         {
           technician_id: technicianId,
           change: current ? 'updated' : 'created',
-          before: current ? { technicianId, role: current.role } : null,
-          after: { technicianId, role },
+          before: current ? { role: current.role } : null,
         },
       ])
       return { assignment: toView(assignment), created: !current, version }
@@ -259,7 +262,7 @@ export class RosterService {
       const change: RosterChangeRecord = {
         technician_id: technicianId,
         change: 'deleted',
-        before: { technicianId, role: removed.role },
+        before: { role: removed.role },
       }
       return { version: await this.markChanged(tx, crewCall.id, author, [change]) }
     })

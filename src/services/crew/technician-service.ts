@@ -2,7 +2,7 @@ import type { PrismaClient } from '../../db/prisma.ts'
 import type { RunInTransaction } from '../../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../../errors/domain-errors.ts'
 import type { Technician } from '../../generated/prisma/client.ts'
-import { type Department, departments } from '../../schemas/departments.ts'
+import { DEPARTMENT_NAME, type Department } from '../../schemas/departments.ts'
 import type { PageQuery } from '../../schemas/pagination.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
 import { crewCallName } from './crew-call-service.ts'
@@ -57,7 +57,7 @@ export class TechnicianService {
     const after =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, 2, ([, department]) => departments.includes(department as Department))
+        : decodeCursor(query.cursor, 2, ([, department]) => DEPARTMENT_NAME.test(String(department)))
     const technician = await this.deps.prisma.technician.findUnique({
       where: { id: technicianId },
       select: {

@@ -3,6 +3,13 @@ import { decodeCursor, toPage } from '../pagination.ts'
 import type { SyncErrorView, SyncRunsQuery, SyncRunView, SyncStatus, SyncTrigger } from './sync-schemas.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
+/** A run being recorded: its key is (crew call, id), the crew call leading (docs/scaling.md). */
+interface OpenRun {
+  id: string
+  crewCallId: string
+  startedAt: Date
+}
+
 export interface RunOutcome {
   status: Exclude<SyncStatus, 'running'>
   added: string[]
@@ -41,7 +48,7 @@ export class SyncRunLog {
    * Opens a run. Called under the crew call's lease, so any run still `running` for it belongs to a
    * holder that crashed: those are closed as failed first.
    */
-  async start(crewCallId: string, trigger: SyncTrigger): Promise<{ id: string; startedAt: Date }> {
+  async start(crewCallId: string, trigger: SyncTrigger): Promise<OpenRun> {
     const abandoned = await this.prisma.syncRun.findMany({
       where: { crewCallId, status: 'running' },
       select: { id: true, startedAt: true, errors: true },
@@ -49,7 +56,7 @@ export class SyncRunLog {
     for (const run of abandoned) {
       const finishedAt = new Date()
       await this.prisma.syncRun.update({
-        where: { id: run.id },
+        where: { crewCallId_id: { crewCallId, id: run.id } },
         data: {
           status: 'failed',
           finishedAt,
@@ -61,15 +68,15 @@ export class SyncRunLog {
     // App clock at both ends of a run, so its duration never mixes two clocks.
     const run = await this.prisma.syncRun.create({
       data: { crewCallId, trigger, startedAt: new Date() },
-      select: { id: true, startedAt: true },
+      select: { id: true, crewCallId: true, startedAt: true },
     })
     return run
   }
 
-  async finish(run: { id: string; startedAt: Date }, outcome: RunOutcome): Promise<SyncRunView> {
+  async finish(run: OpenRun, outcome: RunOutcome): Promise<SyncRunView> {
     const finishedAt = new Date()
     const finished = await this.prisma.syncRun.update({
-      where: { id: run.id },
+      where: { crewCallId_id: { crewCallId: run.crewCallId, id: run.id } },
       data: {
         status: outcome.status,
         finishedAt,

@@ -5,7 +5,7 @@ import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { SyncLostRuns } from './sync-lost-runs.ts'
 import type { RunOutcome } from './sync-run-log.ts'
 import type { SyncTrigger } from './sync-schemas.ts'
-import { LAST_RUN, SYNC_STATE, type SyncState, syncStateValues } from './sync-status.ts'
+import { LAST_RUN, type SyncState, syncState, syncStateValues } from './sync-status.ts'
 
 interface SyncScheduleOptions {
   /** Changes within this long of the first one lead to one run. */
@@ -19,6 +19,8 @@ interface SyncScheduleOptions {
   resyncIntervalMs: number
   /** The sync lease a claim takes (SyncLeaseService takes the same one). */
   leaseMs: number
+  /** Whether Flex is configured; without it crew calls not in sync are `not-configured`. */
+  flexConfigured: boolean
 }
 
 /** A crew call a worker took under its sync lease, with why it is due and the roster version it saw. */
@@ -171,7 +173,7 @@ export class SyncSchedule {
     // Reports over every crew call: grouped by a computed state, which the typed client cannot do.
     const [states, [queue]] = await Promise.all([
       this.prisma.$queryRaw<{ state: SyncState; n: number }[]>`
-        SELECT ${SYNC_STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
+        SELECT ${syncState(this.options.flexConfigured)} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
       this.prisma.$queryRaw<{ due: number; oldest: number | null; quarantined: number }[]>`
         SELECT (count(*) FILTER (WHERE ${this.dueNow()}))::int AS due,
                extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest,

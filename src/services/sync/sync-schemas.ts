@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { idSchema, queryBoolean } from '../../schemas/common.ts'
-import { departments } from '../../schemas/departments.ts'
+import { departmentSchema } from '../../schemas/departments.ts'
 import { nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 
 const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
@@ -26,7 +26,7 @@ const syncRunSchema = z
     id: z.uuid(),
     crewCallId: z.uuid(),
     jobId: z.string(),
-    department: z.enum(departments),
+    department: z.string(),
     trigger: z.enum(syncTriggers),
     status: z.enum(syncStatuses),
     added: z.array(z.string()).describe('Technicians given a new crew line.'),
@@ -83,7 +83,7 @@ export const jobSyncResponseSchema = z.object({ runs: z.array(syncRunSchema) }).
 
 export const syncRunsQuerySchema = z.strictObject({
   jobId: idSchema.optional(),
-  department: z.enum(departments).optional(),
+  department: departmentSchema.optional(),
   status: z.enum(syncStatuses).optional(),
   trigger: z.enum(syncTriggers).optional(),
   ...pageQueryShape(),

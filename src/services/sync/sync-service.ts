@@ -1,4 +1,4 @@
-import { NotFoundError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
+import { FlexNotConfiguredError, NotFoundError, UpstreamError } from '../../errors/domain-errors.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import type { Department } from '../../schemas/departments.ts'
 import type { CrewCallService } from '../crew/crew-call-service.ts'
@@ -15,7 +15,7 @@ interface SyncServiceDeps {
   leases: SyncLeaseService
   runLog: SyncRunLog
   schedule: SyncSchedule
-  /** Undefined when Flex is not configured: syncs then answer 503, everything else works. */
+  /** Undefined when Flex is not configured: syncs then answer 501 flex-not-configured, everything else works. */
   reconciler: FlexReconciler | undefined
   /** Told about every finished run (metrics). */
   onRunFinished?: (run: SyncRunView) => void
@@ -113,9 +113,7 @@ export class SyncService {
 
   private reconciler(): FlexReconciler {
     if (!this.deps.reconciler) {
-      throw new ServiceUnavailableError(
-        'Flex is not configured: set FLEX_BASE_URL and FLEX_AUTH_TOKEN to sync crew calls',
-      )
+      throw new FlexNotConfiguredError('crew calls cannot be synced')
     }
     return this.deps.reconciler
   }

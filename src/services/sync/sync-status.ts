@@ -1,5 +1,5 @@
 /**
- * A crew call's sync status as the crew services read it (SYNC_STATUS_COLUMNS joined with LAST_RUN,
+ * A crew call's sync status as the crew services read it (syncStatusColumns joined with LAST_RUN,
  * then toSyncStatus) and arm it after a roster change (scheduleAfterChange). It is the sync domain's
  * read model: the crew services import it, it imports nothing of crew (imports point down, crew ->
  * sync-status), and the SyncSchedule, the metrics and the integrity report count states with it.
@@ -7,7 +7,15 @@
 import { z } from 'zod'
 import { Prisma } from '../../db/prisma.ts'
 
-export const syncStateValues = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed'] as const
+export const syncStateValues = [
+  'in-sync',
+  'pending',
+  'running',
+  'retrying',
+  'deferred',
+  'failed',
+  'not-configured',
+] as const
 export type SyncState = (typeof syncStateValues)[number]
 
 export const crewCallSyncSchema = z
@@ -19,7 +27,8 @@ export const crewCallSyncSchema = z
           'retrying: the last run did not succeed and another is scheduled; deferred: the Flex call budget ' +
           'or a 429 put it off; failed: SYNC_MAX_ATTEMPTS runs in a row did not succeed (or SYNC_MAX_CRASHES ' +
           'ended their process: see lostRuns), and only a roster ' +
-          'change or a manual sync starts another.',
+          'change or a manual sync starts another; not-configured: Flex is not configured (FLEX_BASE_URL, ' +
+          'FLEX_AUTH_TOKEN), so no run will happen until it is and the service restarts.',
       ),
     rosterVersion: z.number().int(),
     syncedVersion: z
@@ -56,8 +65,14 @@ export function scheduleAfterChange(debounceMs: number): Prisma.Sql {
     sync_pending_since = coalesce(crew_calls.sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL`
 }
 
-/** A crew call's sync state, from its row and its last run (aliases cc and last). */
-export const SYNC_STATE = Prisma.sql`CASE
+/**
+ * A crew call's sync state, from its row and its last run (aliases cc and last). Without Flex
+ * configured nothing will ever run a sync, so every crew call not in sync is `not-configured`.
+ */
+export const syncState = (flexConfigured: boolean) => Prisma.sql`CASE
+    WHEN cc.synced_version IS NOT DISTINCT FROM cc.version AND cc.sync_due_at IS NULL
+         AND cc.sync_failed_at IS NULL AND cc.sync_attempts = 0 AND NOT ${flexConfigured}::boolean THEN 'in-sync'
+    WHEN NOT ${flexConfigured}::boolean THEN 'not-configured'
     WHEN cc.sync_lease_until > now() THEN 'running'
     WHEN cc.sync_failed_at IS NOT NULL THEN 'failed'
     WHEN cc.sync_attempts > 0 AND last.status = 'deferred' THEN 'deferred'
@@ -71,7 +86,9 @@ export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
      ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
 
 /** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
-export const SYNC_STATUS_COLUMNS = Prisma.sql`${SYNC_STATE} AS sync_state, cc.version AS sync_roster_version,
+export const syncStatusColumns = (
+  flexConfigured: boolean,
+) => Prisma.sql`${syncState(flexConfigured)} AS sync_state, cc.version AS sync_roster_version,
   cc.synced_version, cc.sync_attempts, cc.sync_lost_runs, cc.sync_due_at, last.id AS last_run_id,
   last.status AS last_run_status, last.errors AS last_run_errors`
 
@@ -97,6 +114,7 @@ export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
     lostRuns: row.sync_lost_runs,
     lastRunId: row.last_run_id,
     lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
-    nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
+    // Nothing runs without Flex: no time is promised (the due time is kept for when Flex is configured).
+    nextAttemptAt: row.sync_state === 'not-configured' ? null : (row.sync_due_at?.toISOString() ?? null),
   }
 }

@@ -108,7 +108,7 @@ t.test(
       sync: single.sync,
     })
     t.equal(sound?.version, 1)
-    t.equal(sound?.sync.state, 'pending')
+    t.equal(sound?.sync.state, 'not-configured', 'no Flex configured here')
     const unknown = await get('/v1/jobs/no-such-job/crew-calls')
     t.equal(unknown.statusCode, 404)
     t.match(unknown.headers['content-type'], PROBLEM_CONTENT_TYPE)
@@ -213,7 +213,7 @@ t.test('hostile list input: 400 naming the query field, nothing else', async (t)
 
 t.test('the longest technician ids page through; a cursor holding NUL is refused', async (t) => {
   const long = (first: string) => `${first}${'é'.repeat(1023)}`
-  for (const [i, id] of [long('\u0001'), long('\u0002')].entries()) {
+  for (const [i, id] of [long('!'), long('"')].entries()) {
     const put = await injectAs(app, 'service', {
       method: 'PUT',
       url: `/v1/technicians/${encodeURIComponent(id)}`,
@@ -222,7 +222,7 @@ t.test('the longest technician ids page through; a cursor holding NUL is refused
     t.equal(put.statusCode, 201)
   }
   const found = await walk<{ id: string }>(`/v1/technicians?limit=1&q=${'%C3%A9'.repeat(20)}`, 'technicians')
-  t.same(found.map((technician) => technician.id).sort(), [long('\u0001'), long('\u0002')])
+  t.same(found.map((technician) => technician.id).sort(), [long('!'), long('"')])
   const nul = Buffer.from(JSON.stringify(['a\u0000'])).toString('base64url')
   const refused = await get(`/v1/technicians?cursor=${nul}`)
   t.equal(refused.statusCode, 400)

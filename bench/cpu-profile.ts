@@ -1,0 +1,100 @@
+/**
+ * Where the calendar PUT's CPU goes in the service (issue 21): the built server, under its production
+ * heap limits and `--cpu-prof`, replaces 20-calendar sets (half kept, half rotated, as the calendar bench)
+ * from 16 keep-alive clients for PROFILE_SECONDS (default 8), then stops on SIGTERM, which writes the
+ * profile. Prints the share of samples by where their code lives (the app, each package, Node, GC, idle)
+ * and the hottest functions, and leaves the .cpuprofile in PROFILE_DIR (default a temporary directory)
+ * for Chrome DevTools. Run: npm run build && npx tsx bench/cpu-profile.ts
+ */
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startServer } from '../test/helpers/server-process.ts'
+import { createBenchDatabase } from './database.ts'
+import { withCleanup } from './lib.ts'
+import { measureRate, runCalls } from './load.ts'
+import { BENCH_AUTH, BenchClient, productionNodeFlags, replaceOverHttp } from './service.ts'
+import { RotatingSets } from './workload.ts'
+
+const CLIENTS = 16
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8)
+
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+  children?: number[]
+}
+interface Profile {
+  nodes: ProfileNode[]
+  samples: number[]
+}
+
+const dir = process.env.PROFILE_DIR ?? (await mkdtemp(join(tmpdir(), 'rostersync-profile-')))
+
+const rate = await withCleanup(async (cleanup) => {
+  const databaseUrl = await createBenchDatabase(cleanup)
+  const server = await startServer(
+    cleanup,
+    {
+      ...BENCH_AUTH,
+      LOG_LEVEL: 'warn',
+      SYNC_WORKER: 'off',
+      DATABASE_URL: databaseUrl,
+      DB_POOL_MAX: String(CLIENTS),
+    },
+    { built: true, nodeArgs: [...productionNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${dir}`] },
+  )
+  await server.ready()
+  const client = new BenchClient(server.url, CLIENTS, cleanup)
+  const replace = replaceOverHttp(client)
+  const sets = new RotatingSets('profile', 200, 20)
+  const next = () => {
+    const { userId, calendars } = sets.next()
+    return replace(userId, calendars)
+  }
+  await runCalls(next, CLIENTS, 600)
+  const measured = await measureRate(next, CLIENTS, SECONDS * 1000)
+  server.kill('SIGTERM')
+  await server.exitCode(20_000)
+  return measured.calls / measured.seconds
+})
+
+const file = (await readdir(dir)).find((name) => name.endsWith('.cpuprofile'))
+if (!file) throw new Error(`no profile in ${dir}`)
+const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as Profile
+const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+const where = (node: ProfileNode): string => {
+  const { url, functionName } = node.callFrame
+  if (!url) return functionName.startsWith('(') ? functionName : `native ${functionName || '(anonymous)'}`
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1]
+  if (pkg) return pkg
+  if (url.startsWith('node:')) return 'node'
+  if (url.includes('/src/generated/')) return 'prisma generated client'
+  return 'app'
+}
+const share = new Map<string, number>()
+const functions = new Map<string, number>()
+for (const id of profile.samples) {
+  const node = byId.get(id)
+  if (!node) continue
+  const place = where(node)
+  share.set(place, (share.get(place) ?? 0) + 1)
+  const name = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(node_modules|src)\//, '')}:${node.callFrame.lineNumber + 1}`
+  functions.set(name, (functions.get(name) ?? 0) + 1)
+}
+const total = profile.samples.length
+const busy = total - (share.get('(idle)') ?? 0)
+const percent = (n: number) => `${((100 * n) / busy).toFixed(1)}%`.padStart(6)
+console.log(
+  `${rate.toFixed(0)} req/s while profiled; ${busy} of ${total} samples busy; shares of busy samples:`,
+)
+for (const [place, n] of [...share]
+  .filter(([p]) => p !== '(idle)')
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 20)) {
+  console.log(`${percent(n)}  ${place}`)
+}
+console.log('hottest functions (self time):')
+for (const [name, n] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, 25))
+  console.log(`${percent(n)}  ${name}`)
+console.log(`profile: ${join(dir, file)}`)
