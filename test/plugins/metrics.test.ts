@@ -8,7 +8,9 @@ const scrape = async (
   app: Awaited<ReturnType<typeof build>>['app'],
   headers: Record<string, string> = {},
 ) => {
-  const response = await injectAs(app, 'headers', { method: 'GET', url: '/metrics', headers })
+  // As the service, unless the test names its own Authorization header (METRICS_TOKEN's checks).
+  const principal = 'authorization' in headers ? 'headers' : 'service'
+  const response = await injectAs(app, principal, { method: 'GET', url: '/metrics', headers })
   return {
     status: response.statusCode,
     type: response.headers['content-type'],
