@@ -12,6 +12,7 @@ import departmentsPlugin from './plugins/departments.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import jsonBodyPlugin from './plugins/json-body.ts'
+import { logOptions } from './plugins/log-options.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import problemDetailsPlugin, {
@@ -24,6 +25,7 @@ import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
 import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
+import startLinePlugin from './plugins/start-line.ts'
 import syncWorkerLifecycle from './plugins/sync-worker-lifecycle.ts'
 import webhookWorkerPlugin from './plugins/webhook-worker.ts'
 import adminRoutes from './routes/admin/admin.ts'
@@ -54,13 +56,6 @@ export interface AppOverrides {
 /** How often Node checks every connection against headersTimeout and requestTimeout. */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
 
-const REDACT = ['req.headers.authorization', 'headers.authorization']
-
-function withRedaction(logger: NonNullable<FastifyServerOptions['logger']>): FastifyServerOptions['logger'] {
-  if (typeof logger !== 'object') return logger
-  return { ...logger, redact: REDACT }
-}
-
 /**
  * Builds the whole application and never listens: src/server.ts listens, tests inject or listen on
  * port 0. Plugins are registered in dependency order: errors -> database -> openapi -> services ->
@@ -77,7 +72,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const app = Fastify({
     // Credentials are never logged: the request log holds no headers, and this redaction (kept when
     // tests pass their own logger options) covers anything that would log the request's headers.
-    logger: withRedaction(overrides.logger ?? { level: config.LOG_LEVEL }),
+    logger: logOptions(config, overrides.logger),
     logController: new RequestLogController(),
     genReqId: requestIdFrom,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -119,7 +114,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     readTimeoutMs: config.BODY_READ_TIMEOUT_MS,
     idleTimeoutMs: config.BODY_IDLE_TIMEOUT_MS,
   })
-  await app.register(openapiPlugin)
+  await app.register(openapiPlugin, { environment: config.DEPLOYMENT_ENVIRONMENT })
   await app.register(servicesPlugin, {
     config,
     overrides: overrides.services,
@@ -128,6 +123,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
   await app.register(syncWorkerLifecycle, { config })
   await app.register(webhookWorkerPlugin, { config })
+  await app.register(startLinePlugin, { config })
   await app.register(healthRoutes)
   await app.register(consolePlugin, { dir: overrides.consoleDir ?? join(packageRoot, 'dist', 'console') })
   await app.register(

@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
-import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME } from './schemas/departments.ts'
+import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME, MAX_DEPARTMENTS } from './schemas/departments.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 
@@ -43,6 +43,41 @@ const serviceKeysSchema = z.string().transform((text, ctx): ServiceKey[] => {
   return keys
 })
 
+/** OTEL_TRACES_SAMPLER's values, as the OpenTelemetry specification names them. */
+const traceSamplers = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const
+
+/** The OpenTelemetry list format, `key=value,key=value` with percent-encoded values. */
+function keyValueList() {
+  return z.string().transform((text, ctx): Record<string, string> => {
+    const pairs: Record<string, string> = {}
+    for (const [index, entry] of text.split(',').entries()) {
+      if (entry.trim() === '') continue
+      const equals = entry.indexOf('=')
+      const key = entry.slice(0, equals).trim()
+      if (equals < 0 || key === '') {
+        ctx.addIssue({ code: 'custom', message: `entry ${index + 1} is not key=value` })
+        continue
+      }
+      try {
+        pairs[key] = decodeURIComponent(entry.slice(equals + 1).trim())
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${index + 1} (${key}): the value is not percent-encoded text`,
+        })
+      }
+    }
+    return pairs
+  })
+}
+
 export type JwtPublicKeyAlgorithm = 'RS256' | 'ES256'
 
 /**
@@ -75,9 +110,14 @@ const jwtPublicKeySchema = z.string().transform((text, ctx) => {
   return { pem, algorithm }
 })
 
-/** CREW_DEPARTMENTS: `sound,lights,video`; each a department name, none twice, at least one. */
+/** CREW_DEPARTMENTS: `sound,lights,video`; each a department name, none twice, at least one, at most MAX_DEPARTMENTS. */
 const departmentsSchema = z.string().transform((text, ctx): string[] => {
   const names = text.split(',').map((name) => name.trim())
+  if (names.length > MAX_DEPARTMENTS)
+    ctx.addIssue({
+      code: 'custom',
+      message: `at most ${MAX_DEPARTMENTS} departments (the API declares that bound)`,
+    })
   for (const [index, name] of names.entries()) {
     if (!DEPARTMENT_NAME.test(name))
       ctx.addIssue({
@@ -98,6 +138,32 @@ const configSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(3000).pipe(z.number().max(65535)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * json: one JSON object a line (production); pretty: pino-pretty's coloured lines (`npm run dev`);
+   * auto: pretty when stdout is a terminal and pino-pretty is installed (a dev dependency), JSON otherwise.
+   */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /**
+   * OpenTelemetry (docs/operations.md "Traces"): tracing is on when either endpoint is set, off (and
+   * nothing of OpenTelemetry loaded) otherwise. The base endpoint gets /v1/traces appended; the traces
+   * endpoint is used as it is.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** OTLP over HTTP, protobuf or JSON; gRPC is not supported (send it to a collector's HTTP port). */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z
+    .enum(['http/protobuf', 'http/json'], {
+      message: "must be 'http/protobuf' or 'http/json' (gRPC is not supported)",
+    })
+    .default('http/protobuf'),
+  /** Headers sent with every export, `name=value,name=value` (values percent-encoded); never logged. */
+  OTEL_EXPORTER_OTLP_HEADERS: keyValueList().default({}),
+  OTEL_SERVICE_NAME: z.string().min(1).default('rostersync'),
+  /** Resource attributes, `key=value,key=value`, e.g. deployment.environment.name=production. */
+  OTEL_RESOURCE_ATTRIBUTES: keyValueList().default({}),
+  OTEL_TRACES_SAMPLER: z.enum(traceSamplers).default('parentbased_always_on'),
+  /** The ratio of the traceidratio samplers, 0 to 1. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   /** When unset, an embedded PostgreSQL is started with its data under EMBEDDED_PG_DATA_DIR. */
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   EMBEDDED_PG_DATA_DIR: z.string().min(1).default('./.data/postgres'),
@@ -220,8 +286,9 @@ const configSchema = z.object({
    * Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1, then 429: shared by every instance
    * when RATE_LIMIT_REDIS_URL is set, per instance otherwise (N instances allow N times the budget).
    */
-  RATE_LIMIT_MAX: int(1_200, 1),
-  RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(2_147_483_647).default(1_200),
+  /** At most a day: x-ratelimit-reset and a 429's Retry-After are declared up to 86,400 seconds. */
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
   /**
    * Redis (redis:// or rediss://) holding the rate limit's counters, shared by every instance. Unset:
    * each instance counts in its own memory. Redis not answering: each instance counts its own requests
@@ -249,6 +316,11 @@ const configSchema = z.object({
    * failed ones never are). Unset: HISTORY_KEEP_DAYS.
    */
   WEBHOOK_KEEP_DAYS: z.coerce.number().int().min(0).optional(),
+  /**
+   * The environment this deployment serves, named in the OpenAPI document's server entry (with
+   * `x-internal: true`: the API's clients are the organisation's own services, staff and console).
+   */
+  DEPLOYMENT_ENVIRONMENT: z.enum(['local', 'test', 'staging', 'production']).default('local'),
   /** Upper bound on one webhook delivery attempt: connect, send, and read the start of the answer. */
   WEBHOOK_TIMEOUT_MS: int(15_000, 1),
   /**
@@ -382,6 +454,84 @@ export const requestTimeoutMs = (config: Config) =>
 export function flexSettings(config: Config) {
   if (!config.FLEX_BASE_URL || !config.FLEX_AUTH_TOKEN) return undefined
   return { baseUrl: config.FLEX_BASE_URL, authToken: config.FLEX_AUTH_TOKEN }
+}
+
+/** Where and how traces are exported; undefined when tracing is off (no OTLP endpoint set). */
+export function tracingSettings(config: Config) {
+  const base = config.OTEL_EXPORTER_OTLP_ENDPOINT
+  const tracesUrl =
+    config.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base && `${base.replace(/\/+$/, '')}/v1/traces`)
+  if (!tracesUrl) return undefined
+  return {
+    tracesUrl,
+    protocol: config.OTEL_EXPORTER_OTLP_PROTOCOL,
+    headers: config.OTEL_EXPORTER_OTLP_HEADERS,
+    serviceName: config.OTEL_SERVICE_NAME,
+    resourceAttributes: config.OTEL_RESOURCE_ATTRIBUTES,
+    sampler: config.OTEL_TRACES_SAMPLER,
+    samplerRatio: config.OTEL_TRACES_SAMPLER_ARG,
+  }
+}
+
+/**
+ * What the start line tells an operator: the effective Flex, worker, budget and history settings.
+ * Never a secret: no token, key or header value, and the Flex URL without its query or credentials.
+ */
+export function effectiveSettings(config: Config) {
+  const flex = flexSettings(config)
+  const tracing = tracingSettings(config)
+  return {
+    flex: flex
+      ? {
+          configured: true as const,
+          url: safeUrl(flex.baseUrl),
+          timeoutMs: config.FLEX_TIMEOUT_MS,
+          maxAttempts: config.FLEX_MAX_ATTEMPTS,
+          concurrency: config.FLEX_CONCURRENCY,
+          businessRoleDepartments: Object.keys(config.FLEX_BUSINESS_ROLES),
+        }
+      : {
+          configured: false as const,
+          missing: [
+            ...(config.FLEX_BASE_URL ? [] : ['FLEX_BASE_URL']),
+            ...(config.FLEX_AUTH_TOKEN ? [] : ['FLEX_AUTH_TOKEN']),
+          ],
+        },
+    workers:
+      flex && config.SYNC_WORKER === 'on'
+        ? {
+            running: true as const,
+            concurrency: config.SYNC_WORKER_CONCURRENCY,
+            pollMs: config.SYNC_POLL_MS,
+            debounceMs: config.SYNC_DEBOUNCE_MS,
+            retryBaseMs: config.SYNC_RETRY_BASE_MS,
+            retryMaxMs: config.SYNC_RETRY_MAX_MS,
+            maxAttempts: config.SYNC_MAX_ATTEMPTS,
+            resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
+            leaseMs: config.SYNC_LEASE_MS,
+          }
+        : { running: false as const, why: flex ? 'SYNC_WORKER=off' : 'Flex is not configured' },
+    flexCallBudget: { perHour: config.FLEX_CALLS_PER_HOUR, perDay: config.FLEX_CALLS_PER_DAY },
+    history: {
+      keepVersions: config.HISTORY_KEEP_VERSIONS,
+      keepDays: config.HISTORY_KEEP_DAYS,
+      pruneIntervalMs: config.HISTORY_PRUNE_INTERVAL_MS,
+    },
+    tracing: tracing
+      ? {
+          on: true as const,
+          url: safeUrl(tracing.tracesUrl),
+          protocol: tracing.protocol,
+          sampler: tracing.sampler,
+        }
+      : { on: false as const },
+  }
+}
+
+/** A URL for a log line: scheme, host and path only (no user, password or query). */
+function safeUrl(url: string): string {
+  const parsed = new URL(url)
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`
 }
 
 /** Whether any credential is configured; src/server.ts generates a service key when none is. */

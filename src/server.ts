@@ -6,6 +6,7 @@ import {
   flexSettings,
   hasCredentials,
   loadConfig,
+  tracingSettings,
   usesDevelopmentJwtSecret,
 } from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
@@ -28,6 +29,12 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env)
   if (workerOnly && !flexSettings(config))
     throw new ConfigError('npm run worker needs Flex: set FLEX_BASE_URL and FLEX_AUTH_TOKEN')
+  // OpenTelemetry is imported only when an OTLP endpoint is set, and before the app is built (its
+  // Fastify instrumentation hooks the app's creation): with tracing off none of it is loaded.
+  const tracingConfig = tracingSettings(config)
+  const tracing = tracingConfig
+    ? await import('./telemetry/start-tracing.ts').then(({ startTracing }) => startTracing(tracingConfig))
+    : undefined
   const generatedKey = hasCredentials(config)
     ? undefined
     : await readOrCreateServiceKey(config.AUTH_SERVICE_KEY_FILE)
@@ -74,6 +81,7 @@ async function main(): Promise<void> {
         drainMs: workerOnly ? 0 : config.SHUTDOWN_DRAIN_MS,
         close: async () => {
           await app.close()
+          await tracing?.shutdown()
           await embedded?.stop()
         },
         timeoutMs: config.SHUTDOWN_TIMEOUT_MS,

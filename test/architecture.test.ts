@@ -11,6 +11,8 @@
  *   flex, db    src/flex/ (the Flex client alone), src/db/ (Prisma, transactions, migrations): siblings
  *               that never import each other
  *   upstream    src/upstream/: reading an upstream answer bounded by size, for the Flex client
+ *   telemetry   src/telemetry/: the one door to OpenTelemetry, used by every layer above (a sibling of
+ *               upstream: neither imports the other)
  *   foundation  src/config.ts, src/package-info.ts, src/errors/ (domain errors), src/schemas/ (value
  *               schemas every layer shares: ids, ETags, departments, pages), src/generated/
  *
@@ -43,6 +45,7 @@ export const LAYERS: Layer[] = [
   { name: 'flex', rank: 1, owns: under('src/flex/') },
   { name: 'db', rank: 1, owns: under('src/db/') },
   { name: 'upstream', rank: 0.5, owns: under('src/upstream/') },
+  { name: 'telemetry', rank: 0.5, owns: under('src/telemetry/') },
   {
     name: 'foundation',
     rank: 0,

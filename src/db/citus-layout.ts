@@ -48,7 +48,9 @@ export const TABLE_PLACEMENTS: Record<string, TablePlacement> = {
   webhook_endpoints: { role: 'coordinator' },
   webhook_events: { role: 'coordinator' },
   webhook_deliveries: { role: 'coordinator' },
-  idempotency_keys: inGroup('user'),
+  // Distributed by its tenant (the user of a calendar write); crew writes' keys get a table of their own
+  // in the crew_call group on the port (migration 20261206130002_idempotency_key_in_the_write).
+  idempotency_keys: inGroup('user', 'tenant'),
   _prisma_migrations: { role: 'coordinator' },
 }
 
@@ -64,7 +66,4 @@ export const KEYS_WITHOUT_DISTRIBUTION_COLUMN: Record<string, string> = {
   crew_calls_flex_element_id_key:
     "one Flex element per crew call, checked across crew calls; on Citus it moves to the coordinator's " +
     'lookup table with the (job_id, department) key',
-  idempotency_keys_pkey:
-    '(scope, key) carries no tenant yet: the keyed-write rework gives idempotency keys their tenant ' +
-    'column (the other half of issue 24) and this exception goes with it',
 }

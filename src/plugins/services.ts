@@ -71,19 +71,18 @@ interface ServicesPluginOptions {
 export default fp<ServicesPluginOptions>(
   async function servicesPlugin(app, { config, overrides, flex, resolveHost }) {
     const { prisma } = app.db
-    // Every transaction a request opens may carry that request's idempotency record (the first one
-    // does, see IdempotencyService); looked up per call, so an overridden service is the one asked.
+    // The one hook of the keyed-write path (docs/api.md, Idempotency): the request's Idempotency-Key,
+    // taken by its write. Looked up per call, so an overridden service is the one asked.
+    const currentKey = () => app.services.idempotency.currentKey()
     const runInTransaction = createTransactionRunner(prisma, {
       ...transactionOptionsFrom(config),
-      participant: () => app.services.idempotency.participant(),
+      participant: () => currentKey()?.forTransaction(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
-    const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
-    // A request with an Idempotency-Key stores its response in its write's transaction.
-    const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
     // This instance's reconcile worker (when it runs one) looks for a changed roster when its
     // reconcile falls due, not at its next poll; looked up per call, as the worker is decorated later.
     const rosterChanged = () => app.syncWorker?.wake(syncDebounceMs)
+    const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
     const { metrics } = app
@@ -132,10 +131,7 @@ export default fp<ServicesPluginOptions>(
     app.decorate('services', {
       calendarHistory: new CalendarHistoryService(prisma, historyOptions),
       rosterHistory: new RosterHistoryService(prisma, historyOptions),
-      calendars: new CalendarService({
-        prisma,
-        keyToStoreWithWrite: () => app.services.idempotency.keyToStoreWithWrite(),
-      }),
+      calendars: new CalendarService({ prisma, currentKey }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       crewCallList: new CrewCallListService(prisma, flexConfigured),
@@ -144,7 +140,7 @@ export default fp<ServicesPluginOptions>(
         runInTransaction,
         syncDebounceMs,
         flexConfigured,
-        storesResponseWithWrite,
+        currentKey,
         rosterChanged,
       }),
       schedule,
@@ -154,6 +150,7 @@ export default fp<ServicesPluginOptions>(
         schedule,
         leases: new SyncLeaseService(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
         runLog: new SyncRunLog(prisma),
+        log: app.log,
         onRunFinished: (run) => {
           metrics.syncRuns.inc({ status: run.status, trigger: run.trigger })
           if (run.durationMs !== null) metrics.syncDuration.observe(run.durationMs / 1000)

@@ -7,6 +7,8 @@ import { z } from 'zod'
 /** A department's name as CREW_DEPARTMENTS lists it: lower-case letters, digits and '-', from a letter. */
 export const DEPARTMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/
 export const DEFAULT_DEPARTMENTS = ['sound', 'lights', 'video'] as const
+/** The most departments CREW_DEPARTMENTS may list: a job has at most this many crew calls. */
+export const MAX_DEPARTMENTS = 64
 /** One of CREW_DEPARTMENTS (Flex tenants name their own departments). */
 export type Department = string
 
@@ -16,6 +18,7 @@ export type Department = string
  */
 export const departmentSchema = z
   .string()
+  .max(32)
   .regex(DEPARTMENT_NAME, "must be a department name: lower-case letters, digits and '-', from a letter")
 
 /** The departments the running service accepts (CREW_DEPARTMENTS), as an enum. */

@@ -11,6 +11,7 @@ import {
   rosterHistoryQuerySchema,
 } from '../../services/crew/roster-history-schemas.ts'
 import { jsonAnswer } from '../answer.ts'
+import { sendRenderedJson } from '../rendered-json.ts'
 import { authorOf } from '../request-author.ts'
 import { crewCallPath } from './crew-calls.ts'
 
@@ -92,7 +93,7 @@ const rosterHistoryRoutes: FastifyPluginAsyncZod = async (app) => {
         request.headers['if-match'],
         authorOf(request),
       )
-      return reply.header('etag', etag(result.version)).send(result)
+      return sendRenderedJson(reply.header('etag', etag(result.version)), result.json)
     },
   })
 }

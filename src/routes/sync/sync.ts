@@ -15,7 +15,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   const { sync } = app.services
 
   app.post('/jobs/:jobId/crew-calls/:department/sync', {
-    config: { access: 'crew' },
+    config: { access: 'crew', takesKeyBeforeRun: true },
     schema: {
       operationId: 'syncCrewCall',
       tags: ['sync'],
@@ -37,7 +37,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.post('/jobs/:jobId/sync', {
-    config: { access: 'crew' },
+    config: { access: 'crew', takesKeyBeforeRun: true },
     schema: {
       operationId: 'syncJob',
       tags: ['sync'],

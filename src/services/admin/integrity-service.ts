@@ -2,10 +2,11 @@ import type { PrismaClient } from '../../db/prisma.ts'
 import { FlexNotConfiguredError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
 import type { FlexPort } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
+import type { Department } from '../../schemas/departments.ts'
 import { type FlexCallBudget, secondsUntil } from '../sync/flex-call-budget.ts'
 import type { SyncLostRuns } from '../sync/sync-lost-runs.ts'
 import type { SyncSchedule } from '../sync/sync-schedule.ts'
-import type { IntegrityReport } from './integrity-schemas.ts'
+import { type IntegrityReport, MAX_REPORT_ITEMS } from './integrity-schemas.ts'
 
 interface IntegrityServiceDeps {
   prisma: PrismaClient
@@ -17,6 +18,16 @@ interface IntegrityServiceDeps {
   lostRuns: SyncLostRuns
   /** Webhook endpoints disabled and deliveries failed. */
   webhookProblems: () => Promise<{ endpointsDisabled: number; deliveriesFailed: number }>
+}
+
+/**
+ * A list of crew calls (their department a column the database holds to the three departments) cut to
+ * the report's bound: the first MAX_REPORT_ITEMS, in the list's own order.
+ */
+function firstOfDepartments<T extends { department: string }>(
+  items: T[],
+): (T & { department: Department })[] {
+  return items.slice(0, MAX_REPORT_ITEMS) as (T & { department: Department })[]
 }
 
 /**
@@ -41,9 +52,9 @@ export class IntegrityService {
       ])
     return {
       duplicates,
-      missingFlexLines,
-      crewCallsWhoseLastSyncFailed: failedLastSync,
-      crewCallsQuarantined: quarantined.map((crewCall) => ({
+      missingFlexLines: missingFlexLines && firstOfDepartments(missingFlexLines),
+      crewCallsWhoseLastSyncFailed: firstOfDepartments(failedLastSync),
+      crewCallsQuarantined: firstOfDepartments(quarantined).map((crewCall) => ({
         ...crewCall,
         quarantinedAt: crewCall.quarantinedAt.toISOString(),
         reason: this.deps.lostRuns.reason,

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
+import { MAX_PAGE_SIZE, nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 import { syncStateValues } from '../sync/sync-status.ts'
 import { crewCallSummarySchema } from './crew-list-schemas.ts'
 
@@ -16,6 +16,7 @@ export const allCrewCallsPageSchema = z
   .object({
     crewCalls: z
       .array(crewCallSummarySchema)
+      .max(MAX_PAGE_SIZE)
       .describe(
         'Newest activity first: by the start of their last sync run (their creation when never synced), ' +
           'then id; so with `state=failed` the newest failure comes first.',

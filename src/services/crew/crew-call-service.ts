@@ -135,7 +135,7 @@ export class CrewCallService {
   }
 
   /**
-   * Creates the crew call or points it at another Flex element. The element may change only while no
+   * Creates the crew call or points it at another Flex element, if it is still at If-Match's version. The element may change only while no
    * crew line has been recorded (those lines live in the old element), and an element serves one
    * crew call: two would remove each other's crew.
    */
@@ -143,13 +143,21 @@ export class CrewCallService {
     jobId: string,
     department: Department,
     flexElementId: string,
-  ): Promise<{ crewCall: CrewCallView; created: boolean }> {
+    ifMatch?: IfMatch,
+  ): Promise<{ crewCall: CrewCallView; created: boolean; version: number }> {
     return this.deps.runInTransaction(async (tx) => {
       // The row lock serializes writes of one crew call (its roster writes take it too).
-      const [current] = await tx.$queryRaw<{ id: string; flex_element_id: string }[]>`
-        SELECT id, flex_element_id FROM crew_calls WHERE job_id = ${jobId} AND department = ${department} FOR UPDATE`
+      const [current] = await tx.$queryRaw<{ id: string; flex_element_id: string; version: number }[]>`
+        SELECT id, flex_element_id, version FROM crew_calls
+         WHERE job_id = ${jobId} AND department = ${department} FOR UPDATE`
+      // The crew call's version is its roster's (ETag); one that does not exist yet is at 0, as a set.
+      checkIfMatch(ifMatch, current?.version ?? 0)
       if (current?.flex_element_id === flexElementId)
-        return { crewCall: { id: current.id, jobId, department, flexElementId }, created: false }
+        return {
+          crewCall: { id: current.id, jobId, department, flexElementId },
+          created: false,
+          version: current.version,
+        }
       const owner = await tx.crewCall.findUnique({ where: { flexElementId }, select: VIEW })
       if (owner) {
         throw new ConflictError(
@@ -169,15 +177,19 @@ export class CrewCallService {
       }
       // One statement: the crew call and the reconcile it needs (SyncSchedule), which the typed
       // upsert cannot write (the schedule's columns are computed from the row's own values).
-      const [row] = await tx.$queryRaw<{ id: string }[]>`
+      const [row] = await tx.$queryRaw<{ id: string; version: number }[]>`
         INSERT INTO crew_calls (job_id, department, flex_element_id, sync_due_at, sync_pending_since)
         VALUES (${jobId}, ${department}, ${flexElementId},
                 now() + ${this.deps.syncDebounceMs}::int * interval '1 millisecond', now())
         ON CONFLICT (job_id, department) DO UPDATE SET flex_element_id = EXCLUDED.flex_element_id, updated_at = now(),
            ${scheduleAfterChange(this.deps.syncDebounceMs)}
-        RETURNING id`
+        RETURNING id, version`
       if (!row) throw new Error('crew call upsert returned no row')
-      return { crewCall: { id: row.id, jobId, department, flexElementId }, created: !current }
+      return {
+        crewCall: { id: row.id, jobId, department, flexElementId },
+        created: !current,
+        version: row.version,
+      }
     })
   }
 }

@@ -1,15 +1,33 @@
 import { z } from 'zod'
-import { freeText, versionSchema } from '../../schemas/common.ts'
-import { ID_CURSOR_MAX_LENGTH, nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
+import {
+  freeText,
+  storedId,
+  storedText,
+  timestampSchema,
+  uuidSchema,
+  versionSchema,
+} from '../../schemas/common.ts'
+import { departmentSchema, MAX_DEPARTMENTS } from '../../schemas/departments.ts'
+import {
+  ID_CURSOR_MAX_LENGTH,
+  MAX_PAGE_SIZE,
+  nextCursorSchema,
+  pageQueryShape,
+} from '../../schemas/pagination.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
-import { crewCallSchema, technicianSchema } from './crew-schemas.ts'
+import {
+  crewCallSchema,
+  MAX_ROLE_LENGTH,
+  MAX_TECHNICIAN_NAME_LENGTH,
+  technicianSchema,
+} from './crew-schemas.ts'
 
 /** The lists of crew data, each paginated like /v1/sync-runs (see schemas/pagination.ts). */
 
 export const techniciansQuerySchema = z.strictObject({
   q: freeText()
     .min(1, 'must not be empty')
-    .max(256)
+    .max(MAX_TECHNICIAN_NAME_LENGTH)
     .optional()
     .describe('Only technicians whose id or name contains this text, ignoring case (no wildcards).'),
   ...pageQueryShape(ID_CURSOR_MAX_LENGTH),
@@ -18,7 +36,10 @@ export const techniciansQuerySchema = z.strictObject({
 export type TechniciansQuery = z.output<typeof techniciansQuerySchema>
 
 export const techniciansPageSchema = z
-  .object({ technicians: z.array(technicianSchema).describe('Sorted by id.'), nextCursor: nextCursorSchema })
+  .object({
+    technicians: z.array(technicianSchema).max(MAX_PAGE_SIZE).describe('Sorted by id.'),
+    nextCursor: nextCursorSchema,
+  })
   .meta({ id: 'TechniciansPage' })
 
 export type TechniciansPage = z.output<typeof techniciansPageSchema>
@@ -34,7 +55,7 @@ export const crewCallsQuerySchema = z.strictObject(pageQueryShape())
 
 export const crewCallsPageSchema = z
   .object({
-    crewCalls: z.array(crewCallSummarySchema).describe('Sorted by department.'),
+    crewCalls: z.array(crewCallSummarySchema).max(MAX_DEPARTMENTS).describe('Sorted by department.'),
     nextCursor: nextCursorSchema,
   })
   .meta({ id: 'CrewCallsPage' })
@@ -43,12 +64,12 @@ export type CrewCallsPage = z.output<typeof crewCallsPageSchema>
 
 const technicianAssignmentSchema = z
   .object({
-    crewCallId: z.uuid(),
-    jobId: z.string(),
-    department: z.string(),
-    role: z.string().nullable(),
-    flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
-    syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),
+    crewCallId: uuidSchema(),
+    jobId: storedId(),
+    department: departmentSchema,
+    role: storedText(MAX_ROLE_LENGTH).nullable(),
+    flexLineItemId: storedId().nullable().describe("The technician's crew line in Flex; null until synced."),
+    syncedAt: timestampSchema().nullable().describe('When a sync last recorded or checked this line.'),
     rosterVersion: versionSchema.describe("The crew call's roster version (its ETag)."),
   })
   .meta({ id: 'TechnicianAssignment' })
@@ -57,7 +78,10 @@ export const technicianAssignmentsQuerySchema = z.strictObject(pageQueryShape(ID
 
 export const technicianAssignmentsPageSchema = z
   .object({
-    assignments: z.array(technicianAssignmentSchema).describe('Sorted by jobId, then department.'),
+    assignments: z
+      .array(technicianAssignmentSchema)
+      .max(MAX_PAGE_SIZE)
+      .describe('Sorted by jobId, then department.'),
     nextCursor: nextCursorSchema,
   })
   .meta({ id: 'TechnicianAssignmentsPage' })

@@ -5,32 +5,41 @@ import {
   identifier,
   idSchema,
   ifMatchSchema,
+  storedId,
+  storedText,
+  timestampSchema,
+  uuidSchema,
   versionSchema,
 } from '../../schemas/common.ts'
 import { departmentSchema } from '../../schemas/departments.ts'
 import { setChangesSchema } from '../calendars/calendar-schemas.ts'
 import { crewCallSyncSchema } from '../sync/sync-status.ts'
 
-const MAX_ROSTER_SIZE = 2_000
+export const MAX_ROSTER_SIZE = 2_000
+export const MAX_ROLE_LENGTH = 64
+export const MAX_TECHNICIAN_NAME_LENGTH = 256
 
 /** A role code such as SND-FOH-R; its last letter is the tier: R, E or T. */
 const roleCodeSchema = identifier()
-  .max(64)
+  .max(MAX_ROLE_LENGTH)
   .regex(/^[A-Z0-9]+(-[A-Z0-9]+)*-[RET]$/, 'must be a role code like SND-FOH-R (last letter: tier R, E or T)')
 
 export const technicianParamsSchema = z.object({ technicianId: idSchema })
 
 export const technicianFieldsSchema = z
-  .strictObject({ name: freeText().min(1, 'must not be empty').max(256), flexResourceId: idSchema })
+  .strictObject({
+    name: freeText().min(1, 'must not be empty').max(MAX_TECHNICIAN_NAME_LENGTH),
+    flexResourceId: idSchema,
+  })
   .meta({ id: 'TechnicianFields' })
 
 export const technicianSchema = z
   .object({
-    id: z.string(),
-    name: z.string(),
-    flexResourceId: z.string().describe("The technician's contact (resource) id in Flex."),
-    createdAt: z.iso.datetime(),
-    updatedAt: z.iso.datetime(),
+    id: storedId(),
+    name: storedText(MAX_TECHNICIAN_NAME_LENGTH),
+    flexResourceId: storedId().describe("The technician's contact (resource) id in Flex."),
+    createdAt: timestampSchema(),
+    updatedAt: timestampSchema(),
   })
   .meta({ id: 'Technician' })
 
@@ -48,10 +57,10 @@ export const crewCallFieldsSchema = z
 
 export const assignmentSchema = z
   .object({
-    technicianId: z.string(),
-    role: z.string().nullable(),
-    flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
-    syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),
+    technicianId: storedId(),
+    role: storedText(MAX_ROLE_LENGTH).nullable(),
+    flexLineItemId: storedId().nullable().describe("The technician's crew line in Flex; null until synced."),
+    syncedAt: timestampSchema().nullable().describe('When a sync last recorded or checked this line.'),
   })
   .meta({ id: 'Assignment' })
 
@@ -59,19 +68,28 @@ export type AssignmentView = z.output<typeof assignmentSchema>
 
 export const crewCallSchema = z
   .object({
-    id: z.uuid(),
-    jobId: z.string(),
-    department: z.string(),
-    flexElementId: z.string(),
+    id: uuidSchema(),
+    jobId: storedId(),
+    department: departmentSchema,
+    flexElementId: storedId(),
   })
   .meta({ id: 'CrewCall' })
 
 export type CrewCallView = z.output<typeof crewCallSchema>
 
+/** A crew call as its PUT answers it: with its version (its roster's, also the ETag). */
+export const crewCallWrittenSchema = crewCallSchema
+  .extend({ version: versionSchema })
+  .meta({ id: 'CrewCallWritten' })
+
+export const crewCallIfMatchHeadersSchema = z.looseObject({
+  'if-match': ifMatchSchema.describe('Write only if the crew call is still at this version (its ETag).'),
+})
+
 export const rosterSchema = z
   .object({
     version: versionSchema,
-    assignments: z.array(assignmentSchema).describe('Sorted by technicianId.'),
+    assignments: z.array(assignmentSchema).max(MAX_ROSTER_SIZE).describe('Sorted by technicianId.'),
   })
   .meta({ id: 'Roster' })
 

@@ -7,17 +7,13 @@ import type { IfMatch } from '../../schemas/common.ts'
 import type { Department } from '../../schemas/departments.ts'
 import type { Author } from '../history/author.ts'
 import { versionOutOfHistory } from '../history/history-versions.ts'
+import type { KeyVerdict } from '../idempotency/key-store.ts'
+import type { RequestKey } from '../idempotency/request-key.ts'
 import { checkIfMatch, ifMatchVersions } from '../if-match.ts'
 import { sortBy } from '../sort-by.ts'
 import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from '../sync/sync-status.ts'
 import { crewCallName, rosterName } from './crew-call-service.ts'
-import type {
-  AssignmentInput,
-  AssignmentView,
-  CrewCallWithRosterView,
-  ReplaceRosterResult,
-  RosterView,
-} from './crew-schemas.ts'
+import type { AssignmentInput, AssignmentView, CrewCallWithRosterView, RosterView } from './crew-schemas.ts'
 
 interface RosterServiceDeps {
   prisma: PrismaClient
@@ -26,13 +22,19 @@ interface RosterServiceDeps {
   syncDebounceMs: number
   /** Whether Flex is configured (sync states read `not-configured` without it). */
   flexConfigured: boolean
-  /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
-  storesResponseWithWrite: () => boolean
+  /** The current request's Idempotency-Key (IdempotencyService.currentKey), taken by the write's statement. */
+  currentKey: () => RequestKey | undefined
   /**
    * Told after every roster write on this instance, so that the local reconcile worker looks for the
    * crew call when its reconcile falls due instead of at its next poll (a hint: the poll still finds it).
    */
   rosterChanged: () => void
+}
+
+/** A replace's (or restore's) answer as PostgreSQL rendered it (ReplaceRosterResult as compact JSON). */
+interface RenderedRoster {
+  version: number
+  json: string
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
@@ -53,8 +55,10 @@ interface ReplaceRosterRow {
   created: number
   updated: number
   deleted: number
-  /** The final roster; null when the replace was refused. */
-  assignments: AssignmentView[] | null
+  /** The answer's body (ReplaceRosterResult as compact JSON); null when the replace was refused. */
+  answer: string | null
+  /** What the Idempotency-Key held instead of being taken (nothing was written); null otherwise. */
+  key_verdict: KeyVerdict | null
 }
 
 /**
@@ -127,26 +131,28 @@ export class RosterService {
   /**
    * Makes the roster exactly `assignments`; the version rises by 1 only when something changed, and a
    * change schedules the crew call's reconcile with it. One round trip: the SQL function replace_roster
-   * (a migration) locks the crew call, checks If-Match and the technicians, deletes, upserts, marks the
-   * change and reads the roster in one statement; alone it is its own transaction, with an
-   * Idempotency-Key it runs in the transaction that stores the response (as CalendarService.replace).
+   * locks the crew call, checks If-Match and the technicians, deletes, upserts, marks the change and
+   * renders the answer in one statement; with an Idempotency-Key, the same statement takes the key and
+   * stores that answer (as CalendarService.replace).
    */
   async replace(
     key: CrewCallKey,
     assignments: AssignmentInput[],
     ifMatch: IfMatch | undefined,
     author: Author,
-  ): Promise<ReplaceRosterResult> {
+  ): Promise<RenderedRoster> {
     const roster = JSON.stringify(
       assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
     )
     const versions = ifMatchVersions(ifMatch)
     const [result] = await this.write(
-      (db) =>
-        // The database must decide: lock, compare, check, delete, upsert, mark and read as one statement.
-        db.$queryRaw<ReplaceRosterRow[]>`
+      (idempotency) =>
+        // The database must decide: take the key, lock, compare, check, delete, upsert, mark, render and
+        // store as one statement.
+        this.deps.prisma.$queryRaw<ReplaceRosterRow[]>`
         SELECT * FROM replace_roster(${key.jobId}, ${key.department}, ${versions}::int[], ${roster}::jsonb,
-                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`,
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId}, NULL,
+                                     ${idempotency}::jsonb)`,
     ).finally(() => forgetIfLarge(roster))
     if (!result) throw new Error('replace_roster returned no row')
     if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
@@ -174,14 +180,15 @@ export class RosterService {
     version: number,
     ifMatch: IfMatch | undefined,
     author: Author,
-  ): Promise<ReplaceRosterResult> {
+  ): Promise<RenderedRoster> {
     const versions = ifMatchVersions(ifMatch)
     const [result] = await this.write(
-      (db) =>
+      (idempotency) =>
         // The database must decide: rebuild the version and replace with it under the crew call's lock.
-        db.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
+        this.deps.prisma.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
         SELECT * FROM restore_roster(${key.jobId}, ${key.department}, ${version}::int, ${versions}::int[],
-                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`,
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId},
+                                     ${idempotency}::jsonb)`,
     )
     if (!result) throw new Error('restore_roster returned no row')
     if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
@@ -195,14 +202,12 @@ export class RosterService {
     return toReplaceResult(result)
   }
 
-  /**
-   * Runs a roster function call: alone it is its own transaction; with an Idempotency-Key it runs in
-   * the transaction that stores the response (src/db/transaction.ts).
-   */
-  private async write<Row>(call: (db: Tx | PrismaClient) => Promise<Row[]>): Promise<Row[]> {
-    const rows = await (this.deps.storesResponseWithWrite()
-      ? this.deps.runInTransaction((tx) => call(tx))
-      : call(this.deps.prisma))
+  /** Runs a roster function, with the request's Idempotency-Key when it has one (taken in the same statement). */
+  private async write<Row extends ReplaceRosterRow>(
+    call: (idempotency: string | null) => Promise<Row[]>,
+  ): Promise<Row[]> {
+    const key = this.deps.currentKey()
+    const rows = await (key ? key.inStatement(call) : call(null))
     this.deps.rosterChanged()
     return rows
   }
@@ -288,15 +293,10 @@ export class RosterService {
   }
 }
 
-/** A replace's (or restore's) answer from the function's row: the roster, and what changed. */
-function toReplaceResult(row: ReplaceRosterRow): ReplaceRosterResult {
-  const assignments = sortByTechnician(row.assignments ?? [])
-  const unchanged = assignments.length - row.created - row.updated
-  return {
-    version: row.version,
-    assignments,
-    changes: { created: row.created, updated: row.updated, deleted: row.deleted, unchanged },
-  }
+/** A replace's (or restore's) answer from the function's row. */
+function toReplaceResult(row: ReplaceRosterRow): RenderedRoster {
+  if (row.answer === null) throw new Error('the roster function refused a write it was not asked to refuse')
+  return { version: row.version, json: row.answer }
 }
 
 /** Locks the crew call's row: roster writes of one crew call queue here. */

@@ -1,6 +1,16 @@
 import type { Prisma, PrismaClient } from '../../db/prisma.ts'
+import { boundedMessage } from '../../schemas/common.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
-import type { SyncErrorView, SyncRunsQuery, SyncRunView, SyncStatus, SyncTrigger } from './sync-schemas.ts'
+import {
+  MAX_RUN_ERRORS,
+  MAX_RUN_LIST_ITEMS,
+  MAX_RUN_NOTES,
+  type SyncErrorView,
+  type SyncRunsQuery,
+  type SyncRunView,
+  type SyncStatus,
+  type SyncTrigger,
+} from './sync-schemas.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 /** A run being recorded: its key is (crew call, id), the crew call leading (docs/scaling.md). */
@@ -75,6 +85,7 @@ export class SyncRunLog {
 
   async finish(run: OpenRun, outcome: RunOutcome): Promise<SyncRunView> {
     const finishedAt = new Date()
+    outcome = boundedOutcome(outcome)
     const finished = await this.prisma.syncRun.update({
       where: { crewCallId_id: { crewCallId: run.crewCallId, id: run.id } },
       data: {
@@ -132,7 +143,50 @@ function decodeRunCursor(cursor: string): { startedAt: string; id: string } {
   return { startedAt, id }
 }
 
-function toView({ crewCall, ...run }: RunRecord): SyncRunView {
+type RunLists = Pick<
+  RunOutcome,
+  'added' | 'removed' | 'repaired' | 'adopted' | 'rolesSet' | 'unchanged' | 'ignored' | 'errors' | 'notes'
+>
+
+/**
+ * A run's lists within the bounds its view declares (schemas/sync.ts): each list of ids cut at
+ * MAX_RUN_LIST_ITEMS, errors at MAX_RUN_ERRORS and notes at MAX_RUN_NOTES, every message at
+ * MAX_MESSAGE_LENGTH; a cut list leaves a note saying how many it left out. Applied when a run is recorded
+ * and again when one is read (for runs recorded before the bounds).
+ */
+function boundedOutcome<T extends RunLists>(outcome: T): T {
+  const cutNotes: string[] = []
+  const ids = (name: string, list: string[]) => {
+    if (list.length <= MAX_RUN_LIST_ITEMS) return list
+    cutNotes.push(`${name}: ${list.length} ids, the first ${MAX_RUN_LIST_ITEMS} recorded`)
+    return list.slice(0, MAX_RUN_LIST_ITEMS)
+  }
+  const errors = outcome.errors.slice(0, MAX_RUN_ERRORS).map((error) => ({
+    ...error,
+    message: boundedMessage(error.message),
+  }))
+  if (outcome.errors.length > MAX_RUN_ERRORS)
+    cutNotes.push(`errors: ${outcome.errors.length}, the first ${MAX_RUN_ERRORS} recorded`)
+  const bounded = {
+    ...outcome,
+    added: ids('added', outcome.added),
+    removed: ids('removed', outcome.removed),
+    repaired: ids('repaired', outcome.repaired),
+    adopted: ids('adopted', outcome.adopted),
+    rolesSet: ids('rolesSet', outcome.rolesSet),
+    unchanged: ids('unchanged', outcome.unchanged),
+    ignored: ids('ignored', outcome.ignored),
+    errors,
+  }
+  const notes = [...cutNotes, ...outcome.notes]
+  return {
+    ...bounded,
+    notes: notes.slice(0, MAX_RUN_NOTES).map((note) => boundedMessage(note)),
+  }
+}
+
+function toView({ crewCall, ...record }: RunRecord): SyncRunView {
+  const run = boundedOutcome({ ...record, errors: record.errors as SyncErrorView[] })
   return {
     id: run.id,
     crewCallId: run.crewCallId,
@@ -147,7 +201,7 @@ function toView({ crewCall, ...run }: RunRecord): SyncRunView {
     rolesSet: run.rolesSet,
     unchanged: run.unchanged,
     ignored: run.ignored,
-    errors: run.errors as SyncErrorView[],
+    errors: run.errors,
     notes: run.notes,
     retryAt: run.retryAt?.toISOString() ?? null,
     flexCalls: run.flexCalls,

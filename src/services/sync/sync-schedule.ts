@@ -29,6 +29,8 @@ export interface ClaimedCrewCall {
   trigger: Exclude<SyncTrigger, 'manual'>
   leaseToken: string
   rosterVersion: number
+  /** The W3C traceparent of the roster change that made it due, when that change was traced. */
+  changeTraceparent: string | null
 }
 
 /** A crew call a claim found lost with its process SYNC_MAX_CRASHES times, and quarantined. */
@@ -100,6 +102,7 @@ export class SyncSchedule {
         version: number
         synced_version: number | null
         sync_attempts: number
+        sync_change_traceparent: string | null
       }[]
     >`
       UPDATE crew_calls cc
@@ -109,7 +112,8 @@ export class SyncSchedule {
         FROM (SELECT id FROM crew_calls WHERE ${this.dueNow()}
                ORDER BY sync_due_at NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED) due
        WHERE cc.id = due.id
-      RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts`
+      RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts,
+                cc.sync_change_traceparent`
     if (!row) return undefined
     return {
       crewCall: {
@@ -121,6 +125,7 @@ export class SyncSchedule {
       trigger: row.sync_attempts > 0 ? 'retry' : row.synced_version !== row.version ? 'change' : 'resync',
       leaseToken: token,
       rosterVersion: row.version,
+      changeTraceparent: row.sync_change_traceparent,
     }
   }
 

@@ -1,6 +1,7 @@
 import { FlexNotConfiguredError, NotFoundError, UpstreamError } from '../../errors/domain-errors.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import type { Department } from '../../schemas/departments.ts'
+import { inSpan } from '../../telemetry/tracing.ts'
 import type { CrewCallService } from '../crew/crew-call-service.ts'
 import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { FlexReconciler } from './flex-reconciler.ts'
@@ -19,6 +20,13 @@ interface SyncServiceDeps {
   reconciler: FlexReconciler | undefined
   /** Told about every finished run (metrics). */
   onRunFinished?: (run: SyncRunView) => void
+  /** Each finished run writes one line here (info when it succeeded or was deferred, warn otherwise). */
+  log: RunLogger
+}
+
+interface RunLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
 }
 
 interface SyncOptions {
@@ -69,6 +77,7 @@ export class SyncService {
         claimed.trigger,
         claimed.rosterVersion,
         lease,
+        claimed.changeTraceparent,
       )
     } finally {
       await lease.release().catch(() => {})
@@ -96,19 +105,73 @@ export class SyncService {
     }
   }
 
-  private async run(
+  /**
+   * One run, in a span of its own (a child of the request or of the worker's claim), linked to the trace
+   * of the roster change that made it due when there is one: the run happens later, perhaps on another
+   * instance, so it is not that trace's child.
+   */
+  private run(
     reconciler: FlexReconciler,
     crewCall: CrewCallView,
     trigger: SyncTrigger,
     rosterVersion: number,
     lease: HeldSyncLease,
+    changeTraceparent: string | null = null,
   ): Promise<SyncRunView> {
-    const run = await this.deps.runLog.start(crewCall.id, trigger)
-    const outcome = await reconciler.reconcile(crewCall, lease)
-    const finished = await this.deps.runLog.finish(run, outcome)
-    await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
-    this.deps.onRunFinished?.(finished)
-    return finished
+    const attributes = {
+      'rostersync.crew_call.id': crewCall.id,
+      'rostersync.job.id': crewCall.jobId,
+      'rostersync.department': crewCall.department,
+      'rostersync.sync.trigger': trigger,
+      'rostersync.roster.version': rosterVersion,
+    }
+    return inSpan('sync run', { attributes, links: [changeTraceparent] }, async (span) => {
+      const run = await this.deps.runLog.start(crewCall.id, trigger)
+      const outcome = await reconciler.reconcile(crewCall, lease)
+      const finished = await this.deps.runLog.finish(run, outcome)
+      await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
+      const counts = runCounts(finished)
+      span.setAttributes({
+        'rostersync.sync.run_id': finished.id,
+        'rostersync.sync.status': finished.status,
+        ...Object.fromEntries(
+          Object.entries(counts).map(([name, count]) => [`rostersync.sync.${name}`, count]),
+        ),
+      })
+      const error = finished.errors[0]
+      if (finished.status === 'failed' || finished.status === 'partial')
+        span.fail(`sync-${finished.status}`, error ? `${error.operation}: ${error.message}` : finished.status)
+      this.logRun(finished, counts)
+      this.deps.onRunFinished?.(finished)
+      return finished
+    })
+  }
+
+  /** The run's one log line: which crew call, why, how it ended, what it changed, what it cost. */
+  private logRun(run: SyncRunView, counts: ReturnType<typeof runCounts>): void {
+    const ok = run.status === 'succeeded' || run.status === 'deferred'
+    const error = run.errors[0]
+    const changed = `${counts.added} added, ${counts.removed} removed, ${counts.repaired} repaired, ${counts.adopted} adopted, ${counts.roles_set} roles set`
+    this.deps.log[ok ? 'info' : 'warn'](
+      {
+        syncRun: {
+          id: run.id,
+          crewCallId: run.crewCallId,
+          jobId: run.jobId,
+          department: run.department,
+          trigger: run.trigger,
+          status: run.status,
+          ...counts,
+          durationMs: run.durationMs,
+          retryAt: run.retryAt,
+          errors: run.errors,
+        },
+      },
+      `sync ${run.status}: ${run.jobId}/${run.department} (${run.trigger}) ${changed}; ` +
+        `${run.flexCalls} Flex calls in ${run.durationMs ?? '?'} ms` +
+        (error ? `; ${error.operation}: ${error.message}` : '') +
+        (run.retryAt ? `; retry at ${run.retryAt}` : ''),
+    )
   }
 
   private reconciler(): FlexReconciler {
@@ -116,6 +179,20 @@ export class SyncService {
       throw new FlexNotConfiguredError('crew calls cannot be synced')
     }
     return this.deps.reconciler
+  }
+}
+
+function runCounts(run: SyncRunView) {
+  return {
+    added: run.added.length,
+    removed: run.removed.length,
+    repaired: run.repaired.length,
+    adopted: run.adopted.length,
+    roles_set: run.rolesSet.length,
+    unchanged: run.unchanged.length,
+    ignored: run.ignored.length,
+    errors: run.errors.length,
+    flex_calls: run.flexCalls,
   }
 }
 

@@ -6,6 +6,14 @@
  */
 import { z } from 'zod'
 import { Prisma } from '../../db/prisma.ts'
+import {
+  boundedMessage,
+  countSchema,
+  messageSchema,
+  timestampSchema,
+  uuidSchema,
+  versionSchema,
+} from '../../schemas/common.ts'
 
 export const syncStateValues = [
   'in-sync',
@@ -30,24 +38,19 @@ export const crewCallSyncSchema = z
           'change or a manual sync starts another; not-configured: Flex is not configured (FLEX_BASE_URL, ' +
           'FLEX_AUTH_TOKEN), so no run will happen until it is and the service restarts.',
       ),
-    rosterVersion: z.number().int(),
-    syncedVersion: z
-      .number()
-      .int()
+    rosterVersion: versionSchema,
+    syncedVersion: versionSchema
       .nullable()
       .describe('The roster version the last successful run reconciled.'),
-    attempts: z.number().int().describe('Runs in a row that did not succeed.'),
-    lostRuns: z
-      .number()
-      .int()
-      .describe(
-        'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
-          'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
-          'change or a manual sync re-arms it.',
-      ),
-    lastRunId: z.uuid().nullable(),
-    lastError: z.string().nullable().describe("The last run's first error, when it did not succeed."),
-    nextAttemptAt: z.iso.datetime().nullable().describe('When the next automatic run is due, if one is.'),
+    attempts: countSchema().describe('Runs in a row that did not succeed.'),
+    lostRuns: countSchema().describe(
+      'Runs in a row lost with their process (it died mid-run and its lease lapsed). At SYNC_MAX_CRASHES ' +
+        'the crew call is quarantined: failed, lastError saying its sync ended the process, until a roster ' +
+        'change or a manual sync re-arms it.',
+    ),
+    lastRunId: uuidSchema().nullable(),
+    lastError: messageSchema().nullable().describe("The last run's first error, when it did not succeed."),
+    nextAttemptAt: timestampSchema().nullable().describe('When the next automatic run is due, if one is.'),
   })
   .meta({ id: 'CrewCallSync' })
 
@@ -104,6 +107,9 @@ export interface SyncStatusRow {
   last_run_errors: { message: string }[] | null
 }
 
+const boundedOrNull = (message: string | undefined) =>
+  message === undefined ? null : boundedMessage(message)
+
 export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
   const failedLast = row.last_run_status !== null && row.last_run_status !== 'succeeded'
   return {
@@ -113,7 +119,7 @@ export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
     attempts: row.sync_attempts,
     lostRuns: row.sync_lost_runs,
     lastRunId: row.last_run_id,
-    lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
+    lastError: failedLast ? boundedOrNull(row.last_run_errors?.[0]?.message) : null,
     // Nothing runs without Flex: no time is promised (the due time is kept for when Flex is configured).
     nextAttemptAt: row.sync_state === 'not-configured' ? null : (row.sync_due_at?.toISOString() ?? null),
   }

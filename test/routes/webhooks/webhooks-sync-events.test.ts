@@ -58,9 +58,9 @@ t.test(
       trigger: 'manual',
       status: 'succeeded',
       error: null,
+      notes: [],
     })
     t.equal(eventOf(first).type, 'crew-sync.finished')
-    t.same(eventOf(first).data.notes, [], 'a run without notes sends an empty list')
     t.match(eventOf(second).data, {
       jobId: 'job-1',
       department: 'sound',
