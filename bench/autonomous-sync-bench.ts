@@ -1,6 +1,6 @@
 import { buildApp } from '../src/app.ts'
-import { scheduleAfterChange } from '../src/services/sync/sync-schedule.ts'
-import { startFakeFlex } from '../test/helpers/fake-flex.ts'
+import { scheduleAfterChange } from '../src/services/sync/sync-status.ts'
+import { startFakeFlex } from '../test/helpers/fake-flex/fake-flex.ts'
 import { createBenchDatabase } from './database.ts'
 import { type Cleanup, median, withCleanup } from './lib.ts'
 import { BENCH_SERVICE_KEY, benchConfig } from './service.ts'

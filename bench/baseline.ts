@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { calendarSetParameter } from '../src/services/calendar-service.ts'
+import { calendarSetParameter } from '../src/services/calendars/calendar-service.ts'
 import type { Cleanup } from './lib.ts'
 import type { ReplaceCalendars } from './workload.ts'
 

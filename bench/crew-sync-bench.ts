@@ -1,5 +1,5 @@
 import { buildApp } from '../src/app.ts'
-import { startFakeFlex } from '../test/helpers/fake-flex.ts'
+import { startFakeFlex } from '../test/helpers/fake-flex/fake-flex.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'
 import { BENCH_SERVICE_KEY, benchConfig } from './service.ts'

@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import pg from 'pg'
 import { readMigrations } from '../src/db/migrations.ts'
-import { calendarSetParameter } from '../src/services/calendar-service.ts'
+import { calendarSetParameter } from '../src/services/calendars/calendar-service.ts'
 import { withClient } from '../test/helpers/database.ts'
 import { benchServer, createBenchDatabase, vacuum } from './database.ts'
 import { type Cleanup, withCleanup } from './lib.ts'

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { AssignmentInput } from '../src/schemas/crew.ts'
+import type { AssignmentInput } from '../src/services/crew/crew-schemas.ts'
 import { compareThroughput, type ThroughputOptions } from './calendar-throughput.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'

@@ -1,5 +1,5 @@
 import { loadConfig } from '../src/config.ts'
-import type { CalendarInput } from '../src/schemas/calendars.ts'
+import type { CalendarInput } from '../src/services/calendars/calendar-schemas.ts'
 import { measurePerRow } from './calendar-rows.ts'
 import { createBenchDatabase } from './database.ts'
 import { megabytes, withCleanup } from './lib.ts'

@@ -1,4 +1,4 @@
-import type { CalendarInput } from '../src/schemas/calendars.ts'
+import type { CalendarInput } from '../src/services/calendars/calendar-schemas.ts'
 
 /** One replace of a user's whole set: the service's PUT, or the baseline's function call. */
 export type ReplaceCalendars = (userId: string, calendars: CalendarInput[]) => Promise<void>

@@ -60,7 +60,7 @@ export async function buildIfChanged(root: string, build: () => void): Promise<'
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const root = join(fileURLToPath(new URL('.', import.meta.url)), '..')
+  const root = join(fileURLToPath(new URL('./', import.meta.url)), '..')
   try {
     const outcome = await buildIfChanged(root, () => {
       console.error('sources changed since the last build (or no build yet): npm run build')

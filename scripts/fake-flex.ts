@@ -2,10 +2,10 @@
  * npm run flex:fake: a fake Flex API on 127.0.0.1 for trying rostersync by hand, empty at start.
  * Environment: FAKE_FLEX_PORT (default 4010), FAKE_FLEX_TOKEN (default dev-token),
  * FAKE_FLEX_LATENCY_MS (default 0). Logs every call; stops on SIGINT/SIGTERM.
- * A dev tool: it runs the test helper test/helpers/fake-flex.ts.
+ * A thin entry: the fake itself is the test helper test/helpers/fake-flex/ (one module, fake-flex.ts).
  */
 import { z } from 'zod'
-import { startFakeFlex } from '../test/helpers/fake-flex.ts'
+import { startFakeFlex } from '../test/helpers/fake-flex/fake-flex.ts'
 
 const env = z
   .object({

@@ -21,8 +21,8 @@ import {
 } from '../src/db/embedded-postgres.ts'
 import { createPool } from '../src/db/pool.ts'
 import { createPrismaClient, type PrismaClient } from '../src/db/prisma.ts'
-import { type DiagnoseInput, diagnose, exitCodeOf, formatReport } from '../src/flex/flex-doctor.ts'
 import { FlexCallBudget } from '../src/services/sync/flex-call-budget.ts'
+import { type DiagnoseInput, diagnose, exitCodeOf, formatReport } from '../src/services/sync/flex-doctor.ts'
 
 const USAGE = `usage: npm run flex:doctor -- --element <flexElementId> [--out <file>]
   --element, -e  the Flex element (crew call) to list, read-only

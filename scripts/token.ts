@@ -1,13 +1,13 @@
 /**
  * npm run token -- --sub <user> [--role <role>] [--ttl <seconds>]: prints a user token (a JWT) the local
- * service accepts, read from the same environment as the service (src/auth/development-token.ts says
+ * service accepts, read from the same environment as the service (src/plugins/auth/development-token.ts says
  * which secret). Development only: refused when NODE_ENV=production. Only the token goes to stdout,
  * so `TOKEN=$(npm run -s token -- --sub alice)` works.
  * Exit codes: 0 printed, 2 a usage or configuration error, or refused.
  */
 import { parseArgs } from 'node:util'
-import { mintDevelopmentToken } from '../src/auth/development-token.ts'
 import { loadConfig } from '../src/config.ts'
+import { mintDevelopmentToken } from '../src/plugins/auth/development-token.ts'
 
 const USAGE = `usage: npm run token -- --sub <user> [--role <role>] [--ttl <seconds>]
   --sub, -s   the user the token names (its sub claim), e.g. alice

@@ -26,17 +26,17 @@ import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
 import startLinePlugin from './plugins/start-line.ts'
-import syncWorkerPlugin from './plugins/sync-worker.ts'
+import syncWorkerLifecycle from './plugins/sync-worker-lifecycle.ts'
 import webhookWorkerPlugin from './plugins/webhook-worker.ts'
-import adminRoutes from './routes/admin.ts'
-import calendarRoutes from './routes/calendars.ts'
+import adminRoutes from './routes/admin/admin.ts'
+import calendarRoutes from './routes/calendars/calendars.ts'
 import crewCallListRoutes from './routes/crew/crew-call-list.ts'
-import crewCallRoutes from './routes/crew-calls.ts'
-import healthRoutes from './routes/health.ts'
-import rosterHistoryRoutes from './routes/roster-history.ts'
+import crewCallRoutes from './routes/crew/crew-calls.ts'
+import rosterHistoryRoutes from './routes/crew/roster-history.ts'
+import technicianRoutes from './routes/crew/technicians.ts'
+import healthRoutes from './routes/health/health.ts'
+import syncRoutes from './routes/sync/sync.ts'
 import syncStatusRoutes from './routes/sync/sync-status.ts'
-import syncRoutes from './routes/sync.ts'
-import technicianRoutes from './routes/technicians.ts'
 import webhookEndpointRoutes from './routes/webhooks/webhook-endpoints.ts'
 import type { ResolveHost } from './services/webhooks/ssrf-guard.ts'
 
@@ -121,7 +121,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     flex: overrides.flex,
     resolveHost: overrides.resolveHost,
   })
-  await app.register(syncWorkerPlugin, { config })
+  await app.register(syncWorkerLifecycle, { config })
   await app.register(webhookWorkerPlugin, { config })
   await app.register(startLinePlugin, { config })
   await app.register(healthRoutes)

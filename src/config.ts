@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto'
 import { z } from 'zod'
-import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME, MAX_DEPARTMENTS } from './schemas/crew.ts'
+import { DEFAULT_DEPARTMENTS, DEPARTMENT_NAME, MAX_DEPARTMENTS } from './schemas/departments.ts'
 
 const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback)
 
@@ -8,7 +8,7 @@ const int = (fallback: number, min = 0) => z.coerce.number().int().min(min).defa
 export const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 const SERVICE_KEY_NAME = /^[A-Za-z0-9._-]{1,64}$/
 export const MIN_SERVICE_KEY_LENGTH = 16
-export const MIN_JWT_SECRET_BYTES = 32
+const MIN_JWT_SECRET_BYTES = 32
 
 export interface ServiceKey {
   name: string
@@ -44,7 +44,7 @@ const serviceKeysSchema = z.string().transform((text, ctx): ServiceKey[] => {
 })
 
 /** OTEL_TRACES_SAMPLER's values, as the OpenTelemetry specification names them. */
-export const traceSamplers = [
+const traceSamplers = [
   'always_on',
   'always_off',
   'traceidratio',
@@ -464,7 +464,7 @@ export const bodyShareBytes = (config: Pick<Config, 'BODY_BYTES_PER_CREDENTIAL' 
   config.BODY_BYTES_PER_CREDENTIAL ?? config.BODY_LIMIT_BYTES
 
 /** How much later than the headers' and the body's deadlines Node's requestTimeout ends a request. */
-export const REQUEST_TIMEOUT_SLACK_MS = 5_000
+const REQUEST_TIMEOUT_SLACK_MS = 5_000
 
 /**
  * Node's requestTimeout (the whole request, headers and body, must have arrived): a backstop behind the

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export interface PackageInfo {
+interface PackageInfo {
   name: string
   version: string
   license: string

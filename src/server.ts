@@ -1,6 +1,5 @@
 import { constants } from 'node:os'
 import { buildApp } from './app.ts'
-import { readOrCreateServiceKey } from './auth/service-key-file.ts'
 import {
   type Config,
   ConfigError,
@@ -12,6 +11,7 @@ import {
 } from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { migrate } from './db/migrate.ts'
+import { readOrCreateServiceKey } from './plugins/auth/service-key-file.ts'
 
 /**
  * The process entry: reads the environment once, provides a database (DATABASE_URL, or an embedded

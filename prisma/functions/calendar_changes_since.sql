@@ -1,5 +1,5 @@
 -- calendar_changes_since: the current definition (edit here, then: npm run db:function -- calendar_changes_since).
--- Callers: src/services/calendar-history-service.ts (CalendarHistoryService.changesSince).
+-- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.changesSince).
 -- Guarantee: the net changes since p_since, read from one snapshot: calendars that exist now and did not
 -- then (created), exist now and changed (updated, as they are now), existed then and are gone (deleted:
 -- their ids). NULL lists when p_since is older than the history floor or newer than the current version.

@@ -1,5 +1,5 @@
 -- calendar_set_at: the current definition (edit here, then: npm run db:function -- calendar_set_at).
--- Callers: src/services/calendar-history-service.ts (CalendarHistoryService.setAt); restore_calendar_set.
+-- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.setAt); restore_calendar_set.
 -- Guarantee: the set as it was at p_version (Calendar objects by calendarId in byte order), from one
 -- snapshot: today's rows, except each calendar changed since, which is the row its first change after
 -- p_version found (its before_row; none: it was created after). NULL calendars when p_version is older than the floor

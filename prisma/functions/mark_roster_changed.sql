@@ -1,5 +1,5 @@
 -- mark_roster_changed: the current definition (edit here, then: npm run db:function -- mark_roster_changed).
--- Callers: src/services/roster-service.ts (RosterService.markChanged); replace_roster.
+-- Callers: src/services/crew/roster-service.ts (RosterService.markChanged); replace_roster.
 -- Guarantee: a roster change of a crew call whose row the caller has locked: the next version, a reconcile
 -- due within p_debounce_ms (a burst of changes shares it; pending from now unless one already was; a crew
 -- call whose automatic syncs gave up is re-armed), and the change recorded in roster_versions/roster_changes

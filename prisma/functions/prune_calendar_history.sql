@@ -1,6 +1,6 @@
 -- prune_calendar_history: the current definition (edit here, then: npm run db:function -- prune_calendar_history).
--- Callers: src/services/calendar-history-service.ts (CalendarHistoryService.prune, run by
--- src/services/history-pruning.ts).
+-- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.prune, run by
+-- src/services/history/history-pruning.ts).
 -- Guarantee: deletes up to p_batch of the oldest versions (their changes with them) that are both beyond
 -- the last p_keep_versions of their user and older than p_keep_days; returns how many. A user's versions
 -- go oldest first, so what is kept is always a contiguous run up to the current version.

@@ -1,6 +1,6 @@
 -- prune_roster_history: the current definition (edit here, then: npm run db:function -- prune_roster_history).
--- Callers: src/services/roster-history-service.ts (RosterHistoryService.prune, run by
--- src/services/history-pruning.ts).
+-- Callers: src/services/crew/roster-history-service.ts (RosterHistoryService.prune, run by
+-- src/services/history/history-pruning.ts).
 -- Guarantee: deletes up to p_batch of the oldest roster versions no longer kept, as prune_calendar_history;
 -- what is kept is always a contiguous run up to the current version.
 CREATE OR REPLACE FUNCTION "prune_roster_history"(p_keep_versions integer, p_keep_days integer, p_batch integer)

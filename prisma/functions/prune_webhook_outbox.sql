@@ -1,6 +1,6 @@
 -- prune_webhook_outbox: the current definition (edit here, then: npm run db:function -- prune_webhook_outbox).
 -- Callers: src/services/webhooks/webhook-outbox.ts (WebhookOutbox.prune, run by
--- src/services/history-pruning.ts beside the history prunes).
+-- src/services/history/history-pruning.ts beside the history prunes).
 -- Guarantee: deletes up to p_batch deliveries that succeeded more than p_keep_days ago, then up to
 -- p_batch events older than that which have no delivery left; returns how many rows went. A pending or
 -- failed delivery is never deleted, nor its event (a delivery retried by hand while this runs is

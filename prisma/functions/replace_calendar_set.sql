@@ -1,5 +1,5 @@
 -- replace_calendar_set: the current definition (edit here, then: npm run db:function -- replace_calendar_set).
--- Callers: src/services/calendar-service.ts (CalendarService.replace); restore_calendar_set.
+-- Callers: src/services/calendars/calendar-service.ts (CalendarService.replace); restore_calendar_set.
 -- Guarantee (G1, G2, G3): makes the user's set exactly p_calendars ([{calendar_id, summary, ...}], ids
 -- unique) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
 -- here), checks If-Match (p_if_match; precondition_failed and nothing written when it fails), deletes what

@@ -1,5 +1,5 @@
 -- replace_roster: the current definition (edit here, then: npm run db:function -- replace_roster).
--- Callers: src/services/roster-service.ts (RosterService.replace); restore_roster.
+-- Callers: src/services/crew/roster-service.ts (RosterService.replace); restore_roster.
 -- Guarantee (G1, G2, G3): makes a crew call's roster exactly p_assignments ([{technician_id, role}], ids
 -- unique) in one statement's transaction: locks the crew call (roster writes of one crew call queue here),
 -- checks If-Match, refuses technicians that do not exist (their 0-based positions, nothing written),

@@ -1,5 +1,5 @@
 -- restore_calendar_set: the current definition (edit here, then: npm run db:function -- restore_calendar_set).
--- Callers: src/services/calendar-service.ts (CalendarService.restore).
+-- Callers: src/services/calendars/calendar-service.ts (CalendarService.restore).
 -- Guarantee: makes the set equal to version p_version's (calendar_set_at) as a new version with
 -- restored_from, through replace_calendar_set, so atomic and serialized like any replace;
 -- version_available is false (nothing written, version: the current one) when p_version cannot be rebuilt.

@@ -1,5 +1,5 @@
 -- restore_roster: the current definition (edit here, then: npm run db:function -- restore_roster).
--- Callers: src/services/roster-service.ts (RosterService.restore).
+-- Callers: src/services/crew/roster-service.ts (RosterService.restore).
 -- Guarantee: makes the roster equal to version p_version's (roster_at) as a new version (a roster change,
 -- so synced to Flex like one), through replace_roster under the crew call's lock; version_available is
 -- false (nothing written, version: the current one) when p_version cannot be rebuilt. Technicians deleted

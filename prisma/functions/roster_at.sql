@@ -1,5 +1,5 @@
 -- roster_at: the current definition (edit here, then: npm run db:function -- roster_at).
--- Callers: src/services/roster-history-service.ts (RosterHistoryService.at); restore_roster.
+-- Callers: src/services/crew/roster-history-service.ts (RosterHistoryService.at); restore_roster.
 -- Guarantee: the roster at p_version ([{technicianId, role}] by technician id, byte order), from one
 -- snapshot, as calendar_set_at; NULL assignments when p_version is out of the kept history.
 CREATE OR REPLACE FUNCTION "roster_at"(p_crew_call_id uuid, p_version integer)

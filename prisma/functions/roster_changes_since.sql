@@ -1,5 +1,5 @@
 -- roster_changes_since: the current definition (edit here, then: npm run db:function -- roster_changes_since).
--- Callers: src/services/roster-history-service.ts (RosterHistoryService.changesSince).
+-- Callers: src/services/crew/roster-history-service.ts (RosterHistoryService.changesSince).
 -- Guarantee: the net changes to a roster since p_since from one snapshot, as calendar_changes_since.
 CREATE OR REPLACE FUNCTION "roster_changes_since"(p_crew_call_id uuid, p_since integer)
 RETURNS TABLE (current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)

@@ -5,14 +5,14 @@
  * new table must be placed here and a new key or foreign key must fit its table's place.
  */
 
-export const COLOCATION_GROUPS = {
+const COLOCATION_GROUPS = {
   /** A user's calendar set, its calendars and their history: every request names one user. */
   user: 'user_id',
   /** A crew call, its roster, history, sync runs and doubts: every roster write and sync is one crew call. */
   crew_call: 'crew_call_id',
 } as const
 
-export type ColocationGroup = keyof typeof COLOCATION_GROUPS
+type ColocationGroup = keyof typeof COLOCATION_GROUPS
 
 export type TablePlacement =
   | { role: 'distributed'; group: ColocationGroup; column: string }

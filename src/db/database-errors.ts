@@ -63,7 +63,7 @@ interface AdapterCause {
 }
 
 /** The PostgreSQL SQLSTATE behind an error, wherever Prisma or the driver put it. */
-export function sqlState(error: unknown): string | undefined {
+function sqlState(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const e = error as ErrorLike
   const cause = e.meta?.driverAdapterError?.cause ?? (e.cause as AdapterCause | undefined)
@@ -101,7 +101,7 @@ export function isRetryableTransactionError(error: unknown): boolean {
  * Raised by an SQL function that stores a request's response under its Idempotency-Key
  * (replace_calendar_set) when a retry took the key over: the statement, and so the write, rolled back.
  */
-export const KEY_TAKEN_OVER = 'RSK01'
+const KEY_TAKEN_OVER = 'RSK01'
 
 /** Maps a database failure to the domain error the client should see; undefined when it is a bug. */
 export function toDomainError(error: unknown): DomainError | undefined {

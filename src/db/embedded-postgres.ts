@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import { userInfo } from 'node:os'
 import { dirname, resolve } from 'node:path'
 
-export interface EmbeddedPostgresOptions {
+interface EmbeddedPostgresOptions {
   /** Data directory; created and initialised (initdb) when it holds no cluster yet. */
   dataDir: string
   /** 0 picks a free port. */
@@ -20,7 +20,7 @@ export interface EmbeddedPostgresOptions {
   onLog?: (line: string) => void
 }
 
-export interface EmbeddedPostgres {
+interface EmbeddedPostgres {
   /** Superuser URL of the cluster's `postgres` database. */
   url: string
   port: number

@@ -22,7 +22,7 @@ export class MigrationError extends Error {
   override name = 'MigrationError'
 }
 
-export interface MigrateResult {
+interface MigrateResult {
   applied: string[]
   alreadyApplied: string[]
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** prisma/migrations, wherever the code runs from (src/ with tsx, dist/src/ when built). */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url)).replace(
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url)).replace(
   /dist\/prisma\/migrations$/,
   'prisma/migrations',
 )

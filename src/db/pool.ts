@@ -1,7 +1,7 @@
 import pg from 'pg'
 import type { Config } from '../config.ts'
 
-export interface PoolLogger {
+interface PoolLogger {
   warn(obj: object, msg: string): void
   debug?(obj: object, msg: string): void
 }
@@ -57,7 +57,7 @@ export function markClosing(pool: pg.Pool): void {
 }
 
 /** A connection error as a log may show it: type, message, SQLSTATE; never the client it came from. */
-export function connectionErrorDetails(err: Error): { type: string; message: string; code?: string } {
+function connectionErrorDetails(err: Error): { type: string; message: string; code?: string } {
   const code = (err as { code?: unknown }).code
   return { type: err.name, message: err.message, ...(typeof code === 'string' && { code }) }
 }

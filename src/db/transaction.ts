@@ -4,7 +4,7 @@ import type { Prisma, PrismaClient } from './prisma.ts'
 
 export type Tx = Prisma.TransactionClient
 
-export interface TransactionOptions {
+interface TransactionOptions {
   maxWaitMs: number
   timeoutMs: number
   maxAttempts: number

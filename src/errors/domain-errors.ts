@@ -1,5 +1,5 @@
-import { bearerChallenge } from '../auth/bearer-challenge.ts'
 import { etag } from '../schemas/common.ts'
+import { bearerChallenge } from './bearer-challenge.ts'
 
 /**
  * Errors services throw. Each names its problem kind; src/plugins/problem-details.ts renders every kind as an
@@ -29,7 +29,7 @@ export interface FieldError {
   detail: string
 }
 
-export interface DomainErrorOptions extends ErrorOptions {
+interface DomainErrorOptions extends ErrorOptions {
   /** Sent as Retry-After (503s without it get the configured default). */
   retryAfterSeconds?: number
 }

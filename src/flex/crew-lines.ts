@@ -14,20 +14,20 @@ export interface CrewLine {
   position: string
 }
 
-export interface SkippedRow {
+interface SkippedRow {
   position: string
   lineItemId: string | null
   reason: string
 }
 
-export interface UnclassifiableRow {
+interface UnclassifiableRow {
   position: string
   /** Field names only: values may hold personal data. */
   fields: string[]
   reason: string
 }
 
-export interface Classification {
+interface Classification {
   /** Technicians' lines, and lines of contacts rostersync does not know (the plan leaves those alone). */
   lines: CrewLine[]
   skipped: SkippedRow[]
@@ -37,7 +37,7 @@ export interface Classification {
   rolesUnread: number
 }
 
-export interface Knowledge {
+interface Knowledge {
   /** True for a resource id that belongs to a known technician. */
   isKnownResource: (resourceId: string) => boolean
   /** True for a configured business role id. */

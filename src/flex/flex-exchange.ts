@@ -44,7 +44,7 @@ export interface FlexRequest {
 }
 
 /** Flex's answer to one attempt, its body read whole (at most maxAnswerBytes of it). */
-export interface FlexAnswer {
+interface FlexAnswer {
   status: number
   statusText: string
   retryAfter: string | null
@@ -52,7 +52,7 @@ export interface FlexAnswer {
   body: string
 }
 
-export interface FlexExchangeOptions {
+interface FlexExchangeOptions {
   baseUrl: string
   authToken: string
   timeoutMs: number

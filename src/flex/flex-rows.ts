@@ -6,7 +6,7 @@
  */
 
 /** What a row says of its business role. */
-export type RoleReading =
+type RoleReading =
   /** The row has no role field at all (the tenant does not send roles in row data). */
   | { state: 'absent' }
   /** A role id, or null for a line with no role. */

@@ -1,4 +1,4 @@
-export interface Limiter {
+interface Limiter {
   /** Runs `task` once fewer than the limit are running; tasks start in the order they were given. */
   run<T>(task: () => Promise<T>): Promise<T>
   /** Tasks running now. */

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
-import { type Access, authorize } from '../auth/access.ts'
-import { Credentials, credentialSettings, type Principal } from '../auth/credentials.ts'
 import type { Config } from '../config.ts'
+import { type Access, authorize } from './auth/access.ts'
+import { Credentials, credentialSettings, type Principal } from './auth/credentials.ts'
 import { securityFor } from './openapi.ts'
 
 declare module 'fastify' {
@@ -10,12 +10,12 @@ declare module 'fastify' {
     principal: Principal | null
   }
   interface FastifyContextConfig {
-    /** Who may call the route (src/auth/access.ts); routes that declare nothing need a service key. */
+    /** Who may call the route (src/plugins/auth/access.ts); routes that declare nothing need a service key. */
     access?: Access
   }
 }
 
-export interface AuthPluginOptions {
+interface AuthPluginOptions {
   config: Config
 }
 
@@ -24,8 +24,8 @@ export interface AuthPluginOptions {
  * registers it in the /v1 scope; health, /openapi.json and /docs live outside it and stay public).
  *
  * One onRequest hook, before the body is read: authenticate the Authorization header
- * (src/auth/credentials.ts; 401 with WWW-Authenticate), set `request.principal`, then let the route's
- * `config.access` decide (src/auth/access.ts; 403). Unknown routes of the scope only authenticate, so
+ * (src/plugins/auth/credentials.ts; 401 with WWW-Authenticate), set `request.principal`, then let the route's
+ * `config.access` decide (src/plugins/auth/access.ts; 403). Unknown routes of the scope only authenticate, so
  * they answer 401 without credentials and 404 with them. Every route of the scope is documented with
  * the bearer security requirement (admin operations with a scheme of their own). The header itself is never logged (app.ts redacts it, and errors
  * carry only a description of what failed).
@@ -51,5 +51,5 @@ export default fp<AuthPluginOptions>(
       authorize(request.routeOptions.config.access ?? 'service', request.principal, request.params)
     })
   },
-  { name: 'auth', dependencies: ['errors'] },
+  { name: 'auth', dependencies: ['problem-details'] },
 )

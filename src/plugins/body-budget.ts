@@ -1,11 +1,11 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { principalName } from '../auth/credentials.ts'
 import { RequestTimeoutError, ServiceUnavailableError } from '../errors/domain-errors.ts'
+import { principalName } from './auth/credentials.ts'
 import { BodyCharges } from './body-charges.ts'
 import { watchBodyRead } from './body-read-deadline.ts'
 
-export interface BodyBudgetOptions {
+interface BodyBudgetOptions {
   /** BODY_BYTES_IN_FLIGHT: the request body bytes the process may parse and hold at once. */
   budgetBytes: number
   /** BODY_BYTES_PER_CREDENTIAL: the part of the budget one credential may hold at once. */
@@ -99,7 +99,7 @@ export default fp<BodyBudgetOptions>(
     app.decorate('bodyBytesInFlight', () => charges.inFlight)
     app.metrics.observeBodyBudget(() => charges.inFlight)
   },
-  { name: 'body-budget', dependencies: ['errors', 'metrics'] },
+  { name: 'body-budget', dependencies: ['problem-details', 'metrics'] },
 )
 
 /** Who a body is charged to: the credential /v1's authentication named, else the client's address. */

@@ -1,7 +1,7 @@
 /** Why a body was not admitted: the whole budget is full, or its credential holds its share already. */
 export type BodyRefusal = 'budget' | 'share'
 
-export type BodyCharge = { refused: BodyRefusal } | { refused?: undefined; release(): void }
+type BodyCharge = { refused: BodyRefusal } | { refused?: undefined; release(): void }
 
 /**
  * The bookkeeping of the body budget: bytes charged in all and per holder (a credential). A charge fits

@@ -1,8 +1,8 @@
 import { PassThrough, type Readable } from 'node:stream'
 
-export type BodyTimeoutReason = 'deadline' | 'idle'
+type BodyTimeoutReason = 'deadline' | 'idle'
 
-export interface BodyReadDeadlineOptions {
+interface BodyReadDeadlineOptions {
   /** The whole body must have arrived this long after the watch starts (its headers). */
   readTimeoutMs: number
   /** Longest pause before the first chunk or between two. */
@@ -11,7 +11,7 @@ export interface BodyReadDeadlineOptions {
   onTimeout(reason: BodyTimeoutReason, receivedBytes: number): void
 }
 
-export interface WatchedBody {
+interface WatchedBody {
   /** The body as the parser reads it: the request's chunks, as long as they arrive in time. */
   stream: Readable
   /** Ends the watch (the answer is sent, or the client left): no timeout after this. */

@@ -3,7 +3,7 @@ import { extname, join } from 'node:path'
 import type { FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 
-export interface ConsolePluginOptions {
+interface ConsolePluginOptions {
   /** The built console (npm run build writes dist/console). */
   dir: string
 }

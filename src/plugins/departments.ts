@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
 import { z } from 'zod'
-import { configuredDepartmentSchema } from '../schemas/crew.ts'
+import { configuredDepartmentSchema } from '../schemas/departments.ts'
 
-export interface DepartmentsPluginOptions {
+interface DepartmentsPluginOptions {
   /** CREW_DEPARTMENTS. */
   departments: readonly string[]
 }

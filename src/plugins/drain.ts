@@ -14,7 +14,7 @@ declare module 'fastify' {
  * reusing it at the moment the server closes it (the keep-alive race). Whatever takes work on its own
  * (the reconcile workers) stops taking it when the drain begins.
  */
-export class Drain {
+class Drain {
   private begun = false
   private readonly listeners: (() => void)[] = []
 

@@ -3,15 +3,16 @@ import { pipeline, Transform } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { z } from 'zod'
-import { type Principal, principalName } from '../auth/credentials.ts'
 import { ValidationError } from '../errors/domain-errors.ts'
 import {
   IDEMPOTENCY_KEY_HEADER,
   IDEMPOTENT_REPLAYED_HEADER,
   idempotencyKeySchema,
-} from '../schemas/idempotency.ts'
-import { pickProblems } from '../schemas/problem.ts'
-import type { RequestKey, StoredResponse } from '../services/idempotency/request-key.ts'
+} from '../services/idempotency/idempotency-key-schema.ts'
+import type { StoredResponse } from '../services/idempotency/key-store.ts'
+import type { RequestKey } from '../services/idempotency/request-key.ts'
+import { type Principal, principalName } from './auth/credentials.ts'
+import { pickProblems } from './problem-schemas.ts'
 
 /**
  * The methods that accept an Idempotency-Key (every write); on others the header is ignored. A DELETE

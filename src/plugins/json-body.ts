@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin'
 
 /** The charset a JSON body is read in (RFC 8259 §8.1: JSON exchanged between systems is UTF-8). */
-export const JSON_MEDIA_TYPE = 'application/json; charset=utf-8'
+const JSON_MEDIA_TYPE = 'application/json; charset=utf-8'
 
 const UTF8_NAMES = new Set(['utf-8', 'utf8'])
 
 /** The `charset` parameter of a Content-Type, lower-cased and unquoted, if it has one. */
-export function declaredCharset(contentType: string | undefined): string | undefined {
+function declaredCharset(contentType: string | undefined): string | undefined {
   const match = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(contentType ?? '')
   return match ? (match[1] ?? match[2] ?? '').toLowerCase() : undefined
 }

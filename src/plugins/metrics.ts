@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { ForbiddenError, UnauthorizedError } from '../errors/domain-errors.ts'
-import { createMetrics, type Metrics } from '../metrics/metrics.ts'
+import { createMetrics, type Metrics } from './metrics/sync-metrics.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,7 +10,7 @@ declare module 'fastify' {
   }
 }
 
-export interface MetricsPluginOptions {
+interface MetricsPluginOptions {
   /** GET /metrics needs `Authorization: Bearer <token>`; unset, /metrics is refused to everyone. */
   token?: string
 }

@@ -11,7 +11,7 @@
  *   that carry it (headersOf): the rules below are the plugins' own (request id, rate limit,
  *   authentication, problem details, idempotency keys, the versioned routes' ETag).
  */
-import { MAX_CHALLENGE_LENGTH } from '../auth/bearer-challenge.ts'
+import { MAX_CHALLENGE_LENGTH } from '../errors/bearer-challenge.ts'
 import { MAX_INT32 } from '../schemas/common.ts'
 import { isKeptStatus } from './idempotency.ts'
 import { MAX_RETRY_AFTER_SECONDS } from './problem-details.ts'
@@ -28,7 +28,7 @@ const HEADER_REF = '#/components/headers/'
 const INPUT_SUFFIX = 'Input'
 
 /** Every response header the API sends (besides Content-Type, Content-Length and the connection's own). */
-export const RESPONSE_HEADERS = {
+const RESPONSE_HEADERS = {
   'x-request-id': {
     description:
       "The request's id: the caller's `x-request-id` when it is a token of up to 128 characters, else a " +
@@ -80,7 +80,7 @@ export const RESPONSE_HEADERS = {
   },
 } as const
 
-export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS
+type ResponseHeaderName = keyof typeof RESPONSE_HEADERS
 
 /** The component name of a header (components.headers keys must be plain names). */
 const componentName = (header: ResponseHeaderName) =>
@@ -99,7 +99,7 @@ interface OperationFacts {
 }
 
 /** The headers a response of this operation and status carries; `required` when it always does. */
-export function headersOf(
+function headersOf(
   { path, operation, document }: OperationFacts,
   status: number,
 ): Partial<Record<ResponseHeaderName, { required: boolean }>> {

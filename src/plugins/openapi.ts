@@ -2,12 +2,12 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod'
-import type { Access } from '../auth/access.ts'
 import type { Config } from '../config.ts'
 import { packageInfo } from '../package-info.ts'
+import type { Access } from './auth/access.ts'
 import { finishDocument, type OpenApiDocument } from './openapi-document.ts'
 
-export interface OpenapiPluginOptions {
+interface OpenapiPluginOptions {
   /** DEPLOYMENT_ENVIRONMENT: named in the server entry. */
   environment: Config['DEPLOYMENT_ENVIRONMENT']
 }
@@ -20,7 +20,7 @@ const ADMIN_BEARER_SCHEME = 'adminBearer'
 
 /**
  * The security requirement of a /v1 operation (set by the auth plugin on its routes): admin operations
- * (access 'admin', src/auth/access.ts) under a scheme of their own, so a reader, a gateway or a security
+ * (access 'admin', src/plugins/auth/access.ts) under a scheme of their own, so a reader, a gateway or a security
  * review tells them apart; every other operation under the bearer scheme. Who may call what is decided by
  * access.ts alone; the schemes only document it.
  */

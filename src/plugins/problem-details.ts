@@ -14,12 +14,7 @@ import {
   ValidationError,
 } from '../errors/domain-errors.ts'
 import { boundedMessage } from '../schemas/common.ts'
-import {
-  MAX_FIELD_ERRORS,
-  MAX_INSTANCE_LENGTH,
-  MAX_POINTER_LENGTH,
-  type Problem,
-} from '../schemas/problem.ts'
+import { MAX_FIELD_ERRORS, MAX_INSTANCE_LENGTH, MAX_POINTER_LENGTH, type Problem } from './problem-schemas.ts'
 
 type Kind =
   | ProblemKind
@@ -56,7 +51,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
 }
 
-export const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
+const problemType = (kind: Kind) => `urn:rostersync:problem:${kind}`
 
 /** Unknown routes: thrown, so the error handler renders them like every other problem. */
 export async function notFoundHandler(request: FastifyRequest): Promise<never> {
@@ -246,7 +241,7 @@ export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoExc
   socket.destroySoon()
 }
 
-export interface ErrorsPluginOptions {
+interface ProblemDetailsPluginOptions {
   retryAfterSeconds: number
 }
 
@@ -255,7 +250,7 @@ export interface ErrorsPluginOptions {
  * with a stable type URI and the request id. 5xx bodies never carry internals; the error itself is
  * logged with the request id.
  */
-export default fp<ErrorsPluginOptions>(
+export default fp<ProblemDetailsPluginOptions>(
   async function errorsPlugin(app, { retryAfterSeconds }) {
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const classified = classify(error)
@@ -267,5 +262,5 @@ export default fp<ErrorsPluginOptions>(
 
     app.setNotFoundHandler(notFoundHandler)
   },
-  { name: 'errors' },
+  { name: 'problem-details' },
 )

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 
 /** One fixed window's count for a key after counting a request, and the milliseconds left in it. */
-export interface WindowCount {
+interface WindowCount {
   current: number
   ttl: number
 }
@@ -78,7 +78,7 @@ export class RedisWindowCounter implements WindowCounter {
   }
 }
 
-export interface FallbackEvents {
+interface FallbackEvents {
   /** The shared counter failed after answering (or before it ever answered): counting per instance. */
   onFallback(error: unknown): void
   /** The shared counter answers again. */

@@ -2,7 +2,7 @@ import rateLimit, { type FastifyRateLimitStore } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import { TooManyRequestsError } from '../errors/domain-errors.ts'
-import { pickProblems } from '../schemas/problem.ts'
+import { pickProblems } from './problem-schemas.ts'
 import {
   FallbackWindowCounter,
   MemoryWindowCounter,
@@ -10,7 +10,7 @@ import {
   type WindowCounter,
 } from './rate-limit-counters.ts'
 
-export interface RateLimitPluginOptions {
+interface RateLimitPluginOptions {
   /** Requests each credential may make per window. */
   max: number
   windowMs: number

@@ -2,15 +2,16 @@ import fp from 'fastify-plugin'
 import { type Config, flexSettings } from '../config.ts'
 import { createTransactionRunner, transactionOptionsFrom } from '../db/transaction.ts'
 import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
-import { CalendarHistoryService } from '../services/calendar-history-service.ts'
-import { CalendarService } from '../services/calendar-service.ts'
+import { IntegrityService } from '../services/admin/integrity-service.ts'
+import { CalendarHistoryService } from '../services/calendars/calendar-history-service.ts'
+import { CalendarService } from '../services/calendars/calendar-service.ts'
 import { CrewCallListService } from '../services/crew/crew-call-list-service.ts'
-import { CrewCallService } from '../services/crew-call-service.ts'
-import { startHistoryPruning } from '../services/history-pruning.ts'
+import { CrewCallService } from '../services/crew/crew-call-service.ts'
+import { RosterHistoryService } from '../services/crew/roster-history-service.ts'
+import { RosterService } from '../services/crew/roster-service.ts'
+import { TechnicianService } from '../services/crew/technician-service.ts'
+import { startHistoryPruning } from '../services/history/history-pruning.ts'
 import { IdempotencyService } from '../services/idempotency/idempotency-service.ts'
-import { IntegrityService } from '../services/integrity-service.ts'
-import { RosterHistoryService } from '../services/roster-history-service.ts'
-import { RosterService } from '../services/roster-service.ts'
 import { FlexCallBudget } from '../services/sync/flex-call-budget.ts'
 import { FlexReconciler } from '../services/sync/flex-reconciler.ts'
 import { SyncLeaseService } from '../services/sync/sync-lease-service.ts'
@@ -19,7 +20,6 @@ import { SyncRunLog } from '../services/sync/sync-run-log.ts'
 import { SyncSchedule } from '../services/sync/sync-schedule.ts'
 import { SyncService } from '../services/sync/sync-service.ts'
 import { SyncStatusService } from '../services/sync/sync-status-service.ts'
-import { TechnicianService } from '../services/technician-service.ts'
 import { type ResolveHost, SsrfGuard } from '../services/webhooks/ssrf-guard.ts'
 import { WebhookDeliveryQueue } from '../services/webhooks/webhook-delivery-queue.ts'
 import { WebhookEndpointService } from '../services/webhooks/webhook-endpoint-service.ts'
@@ -36,7 +36,7 @@ export interface Services {
   crewCallList: CrewCallListService
   rosters: RosterService
   sync: SyncService
-  /** When each crew call is due for a reconcile; workers (plugins/sync-worker.ts) take due ones. */
+  /** When each crew call is due for a reconcile; workers (plugins/sync-worker-lifecycle.ts) take due ones. */
   schedule: SyncSchedule
   /** The queue per sync state and the Flex call budget. */
   syncStatus: SyncStatusService
@@ -57,7 +57,7 @@ declare module 'fastify' {
   }
 }
 
-export interface ServicesPluginOptions {
+interface ServicesPluginOptions {
   config: Config
   /** Replaces individual services, e.g. to inject faults in tests. */
   overrides?: Partial<Services>
@@ -79,6 +79,9 @@ export default fp<ServicesPluginOptions>(
       participant: () => currentKey()?.forTransaction(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
+    // This instance's reconcile worker (when it runs one) looks for a changed roster when its
+    // reconcile falls due, not at its next poll; looked up per call, as the worker is decorated later.
+    const rosterChanged = () => app.syncWorker?.wake(syncDebounceMs)
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
@@ -132,7 +135,14 @@ export default fp<ServicesPluginOptions>(
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       crewCallList: new CrewCallListService(prisma, flexConfigured),
-      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, flexConfigured, currentKey }),
+      rosters: new RosterService({
+        prisma,
+        runInTransaction,
+        syncDebounceMs,
+        flexConfigured,
+        currentKey,
+        rosterChanged,
+      }),
       schedule,
       syncStatus: new SyncStatusService({ schedule, budget, flexConfigured }),
       sync: new SyncService({

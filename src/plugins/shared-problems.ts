@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { pickProblems } from '../schemas/problem.ts'
+import { pickProblems } from './problem-schemas.ts'
 
 /** Methods whose requests Fastify reads a body for (so 413 and 415 are possible, schema or not). */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])

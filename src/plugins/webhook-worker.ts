@@ -9,7 +9,7 @@ declare module 'fastify' {
   }
 }
 
-export interface WebhookWorkerPluginOptions {
+interface WebhookWorkerPluginOptions {
   config: Config
 }
 

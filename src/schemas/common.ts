@@ -11,9 +11,9 @@ import { z } from 'zod'
  */
 export const MAX_ID_LENGTH = 1024
 /** ISO 8601 timestamps the server writes (`2026-12-01T10:00:00.000Z`, 24 characters; 27 with an extended year). */
-export const MAX_TIMESTAMP_LENGTH = 32
+const MAX_TIMESTAMP_LENGTH = 32
 /** A UUID in its canonical text form. */
-export const UUID_LENGTH = 36
+const UUID_LENGTH = 36
 /** A message the server writes (a sync run's error or note, a problem's detail): cut to this length. */
 export const MAX_MESSAGE_LENGTH = 2048
 /** Every integer the API stores is a PostgreSQL `integer` (int4). */
@@ -33,7 +33,7 @@ export const MAX_INT32 = 2_147_483_647
  *
  * Each returns a fresh `z.string()` with its checks, so bounds (`.min()`, `.max()`) and patterns chain on.
  */
-export const wellFormedText = () =>
+const wellFormedText = () =>
   z.string().check(
     z.refine((value: string) => value.isWellFormed(), {
       message: 'must be well-formed Unicode text: it holds a lone UTF-16 surrogate (e.g. \\ud800)',
@@ -103,7 +103,7 @@ export function boundedMessage(text: string, max = MAX_MESSAGE_LENGTH): string {
 }
 
 /** The longest If-Match header accepted: room for about 90 entity tags. */
-export const MAX_IF_MATCH_LENGTH = 1024
+const MAX_IF_MATCH_LENGTH = 1024
 
 /**
  * If-Match (RFC 9110 §13.1.1): `*`, or a list of strong entity tags like `"3", "4"`. Weak tags never
@@ -138,8 +138,8 @@ export const fieldsOf = (item: unknown): Record<string, unknown> =>
   typeof item === 'object' && item !== null && !Array.isArray(item) ? (item as Record<string, unknown>) : {}
 
 /** The spellings a boolean query parameter accepts (zod's stringbool, compared case-insensitively). */
-export const TRUE_SPELLINGS = ['true', '1', 'yes', 'on', 'y', 'enabled'] as const
-export const FALSE_SPELLINGS = ['false', '0', 'no', 'off', 'n', 'disabled'] as const
+const TRUE_SPELLINGS = ['true', '1', 'yes', 'on', 'y', 'enabled'] as const
+const FALSE_SPELLINGS = ['false', '0', 'no', 'off', 'n', 'disabled'] as const
 
 /**
  * A boolean query parameter, false when absent. The document declares it `type: boolean`, so a

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { identifier, MAX_ID_LENGTH, storedText } from './common.ts'
 
-export const DEFAULT_PAGE_SIZE = 20
+const DEFAULT_PAGE_SIZE = 20
 export const MAX_PAGE_SIZE = 100
 
 /**
@@ -12,7 +12,7 @@ export const ID_CURSOR_MAX_LENGTH = 4 * Math.ceil((6 * MAX_ID_LENGTH + 16) / 3)
 
 /** `limit` and `cursor`, the query parameters of every list (keyset pagination, see services/pagination.ts). */
 /** The longest cursor of a list keyed by generated values (a timestamp and a UUID, or a version). */
-export const DEFAULT_CURSOR_MAX_LENGTH = 200
+const DEFAULT_CURSOR_MAX_LENGTH = 200
 
 export const pageQueryShape = (maxCursorLength = DEFAULT_CURSOR_MAX_LENGTH) => ({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),

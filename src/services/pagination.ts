@@ -6,7 +6,7 @@ import { ValidationError } from '../errors/domain-errors.ts'
  * the others (each one still present is returned exactly once). The cursor is that key, a JSON array
  * of strings in base64url: opaque to clients, checked when it comes back.
  */
-export function encodeCursor(key: readonly string[]): string {
+function encodeCursor(key: readonly string[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url')
 }
 

@@ -3,7 +3,7 @@ import { packageInfo } from '../package-info.ts'
 import { activateTracing } from './tracing.ts'
 
 /** What src/config.ts's tracingSettings gives: where and how to export, and what to sample. */
-export interface TracingSettings {
+interface TracingSettings {
   tracesUrl: string
   protocol: 'http/protobuf' | 'http/json'
   headers: Record<string, string>

@@ -26,9 +26,9 @@ export function prismaCommentPlugins(): unknown[] {
   return sqlComments
 }
 
-export type SpanAttributes = Record<string, string | number | boolean | string[] | undefined>
+type SpanAttributes = Record<string, string | number | boolean | string[] | undefined>
 
-export interface SpanOptions {
+interface SpanOptions {
   kind?: 'internal' | 'client' | 'consumer'
   attributes?: SpanAttributes
   /** W3C traceparent values of the traces this work follows from (span links). */

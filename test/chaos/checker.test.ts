@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { SyncRunView } from '../../src/schemas/sync.ts'
+import type { SyncRunView } from '../../src/services/sync/sync-schemas.ts'
 import { checkAnswers, checkFlex, checkHistory, checkSecondSyncs } from './checker.ts'
 import type { FinalState, RosterRow } from './final-state.ts'
 import type { Operation, Outcome } from './history.ts'

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 import type { FlexEndpoint } from '../../src/flex/flex-errors.ts'
-import type { FakeFlex, FakeLine } from '../helpers/fake-flex.ts'
+import type { FakeFlex, FakeLine } from '../helpers/fake-flex/fake-flex.ts'
 import type { Cluster } from './cluster.ts'
 import type { History } from './history.ts'
 import type { Random } from './random.ts'

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import type { FakeLine } from '../helpers/fake-flex.ts'
+import type { FakeLine } from '../helpers/fake-flex/fake-flex.ts'
 import {
   assignmentRegister,
   type ChaosCrewCall,

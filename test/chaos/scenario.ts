@@ -3,7 +3,7 @@
  * its register's value in the canonical form the checker compares (see registers.ts). Shared by the
  * load generator (which sends values) and the final-state reader (which reads them back).
  */
-import type { Department } from '../../src/schemas/crew.ts'
+import type { Department } from '../../src/schemas/departments.ts'
 
 export const HOT_USERS = ['hot-0', 'hot-1', 'hot-2']
 export const COLD_USERS = Array.from({ length: 40 }, (_, i) => `cold-${i}`)

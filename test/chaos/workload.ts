@@ -1,5 +1,5 @@
-import type { CalendarView } from '../../src/schemas/calendars.ts'
-import type { AssignmentView } from '../../src/schemas/crew.ts'
+import type { CalendarView } from '../../src/services/calendars/calendar-schemas.ts'
+import type { AssignmentView } from '../../src/services/crew/crew-schemas.ts'
 import type { History, Operation, Outcome } from './history.ts'
 import type { Random } from './random.ts'
 import {

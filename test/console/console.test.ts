@@ -6,10 +6,10 @@ import { SignJWT } from 'jose'
 import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildConsole } from '../../scripts/build-console.ts'
-import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarsUrl, putCalendars } from '../helpers/calendars.ts'
 import { crewCallUrl, putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
-import { startFakeFlex } from '../helpers/fake-flex.ts'
+import { startFakeFlex } from '../helpers/fake-flex/fake-flex.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts'
 import { type Expected, launchChromium, PageWatch } from './browser.ts'
@@ -87,7 +87,7 @@ await putTechnicians(app, 3)
 await putCrewCall(app)
 await replaceRoster(app, roster(2))
 flex.fail('list', { status: 500, times: 1000 })
-const failedRun = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
+const failedRun = await injectAs(app, 'service', { method: 'POST', url: `${crewCallUrl()}/sync` })
 if (failedRun.json().run?.status !== 'failed') throw new Error(`expected a failed run: ${failedRun.body}`)
 
 t.test('/console serves the built page, the bundles cached for good, nothing from elsewhere', async (t) => {
@@ -214,7 +214,7 @@ t.test('a calendar restore from the history view makes a new version equal to th
         .map(({ createdAt: _c, updatedAt: _u, ...rest }) => rest)
         .sort((a, b) => String(a.calendarId).localeCompare(String(b.calendarId)))
     const at = async (query: string) =>
-      (await app.inject({ method: 'GET', url: `${calendarsUrl('alice')}${query}` })).json()
+      (await injectAs(app, 'service', { method: 'GET', url: `${calendarsUrl('alice')}${query}` })).json()
     const now = await at('')
     t.equal(now.version, 3, 'a new version')
     t.same(fields(now.calendars), fields((await at('?version=1')).calendars), "its set equals version 1's")
@@ -267,7 +267,7 @@ t.test(
   async (t) => {
     let answer = 500
     const receiver = await startWebhookReceiver(t, () => ({ status: answer }))
-    const subscribed = await app.inject({
+    const subscribed = await injectAs(app, 'service', {
       method: 'POST',
       url: '/v1/webhook-endpoints',
       payload: { url: receiver.url, events: ['calendar-set.changed'], description: 'billing' },

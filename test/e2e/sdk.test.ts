@@ -28,7 +28,7 @@ import {
 } from '../../sdk/src/index.ts'
 import { type Answer, Conformance } from '../helpers/conformance.ts'
 import { createTestDatabase } from '../helpers/database.ts'
-import { startFakeFlex } from '../helpers/fake-flex.ts'
+import { startFakeFlex } from '../helpers/fake-flex/fake-flex.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { startServer } from '../helpers/server-process.ts'
 
@@ -52,6 +52,8 @@ const server = await startServer(t, {
   FLEX_BASE_URL: flex.url,
   FLEX_AUTH_TOKEN: flex.token,
   FLEX_BUSINESS_ROLES: JSON.stringify({ sound: { R: 'br-sound-r', E: 'br-sound-e' } }),
+  // The flows drive syncs by hand (as build() does): no worker may reconcile a roster change first.
+  SYNC_WORKER: 'off',
 })
 await server.ready()
 

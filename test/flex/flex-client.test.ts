@@ -2,7 +2,12 @@ import t from 'tap'
 import { classifyRows } from '../../src/flex/crew-lines.ts'
 import { type FlexCallInfo, FlexClient, type FlexClientOptions } from '../../src/flex/flex-client.ts'
 import { FlexError } from '../../src/flex/flex-errors.ts'
-import { type AddResponseShape, fixture, type ResponseShape, startFakeFlex } from '../helpers/fake-flex.ts'
+import {
+  type AddResponseShape,
+  fixture,
+  type ResponseShape,
+  startFakeFlex,
+} from '../helpers/fake-flex/fake-flex.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 const TOKEN = 'tok-s3cr3t-4242'

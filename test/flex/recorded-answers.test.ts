@@ -1,7 +1,7 @@
 import t from 'tap'
 import { classifyRows } from '../../src/flex/crew-lines.ts'
 import { FlexClient } from '../../src/flex/flex-client.ts'
-import { fixture, startFakeFlex } from '../helpers/fake-flex.ts'
+import { fixture, startFakeFlex } from '../helpers/fake-flex/fake-flex.ts'
 
 /**
  * Every answer in test/fixtures/flex (shapes public callers of real Flex read or guard against; see

@@ -1,4 +1,4 @@
-import type { FastifyInstance, InjectOptions } from 'fastify'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { type AppOverrides, buildApp } from '../../src/app.ts'
 import { type Config, loadConfig } from '../../src/config.ts'
 import { createTestDatabase } from './database.ts'
@@ -25,13 +25,9 @@ export interface TestApp {
 }
 
 /**
- * The app exactly as the server builds it, on a migrated test database, closed at teardown.
- *
- * Authentication: the app accepts the service key TEST_SERVICE_KEY (env.AUTH_SERVICE_KEYS replaces
- * it), and `app.inject` sends `authorization: Bearer TEST_SERVICE_KEY` with every request that does
- * not name an `authorization` header itself. So tests that are not about authentication need not
- * think about it; tests that are pass their own header, or `headers: { authorization: undefined }`
- * to send none.
+ * The app exactly as the server builds it, on a migrated test database, closed at teardown. It accepts
+ * the service key TEST_SERVICE_KEY (env.AUTH_SERVICE_KEYS replaces it); every request a test sends
+ * says whom it calls as, through injectAs.
  */
 export async function build(t: Teardown, options: BuildOptions = {}): Promise<TestApp> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase(t))
@@ -47,23 +43,32 @@ export async function build(t: Teardown, options: BuildOptions = {}): Promise<Te
   })
   const app = await buildApp(config, { logger: { level: config.LOG_LEVEL }, ...options.overrides })
   t.teardown(() => app.close())
-  sendTestKeyByDefault(app)
   await app.ready()
   return { app, config, databaseUrl }
 }
 
-function sendTestKeyByDefault(app: FastifyInstance): void {
-  const inject = app.inject.bind(app) as (opts?: InjectOptions | string, cb?: unknown) => unknown
-  const withKey = (opts: InjectOptions | string): InjectOptions => {
-    const options = typeof opts === 'string' ? { url: opts } : opts
-    const headers: Record<string, unknown> = { ...options.headers }
-    const named = Object.keys(headers).find((name) => name.toLowerCase() === 'authorization')
-    if (named === undefined) headers.authorization = TEST_AUTHORIZATION
-    else if (headers[named] === undefined) delete headers[named]
-    return { ...options, headers: headers as InjectOptions['headers'] }
+/**
+ * Whom a test request calls as: `'service'` sends the test service key (TEST_AUTHORIZATION);
+ * `{ bearer }` sends that token; `'headers'` adds nothing, so the request's own headers decide (an
+ * Authorization header the test builds, malformed, or none at all). A header set to undefined is not sent.
+ */
+export type TestPrincipal = 'service' | 'headers' | { bearer: string }
+
+/** `app.inject` as `principal`; a request that names its own Authorization header must call as 'headers'. */
+export function injectAs(
+  app: FastifyInstance,
+  principal: TestPrincipal,
+  request: InjectOptions | string,
+): Promise<LightMyRequestResponse> {
+  const options = typeof request === 'string' ? { url: request } : request
+  // A header set to undefined is not sent (e.g. `authorization: undefined`: no credentials at all).
+  const headers: Record<string, unknown> = Object.fromEntries(
+    Object.entries(options.headers ?? {}).filter(([, value]) => value !== undefined),
+  )
+  if (principal === 'headers') return app.inject({ ...options, headers: headers as InjectOptions['headers'] })
+  if (Object.keys(headers).some((name) => name.toLowerCase() === 'authorization')) {
+    throw new Error("injectAs: the request names its own Authorization header; call as 'headers'")
   }
-  app.inject = ((opts?: InjectOptions | string, cb?: unknown) => {
-    if (opts === undefined) return inject() // the chain API: set the header yourself
-    return cb === undefined ? inject(withKey(opts)) : inject(withKey(opts), cb)
-  }) as FastifyInstance['inject']
+  headers.authorization = principal === 'service' ? TEST_AUTHORIZATION : `Bearer ${principal.bearer}`
+  return app.inject({ ...options, headers: headers as InjectOptions['headers'] })
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { injectAs, type TestPrincipal } from './build-app.ts'
 
 export interface CalendarPayload {
   calendarId: string
@@ -13,12 +14,18 @@ export function putCalendars(
   userId: string,
   calendars: unknown,
   headers: Record<string, string> = {},
+  as: TestPrincipal = 'service',
 ) {
-  return app.inject({ method: 'PUT', url: calendarsUrl(userId), payload: { calendars }, headers })
+  return injectAs(app, as, {
+    method: 'PUT',
+    url: calendarsUrl(userId),
+    payload: { calendars },
+    headers,
+  })
 }
 
 export async function getCalendars(app: FastifyInstance, userId: string) {
-  const response = await app.inject({ method: 'GET', url: calendarsUrl(userId) })
+  const response = await injectAs(app, 'service', { method: 'GET', url: calendarsUrl(userId) })
   return response.json<{ version: number; calendars: CalendarPayload[] }>()
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
-import { type BuildOptions, build, type TestApp } from './build-app.ts'
-import { type FakeFlex, startFakeFlex } from './fake-flex.ts'
+import { type BuildOptions, build, injectAs, type TestApp } from './build-app.ts'
+import { type FakeFlex, startFakeFlex } from './fake-flex/fake-flex.ts'
 
 export const JOB = 'job-1'
 export const ELEMENT = 'element-1'
@@ -11,7 +11,7 @@ export const resourceId = (i: number) => `res-${i}`
 
 export async function putTechnicians(app: FastifyInstance, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const response = await app.inject({
+    const response = await injectAs(app, 'service', {
       method: 'PUT',
       url: `/v1/technicians/${technicianId(i)}`,
       payload: { name: `Technician ${i}`, flexResourceId: resourceId(i) },
@@ -26,7 +26,7 @@ export async function putCrewCall(
   flexElementId = ELEMENT,
   jobId = JOB,
 ) {
-  const response = await app.inject({
+  const response = await injectAs(app, 'service', {
     method: 'PUT',
     url: crewCallUrl(department, jobId),
     payload: { flexElementId },
@@ -41,7 +41,7 @@ export function replaceRoster(
   department = 'sound',
   headers: Record<string, string> = {},
 ) {
-  return app.inject({
+  return injectAs(app, 'service', {
     method: 'PUT',
     url: `${crewCallUrl(department)}/assignments`,
     payload: { assignments },
@@ -53,7 +53,10 @@ export const roster = (count: number, role?: string) =>
   Array.from({ length: count }, (_, i) => ({ technicianId: technicianId(i), ...(role && { role }) }))
 
 export async function sync(app: FastifyInstance, department = 'sound', query = '') {
-  const response = await app.inject({ method: 'POST', url: `${crewCallUrl(department)}/sync${query}` })
+  const response = await injectAs(app, 'service', {
+    method: 'POST',
+    url: `${crewCallUrl(department)}/sync${query}`,
+  })
   return { status: response.statusCode, body: response.json() }
 }
 

@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { crewWorld, replaceRoster, roster, sync } from '../helpers/crew.ts'
 import { captureLog, type LogLine } from '../helpers/log-capture.ts'
 
@@ -48,7 +48,10 @@ test('without Flex the start line says what to set, and a sync refusal is one in
     start?.msg,
     /Flex not configured \(set FLEX_BASE_URL and FLEX_AUTH_TOKEN\): syncs are refused; no reconcile workers \(Flex is not configured\)/,
   )
-  const response = await app.inject({ method: 'POST', url: '/v1/jobs/job-1/crew-calls/sound/sync' })
+  const response = await injectAs(app, 'service', {
+    method: 'POST',
+    url: '/v1/jobs/job-1/crew-calls/sound/sync',
+  })
   t.equal(response.statusCode, 501)
   const refusal = log.lines.find((line) => String(line.msg).startsWith('Flex is not configured'))
   t.equal(refusal?.level, INFO, 'an expected refusal is logged at info')

@@ -2,15 +2,15 @@ import dc from 'node:diagnostics_channel'
 import type { FastifyInstance, InjectOptions, RouteOptions } from 'fastify'
 import { SignJWT } from 'jose'
 import t from 'tap'
-import type { Access } from '../../src/auth/access.ts'
-import { build, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
+import type { Access } from '../../src/plugins/auth/access.ts'
+import { build, injectAs, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 /**
  * Authorization, route by route: every /v1 route the app registers (collected from the app itself,
  * so a new route cannot be missed) is called as each principal, and each must be refused (403, or 401
  * without valid credentials) or let through (any status but 401 and 403) as its declared access says
- * (src/auth/access.ts). A route missing from ROUTES fails the test, and so does a route whose declared
+ * (src/plugins/auth/access.ts). A route missing from ROUTES fails the test, and so does a route whose declared
  * access differs from the one written here.
  */
 
@@ -233,7 +233,7 @@ for (const [route, { access, url, body }] of Object.entries(ROUTES)) {
   const method = route.split(' ')[0] as InjectOptions['method']
   t.test(`${route} (${access})`, async (t) => {
     for (const [principal, authorization] of Object.entries(AUTHORIZATION)) {
-      const response = await app.inject({
+      const response = await injectAs(app, 'headers', {
         method,
         url,
         headers: { authorization },

@@ -1,7 +1,7 @@
 import { connect } from 'node:net'
 import { SignJWT } from 'jose'
 import t, { type Test } from 'tap'
-import { build, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
+import { build, injectAs, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { calendarsUrl } from '../helpers/calendars.ts'
 import { crewCallUrl } from '../helpers/crew.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
@@ -50,7 +50,7 @@ t.test('a lone surrogate in a calendar field is a 400 naming it; nothing is writ
       calendar[field] = `x${lone}`
       const text = JSON.stringify({ calendars: [calendar] })
       tt.match(text, /\\ud[89ab]|\\udc/, 'the body holds the escape')
-      const response = await app.inject({
+      const response = await injectAs(app, 'service', {
         method: 'PUT',
         url: calendarsUrl('u1'),
         headers: json,
@@ -60,7 +60,7 @@ t.test('a lone surrogate in a calendar field is a 400 naming it; nothing is writ
       if (field !== 'timeZone') tt.match(problem.errors?.[0]?.detail, /well-formed/)
     }
   }
-  const read = await app.inject({ method: 'GET', url: calendarsUrl('u1') })
+  const read = await injectAs(app, 'service', { method: 'GET', url: calendarsUrl('u1') })
   tt.same(read.json().calendars, [], 'the set is still empty')
 })
 
@@ -69,7 +69,7 @@ t.test('a lone surrogate in a technician or crew-call field is a 400, not U+FFFD
     for (const field of ['name', 'flexResourceId'] as const) {
       const body = { name: 'Ann', flexResourceId: 'res-1', [field]: `ok${lone}` }
       const text = JSON.stringify(body)
-      const response = await app.inject({
+      const response = await injectAs(app, 'service', {
         method: 'PUT',
         url: '/v1/technicians/t1',
         headers: json,
@@ -77,7 +77,7 @@ t.test('a lone surrogate in a technician or crew-call field is a 400, not U+FFFD
       })
       await expectRefusal(tt, response, 400, { in: 'body', pointer: `/${field}` })
     }
-    const crewCall = await app.inject({
+    const crewCall = await injectAs(app, 'service', {
       method: 'PUT',
       url: crewCallUrl('sound', 'job-wf'),
       headers: json,
@@ -85,12 +85,19 @@ t.test('a lone surrogate in a technician or crew-call field is a 400, not U+FFFD
     })
     await expectRefusal(tt, crewCall, 400, { in: 'body', pointer: '/flexElementId' })
   }
-  tt.equal((await app.inject({ method: 'GET', url: '/v1/technicians/t1' })).statusCode, 404, 'no technician')
-  tt.equal((await app.inject({ method: 'GET', url: crewCallUrl('sound', 'job-wf') })).statusCode, 404)
+  tt.equal(
+    (await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/t1' })).statusCode,
+    404,
+    'no technician',
+  )
+  tt.equal(
+    (await injectAs(app, 'service', { method: 'GET', url: crewCallUrl('sound', 'job-wf') })).statusCode,
+    404,
+  )
 })
 
 t.test('a lone surrogate in an assignment, a role or a restore is a 400 naming it', async (tt) => {
-  const roster = await app.inject({
+  const roster = await injectAs(app, 'service', {
     method: 'PUT',
     url: `${crewCallUrl('sound', 'job-wf')}/assignments`,
     headers: json,
@@ -101,38 +108,42 @@ t.test('a lone surrogate in an assignment, a role or a restore is a 400 naming i
 })
 
 t.test('headers and parameters read as text must be well-formed too', async (tt) => {
-  const keyed = await app.inject({
+  const keyed = await injectAs(app, 'service', {
     method: 'PUT',
     url: '/v1/technicians/t2',
     headers: { 'idempotency-key': 'key-\ud800' },
     payload: { name: 'Ann', flexResourceId: 'res-2' },
   })
   await expectRefusal(tt, keyed, 400, { in: 'header', pointer: '/idempotency-key' })
-  const ifMatch = await app.inject({
+  const ifMatch = await injectAs(app, 'service', {
     method: 'PUT',
     url: calendarsUrl('u1'),
     headers: { 'if-match': '"1"\ud800' },
     payload: { calendars: [] },
   })
   await expectRefusal(tt, ifMatch, 400, { in: 'header', pointer: '/if-match' })
-  const requestId = await app.inject({
+  const requestId = await injectAs(app, 'service', {
     method: 'GET',
     url: '/v1/technicians',
     headers: { 'x-request-id': 'r\ud800' },
   })
   tt.equal(requestId.statusCode, 200, 'an x-request-id that is not a sane token is replaced, not refused')
   tt.not(requestId.headers['x-request-id'], 'r\ud800', 'by a generated id')
-  const query = await app.inject({ method: 'GET', url: '/v1/technicians', query: { q: 'a\u0001' } })
+  const query = await injectAs(app, 'service', {
+    method: 'GET',
+    url: '/v1/technicians',
+    query: { q: 'a\u0001' },
+  })
   await expectRefusal(tt, query, 400, { in: 'query', pointer: '/q' })
-  const path = await app.inject({ method: 'GET', url: '/v1/technicians/a%01b' })
+  const path = await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/a%01b' })
   await expectRefusal(tt, path, 400, { in: 'path', pointer: '/technicianId' })
-  const c1 = await app.inject({ method: 'GET', url: '/v1/technicians/a%C2%85b' })
+  const c1 = await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/a%C2%85b' })
   await expectRefusal(tt, c1, 400, { in: 'path', pointer: '/technicianId' })
 })
 
 t.test('ids refuse every control character; free text keeps tab, newline and CR, as sent', async (tt) => {
   for (const control of ['\u0001', '\t', '\n', '\r', '\u007f', '\u009f']) {
-    const response = await app.inject({
+    const response = await injectAs(app, 'service', {
       method: 'PUT',
       url: '/v1/technicians/t3',
       payload: { name: 'Ann', flexResourceId: `res${control}3` },
@@ -140,7 +151,7 @@ t.test('ids refuse every control character; free text keeps tab, newline and CR,
     await expectRefusal(tt, response, 400, { in: 'body', pointer: '/flexResourceId' })
   }
   for (const control of ['\u0000', '\u0007', '\u001b', '\u007f', '\u0085']) {
-    const response = await app.inject({
+    const response = await injectAs(app, 'service', {
       method: 'PUT',
       url: '/v1/technicians/t3',
       payload: { name: `Ann${control}`, flexResourceId: 'res-3' },
@@ -148,23 +159,23 @@ t.test('ids refuse every control character; free text keeps tab, newline and CR,
     await expectRefusal(tt, response, 400, { in: 'body', pointer: '/name' })
   }
   tt.equal(
-    (await app.inject({ method: 'GET', url: '/v1/technicians/t3' })).statusCode,
+    (await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/t3' })).statusCode,
     404,
     'nothing written',
   )
 
   const name = 'Ann\tBee\r\nCee 💩 é'
-  const created = await app.inject({
+  const created = await injectAs(app, 'service', {
     method: 'PUT',
     url: '/v1/technicians/t3',
     payload: { name, flexResourceId: 'res-💩' },
   })
   tt.equal(created.statusCode, 201, created.body)
-  const read = await app.inject({ method: 'GET', url: '/v1/technicians/t3' })
+  const read = await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/t3' })
   tt.equal(read.json().name, name, 'the name is stored exactly as sent')
   tt.equal(read.json().flexResourceId, 'res-💩', 'and the id, its surrogate pair included')
   const summary = 'Line one\r\n\tLine two'
-  const calendars = await app.inject({
+  const calendars = await injectAs(app, 'service', {
     method: 'PUT',
     url: calendarsUrl('u2'),
     payload: { calendars: [{ calendarId: 'c1', summary, description: summary }] },
@@ -175,7 +186,7 @@ t.test('ids refuse every control character; free text keeps tab, newline and CR,
 
 t.test('a body in another charset is a 415 naming UTF-8; one that is not UTF-8 a 400', async (tt) => {
   for (const charset of ['latin1', 'ISO-8859-1', 'utf-16', '"windows-1252"', '']) {
-    const response = await app.inject({
+    const response = await injectAs(app, 'service', {
       method: 'PUT',
       url: '/v1/technicians/t4',
       headers: { 'content-type': `application/json; charset=${charset}` },
@@ -185,7 +196,7 @@ t.test('a body in another charset is a 415 naming UTF-8; one that is not UTF-8 a
     tt.equal(problem.type, 'urn:rostersync:problem:unsupported-media-type')
     tt.match(problem.detail, 'application/json; charset=utf-8', 'names the charset to use')
   }
-  const notUtf8 = await app.inject({
+  const notUtf8 = await injectAs(app, 'service', {
     method: 'PUT',
     url: '/v1/technicians/t4',
     headers: json,
@@ -194,7 +205,7 @@ t.test('a body in another charset is a 415 naming UTF-8; one that is not UTF-8 a
   const problem = await expectRefusal(tt, notUtf8, 400)
   tt.match(problem.detail, /not valid UTF-8/)
   tt.equal(
-    (await app.inject({ method: 'GET', url: '/v1/technicians/t4' })).statusCode,
+    (await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/t4' })).statusCode,
     404,
     'nothing written',
   )
@@ -205,7 +216,7 @@ t.test('a body in another charset is a 415 naming UTF-8; one that is not UTF-8 a
     'application/json; charset="utf-8"',
     'application/json; charset=utf8',
   ]) {
-    const response = await app.inject({
+    const response = await injectAs(app, 'service', {
       method: 'PUT',
       url: '/v1/technicians/t4',
       headers: { 'content-type': contentType },
@@ -213,7 +224,10 @@ t.test('a body in another charset is a 415 naming UTF-8; one that is not UTF-8 a
     })
     tt.ok(response.statusCode < 300, `${contentType}: ${response.statusCode}`)
   }
-  tt.equal((await app.inject({ method: 'GET', url: '/v1/technicians/t4' })).json().name, 'Andr\u00e9')
+  tt.equal(
+    (await injectAs(app, 'service', { method: 'GET', url: '/v1/technicians/t4' })).json().name,
+    'Andr\u00e9',
+  )
 })
 
 t.test('a user token whose sub is not well-formed text is refused (401)', async (tt) => {
@@ -222,7 +236,7 @@ t.test('a user token whose sub is not well-formed text is refused (401)', async 
       .setProtectedHeader({ alg: 'HS256' })
       .setExpirationTime('5m')
       .sign(new TextEncoder().encode(SECRET))
-    const response = await app.inject({
+    const response = await injectAs(app, 'headers', {
       method: 'PUT',
       url: '/v1/technicians/t5',
       headers: { authorization: `Bearer ${token}` },

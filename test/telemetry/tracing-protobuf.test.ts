@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { startTracing } from '../../src/telemetry/start-tracing.ts'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { OtlpReceiver } from '../helpers/otlp-receiver.ts'
 
 /** OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (the specification's default, and ours): a process of its own. */
@@ -18,7 +18,7 @@ test('http/protobuf: spans are exported as protobuf to the traces URL, with the 
   })
   t.teardown(() => tracing.shutdown())
   const { app } = await build(t)
-  t.equal((await app.inject({ method: 'GET', url: '/v1/users/u1/calendars' })).statusCode, 200)
+  t.equal((await injectAs(app, 'service', { method: 'GET', url: '/v1/users/u1/calendars' })).statusCode, 200)
   await tracing.flush()
   const [sent] = receiver.exports
   t.equal(sent?.path, '/v1/traces')

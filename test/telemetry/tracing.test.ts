@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { test } from 'tap'
 import { startTracing, type TracingHandle } from '../../src/telemetry/start-tracing.ts'
-import { build } from '../helpers/build-app.ts'
+import { build, injectAs } from '../helpers/build-app.ts'
 import { calendarSet, putCalendars } from '../helpers/calendars.ts'
 import { crewWorld, replaceRoster, roster } from '../helpers/crew.ts'
 import { withClient } from '../helpers/database.ts'
@@ -92,7 +92,7 @@ test('a manual sync: a client span per Flex call, Flex receives the trace, the r
   const world = await crewWorld(t, 3, { overrides: { logger: { level: 'info', stream: log.stream } } })
   t.equal((await replaceRoster(world.app, roster(3))).statusCode, 200)
   const traceId = newTraceId()
-  const response = await world.app.inject({
+  const response = await injectAs(world.app, 'service', {
     method: 'POST',
     url: '/v1/jobs/job-1/crew-calls/sound/sync',
     headers: { traceparent: traceparentFor(traceId) },
@@ -137,7 +137,7 @@ test("a failed Flex call's span has error status and the problem kind", async (t
   t.equal((await replaceRoster(world.app, roster(1))).statusCode, 200)
   world.flex.fail('list', { status: 500 })
   const traceId = newTraceId()
-  const response = await world.app.inject({
+  const response = await injectAs(world.app, 'service', {
     method: 'POST',
     url: '/v1/jobs/job-1/crew-calls/sound/sync',
     headers: { traceparent: traceparentFor(traceId) },
@@ -199,7 +199,7 @@ test('a webhook delivery: a client span per attempt, its traceparent sent, a fai
     env: { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_MS: '20', WEBHOOK_RETRY_SCHEDULE_MS: '0,20' },
     overrides: { logger: { level: 'info', stream: log.stream } },
   })
-  const subscribed = await app.inject({
+  const subscribed = await injectAs(app, 'service', {
     method: 'POST',
     url: '/v1/webhook-endpoints',
     payload: { url: hooks.url, events: ['calendar-set.changed'] },

@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { jsonAnswer } from '../../schemas/answer.ts'
-import { allCrewCallsPageSchema, allCrewCallsQuerySchema } from '../../schemas/crew-call-list.ts'
+import {
+  allCrewCallsPageSchema,
+  allCrewCallsQuerySchema,
+} from '../../services/crew/crew-call-list-schemas.ts'
+import { jsonAnswer } from '../answer.ts'
 
 const crewCallListRoutes: FastifyPluginAsyncZod = async (app) => {
   const { crewCallList } = app.services

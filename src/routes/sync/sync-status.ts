@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { jsonAnswer } from '../../schemas/answer.ts'
-import { syncStatusSchema } from '../../schemas/sync-status.ts'
+import { syncStatusSchema } from '../../services/sync/sync-status-schemas.ts'
+import { jsonAnswer } from '../answer.ts'
 
 const syncStatusRoutes: FastifyPluginAsyncZod = async (app) => {
   const { syncStatus } = app.services

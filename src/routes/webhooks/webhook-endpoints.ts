@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { jsonAnswer } from '../../schemas/answer.ts'
-import { pickProblems } from '../../schemas/problem.ts'
+import { pickProblems } from '../../plugins/problem-schemas.ts'
+import { jsonAnswer } from '../answer.ts'
 import {
   createdWebhookEndpointSchema,
   createWebhookEndpointSchema,

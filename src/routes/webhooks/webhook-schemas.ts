@@ -17,7 +17,7 @@ import {
 
 const MAX_URL_LENGTH = 2048
 
-export const webhookEventTypeSchema = z.enum(webhookEventTypes).meta({ id: 'WebhookEventType' })
+const webhookEventTypeSchema = z.enum(webhookEventTypes).meta({ id: 'WebhookEventType' })
 
 const urlSchema = z
   .url({ protocol: /^https?$/ })

@@ -1,8 +1,8 @@
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
-import type { Department } from '../../schemas/crew.ts'
-import type { AllCrewCallsPage, AllCrewCallsQuery } from '../../schemas/crew-call-list.ts'
+import type { Department } from '../../schemas/departments.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
-import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from '../sync/sync-schedule.ts'
+import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from '../sync/sync-status.ts'
+import type { AllCrewCallsPage, AllCrewCallsQuery } from './crew-call-list-schemas.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 

@@ -3,7 +3,7 @@ import type { PrismaClient } from '../../db/prisma.ts'
 import { IdempotencyKeyStore } from './key-store.ts'
 import { RequestKey } from './request-key.ts'
 
-export interface IdempotencyServiceDeps {
+interface IdempotencyServiceDeps {
   prisma: PrismaClient
   /** How long a key is kept (IDEMPOTENCY_TTL_SECONDS); then it is free again and purged. */
   ttlSeconds: number

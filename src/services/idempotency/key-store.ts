@@ -1,7 +1,34 @@
 import type { PrismaClient } from '../../db/prisma.ts'
 import { forgetIfLarge } from '../../db/prisma-argument-history.ts'
 import type { Tx } from '../../db/transaction.ts'
-import type { KeyVerdict, RequestKey, StoredResponse } from './request-key.ts'
+
+/** A response as it was sent: status, the headers worth replaying, the body's exact bytes (null: none). */
+export interface StoredResponse {
+  status: number
+  headers: Record<string, string>
+  body: Uint8Array | null
+}
+
+/** What take_idempotency_key answers when the key is not this request's to take. */
+export type KeyVerdict =
+  | { verdict: 'replay'; status: number; headers: Record<string, string>; body: string | null }
+  | { verdict: 'reused'; ifMatch?: string | null; inFlight?: boolean }
+  | { verdict: 'running'; leaseLeftMs: number }
+
+/**
+ * What the store reads of a request's key (RequestKey is one): the key holds the store, so the store
+ * names only what it reads, and imports point one way (request-key -> key-store).
+ */
+interface StoredKey {
+  readonly tenant: string
+  readonly scope: string
+  readonly key: string
+  readonly fingerprint: string
+  readonly ifMatch: string | undefined
+  readonly owner: string
+  /** The key as take_idempotency_key's JSON argument. */
+  argument(): string
+}
 
 /**
  * The `idempotency_keys` table, for the writes that do not take their key in their own statement (the
@@ -12,7 +39,7 @@ export class IdempotencyKeyStore {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** Takes the key (take_idempotency_key), in `tx` when given: undefined when it is ours now. */
-  async take(key: RequestKey, tx?: Tx): Promise<KeyVerdict | undefined> {
+  async take(key: StoredKey, tx?: Tx): Promise<KeyVerdict | undefined> {
     const db = tx ?? this.prisma
     const [row] = await db.$queryRaw<{ verdict: KeyVerdict | null }[]>`
       SELECT take_idempotency_key(${key.argument()}::jsonb) AS verdict`
@@ -20,7 +47,7 @@ export class IdempotencyKeyStore {
   }
 
   /** Stores the response for the key's owner (in `tx` when given); false when the key is no longer ours. */
-  async complete(key: RequestKey, response: StoredResponse, tx?: Tx): Promise<boolean> {
+  async complete(key: StoredKey, response: StoredResponse, tx?: Tx): Promise<boolean> {
     const db = tx ?? this.prisma
     const body = response.body === null ? null : Buffer.from(response.body)
     const updated = await db.$executeRaw`
@@ -37,7 +64,7 @@ export class IdempotencyKeyStore {
    * Keeps the response of a request that never took its key (refused before any write): one statement,
    * and a key someone took meanwhile keeps theirs.
    */
-  async keep(key: RequestKey, response: StoredResponse, ttlSeconds: number): Promise<void> {
+  async keep(key: StoredKey, response: StoredResponse, ttlSeconds: number): Promise<void> {
     const body = response.body === null ? null : Buffer.from(response.body)
     await this.prisma.$executeRaw`
       INSERT INTO idempotency_keys (tenant, scope, key, fingerprint, if_match, state, owner, response_status,
@@ -50,7 +77,7 @@ export class IdempotencyKeyStore {
   }
 
   /** Frees the key so the client may retry with it (the request wrote nothing worth replaying). */
-  async release(key: RequestKey): Promise<void> {
+  async release(key: StoredKey): Promise<void> {
     await this.prisma.$executeRaw`
       DELETE FROM idempotency_keys
        WHERE tenant = ${key.tenant} AND scope = ${key.scope} AND key = ${key.key} AND owner = ${key.owner}::uuid
@@ -58,7 +85,7 @@ export class IdempotencyKeyStore {
   }
 
   /** Extends the key's lease; false when the key is no longer ours. */
-  async renew(key: RequestKey, leaseMs: number): Promise<boolean> {
+  async renew(key: StoredKey, leaseMs: number): Promise<boolean> {
     const updated = await this.prisma.$executeRaw`
       UPDATE idempotency_keys SET locked_until = now() + ${leaseMs}::float8 * interval '1 millisecond'
        WHERE tenant = ${key.tenant} AND scope = ${key.scope} AND key = ${key.key} AND owner = ${key.owner}::uuid

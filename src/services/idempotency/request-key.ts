@@ -1,22 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { TransactionParticipant, Tx } from '../../db/transaction.ts'
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError } from '../../errors/domain-errors.ts'
-import type { IdempotencyKeyStore } from './key-store.ts'
+import type { IdempotencyKeyStore, KeyVerdict, StoredResponse } from './key-store.ts'
 
-/** A response as it was sent: status, the headers worth replaying, the body's exact bytes (null: none). */
-export interface StoredResponse {
-  status: number
-  headers: Record<string, string>
-  body: Uint8Array | null
-}
-
-/** What take_idempotency_key answers when the key is not this request's to take. */
-export type KeyVerdict =
-  | { verdict: 'replay'; status: number; headers: Record<string, string>; body: string | null }
-  | { verdict: 'reused'; ifMatch?: string | null; inFlight?: boolean }
-  | { verdict: 'running'; leaseLeftMs: number }
-
-export interface RequestKeyOptions {
+interface RequestKeyOptions {
   store: IdempotencyKeyStore
   /** IDEMPOTENCY_LEASE_MS: how long a key held across statements blocks a retry after a crash. */
   leaseMs: number

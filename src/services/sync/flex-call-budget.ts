@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../../db/prisma.ts'
 import { spanEvent } from '../../telemetry/tracing.ts'
 
-export interface FlexCallLimits {
+interface FlexCallLimits {
   /** Calls allowed in any hour (FLEX_CALLS_PER_HOUR). */
   perHour: number
   /** Calls allowed in any day (FLEX_CALLS_PER_DAY). */

@@ -6,7 +6,7 @@ import {
 } from '../../flex/crew-lines.ts'
 import type { FlexPort } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
-import type { CrewCallView } from '../../schemas/crew.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { CrewLineStore } from './crew-line-store.ts'
 
 /** What Flex holds for a crew call, read and classified against the known technicians. */

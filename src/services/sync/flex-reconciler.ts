@@ -1,8 +1,8 @@
 import type { PrismaClient } from '../../db/prisma.ts'
 import { ServiceUnavailableError } from '../../errors/domain-errors.ts'
 import type { FlexPort } from '../../flex/flex-client.ts'
-import type { CrewCallView, Department } from '../../schemas/crew.ts'
-import type { SyncErrorView } from '../../schemas/sync.ts'
+import type { Department } from '../../schemas/departments.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import { CrewLineStore } from './crew-line-store.ts'
 import { FlexAddDoubts } from './flex-add-doubts.ts'
 import { type FlexCallBudget, type Reservation, secondsUntil } from './flex-call-budget.ts'
@@ -11,11 +11,12 @@ import { emptyOutcome, errorView, haltFor, type Outcome, PlanExecutor } from './
 import { plannedCalls, planReconcile, type ReconcilePlan, type RosterEntry } from './reconcile-plan.ts'
 import type { HeldSyncLease } from './sync-lease-service.ts'
 import type { RunOutcome } from './sync-run-log.ts'
+import type { SyncErrorView } from './sync-schemas.ts'
 
 /** Business role ids per department and tier (the last letter of a role code: R, E or T). */
-export type BusinessRoles = Partial<Record<Department, Partial<Record<string, string>>>>
+type BusinessRoles = Partial<Record<Department, Partial<Record<string, string>>>>
 
-export interface FlexReconcilerDeps {
+interface FlexReconcilerDeps {
   prisma: PrismaClient
   flex: FlexPort
   /** Most Flex calls in flight during one sync. */

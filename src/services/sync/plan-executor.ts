@@ -1,25 +1,25 @@
 import type { FlexPort } from '../../flex/flex-client.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import { createLimiter } from '../../flex/limiter.ts'
-import type { CrewCallView } from '../../schemas/crew.ts'
-import type { SyncErrorView } from '../../schemas/sync.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import { type CrewLineStore, RecordError } from './crew-line-store.ts'
 import { addMayHaveLanded, type FlexAddDoubts } from './flex-add-doubts.ts'
 import type { FlexCrew } from './flex-crew.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
 import type { HeldSyncLease } from './sync-lease-service.ts'
 import type { RunOutcome } from './sync-run-log.ts'
+import type { SyncErrorView } from './sync-schemas.ts'
 
 /** What a run did, before its status, retryAt and call count are known. */
 export type Outcome = Omit<RunOutcome, 'status' | 'retryAt' | 'flexCalls'>
 
 /** Stops a run from starting more Flex calls: Flex's rate limit, or a refused token. */
-export interface Halt {
+interface Halt {
   status: 'deferred' | 'failed'
   retryAt: Date | null
 }
 
-export interface PlanExecutorDeps {
+interface PlanExecutorDeps {
   store: CrewLineStore
   /** Adds whose outcome is unknown: no add of their resource follows them until they can no longer land. */
   doubts: FlexAddDoubts

@@ -26,7 +26,7 @@ export interface ReconcilePlan {
   ignored: string[]
 }
 
-export interface PlanInput {
+interface PlanInput {
   roster: RosterEntry[]
   /** The element's crew lines, read from Flex inside the sync's lease. */
   lines: CrewLine[]

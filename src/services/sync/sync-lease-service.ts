@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { PrismaClient } from '../../db/prisma.ts'
 import { ConflictError } from '../../errors/domain-errors.ts'
 
-export interface SyncLeaseServiceOptions {
+interface SyncLeaseServiceOptions {
   /** How long a lease lasts without renewal: the longest a crashed holder can block the next sync. */
   leaseMs: number
   /** How long a sync request waits for a running one to finish before answering 409. */

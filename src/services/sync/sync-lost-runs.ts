@@ -1,18 +1,18 @@
 import type { PrismaClient } from '../../db/prisma.ts'
 
-export interface SyncLostRunsOptions {
+interface SyncLostRunsOptions {
   /** Lost runs in a row after which a crew call is quarantined (SYNC_MAX_CRASHES). */
   maxLostRuns: number
 }
 
 /** What settle() found of the runs a crew call's last holders never finished. */
-export type LostRunsVerdict =
+type LostRunsVerdict =
   /** None: the last run finished (or none ran). */
   | { lost: false }
   /** One, now closed as failed and counted; `quarantined` when that made SYNC_MAX_CRASHES in a row. */
   | { lost: true; lostRuns: number; quarantined: boolean }
 
-export interface QuarantinedCrewCall {
+interface QuarantinedCrewCall {
   jobId: string
   department: string
   lostRuns: number

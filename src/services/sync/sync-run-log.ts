@@ -1,5 +1,6 @@
 import type { Prisma, PrismaClient } from '../../db/prisma.ts'
 import { boundedMessage } from '../../schemas/common.ts'
+import { decodeCursor, toPage } from '../pagination.ts'
 import {
   MAX_RUN_ERRORS,
   MAX_RUN_LIST_ITEMS,
@@ -9,12 +10,11 @@ import {
   type SyncRunView,
   type SyncStatus,
   type SyncTrigger,
-} from '../../schemas/sync.ts'
-import { decodeCursor, toPage } from '../pagination.ts'
+} from './sync-schemas.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 /** A run being recorded: its key is (crew call, id), the crew call leading (docs/scaling.md). */
-export interface OpenRun {
+interface OpenRun {
   id: string
   crewCallId: string
   startedAt: Date
@@ -154,7 +154,7 @@ type RunLists = Pick<
  * MAX_MESSAGE_LENGTH; a cut list leaves a note saying how many it left out. Applied when a run is recorded
  * and again when one is read (for runs recorded before the bounds).
  */
-export function boundedOutcome<T extends RunLists>(outcome: T): T {
+function boundedOutcome<T extends RunLists>(outcome: T): T {
   const cutNotes: string[] = []
   const ids = (name: string, list: string[]) => {
     if (list.length <= MAX_RUN_LIST_ITEMS) return list

@@ -1,18 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
-import { boundedMessage } from '../../schemas/common.ts'
-import {
-  type CrewCallSyncView,
-  type CrewCallView,
-  type Department,
-  type SyncState,
-  syncStateValues,
-} from '../../schemas/crew.ts'
-import type { SyncTrigger } from '../../schemas/sync.ts'
+import type { Department } from '../../schemas/departments.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { SyncLostRuns } from './sync-lost-runs.ts'
 import type { RunOutcome } from './sync-run-log.ts'
+import type { SyncTrigger } from './sync-schemas.ts'
+import { LAST_RUN, type SyncState, syncState, syncStateValues } from './sync-status.ts'
 
-export interface SyncScheduleOptions {
+interface SyncScheduleOptions {
   /** Changes within this long of the first one lead to one run. */
   debounceMs: number
   /** Backoff after an unsuccessful run: full jitter below min(retryMaxMs, retryBaseMs * 2^(attempts-1)). */
@@ -39,7 +34,7 @@ export interface ClaimedCrewCall {
 }
 
 /** A crew call a claim found lost with its process SYNC_MAX_CRASHES times, and quarantined. */
-export interface QuarantineEvent {
+interface QuarantineEvent {
   crewCall: CrewCallView
   lostRuns: number
   reason: string
@@ -57,38 +52,6 @@ export interface ScheduleStats {
 }
 
 /**
- * The SET clause a crew call's upsert adds to its row (the SQL function mark_roster_changed, a migration,
- * writes the same for every roster change), in the change's own transaction: a
- * reconcile is due within `debounceMs` (a burst of changes shares it), the change is pending from now
- * (unless one already was), and a crew call that gave up is re-armed.
- */
-export function scheduleAfterChange(debounceMs: number): Prisma.Sql {
-  // Qualified: in an INSERT's ON CONFLICT DO UPDATE, `excluded` has these columns too.
-  return Prisma.sql`sync_due_at = least(crew_calls.sync_due_at, now() + ${debounceMs}::int * interval '1 millisecond'),
-    sync_pending_since = coalesce(crew_calls.sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL`
-}
-
-/**
- * A crew call's sync state, from its row and its last run (aliases cc and last). Without Flex
- * configured nothing will ever run a sync, so every crew call not in sync is `not-configured`.
- */
-const syncState = (flexConfigured: boolean) => Prisma.sql`CASE
-    WHEN cc.synced_version IS NOT DISTINCT FROM cc.version AND cc.sync_due_at IS NULL
-         AND cc.sync_failed_at IS NULL AND cc.sync_attempts = 0 AND NOT ${flexConfigured}::boolean THEN 'in-sync'
-    WHEN NOT ${flexConfigured}::boolean THEN 'not-configured'
-    WHEN cc.sync_lease_until > now() THEN 'running'
-    WHEN cc.sync_failed_at IS NOT NULL THEN 'failed'
-    WHEN cc.sync_attempts > 0 AND last.status = 'deferred' THEN 'deferred'
-    WHEN cc.sync_attempts > 0 THEN 'retrying'
-    WHEN cc.synced_version IS DISTINCT FROM cc.version OR cc.sync_due_at IS NOT NULL THEN 'pending'
-    ELSE 'in-sync' END`
-
-/** The last run of crew call `cc`, as `last`. */
-export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
-    SELECT r.id, r.status, r.errors, r.started_at FROM sync_runs r WHERE r.crew_call_id = cc.id
-     ORDER BY r.started_at DESC, r.id DESC LIMIT 1) last ON true`
-
-/**
  * When each crew call must be reconciled, kept level-triggered in its crew_calls row: due after a
  * change (debounced), after an unsuccessful run (jittered exponential backoff, or the retryAt Flex or
  * the call budget gave), for drift repair (every crew call with a roster at least every
@@ -96,43 +59,6 @@ export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
  * from the one last synced. Workers take due crew calls with SKIP LOCKED under the same sync lease as
  * manual syncs, so one run per crew call runs at a time on any number of instances.
  */
-/** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
-export const syncStatusColumns = (
-  flexConfigured: boolean,
-) => Prisma.sql`${syncState(flexConfigured)} AS sync_state, cc.version AS sync_roster_version,
-  cc.synced_version, cc.sync_attempts, cc.sync_lost_runs, cc.sync_due_at, last.id AS last_run_id,
-  last.status AS last_run_status, last.errors AS last_run_errors`
-
-export interface SyncStatusRow {
-  sync_state: SyncState
-  sync_roster_version: number
-  synced_version: number | null
-  sync_attempts: number
-  sync_lost_runs: number
-  sync_due_at: Date | null
-  last_run_id: string | null
-  last_run_status: string | null
-  last_run_errors: { message: string }[] | null
-}
-
-const boundedOrNull = (message: string | undefined) =>
-  message === undefined ? null : boundedMessage(message)
-
-export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
-  const failedLast = row.last_run_status !== null && row.last_run_status !== 'succeeded'
-  return {
-    state: row.sync_state,
-    rosterVersion: row.sync_roster_version,
-    syncedVersion: row.synced_version,
-    attempts: row.sync_attempts,
-    lostRuns: row.sync_lost_runs,
-    lastRunId: row.last_run_id,
-    lastError: failedLast ? boundedOrNull(row.last_run_errors?.[0]?.message) : null,
-    // Nothing runs without Flex: no time is promised (the due time is kept for when Flex is configured).
-    nextAttemptAt: row.sync_state === 'not-configured' ? null : (row.sync_due_at?.toISOString() ?? null),
-  }
-}
-
 export class SyncSchedule {
   constructor(
     private readonly prisma: PrismaClient,

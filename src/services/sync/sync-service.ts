@@ -1,16 +1,17 @@
 import { FlexNotConfiguredError, NotFoundError, UpstreamError } from '../../errors/domain-errors.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
-import type { CrewCallView, Department } from '../../schemas/crew.ts'
-import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from '../../schemas/sync.ts'
+import type { Department } from '../../schemas/departments.ts'
 import { inSpan } from '../../telemetry/tracing.ts'
-import type { CrewCallService } from '../crew-call-service.ts'
+import type { CrewCallService } from '../crew/crew-call-service.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import type { FlexReconciler } from './flex-reconciler.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
 import type { HeldSyncLease, SyncLeaseService } from './sync-lease-service.ts'
 import type { SyncRunLog } from './sync-run-log.ts'
 import type { ClaimedCrewCall, SyncSchedule } from './sync-schedule.ts'
+import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from './sync-schemas.ts'
 
-export interface SyncServiceDeps {
+interface SyncServiceDeps {
   crewCalls: CrewCallService
   leases: SyncLeaseService
   runLog: SyncRunLog
@@ -23,12 +24,12 @@ export interface SyncServiceDeps {
   log: RunLogger
 }
 
-export interface RunLogger {
+interface RunLogger {
   info(obj: object, msg: string): void
   warn(obj: object, msg: string): void
 }
 
-export interface SyncOptions {
+interface SyncOptions {
   dryRun?: boolean
 }
 

@@ -1,8 +1,8 @@
-import type { SyncStatusView } from '../../schemas/sync-status.ts'
 import type { FlexCallBudget } from './flex-call-budget.ts'
 import type { SyncSchedule } from './sync-schedule.ts'
+import type { SyncStatusView } from './sync-status-schemas.ts'
 
-export interface SyncStatusServiceDeps {
+interface SyncStatusServiceDeps {
   schedule: SyncSchedule
   budget: FlexCallBudget
   flexConfigured: boolean

@@ -1,10 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { toDomainError } from '../../db/database-errors.ts'
-import type { SyncRunView } from '../../schemas/sync.ts'
 import { inSpan } from '../../telemetry/tracing.ts'
 import type { ClaimedCrewCall } from './sync-schedule.ts'
+import type { SyncRunView } from './sync-schemas.ts'
 
-export interface SyncWorkerDeps {
+interface SyncWorkerDeps {
   /** Takes a due crew call under its sync lease; undefined when none is due. */
   claimDue: () => Promise<ClaimedCrewCall | undefined>
   runClaimed: (claimed: ClaimedCrewCall) => Promise<SyncRunView>
@@ -27,6 +27,7 @@ export class SyncWorker {
   private running: Promise<void>[] = []
   private stopping = false
   private wakeUp = new AbortController()
+  private wakeTimers = new Set<NodeJS.Timeout>()
 
   constructor(private readonly deps: SyncWorkerDeps) {}
 
@@ -36,8 +37,21 @@ export class SyncWorker {
     this.running = Array.from({ length: this.deps.concurrency }, () => this.loop())
   }
 
-  /** Looks for due work now instead of at the next poll (e.g. after a roster change on this instance). */
-  wake(): void {
+  /**
+   * Looks for due work `afterMs` from now instead of at the next poll: a roster change on this instance
+   * wakes it when the change's reconcile falls due (after SYNC_DEBOUNCE_MS; plugins/services.ts).
+   */
+  wake(afterMs = 0): void {
+    if (this.stopping) return
+    if (afterMs > 0) {
+      const timer = setTimeout(() => {
+        this.wakeTimers.delete(timer)
+        this.wake()
+      }, afterMs)
+      timer.unref()
+      this.wakeTimers.add(timer)
+      return
+    }
     this.wakeUp.abort()
     this.wakeUp = new AbortController()
   }
@@ -45,7 +59,10 @@ export class SyncWorker {
   /** Takes no more work (the shutdown's drain); the reconciles in flight go on, and stop() awaits them. */
   stopClaiming(): void {
     this.stopping = true
-    this.wake()
+    for (const timer of this.wakeTimers) clearTimeout(timer)
+    this.wakeTimers.clear()
+    this.wakeUp.abort()
+    this.wakeUp = new AbortController()
   }
 
   /**

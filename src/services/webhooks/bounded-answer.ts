@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 
 /** How much of a receiver's answer is read: enough for an error message; the rest is discarded. */
-export const MAX_ANSWER_BYTES = 4096
+const MAX_ANSWER_BYTES = 4096
 
 /**
  * Reads at most `maxBytes` of an answer's body while it streams, then stops reading and closes the

@@ -4,7 +4,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net'
 /** Resolves a host name to every address it has (node:dns's lookup with `all: true`). */
 export type ResolveHost = (hostname: string) => Promise<LookupAddress[]>
 
-export const resolveWithDns: ResolveHost = (hostname) =>
+const resolveWithDns: ResolveHost = (hostname) =>
   new Promise((resolve, reject) =>
     dnsLookup(hostname, { all: true, verbatim: true }, (error, addresses) =>
       error ? reject(error) : resolve(addresses),
@@ -44,7 +44,7 @@ for (const [network, prefix] of [
   NON_PUBLIC.addSubnet(network, prefix, 'ipv6')
 
 /** Whether an IP address is on the public internet (an IPv4-mapped IPv6 address is judged as IPv4). */
-export function isPublicAddress(address: string): boolean {
+function isPublicAddress(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
   if (mapped) return isPublicAddress(mapped)
   const family = isIP(address)
@@ -57,7 +57,7 @@ export class UnsafeWebhookUrlError extends Error {
   override name = 'UnsafeWebhookUrlError'
 }
 
-export interface SsrfGuardOptions {
+interface SsrfGuardOptions {
   /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: http and non-public addresses are allowed (development, tests). */
   allowPrivateNetworks: boolean
   resolve?: ResolveHost

@@ -19,7 +19,7 @@ export interface DeliveryQueueStats {
   oldestUndeliveredSeconds: number
 }
 
-export interface WebhookDeliveryQueueOptions {
+interface WebhookDeliveryQueueOptions {
   /** A claim's lease: the attempt's timeout and some slack. A killed worker's delivery is due again after it. */
   leaseMs: number
   /** Deliveries in flight to one endpoint at once, over every instance. */

@@ -5,7 +5,7 @@ import { signWebhook } from './signing.ts'
 import type { ClaimedDelivery, WebhookDeliveryQueue } from './webhook-delivery-queue.ts'
 import type { AttemptOutcome, WebhookSender } from './webhook-sender.ts'
 
-export interface WebhookDeliveryWorkerDeps {
+interface WebhookDeliveryWorkerDeps {
   queue: Pick<WebhookDeliveryQueue, 'claim' | 'succeeded' | 'attemptFailed' | 'gone'>
   sender: Pick<WebhookSender, 'send'>
   /** WEBHOOK_RETRY_SCHEDULE_MS: the delay before each attempt; its length is the number of attempts. */

@@ -15,7 +15,7 @@ import {
   webhookEventTypes,
 } from './webhook-types.ts'
 
-export interface WebhookEndpointServiceDeps {
+interface WebhookEndpointServiceDeps {
   prisma: PrismaClient
   guard: SsrfGuard
   /** WEBHOOK_SECRET_OVERLAP_MS: how long a rotated-out secret keeps signing. */

@@ -1,7 +1,7 @@
 import type { PrismaClient } from '../../db/prisma.ts'
-import { pruneInBatches } from '../history-versions.ts'
+import { pruneInBatches } from '../history/history-versions.ts'
 
-export interface WebhookOutboxOptions {
+interface WebhookOutboxOptions {
   /** WEBHOOK_KEEP_DAYS (HISTORY_KEEP_DAYS when unset): how long a delivered event is kept. */
   keepDays: number
   /** Rows deleted per statement; 1,000 by default. */

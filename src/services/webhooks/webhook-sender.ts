@@ -11,7 +11,7 @@ export type AttemptOutcome =
   /** Anything else: retried on the schedule, or after Retry-After when the receiver gave one. */
   | { kind: 'failed'; status: number | null; error: string; retryAfterMs: number | null }
 
-export interface WebhookRequest {
+interface WebhookRequest {
   url: string
   headers: Record<string, string>
   body: string
@@ -22,7 +22,7 @@ const RETRY_AFTER_STATUSES = new Set([429, 502, 503, 504])
 /** The longest Retry-After taken as given: a day, the specification's longest delay. */
 const MAX_RETRY_AFTER_MS = 86_400_000
 
-export interface WebhookSenderOptions {
+interface WebhookSenderOptions {
   guard: SsrfGuard
   timeoutMs: number
 }

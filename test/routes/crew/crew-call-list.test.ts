@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose'
 import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import { crewWorld, putCrewCall, roster } from '../../helpers/crew.ts'
 import { PROBLEM_CONTENT_TYPE } from '../../helpers/problem.ts'
 
@@ -13,7 +14,11 @@ const bearer = async (role?: string) =>
 // One failed run marks a crew call failed, so the test need not run ten.
 const { app, flex } = await crewWorld(t, 3, { env: { SYNC_MAX_ATTEMPTS: '1', AUTH_JWT_SECRET: SECRET } })
 const get = (url: string, authorization?: string) =>
-  app.inject({ method: 'GET', url, ...(authorization && { headers: { authorization } }) })
+  injectAs(app, authorization ? 'headers' : 'service', {
+    method: 'GET',
+    url,
+    ...(authorization && { headers: { authorization } }),
+  })
 
 interface Listed {
   id: string
@@ -34,7 +39,7 @@ interface Page {
 t.before(async () => {
   for (const [i, job] of ['job-a', 'job-b', 'job-c', 'job-d', 'job-e', 'job-f'].entries()) {
     await putCrewCall(app, 'sound', `element-${job}`, job)
-    const put = await app.inject({
+    const put = await injectAs(app, 'service', {
       method: 'PUT',
       url: `/v1/jobs/${job}/crew-calls/sound/assignments`,
       payload: { assignments: roster(1 + (i % 3)) },
@@ -43,7 +48,10 @@ t.before(async () => {
   }
   for (const job of ['job-a', 'job-b', 'job-c', 'job-d', 'job-e']) {
     if (job === 'job-c') flex.fail('list', { status: 500, times: 3 })
-    const response = await app.inject({ method: 'POST', url: `/v1/jobs/${job}/crew-calls/sound/sync` })
+    const response = await injectAs(app, 'service', {
+      method: 'POST',
+      url: `/v1/jobs/${job}/crew-calls/sound/sync`,
+    })
     if (response.statusCode !== 200) throw new Error(`sync ${job}: ${response.statusCode} ${response.body}`)
   }
 })
@@ -91,7 +99,8 @@ t.test('pages walk every crew call exactly once, even when one runs again betwee
     t.ok(body.crewCalls.length <= 2)
     seen.push(...body.crewCalls.map((crewCall) => crewCall.jobId))
     // job-e, shown on the first page, runs again: it moves to the front and is not shown twice.
-    if (page === 0) await app.inject({ method: 'POST', url: '/v1/jobs/job-e/crew-calls/sound/sync' })
+    if (page === 0)
+      await injectAs(app, 'service', { method: 'POST', url: '/v1/jobs/job-e/crew-calls/sound/sync' })
     url =
       body.nextCursor === null ? null : `/v1/crew-calls?limit=2&cursor=${encodeURIComponent(body.nextCursor)}`
   }

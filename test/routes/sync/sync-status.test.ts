@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose'
 import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
 import { crewWorld, replaceRoster, roster, sync } from '../../helpers/crew.ts'
 
 const SECRET = 'sync-status-test-secret-0123456789ab'
@@ -18,7 +19,7 @@ const { app } = await crewWorld(t, 3, {
   },
 })
 const status = async (authorization?: string) => {
-  const response = await app.inject({
+  const response = await injectAs(app, authorization ? 'headers' : 'service', {
     method: 'GET',
     url: '/v1/sync-status',
     ...(authorization && { headers: { authorization } }),

@@ -1,0 +1,97 @@
+import t from 'tap'
+import { injectAs } from '../../helpers/build-app.ts'
+import {
+  type CrewWorld,
+  crewCallUrl,
+  crewWorld,
+  linesPerResource,
+  putCrewCall,
+  replaceRoster,
+  roster,
+} from '../../helpers/crew.ts'
+import { buildServer, startServer } from '../../helpers/server-process.ts'
+import { waitFor } from '../../helpers/wait.ts'
+
+/**
+ * No upstream answer of any size or duration can end the process (issue 29): a server process under
+ * its production heap limits syncs three crew calls while Flex answers one listing with 32 MB and
+ * another with a stream that never ends. Before the bound, 32 MB read whole ended the process with
+ * "JavaScript heap out of memory".
+ */
+
+const MiB = 1024 * 1024
+/** The production heap limits (package.json's start, the Dockerfile's CMD). */
+const HEAP_LIMITS = ['--max-old-space-size=128', '--max-semi-space-size=2']
+
+const syncOf = async (w: CrewWorld, department: string) =>
+  (await injectAs(w.app, 'service', { method: 'GET', url: crewCallUrl(department) })).json().sync
+
+t.test(
+  'a 32 MB answer and an endless one fail their runs; the process stays up and the rest syncs',
+  async (t) => {
+    await buildServer()
+    const w = await crewWorld(t, 3)
+    await putCrewCall(w.app, 'lights', 'element-32mb')
+    await putCrewCall(w.app, 'video', 'element-endless')
+    w.flex.breakElement('element-32mb', { stream: 32 * MiB })
+    w.flex.breakElement('element-endless', { stream: undefined })
+    const server = await startServer(
+      t,
+      {
+        DATABASE_URL: w.databaseUrl,
+        AUTH_SERVICE_KEYS: `test:${'k'.repeat(20)}`,
+        LOG_LEVEL: 'warn',
+        FLEX_BASE_URL: w.flex.url,
+        FLEX_AUTH_TOKEN: w.flex.token,
+        SYNC_WORKER: 'on',
+        SYNC_POLL_MS: '20',
+        SYNC_DEBOUNCE_MS: '50',
+        SYNC_RETRY_BASE_MS: '50',
+        SYNC_RETRY_MAX_MS: '200',
+        SYNC_RESYNC_INTERVAL_MS: '0',
+        FLEX_MAX_ATTEMPTS: '1',
+      },
+      // The service as shipped (the memory budget is measured on it), under its production heap limits.
+      { built: true, nodeArgs: HEAP_LIMITS },
+    )
+    await server.ready()
+    for (const department of ['sound', 'lights', 'video']) {
+      t.equal((await replaceRoster(w.app, roster(3), department)).statusCode, 200)
+    }
+
+    await waitFor(
+      'the sound crew call to be in sync',
+      async () =>
+        ((await syncOf(w, 'sound')).state === 'in-sync' && linesPerResource(w.flex).size === 3) || undefined,
+      { timeoutMs: 30_000 },
+    )
+    for (const department of ['lights', 'video']) {
+      const sync = await waitFor(
+        `${department}: a run failed with the size reason`,
+        async () => {
+          const sync = await syncOf(w, department)
+          return sync.attempts >= 2 && sync.lastError !== null ? sync : undefined
+        },
+        { timeoutMs: 30_000 },
+      )
+      t.match(
+        sync.lastError,
+        /^Flex list \(GET \/line-item\/element-[a-z0-9]+\/row-data\/\) failed after 1 attempt: answer larger than 4194304 bytes/,
+        `${department}: the run failed because the answer was too large, and was retried`,
+      )
+    }
+    t.ok(server.running(), 'the process is still running')
+    t.equal((await fetch(`${server.url}/health/ready`)).status, 200, 'and ready')
+    const peak = (await server.peakRss()) ?? 0
+    t.comment(
+      `peak RSS ${Math.round(peak / MiB)} MB; streamed answers cut at ${w.flex.streamedBytes.map((b) => Math.round(b / MiB)).join(', ')} MB`,
+    )
+    // Reported, not asserted: the guarantee is that the process survives under its heap limits.
+    t.notMatch(server.output(), /heap out of memory/)
+    t.ok(
+      w.flex.streamedBytes.every((bytes) => bytes < 16 * MiB),
+      'every streamed answer was cut off long before its end',
+    )
+    t.same(w.flex.lines('element-32mb'), [], 'nothing was added from a listing that was never read')
+  },
+)
