@@ -117,6 +117,17 @@ export const configSchema = z.object({
   BODY_READ_TIMEOUT_MS: int(60_000, 1),
   /** How long a request's body may pause, before its first chunk or between two (then 408, connection closed). */
   BODY_IDLE_TIMEOUT_MS: int(10_000, 1),
+  /**
+   * The most of a refused body (413, 415, 503) read and thrown away after its answer, so that its client
+   * reads the answer instead of a reset (src/plugins/refused-body.ts); a body that ends within it keeps
+   * its connection. Past it, the server ends the connection and lingers BODY_LINGER_MS before closing.
+   */
+  BODY_DRAIN_BYTES: int(64 * 1024 * 1024, 0),
+  /**
+   * How long the rest of a refused body is read after its answer before the server ends the connection,
+   * and again after that before it closes it (a lingering close): the time its client has to read the answer.
+   */
+  BODY_LINGER_MS: int(5_000, 1),
   /** How long a request's headers may take to arrive (Node's headersTimeout; then 408, connection closed). */
   HEADERS_TIMEOUT_MS: int(20_000, 1),
   /** Seconds a client is told to wait (Retry-After) when the database is busy. */
