@@ -202,8 +202,16 @@ export const configSchema = z.object({
   SYNC_WORKER: z.enum(['on', 'off']).default('on'),
   /** Reconciles one instance runs at once. */
   SYNC_WORKER_CONCURRENCY: int(4, 1),
-  /** How often an idle worker looks for due crew calls. */
+  /**
+   * The longest an idle worker sleeps before looking for due crew calls again; it wakes sooner when the
+   * next reconcile it knows of falls due, or when told of a roster change (SYNC_LISTEN).
+   */
   SYNC_POLL_MS: int(1_000, 10),
+  /**
+   * on: workers LISTEN (one dedicated connection per instance) for roster changes made on any instance
+   * and wake when their reconcile falls due; off: they learn of other instances' changes by polling only.
+   */
+  SYNC_LISTEN: z.enum(['on', 'off']).default('on'),
   /** Requests each credential may make per RATE_LIMIT_WINDOW_MS on /v1 (per instance); then 429. */
   RATE_LIMIT_MAX: int(1_200, 1),
   RATE_LIMIT_WINDOW_MS: int(60_000, 1_000),

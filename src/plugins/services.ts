@@ -131,7 +131,13 @@ export default fp<ServicesPluginOptions>(
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       crewCallList: new CrewCallListService(prisma),
-      rosters: new RosterService({ prisma, runInTransaction, syncDebounceMs, storesResponseWithWrite }),
+      rosters: new RosterService({
+        prisma,
+        runInTransaction,
+        syncDebounceMs,
+        storesResponseWithWrite,
+        onSyncDue: (dueInMs) => app.syncWorker?.wake(dueInMs),
+      }),
       schedule,
       syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
       sync: new SyncService({

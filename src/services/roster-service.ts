@@ -26,6 +26,8 @@ export interface RosterServiceDeps {
   syncDebounceMs: number
   /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
   storesResponseWithWrite: () => boolean
+  /** Told that a roster change's reconcile falls due in `dueInMs`: wakes this instance's sync workers then. */
+  onSyncDue?: (dueInMs: number) => void
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
@@ -153,6 +155,7 @@ export class RosterService {
         })),
       )
     }
+    if (result.created + result.updated + result.deleted > 0) this.deps.onSyncDue?.(this.deps.syncDebounceMs)
     return toReplaceResult(result)
   }
 
@@ -185,6 +188,7 @@ export class RosterService {
         `version ${version} names technicians deleted since (${result.unknown_technicians.length}); it cannot be restored`,
       )
     }
+    if (result.created + result.updated + result.deleted > 0) this.deps.onSyncDue?.(this.deps.syncDebounceMs)
     return toReplaceResult(result)
   }
 
@@ -274,6 +278,8 @@ export class RosterService {
       SELECT mark_roster_changed(${crewCallId}::uuid, ${this.deps.syncDebounceMs}::int, ${author.actor},
                                  ${author.requestId}, ${JSON.stringify(changes)}::jsonb) AS version`
     if (row?.version == null) throw new Error('crew call vanished while locked')
+    // This instance's workers look when the reconcile falls due (the NOTIFY tells every instance too).
+    this.deps.onSyncDue?.(this.deps.syncDebounceMs)
     return row.version
   }
 }
