@@ -41,6 +41,7 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
       FLEX_BUSINESS_ROLES: JSON.stringify({ sound: { R: 'role-r', E: 'role-e', T: 'role-t' } }),
       // The sync measured is the one this bench asks for, not a worker's.
       SYNC_WORKER: 'off',
+      METRICS_TOKEN: BENCH_SERVICE_KEY,
     })
     const app = await buildApp(config)
     cleanup.add(() => app.close())
@@ -79,7 +80,9 @@ export function runCrewSyncBench(): Promise<CrewSyncBenchFigures> {
     ) {
       throw new Error(`the sync did not converge: ${JSON.stringify(run).slice(0, 500)}`)
     }
-    const metrics = await (await fetch(`${origin}/metrics`)).text()
+    const metrics = await (
+      await fetch(`${origin}/metrics`, { headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}` } })
+    ).text()
     const budget = (state: string) =>
       Number(
         new RegExp(`rostersync_flex_budget_calls\\{window="hour",state="${state}"\\} (\\d+)`).exec(

@@ -1,8 +1,10 @@
 /**
  * npm run bench: the calendar benchmark (bench/calendar-bench.ts), the roster PUT against its function
  * (bench/roster-bench.ts), the service's own memory under load
- * (bench/service-memory.ts), the crew sync benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
- * and the cost of its enqueue (bench/autonomous-sync-bench.ts) and a round of the chaos
+ * (bench/service-memory.ts), calendar PUTs with tracing on vs off (bench/tracing-bench.ts), the crew sync
+ * benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
+ * and the cost of its enqueue (bench/autonomous-sync-bench.ts), webhooks' cost on calendar PUTs and their
+ * delivery latency (bench/webhook-bench.ts) and a round of the chaos
  * suite (bench/chaos-bench.ts), printed as a table and written to bench/results.md with the machine they
  * ran on. A missed goal is reported, not an error: the exit code is non-zero only when a benchmark
  * itself fails, or the chaos round finds a violated invariant.
@@ -16,14 +18,27 @@ import { BENCH_CHAOS, runChaosOnFreshDatabase } from './chaos-bench.ts'
 import { formatCrewSyncBench, runCrewSyncBench } from './crew-sync-bench.ts'
 import { formatRosterBench, runRosterBench } from './roster-bench.ts'
 import { formatServiceMemoryBench, runServiceMemoryBench } from './service-memory.ts'
+import { formatTracingBench, runTracingBench } from './tracing-bench.ts'
+import { formatWebhookBench, runWebhookBench } from './webhook-bench.ts'
 
 const calendar = formatCalendarBench(await runCalendarBench())
 const roster = formatRosterBench(await runRosterBench())
 const serviceMemory = formatServiceMemoryBench(await runServiceMemoryBench())
+const tracing = formatTracingBench(await runTracingBench())
 const crewSync = formatCrewSyncBench(await runCrewSyncBench())
 const autonomousSync = formatAutonomousSyncBench(await runAutonomousSyncBench())
+const webhooks = formatWebhookBench(await runWebhookBench())
 const chaos = await runChaosOnFreshDatabase(BENCH_CHAOS)
-const table = [calendar, roster, serviceMemory, crewSync, autonomousSync, formatChaosReport(chaos)].join('\n')
+const table = [
+  calendar,
+  roster,
+  serviceMemory,
+  tracing,
+  crewSync,
+  autonomousSync,
+  webhooks,
+  formatChaosReport(chaos),
+].join('\n')
 console.log(table)
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`

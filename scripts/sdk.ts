@@ -19,8 +19,6 @@ import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import { buildApp } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
 import {
   DOCUMENT_FILE,
   ensureSdkDependencies,
@@ -32,6 +30,7 @@ import {
   SDK_DIR,
   schemaHeader,
 } from './sdk-document.ts'
+import { servedDocument } from './served-document.ts'
 
 const check = process.argv.includes('--check')
 
@@ -39,25 +38,6 @@ function run(command: string, args: string[], { cwd = ROOT, env = {} } = {}): vo
   const result = spawnSync(command, args, { cwd, stdio: 'inherit', env: { ...process.env, ...env } })
   if (result.status !== 0)
     throw new Error(`${command} ${args.join(' ')} failed (${result.error ?? `exit ${result.status}`})`)
-}
-
-/** The document exactly as GET /openapi.json serves it, from an app that never touches a database. */
-async function servedDocument(): Promise<unknown> {
-  const config = loadConfig({
-    LOG_LEVEL: 'silent',
-    // Never connected to: the pool opens its first connection on its first query.
-    DATABASE_URL: 'postgresql://sdk@127.0.0.1:9/sdk',
-    AUTH_SERVICE_KEYS: 'sdk:sdk-generator-placeholder-key',
-  })
-  const app = await buildApp(config, { logger: false })
-  try {
-    const response = await app.inject({ method: 'GET', url: '/openapi.json' })
-    if (response.statusCode !== 200)
-      throw new Error(`GET /openapi.json answered ${response.statusCode}: ${response.body}`)
-    return response.json()
-  } finally {
-    await app.close()
-  }
 }
 
 async function main(): Promise<void> {

@@ -8,9 +8,11 @@ import authPlugin from './plugins/auth.ts'
 import bodyBudgetPlugin from './plugins/body-budget.ts'
 import consolePlugin from './plugins/console.ts'
 import databasePlugin from './plugins/database.ts'
+import departmentsPlugin from './plugins/departments.ts'
 import drainPlugin from './plugins/drain.ts'
 import idempotencyPlugin from './plugins/idempotency.ts'
 import jsonBodyPlugin from './plugins/json-body.ts'
+import { logOptions } from './plugins/log-options.ts'
 import metricsPlugin from './plugins/metrics.ts'
 import openapiPlugin from './plugins/openapi.ts'
 import problemDetailsPlugin, {
@@ -23,6 +25,7 @@ import requestIdPlugin, { requestIdFrom } from './plugins/request-id.ts'
 import { RequestLogController } from './plugins/request-log.ts'
 import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
+import startLinePlugin from './plugins/start-line.ts'
 import syncWorkerPlugin from './plugins/sync-worker.ts'
 import webhookWorkerPlugin from './plugins/webhook-worker.ts'
 import adminRoutes from './routes/admin.ts'
@@ -53,13 +56,6 @@ export interface AppOverrides {
 /** How often Node checks every connection against headersTimeout and requestTimeout. */
 const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000
 
-const REDACT = ['req.headers.authorization', 'headers.authorization']
-
-function withRedaction(logger: NonNullable<FastifyServerOptions['logger']>): FastifyServerOptions['logger'] {
-  if (typeof logger !== 'object') return logger
-  return { ...logger, redact: REDACT }
-}
-
 /**
  * Builds the whole application and never listens: src/server.ts listens, tests inject or listen on
  * port 0. Plugins are registered in dependency order: errors -> database -> openapi -> services ->
@@ -76,14 +72,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const app = Fastify({
     // Credentials are never logged: the request log holds no headers, and this redaction (kept when
     // tests pass their own logger options) covers anything that would log the request's headers.
-    logger: withRedaction(overrides.logger ?? { level: config.LOG_LEVEL }),
+    logger: logOptions(config, overrides.logger),
     logController: new RequestLogController(),
     genReqId: requestIdFrom,
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Ids may be 1024 characters: longer ones reach validation (400) instead of the router (404).
     routerOptions: { maxParamLength: 4096 },
     return503OnClosing: true,
-    // Deadlines for what clients send (README "Timeouts"): headers within HEADERS_TIMEOUT_MS (Node's
+    // Deadlines for what clients send (docs/operations.md "Timeouts for what clients send"): headers within HEADERS_TIMEOUT_MS (Node's
     // default is 60 s), bodies by the body budget's own deadline (a 408 problem+json), and the whole
     // request by Node's requestTimeout as a backstop behind both (Fastify's default 0 turns it off).
     // Node checks these every connectionsCheckingInterval (default 30 s); every second keeps them close.
@@ -123,7 +119,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     readTimeoutMs: config.BODY_READ_TIMEOUT_MS,
     idleTimeoutMs: config.BODY_IDLE_TIMEOUT_MS,
   })
-  await app.register(openapiPlugin)
+  await app.register(openapiPlugin, { environment: config.DEPLOYMENT_ENVIRONMENT })
   await app.register(servicesPlugin, {
     config,
     overrides: overrides.services,
@@ -132,6 +128,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
   await app.register(syncWorkerPlugin, { config })
   await app.register(webhookWorkerPlugin, { config })
+  await app.register(startLinePlugin, { config })
   await app.register(healthRoutes)
   await app.register(consolePlugin, { dir: overrides.consoleDir ?? join(packageRoot, 'dist', 'console') })
   await app.register(
@@ -140,9 +137,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await api.register(rateLimitPlugin, {
         max: config.RATE_LIMIT_MAX,
         windowMs: config.RATE_LIMIT_WINDOW_MS,
+        redisUrl: config.RATE_LIMIT_REDIS_URL,
+        redisTimeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
+        redisKeyPrefix: config.RATE_LIMIT_REDIS_PREFIX,
       })
       await api.register(idempotencyPlugin)
       await api.register(sharedProblemsPlugin)
+      await api.register(departmentsPlugin, { departments: config.CREW_DEPARTMENTS })
       api.setNotFoundHandler(notFoundHandler)
       await api.register(calendarRoutes)
       await api.register(technicianRoutes)

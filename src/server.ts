@@ -1,7 +1,15 @@
 import { constants } from 'node:os'
 import { buildApp } from './app.ts'
 import { readOrCreateServiceKey } from './auth/service-key-file.ts'
-import { type Config, ConfigError, flexSettings, hasCredentials, loadConfig } from './config.ts'
+import {
+  type Config,
+  ConfigError,
+  flexSettings,
+  hasCredentials,
+  loadConfig,
+  tracingSettings,
+  usesDevelopmentJwtSecret,
+} from './config.ts'
 import { startEmbeddedPostgres } from './db/embedded-postgres.ts'
 import { migrate } from './db/migrate.ts'
 
@@ -21,9 +29,19 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env)
   if (workerOnly && !flexSettings(config))
     throw new ConfigError('npm run worker needs Flex: set FLEX_BASE_URL and FLEX_AUTH_TOKEN')
+  // OpenTelemetry is imported only when an OTLP endpoint is set, and before the app is built (its
+  // Fastify instrumentation hooks the app's creation): with tracing off none of it is loaded.
+  const tracingConfig = tracingSettings(config)
+  const tracing = tracingConfig
+    ? await import('./telemetry/start-tracing.ts').then(({ startTracing }) => startTracing(tracingConfig))
+    : undefined
   const generatedKey = hasCredentials(config)
     ? undefined
     : await readOrCreateServiceKey(config.AUTH_SERVICE_KEY_FILE)
+  // Development only: user tokens from `npm run token`, signed with a secret kept beside the key.
+  const developmentJwtSecret = usesDevelopmentJwtSecret(config)
+    ? await readOrCreateServiceKey(config.AUTH_JWT_SECRET_FILE, 'JWT secret')
+    : undefined
   const embedded = config.DATABASE_URL
     ? undefined
     : await startEmbeddedPostgres({ dataDir: config.EMBEDDED_PG_DATA_DIR, port: config.EMBEDDED_PG_PORT })
@@ -32,6 +50,7 @@ async function main(): Promise<void> {
     ...(workerOnly && { SYNC_WORKER: 'on' as const }),
     DATABASE_URL: config.DATABASE_URL ?? embedded?.url,
     ...(generatedKey && { AUTH_SERVICE_KEYS: [{ name: 'generated', key: generatedKey.key }] }),
+    ...(developmentJwtSecret && { AUTH_JWT_SECRET: developmentJwtSecret.key }),
   }
   try {
     const migrations = await migrate(appConfig.DATABASE_URL as string)
@@ -49,6 +68,12 @@ async function main(): Promise<void> {
           `${generatedKey.file}; call with -H "authorization: Bearer $(cat ${generatedKey.file})", or set ` +
           'AUTH_SERVICE_KEYS, AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY',
       )
+    if (developmentJwtSecret)
+      app.log.info(
+        { jwtSecretFile: developmentJwtSecret.file },
+        `development only: /v1 also accepts user tokens signed with the secret in ${developmentJwtSecret.file}; ` +
+          'mint one with `npm run token -- --sub <user> [--role admin]` (off when NODE_ENV=production)',
+      )
     installShutdown(
       {
         beginDrain: () => app.drain.begin(),
@@ -56,6 +81,7 @@ async function main(): Promise<void> {
         drainMs: workerOnly ? 0 : config.SHUTDOWN_DRAIN_MS,
         close: async () => {
           await app.close()
+          await tracing?.shutdown()
           await embedded?.stop()
         },
         timeoutMs: config.SHUTDOWN_TIMEOUT_MS,

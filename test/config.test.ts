@@ -120,3 +120,27 @@ for (const [description, env, variable] of authInvalid) {
     if (env.AUTH_SERVICE_KEYS) t.notMatch(error, { message: /abcdefgh/ }, 'without echoing a key')
   })
 }
+
+t.test('CREW_DEPARTMENTS: sound,lights,video by default; a list of names, validated at start', async (t) => {
+  t.same(loadConfig({}).CREW_DEPARTMENTS, ['sound', 'lights', 'video'])
+  t.same(loadConfig({ CREW_DEPARTMENTS: 'sound, rigging ,power-2' }).CREW_DEPARTMENTS, [
+    'sound',
+    'rigging',
+    'power-2',
+  ])
+  for (const [value, message] of [
+    ['sound,Rigging', /CREW_DEPARTMENTS: entry 2 \("Rigging"\)/],
+    ['sound,,video', /CREW_DEPARTMENTS: entry 2/],
+    ['sound,sound', /CREW_DEPARTMENTS: the department sound is listed twice/],
+  ] as const) {
+    t.throws(() => loadConfig({ CREW_DEPARTMENTS: value }), { message }, value)
+  }
+  t.throws(() => loadConfig({ CREW_DEPARTMENTS: 'sound', FLEX_BUSINESS_ROLES: '{"video":{"R":"x"}}' }), {
+    message: /FLEX_BUSINESS_ROLES: names the department video, which is not in CREW_DEPARTMENTS \(sound\)/,
+  })
+  t.same(
+    loadConfig({ CREW_DEPARTMENTS: 'rigging', FLEX_BUSINESS_ROLES: '{"rigging":{"T":"x"}}' })
+      .FLEX_BUSINESS_ROLES,
+    { rigging: { T: 'x' } },
+  )
+})

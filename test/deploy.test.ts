@@ -15,7 +15,11 @@ const heapFlags = (words: string[]) => words.filter((word) => word.startsWith('-
 t.test('npm start, npm run worker and the Docker image run with the same heap limits', async (t) => {
   const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
   const start = heapFlags(productionNodeFlags())
-  t.same(start, ['--max-old-space-size=128', '--max-semi-space-size=2'], 'the limits the README documents')
+  t.same(
+    start,
+    ['--max-old-space-size=128', '--max-semi-space-size=2'],
+    'the limits docs/operations.md documents',
+  )
   t.same(heapFlags((scripts.worker ?? '').split(/\s+/)), start, 'npm run worker')
   const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1]
   t.ok(cmd, 'the Dockerfile has an exec-form CMD')
@@ -32,4 +36,17 @@ t.test('the image stops with SIGTERM, checks readiness, and compose waits out dr
     Number(grace) * 1000 > defaults.SHUTDOWN_DRAIN_MS + defaults.SHUTDOWN_TIMEOUT_MS,
     `compose's stop_grace_period (${grace} s) exceeds SHUTDOWN_DRAIN_MS + SHUTDOWN_TIMEOUT_MS`,
   )
+})
+
+t.test('npm start and npm run worker build only when sources changed, then always run dist/', async (t) => {
+  const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
+  for (const name of ['start', 'worker']) {
+    const [check, run] = (scripts[name] ?? '').split(' && ')
+    t.equal(
+      check,
+      'tsx scripts/build-if-changed.ts',
+      `npm run ${name} checks the stamp instead of always building`,
+    )
+    t.match(run, /^node .* dist\/src\/server\.js/, `npm run ${name} then runs what was built`)
+  }
 })

@@ -5,6 +5,7 @@ import { crewCallPage } from './pages/crew-call.ts'
 import { crewCallsPage } from './pages/crew-calls.ts'
 import { overviewPage } from './pages/overview.ts'
 import type { Page, Place } from './pages/page.ts'
+import { webhooksPage } from './pages/webhooks.ts'
 
 /** How often the page on screen re-reads its data. */
 const REFRESH_MS = 3000
@@ -25,6 +26,7 @@ function pageFor(place: Place): Page {
   const [section] = place.path
   if (section === 'crew-calls') return place.path.length >= 3 ? crewCallPage(place) : crewCallsPage(place)
   if (section === 'calendars') return calendarsPage(place)
+  if (section === 'webhooks') return webhooksPage()
   return overviewPage()
 }
 

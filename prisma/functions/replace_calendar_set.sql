@@ -8,14 +8,13 @@
 -- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
 -- changed: a changed row's history keeps only its image before the change (to_jsonb of the row; none for a
 -- created one), as its image after is the next change's before or today's row. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
--- their ids). With p_key (the request's Idempotency-Key held by p_key_owner), the answer is stored as the
--- key's response in the same transaction; a key a retry took over meanwhile raises SQLSTATE RSK01 and
--- nothing is written.
+-- their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
+-- is taken first (a key_verdict instead and nothing written when it answers another way: replay, reused,
+-- running) and the answer is stored as its response in the same statement (store_idempotent_answer).
 CREATE OR REPLACE FUNCTION "replace_calendar_set"(p_user_id text, p_if_match integer[], p_calendars jsonb,
                                        p_actor text, p_request_id text, p_restored_from integer DEFAULT NULL,
-                                       p_key_scope text DEFAULT NULL, p_key text DEFAULT NULL,
-                                       p_key_owner uuid DEFAULT NULL)
-RETURNS TABLE (version integer, precondition_failed boolean, answer text)
+                                       p_idempotency jsonb DEFAULT NULL)
+RETURNS TABLE (version integer, precondition_failed boolean, answer text, key_verdict jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -26,11 +25,19 @@ DECLARE
     v_count integer;
     v_items text;
     v_answer text;
+    v_verdict jsonb;
 BEGIN
+    IF p_idempotency IS NOT NULL THEN
+        v_verdict := take_idempotency_key(p_idempotency);
+        IF v_verdict IS NOT NULL THEN
+            RETURN QUERY SELECT 0, false, NULL::text, v_verdict;
+            RETURN;
+        END IF;
+    END IF;
     SELECT cs.version INTO v_version FROM calendar_sets cs WHERE cs.user_id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
         IF p_if_match IS NOT NULL AND NOT (0 = ANY (p_if_match)) THEN
-            RETURN QUERY SELECT 0, true, NULL::text;
+            RETURN QUERY SELECT 0, true, NULL::text, NULL::jsonb;
             RETURN;
         END IF;
         INSERT INTO calendar_sets (user_id) VALUES (p_user_id)
@@ -38,7 +45,7 @@ BEGIN
         RETURNING calendar_sets.version INTO v_version;
     END IF;
     IF p_if_match IS NOT NULL AND NOT (v_version = ANY (p_if_match)) THEN
-        RETURN QUERY SELECT v_version, true, NULL::text;
+        RETURN QUERY SELECT v_version, true, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -109,19 +116,12 @@ BEGIN
              || ',"updated":' || v_updated || ',"deleted":' || v_deleted
              || ',"unchanged":' || (v_count - v_created - v_updated) || '}}';
 
-    IF p_key IS NOT NULL THEN
-        UPDATE idempotency_keys k
-           SET state = 'completed', locked_until = NULL, response_status = 200,
-               response_headers = jsonb_build_object('content-type', 'application/json; charset=utf-8',
-                                                     'etag', '"' || v_version || '"'),
-               response_body = convert_to(v_answer, 'UTF8')
-         WHERE k.scope = p_key_scope AND k.key = p_key AND k.owner = p_key_owner AND k.state = 'in_progress';
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'the Idempotency-Key of this request was taken over by a retry'
-                USING ERRCODE = 'RSK01';
-        END IF;
+    IF p_idempotency IS NOT NULL THEN
+        PERFORM store_idempotent_answer(p_idempotency, 200,
+                    jsonb_build_object('content-type', 'application/json; charset=utf-8',
+                                       'etag', '"' || v_version || '"'), v_answer);
     END IF;
 
-    RETURN QUERY SELECT v_version, false, v_answer;
+    RETURN QUERY SELECT v_version, false, v_answer, NULL::jsonb;
 END
 $$;

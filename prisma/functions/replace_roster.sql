@@ -5,12 +5,14 @@
 -- checks If-Match, refuses technicians that do not exist (their 0-based positions, nothing written),
 -- deletes who left, upserts the rest with ON CONFLICT (equal rows untouched), and only when something
 -- changed calls mark_roster_changed (next version, history, reconcile scheduled). crew_call_exists is
--- false when the crew call does not exist.
+-- false when the crew call does not exist. answer is PUT …/assignments's answer as compact JSON (assignments in
+-- byte order of their ids). With p_idempotency, the key is taken first and the answer stored as its response
+-- in the same statement, as replace_calendar_set does.
 CREATE OR REPLACE FUNCTION "replace_roster"(p_job_id text, p_department text, p_if_match integer[], p_assignments jsonb,
                                  p_debounce_ms integer, p_actor text, p_request_id text,
-                                 p_restored_from integer DEFAULT NULL)
+                                 p_restored_from integer DEFAULT NULL, p_idempotency jsonb DEFAULT NULL)
 RETURNS TABLE (crew_call_exists boolean, version integer, precondition_failed boolean, unknown_technicians integer[],
-               created integer, updated integer, deleted integer, assignments jsonb)
+               created integer, updated integer, deleted integer, answer text, key_verdict jsonb)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -22,15 +24,26 @@ DECLARE
     v_deleted integer;
     v_gone jsonb;
     v_upserted jsonb;
+    v_count integer;
+    v_items text;
+    v_answer text;
+    v_verdict jsonb;
 BEGIN
+    IF p_idempotency IS NOT NULL THEN
+        v_verdict := take_idempotency_key(p_idempotency);
+        IF v_verdict IS NOT NULL THEN
+            RETURN QUERY SELECT true, 0, false, NULL::integer[], 0, 0, 0, NULL::text, v_verdict;
+            RETURN;
+        END IF;
+    END IF;
     SELECT cc.id, cc.version INTO v_id, v_version
       FROM crew_calls cc WHERE cc.job_id = p_job_id AND cc.department = p_department FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT false, 0, false, NULL::integer[], 0, 0, 0, NULL::jsonb;
+        RETURN QUERY SELECT false, 0, false, NULL::integer[], 0, 0, 0, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
     IF p_if_match IS NOT NULL AND NOT (v_version = ANY (p_if_match)) THEN
-        RETURN QUERY SELECT true, v_version, true, NULL::integer[], 0, 0, 0, NULL::jsonb;
+        RETURN QUERY SELECT true, v_version, true, NULL::integer[], 0, 0, 0, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -38,7 +51,7 @@ BEGIN
       FROM jsonb_array_elements(p_assignments) WITH ORDINALITY AS e(item, ordinality)
      WHERE NOT EXISTS (SELECT 1 FROM technicians t WHERE t.id = e.item ->> 'technician_id');
     IF v_unknown IS NOT NULL THEN
-        RETURN QUERY SELECT true, v_version, false, v_unknown, 0, 0, 0, NULL::jsonb;
+        RETURN QUERY SELECT true, v_version, false, v_unknown, 0, 0, 0, NULL::text, NULL::jsonb;
         RETURN;
     END IF;
 
@@ -77,11 +90,26 @@ BEGIN
                                          p_restored_from);
     END IF;
 
-    RETURN QUERY
-    SELECT true, v_version, false, NULL::integer[], v_created, v_updated, v_deleted,
-           coalesce(jsonb_agg(jsonb_build_object(
-               'technicianId', ca.technician_id, 'role', ca.role, 'flexLineItemId', ca.flex_line_item_id,
-               'syncedAt', to_char(ca.synced_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))), '[]'::jsonb)
+    SELECT count(*), coalesce(string_agg(
+               '{"technicianId":' || to_json(ca.technician_id)::text
+               || ',"role":' || coalesce(to_json(ca.role)::text, 'null')
+               || ',"flexLineItemId":' || coalesce(to_json(ca.flex_line_item_id)::text, 'null')
+               || ',"syncedAt":' || coalesce('"' || to_char(ca.synced_at AT TIME ZONE 'UTC',
+                                                            'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"', 'null')
+               || '}', ',' ORDER BY ca.technician_id COLLATE "C"), '')
+      INTO v_count, v_items
       FROM crew_assignments ca WHERE ca.crew_call_id = v_id;
+    v_answer := '{"version":' || v_version || ',"assignments":[' || v_items || '],"changes":{"created":'
+             || v_created || ',"updated":' || v_updated || ',"deleted":' || v_deleted
+             || ',"unchanged":' || (v_count - v_created - v_updated) || '}}';
+
+    IF p_idempotency IS NOT NULL THEN
+        PERFORM store_idempotent_answer(p_idempotency, 200,
+                    jsonb_build_object('content-type', 'application/json; charset=utf-8',
+                                       'etag', '"' || v_version || '"'), v_answer);
+    END IF;
+
+    RETURN QUERY SELECT true, v_version, false, NULL::integer[], v_created, v_updated, v_deleted, v_answer,
+                        NULL::jsonb;
 END
 $$;

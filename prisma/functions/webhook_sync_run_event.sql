@@ -2,7 +2,7 @@
 -- Callers: the trigger on sync_runs when a run leaves `running` (SyncRunLog.finish, and
 -- SyncRunLog.start closing an abandoned run).
 -- Guarantee: one `crew-sync.finished` event per finished run, recorded in the statement that finishes
--- it.
+-- it, with the run's notes (roles not set in Flex and why).
 CREATE OR REPLACE FUNCTION "webhook_sync_run_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -14,7 +14,7 @@ BEGIN
     PERFORM record_webhook_event('sync-run:' || NEW.id, 'crew-sync.finished', 'crew-sync:' || NEW.crew_call_id,
         jsonb_build_object('jobId', v_job_id, 'department', v_department, 'runId', NEW.id,
                            'trigger', NEW.trigger, 'status', NEW.status,
-                           'error', NEW.errors -> 0 ->> 'message'));
+                           'error', NEW.errors -> 0 ->> 'message', 'notes', to_jsonb(NEW.notes)));
     RETURN NULL;
 END
 $$;

@@ -29,7 +29,12 @@ export type FieldError = Schemas['FieldError']
 export type CalendarListEntry = Schemas['CalendarListEntry']
 export type ReplaceCalendarsResult = Schemas['ReplaceCalendarsResult']
 export type ReplaceRosterResult = Schemas['ReplaceRosterResult']
-export type Department = Schemas['CrewCall']['department']
+/**
+ * A department the service accepts: its CREW_DEPARTMENTS, the enum of the crew-call routes' path
+ * parameter (this SDK is generated with the default, sound, lights and video).
+ */
+export type Department =
+  paths['/v1/jobs/{jobId}/crew-calls/{department}']['get']['parameters']['path']['department']
 export type RosterAssignment = Schemas['ReplaceRoster']['assignments'][number]
 
 /** The response headers rostersync sends that a client acts on, read from a Response. */

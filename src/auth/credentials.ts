@@ -2,7 +2,7 @@ import { createHash, createPublicKey, type KeyObject, timingSafeEqual } from 'no
 import { errors, type JWSHeaderParameters, type JWTPayload, jwtVerify } from 'jose'
 import { BEARER_TOKEN, type Config, type JwtPublicKeyAlgorithm, type ServiceKey } from '../config.ts'
 import { UnauthorizedError } from '../errors/domain-errors.ts'
-import { identifier } from '../schemas/common.ts'
+import { idSchema } from '../schemas/common.ts'
 
 /** Who is calling: an internal service (by the name of its key) or a user (a JWT's `sub` and `role`). */
 export type Principal = { kind: 'service'; name: string } | { kind: 'user'; sub: string; role: string | null }
@@ -40,7 +40,7 @@ export function credentialSettings(config: Config): CredentialSettings {
 const BEARER = /^Bearer(?: +(.*))?$/i
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/
 
-const subSchema = identifier()
+const subSchema = idSchema
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest()
 
@@ -123,7 +123,7 @@ export class Credentials {
     // text without control characters (a lone surrogate cannot even be URI-encoded into the actor name).
     if (!subSchema.safeParse(payload.sub).success)
       throw new UnauthorizedError(
-        "the token's sub claim is not well-formed text (a lone UTF-16 surrogate or a control character)",
+        "the token's sub claim is not an id: empty, over 1024 characters, or not well-formed text (a lone UTF-16 surrogate or a control character)",
         'invalid_token',
       )
     return { kind: 'user', sub: payload.sub, role: typeof payload.role === 'string' ? payload.role : null }

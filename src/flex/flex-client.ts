@@ -40,12 +40,12 @@ export type FlexPort = Pick<
 
 const segment = encodeURIComponent
 
-/** FLEX_MAX_ANSWER_BYTES's default (README, "Memory"). */
+/** FLEX_MAX_ANSWER_BYTES's default (docs/operations.md, "Memory"). */
 export const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 /**
  * The columns a list asks for: `codeList` selects columns, not row kinds. The contact column names the
- * booked resource, the business-role column its role; real callers ask for both (README, "Flex
+ * booked resource, the business-role column its role; real callers ask for both (docs/operations.md, "Flex
  * compatibility").
  */
 const LIST_COLUMNS = ['contact', 'business-role']
@@ -112,6 +112,7 @@ export class FlexClient {
       endpoint: 'list',
       method: 'GET',
       path: `/line-item/${segment(flexElementId)}/row-data/?${query}`,
+      template: '/line-item/{elementId}/row-data/',
     }
     return withRetries(this.retryPolicy, (attempt) =>
       this.exchange.send(request, attempt, (answer) =>
@@ -133,6 +134,7 @@ export class FlexClient {
       endpoint: 'add',
       method: 'POST',
       path: `/line-item/${segment(flexElementId)}/add-resource/${segment(flexResourceId)}`,
+      template: '/line-item/{elementId}/add-resource/{resourceId}',
       form: ADD_FORM,
     }
     const lineItemId = await this.exchange.send(request, 1, (answer) =>
@@ -147,6 +149,7 @@ export class FlexClient {
       endpoint: 'set-role',
       method: 'POST',
       path: `/line-item/${segment(flexElementId)}/row-data/`,
+      template: '/line-item/{elementId}/row-data/',
       json: { lineItemId, fieldType: 'business-role', payloadValue: businessRoleId },
     }
     await withRetries(this.retryPolicy, (attempt) => this.exchange.send(request, attempt, () => undefined))
@@ -158,6 +161,7 @@ export class FlexClient {
       endpoint: 'remove',
       method: 'DELETE',
       path: `/line-item/${segment(lineItemId)}`,
+      template: '/line-item/{lineItemId}',
       alsoAccept: 404,
     }
     return withRetries(this.retryPolicy, (attempt) =>

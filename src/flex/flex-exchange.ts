@@ -1,3 +1,4 @@
+import { inSpan, type SpanScope, traceHeaders } from '../telemetry/tracing.ts'
 import { AnswerTooLargeError, readBoundedText, readTextPrefix } from '../upstream/bounded-answer.ts'
 import {
   type FlexEndpoint,
@@ -33,6 +34,8 @@ export interface FlexRequest {
   method: 'GET' | 'POST' | 'DELETE'
   /** Below baseUrl, with every id segment encoded. */
   path: string
+  /** The path with its ids as placeholders, e.g. /line-item/{elementId}/row-data/ (span names, attributes). */
+  template: string
   json?: unknown
   /** Sent as application/x-www-form-urlencoded. */
   form?: string
@@ -76,9 +79,37 @@ export class FlexExchange {
    * One HTTP attempt, read by `read` when Flex's answer is one the call may read (a 2xx, or the
    * request's alsoAccept); throws FlexError otherwise. Reported to onCall once, with how it ended.
    */
-  async send<T>(request: FlexRequest, attempt: number, read: (answer: FlexAnswer) => T): Promise<T> {
+  send<T>(request: FlexRequest, attempt: number, read: (answer: FlexAnswer) => T): Promise<T> {
+    // A client span per attempt (its traceparent goes to Flex): method, route template, status, outcome.
+    return inSpan(
+      `Flex ${request.method} ${request.template}`,
+      {
+        kind: 'client',
+        attributes: {
+          'http.request.method': request.method,
+          'url.template': request.template,
+          'server.address': new URL(this.options.baseUrl).hostname,
+          'rostersync.flex.endpoint': request.endpoint,
+          'rostersync.flex.attempt': attempt,
+          // Every Flex call is made under a reservation the run took from the shared call budget first
+          // (the run's span has the reservations as events); a run the budget refuses makes none.
+          'rostersync.flex.call_budget': 'reserved',
+        },
+      },
+      (span) => this.attempt(request, attempt, read, span),
+    )
+  }
+
+  private async attempt<T>(
+    request: FlexRequest,
+    attempt: number,
+    read: (answer: FlexAnswer) => T,
+    span: SpanScope,
+  ): Promise<T> {
     const started = performance.now()
-    const report = (outcome: FlexCallInfo['outcome'], status?: number) =>
+    const report = (outcome: FlexCallInfo['outcome'], status?: number) => {
+      span.setAttributes({ 'http.response.status_code': status, 'rostersync.flex.outcome': outcome })
+      if (outcome !== 'ok') span.fail(outcome, `Flex ${request.endpoint}: ${outcome}`)
       this.options.onCall?.({
         endpoint: request.endpoint,
         outcome,
@@ -86,6 +117,7 @@ export class FlexExchange {
         attempt,
         durationMs: performance.now() - started,
       })
+    }
     let answer: FlexAnswer
     try {
       answer = await this.fetchAnswer(request)
@@ -161,6 +193,7 @@ export class FlexExchange {
         'X-Requested-With': 'XMLHttpRequest',
         Accept: 'application/json',
         ...(contentType && { 'Content-Type': contentType }),
+        ...traceHeaders(),
       },
       body,
       // A redirect is the login page on an expired token: never an answer to follow.

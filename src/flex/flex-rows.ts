@@ -158,8 +158,15 @@ function fieldObject(item: Json, field: string, unreadable: string[]): Json | un
 }
 
 /** Flex sends ids as strings (UUIDs) or, on some tenants, integers; from here on they are strings. */
+/**
+ * The longest id read from Flex: the API's bound on every id (MAX_ID_LENGTH in src/schemas/common.ts), so
+ * every id a run records can be answered; a longer one is not an id we understand.
+ */
+const MAX_FLEX_ID_LENGTH = 1024
+
 function idText(value: unknown): string | null {
-  if (typeof value === 'string') return value.trim() === '' ? null : value
+  if (typeof value === 'string')
+    return value.trim() === '' || value.length > MAX_FLEX_ID_LENGTH ? null : value
   if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
   return null
 }

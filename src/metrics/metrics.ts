@@ -61,6 +61,20 @@ export function createMetrics(pool: PoolStats) {
       labelNames: ['endpoint', 'outcome'] as const,
       registers: [registry],
     }),
+    rateLimitStore: new Gauge({
+      name: 'rostersync_rate_limit_shared',
+      help:
+        'Whether the /v1 rate limit counts in Redis, shared by every instance (1), or in this ' +
+        "instance's memory (0: RATE_LIMIT_REDIS_URL unset, or Redis not answering).",
+      registers: [registry],
+    }),
+    rateLimitLocalCounts: new Counter({
+      name: 'rostersync_rate_limit_local_counts_total',
+      help:
+        "Requests counted in this instance's memory because Redis (RATE_LIMIT_REDIS_URL) did not answer: " +
+        'each was limited per instance, not shared.',
+      registers: [registry],
+    }),
     bodiesTimedOut: new Counter({
       name: 'rostersync_request_bodies_timed_out_total',
       help:

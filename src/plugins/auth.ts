@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { type Access, authorize } from '../auth/access.ts'
 import { Credentials, credentialSettings, type Principal } from '../auth/credentials.ts'
 import type { Config } from '../config.ts'
-import { BEARER_SECURITY } from './openapi.ts'
+import { securityFor } from './openapi.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,7 +27,7 @@ export interface AuthPluginOptions {
  * (src/auth/credentials.ts; 401 with WWW-Authenticate), set `request.principal`, then let the route's
  * `config.access` decide (src/auth/access.ts; 403). Unknown routes of the scope only authenticate, so
  * they answer 401 without credentials and 404 with them. Every route of the scope is documented with
- * the bearer security requirement. The header itself is never logged (app.ts redacts it, and errors
+ * the bearer security requirement (admin operations with a scheme of their own). The header itself is never logged (app.ts redacts it, and errors
  * carry only a description of what failed).
  */
 export default fp<AuthPluginOptions>(
@@ -42,7 +42,7 @@ export default fp<AuthPluginOptions>(
     app.decorateRequest('principal', null)
 
     app.addHook('onRoute', (route) => {
-      route.schema = { ...route.schema, security: BEARER_SECURITY }
+      route.schema = { ...route.schema, security: securityFor(route.config?.access ?? 'service') }
     })
 
     app.addHook('onRequest', async (request) => {

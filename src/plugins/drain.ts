@@ -8,7 +8,7 @@ declare module 'fastify' {
 }
 
 /**
- * The first step of a graceful shutdown (README "Shutdown"). Once it has begun, readiness answers 503
+ * The first step of a graceful shutdown (docs/operations.md "Shutdown"). Once it has begun, readiness answers 503
  * (so a load balancer stops sending new work here) while the server keeps serving, and every answer
  * carries `Connection: close`, so each client closes its connection after its answer instead of
  * reusing it at the moment the server closes it (the keep-alive race). Whatever takes work on its own

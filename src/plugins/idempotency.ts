@@ -11,8 +11,7 @@ import {
   idempotencyKeySchema,
 } from '../schemas/idempotency.ts'
 import { pickProblems } from '../schemas/problem.ts'
-import type { HeldKey } from '../services/idempotency/held-key.ts'
-import type { StoredResponse } from '../services/idempotency/key-store.ts'
+import type { RequestKey, StoredResponse } from '../services/idempotency/request-key.ts'
 
 /**
  * The methods that accept an Idempotency-Key (every write); on others the header is ignored. A DELETE
@@ -31,9 +30,19 @@ interface KeyedRequest {
   key: string
   /** The fingerprint being computed: the query string, then the body's bytes as they are read. */
   hash: Hash
-  held?: HeldKey
+  requestKey?: RequestKey
   stopLease?: () => void
   answered: boolean
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route's write has effects outside the database (a sync calls Flex), so no statement of it can
+     * take the key: it is taken, with a lease, before the handler runs.
+     */
+    takesKeyBeforeRun?: boolean
+  }
 }
 
 const keyedRequests = new WeakMap<FastifyRequest, KeyedRequest>()
@@ -62,24 +71,12 @@ function capture(reply: FastifyReply, payload: unknown): StoredResponse | undefi
 }
 
 /**
- * Idempotency keys on every POST, PUT and DELETE of the scope it is registered in (app.ts: /v1, after auth),
- * with the semantics of Stripe and of the IETF draft "The Idempotency-Key HTTP Header Field":
- *
- * - onRoute: documents (and validates) the optional `Idempotency-Key` header and the 409 and 422
- *   answers on every POST, PUT and DELETE.
- * - preParsing: the body's bytes are hashed as they are read (with the query string: the fingerprint).
- * - preHandler, after validation (a request that fails validation never started, keeps nothing and
- *   may be retried with the same key): take the key in the scope credential + method + path. A
- *   completed key is replayed here, status, kept headers and body bytes as first sent, plus
- *   `Idempotent-Replayed: true`, and the handler does not run. Another request under the key: 422;
- *   a running one: 409 with Retry-After. Otherwise the handler runs with the held key as the participant
- *   of its transaction (AsyncLocalStorage, see IdempotencyService), and the key's lease is renewed.
- * - onSend: the exact bytes about to be sent are kept. When the handler's write ran in a transaction,
- *   they are stored in that transaction, which commits only now: the write and its kept response
- *   commit together or not at all, and if the commit fails the client gets that failure, not the
- *   success. Otherwise (a sync, a 4xx thrown before any write) they are stored right after. Answers
- *   that are not kept (see isKeptStatus) roll the write back and release the key.
- * Expired keys are purged by IdempotencyService.startPurging (the take also takes over one it meets).
+ * Idempotency keys on every POST, PUT and DELETE of the scope it is registered in (app.ts: /v1, after
+ * auth), with the semantics of Stripe and of the IETF draft; the protocol is in docs/api.md (Idempotency).
+ * The hooks: onRoute documents the header and the 409 and 422 answers; preParsing fingerprints the query
+ * and the body's bytes as they are read; preHandler (after validation: a request that fails it keeps
+ * nothing) makes the request's RequestKey current for its handler, whose write takes it; onSend keeps the
+ * exact bytes sent, or releases the key (RequestKey.finish); the error handler sends a replay.
  */
 export default fp(
   async function idempotencyPlugin(app) {
@@ -117,16 +114,17 @@ export default fp(
     app.addHook('preHandler', (request, reply, done) => {
       const keyed = keyedRequests.get(request)
       if (!keyed || !request.principal) return done()
-      takeKey(request, reply, keyed).then((held) => {
-        if (held) service.runWith(held, () => done())
+      const requestKey = keyOf(request, keyed)
+      keyed.requestKey = requestKey
+      if (!request.routeOptions.config.takesKeyBeforeRun) return service.runWith(requestKey, () => done())
+      requestKey.takeBeforeRun().then(() => {
+        keyed.stopLease = service.keepAlive(requestKey)
+        reply.raw.once('close', keyed.stopLease)
+        done()
       }, done)
     })
 
-    async function takeKey(
-      request: FastifyRequest,
-      reply: FastifyReply,
-      keyed: KeyedRequest,
-    ): Promise<HeldKey | undefined> {
+    function keyOf(request: FastifyRequest, keyed: KeyedRequest): RequestKey {
       const parsed = idempotencyKeySchema.safeParse(keyed.key)
       if (!parsed.success) {
         throw new ValidationError([
@@ -139,87 +137,68 @@ export default fp(
       }
       const plainScope = `${principalName(request.principal as Principal)} ${request.method} ${request.url.split('?')[0]}`
       const scope = plainScope.length > MAX_PLAIN_SCOPE ? `sha256:${sha256(plainScope)}` : plainScope
-      const result = await service.take({ scope, key: keyed.key, fingerprint: keyed.hash.digest('hex') })
-      if ('replay' in result) {
-        const { status, headers, body } = result.replay
-        reply
-          .code(status)
-          .headers(headers)
-          .header(IDEMPOTENT_REPLAYED_HEADER, 'true')
-          .send(body === null ? undefined : Buffer.from(body))
-        return undefined
-      }
-      keyed.held = result.held
-      keyed.stopLease = service.keepAlive(result.held)
-      reply.raw.once('close', keyed.stopLease)
-      return result.held
+      // If-Match changes what a write does: another one is another request (a 422, not the old answer).
+      const ifMatch = request.raw.headers['if-match'] // as sent (the parsed header is a list of versions)
+      const bodyHash = keyed.hash.digest('hex')
+      const fingerprint = ifMatch === undefined ? bodyHash : sha256(`${bodyHash}\nif-match: ${ifMatch}`)
+      return service.keyFor({ tenant: tenantOf(request), scope, key: keyed.key, fingerprint, ifMatch })
     }
+
+    // A write found the key completed: its first answer is sent instead, byte for byte. Anything else goes
+    // on to the problem details' handler.
+    app.setErrorHandler((error, request, reply) => {
+      const replay = keyedRequests.get(request)?.requestKey?.replay
+      if (!replay) throw error
+      const { status, headers, body } = replay
+      return reply
+        .code(status)
+        .headers(headers)
+        .header(IDEMPOTENT_REPLAYED_HEADER, 'true')
+        .send(body === null ? undefined : Buffer.from(body))
+    })
 
     app.addHook('onSend', async (request, reply, payload) => {
       const keyed = keyedRequests.get(request)
-      const held = keyed?.held
-      if (!keyed || !held || keyed.answered) return payload
+      const requestKey = keyed?.requestKey
+      if (!keyed || !requestKey || keyed.answered) return payload
       keyed.answered = true
+      const response = capture(reply, payload)
       try {
-        await keep(request, reply, held, capture(reply, payload))
+        const stored = await requestKey.finish(
+          response,
+          response !== undefined && isKeptStatus(response.status),
+        )
+        if (!stored) request.log.warn('an idempotency key was taken over before its response was stored')
+      } catch (error) {
+        // The write was rolled back after the handler answered: that answer must not reach the client.
+        // The error handler answers instead (503, or 409 when the key was taken over).
+        reply.removeHeader('etag')
+        reply.removeHeader('location')
+        throw error
       } finally {
         keyed.stopLease?.()
       }
       return payload
     })
 
-    /** Stores the response (with the write, when one joined), or releases the key; see the plugin's doc. */
-    async function keep(
-      request: FastifyRequest,
-      reply: FastifyReply,
-      held: HeldKey,
-      response: StoredResponse | undefined,
-    ): Promise<void> {
-      if (held.storedWithWrite) return // the write stored this very answer in its own statement
-      const kept = response !== undefined && isKeptStatus(response.status) ? response : undefined
-      const release = () =>
-        service
-          .release(held)
-          .catch((error: unknown) => request.log.warn({ err: error }, 'could not release an idempotency key'))
-      if (held.inTransaction) {
-        try {
-          await held.settle(kept)
-          if (kept) return
-        } catch (error) {
-          if (kept) {
-            // The write was rolled back after the handler answered: that answer must not reach the
-            // client. The error handler answers instead (503, or 409 when the key was taken over).
-            await release()
-            reply.removeHeader('etag')
-            reply.removeHeader('location')
-            throw error
-          }
-        }
-        await release()
-        return
-      }
-      held.close()
-      if (!kept) {
-        await release()
-        return
-      }
-      // No transaction joined (a sync, or a 4xx before any write): stored right after. Should this fail,
-      // the key stays in progress until its lease lapses, and then a retry runs the request again.
-      const ours = await service
-        .complete(held, kept)
-        .catch((error: unknown) => request.log.warn({ err: error }, 'could not store an idempotent response'))
-      if (ours === false) request.log.warn('an idempotency key was taken over before its response was stored')
-    }
-
     app.addHook('onResponse', async (request) => {
       const keyed = keyedRequests.get(request)
-      if (!keyed?.held || keyed.answered) return
+      if (!keyed?.requestKey || keyed.answered) return
       // Answered without passing onSend (hijacked): nothing is known of the response, so free the key.
       keyed.answered = true
       keyed.stopLease?.()
-      keyed.held.close()
-      await service.release(keyed.held).catch(() => {})
+      await keyed.requestKey.finish(undefined, false).catch(() => {})
     })
   },
   { name: 'idempotency', dependencies: ['auth', 'services'] },
 )
+
+/**
+ * The key's tenant: the route's first path parameter (`/users/:userId/…` the user, `/jobs/:jobId/…` the
+ * job, `/technicians/:technicianId` the technician), the distribution value of the rows its write protects.
+ */
+function tenantOf(request: FastifyRequest): string {
+  const name = /:(\w+)/.exec(request.routeOptions.url ?? '')?.[1]
+  const params = request.params as Record<string, unknown> | undefined
+  return name === undefined ? '' : String(params?.[name] ?? '')
+}

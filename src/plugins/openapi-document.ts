@@ -11,7 +11,10 @@
  *   that carry it (headersOf): the rules below are the plugins' own (request id, rate limit,
  *   authentication, problem details, idempotency keys, the versioned routes' ETag).
  */
+import { MAX_CHALLENGE_LENGTH } from '../auth/bearer-challenge.ts'
+import { MAX_INT32 } from '../schemas/common.ts'
 import { isKeptStatus } from './idempotency.ts'
+import { MAX_RETRY_AFTER_SECONDS } from './problem-details.ts'
 
 type Json = Record<string, unknown>
 
@@ -31,42 +34,49 @@ export const RESPONSE_HEADERS = {
       "The request's id: the caller's `x-request-id` when it is a token of up to 128 characters, else a " +
       'generated UUID. Logged with the request, and the `requestId` of a problem.',
     required: true,
-    schema: { type: 'string', minLength: 1, maxLength: 128 },
+    schema: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\w.:@/+=-]{1,128}$' },
   },
   ETag: {
     description:
       'The resource\'s version as a strong entity tag, e.g. `"3"`: send it back in `If-Match` to make a ' +
       'replace conditional.',
     required: true,
-    schema: { type: 'string', pattern: '^"[0-9]+"$' },
+    schema: { type: 'string', maxLength: 12, pattern: '^"[0-9]+"$' },
   },
   'Retry-After': {
-    description: 'Seconds to wait before trying again.',
-    schema: { type: 'integer', minimum: 0 },
+    description: `Seconds to wait before trying again (at most ${MAX_RETRY_AFTER_SECONDS}, a day).`,
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: MAX_RETRY_AFTER_SECONDS },
   },
   'WWW-Authenticate': {
     description:
       'The Bearer challenge (RFC 6750), e.g. `Bearer realm="rostersync", error="invalid_token", ' +
       'error_description="..."`.',
     required: true,
-    schema: { type: 'string' },
+    schema: { type: 'string', maxLength: MAX_CHALLENGE_LENGTH, pattern: '^Bearer realm=' },
   },
   'Idempotent-Replayed': {
     description:
       '`true` on an answer replayed for a retry with the same `Idempotency-Key`: the request did not run again.',
     schema: { type: 'boolean' },
   },
-  'x-ratelimit-limit': {
-    description: 'Requests this credential may make on /v1 per window (RATE_LIMIT_MAX).',
-    schema: { type: 'integer', minimum: 0 },
+  // Spelled as GitHub's (and as the OWASP ruleset looks them up); HTTP header names are case-insensitive,
+  // and @fastify/rate-limit sends them in lower case. The IETF draft's RateLimit/RateLimit-Policy fields are
+  // not sent: the draft is still changing, and these are what clients already read.
+  'X-RateLimit-Limit': {
+    description:
+      'Requests this credential may make on /v1 per window (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS). With ' +
+      'RATE_LIMIT_REDIS_URL set, one budget shared by every instance of the service; without it, or while ' +
+      'that Redis does not answer, each instance counts its own requests (N instances allow up to N times it).',
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: MAX_INT32 },
   },
-  'x-ratelimit-remaining': {
-    description: 'Requests left in the current window.',
-    schema: { type: 'integer', minimum: 0 },
+  'X-RateLimit-Remaining': {
+    description: "Requests left in the current window (in the shared count, or in this instance's own).",
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: MAX_INT32 },
   },
-  'x-ratelimit-reset': {
-    description: 'Seconds until the current window ends.',
-    schema: { type: 'integer', minimum: 0 },
+  'X-RateLimit-Reset': {
+    description:
+      'Seconds until the current window ends (at most RATE_LIMIT_WINDOW_MS, itself at most a day).',
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: MAX_RETRY_AFTER_SECONDS },
   },
 } as const
 
@@ -104,7 +114,7 @@ export function headersOf(
   const success = status >= 200 && status < 300
   if (path.startsWith('/v1/')) {
     // @fastify/rate-limit, after authentication: on every answer that passed it.
-    for (const name of ['x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'] as const)
+    for (const name of ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'] as const)
       headers[name] = { required: false }
   }
   if (status === 401 || status === 403) headers['WWW-Authenticate'] = { required: true }
@@ -256,7 +266,34 @@ function declareResponseHeaders(document: OpenApiDocument): OpenApiDocument {
   return { ...document, components: { ...document.components, headers: components } }
 }
 
-/** The finished document: tidy components, then every response's headers. */
+// ---- integers --------------------------------------------------------------------------------------
+
+const INT32_MIN = -2_147_483_648
+const INT32_MAX = 2_147_483_647
+
+/**
+ * A copy with `format` on every integer schema that has none: `int32` when its bounds (from the zod
+ * schema: minimum and maximum) fit in 32 bits, else `int64`. JSON Schema has no integer widths and zod
+ * emits none, so the width is read off the bounds the server enforces, and cannot drift from them.
+ */
+function declareIntegerFormats<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(declareIntegerFormats) as T
+  if (value === null || typeof value !== 'object') return value
+  const copy = Object.fromEntries(
+    Object.entries(value).map(([key, child]) => [key, declareIntegerFormats(child)]),
+  ) as Json
+  const type = copy.type
+  const isInteger = type === 'integer' || (Array.isArray(type) && type.includes('integer'))
+  if (isInteger && copy.format === undefined) {
+    const { minimum, maximum } = copy as { minimum?: number; maximum?: number }
+    const fits =
+      minimum !== undefined && maximum !== undefined && minimum >= INT32_MIN && maximum <= INT32_MAX
+    copy.format = fits ? 'int32' : 'int64'
+  }
+  return copy as T
+}
+
+/** The finished document: tidy components, every response's headers, then integer formats. */
 export function finishDocument(document: OpenApiDocument): OpenApiDocument {
-  return declareResponseHeaders(tidyComponents(document))
+  return declareIntegerFormats(declareResponseHeaders(tidyComponents(document)))
 }

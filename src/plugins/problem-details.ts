@@ -13,7 +13,13 @@ import {
   type ProblemKind,
   ValidationError,
 } from '../errors/domain-errors.ts'
-import type { Problem } from '../schemas/problem.ts'
+import { boundedMessage } from '../schemas/common.ts'
+import {
+  MAX_FIELD_ERRORS,
+  MAX_INSTANCE_LENGTH,
+  MAX_POINTER_LENGTH,
+  type Problem,
+} from '../schemas/problem.ts'
 import { JSON_MEDIA_TYPE } from './json-body.ts'
 import { type RefusedBodyBounds, readRestOfRefusedBody } from './refused-body.ts'
 
@@ -47,6 +53,7 @@ const PROBLEMS: Record<Kind, { status: number; title: string }> = {
   'rate-limited': { status: 429, title: 'Too many requests' },
   'header-fields-too-large': { status: 431, title: 'The request line and headers are too large' },
   internal: { status: 500, title: 'Internal server error' },
+  'flex-not-configured': { status: 501, title: 'Flex is not configured' },
   upstream: { status: 502, title: 'An upstream service failed' },
   'service-unavailable': { status: 503, title: 'Service temporarily unavailable' },
 }
@@ -117,6 +124,24 @@ function fieldErrors(error: FastifyError): FieldError[] {
   })
 }
 
+/** The detail, saying how many fields are at fault when `errors` lists only the first MAX_FIELD_ERRORS. */
+function problemDetail({ detail = '', errors }: Classified): string {
+  if (!errors || errors.length <= MAX_FIELD_ERRORS) return detail
+  return `${errors.length} fields at fault, the first ${MAX_FIELD_ERRORS} listed in errors: ${detail}`
+}
+
+/** The longest Retry-After the server sends (a day): every one is clamped to it, as the document declares. */
+export const MAX_RETRY_AFTER_SECONDS = 86_400
+
+/** The first MAX_FIELD_ERRORS fields at fault, each pointer and detail within the Problem schema's bounds. */
+function boundedFieldErrors(errors: FieldError[]): FieldError[] {
+  return errors.slice(0, MAX_FIELD_ERRORS).map((error) => ({
+    ...error,
+    pointer: boundedMessage(error.pointer, MAX_POINTER_LENGTH),
+    detail: boundedMessage(error.detail),
+  }))
+}
+
 const escapePointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
 
 /** Renders a classified error as problem+json; 503s without their own Retry-After get `retryAfterSeconds`. */
@@ -131,15 +156,16 @@ function sendProblem(
     type: problemType(classified.kind),
     title,
     status,
-    ...(classified.detail ? { detail: classified.detail } : {}),
-    instance: request.url.split('?')[0],
+    ...(classified.detail ? { detail: boundedMessage(problemDetail(classified)) } : {}),
+    instance: boundedMessage(request.url.split('?')[0] ?? '', MAX_INSTANCE_LENGTH),
     requestId: request.id,
-    ...(classified.errors ? { errors: classified.errors } : {}),
+    ...(classified.errors ? { errors: boundedFieldErrors(classified.errors) } : {}),
   }
   const retryAfter =
     classified.retryAfterSeconds ??
     (classified.kind === 'service-unavailable' ? retryAfterSeconds : undefined)
-  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+  if (retryAfter !== undefined)
+    reply.header('retry-after', String(Math.min(Math.max(0, retryAfter), MAX_RETRY_AFTER_SECONDS)))
   return reply.code(status).type('application/problem+json').send(problem)
 }
 
@@ -150,6 +176,27 @@ function sendProblem(
 export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   reply.header('x-request-id', request.id)
   return sendProblem(request, reply, classify(error))
+}
+
+/**
+ * How a failed request is logged, besides its completion line: an unexpected error at error with its
+ * stack; a refusal our own code decided (a DomainError: Flex not configured, the call budget spent) at
+ * info, one line without a stack, since nothing is broken; Flex failing (502) at warn, also without a
+ * stack (its message says which call and why); a database that is busy or unreachable (a classified
+ * 503) at warn with the error. 4xx answers are the caller's business: the completion line has them.
+ */
+function logRefusal(
+  request: FastifyRequest,
+  error: Error,
+  kind: string,
+  status: number,
+  detail: string | undefined,
+): void {
+  if (status === 500) request.log.error({ err: error }, 'unexpected error')
+  else if (status < 500) return
+  else if (error instanceof DomainError)
+    request.log[kind === 'upstream' ? 'warn' : 'info']({ problem: kind, status }, detail ?? error.message)
+  else request.log.warn({ err: error }, detail ?? 'service unavailable')
 }
 
 /** Node's refusals of a request it could not read (its `clientError` codes), as problems. */
@@ -254,8 +301,7 @@ export default fp<ErrorsPluginOptions>(
         if (reply.getHeader('connection') === 'close') reply.removeHeader('connection')
         readRestOfRefusedBody(request.raw, reply.raw, { drainBytes, lingerMs })
       }
-      if (status === 500) request.log.error({ err: error }, 'unexpected error')
-      else if (status >= 500) request.log.warn({ err: error }, classified.detail ?? 'service unavailable')
+      logRefusal(request, error, classified.kind, status, classified.detail)
       if (error instanceof DomainError) reply.headers(error.headers())
       return sendProblem(request, reply, classified, retryAfterSeconds)
     })

@@ -23,6 +23,7 @@ import { TechnicianService } from '../services/technician-service.ts'
 import { type ResolveHost, SsrfGuard } from '../services/webhooks/ssrf-guard.ts'
 import { WebhookDeliveryQueue } from '../services/webhooks/webhook-delivery-queue.ts'
 import { WebhookEndpointService } from '../services/webhooks/webhook-endpoint-service.ts'
+import { WebhookOutbox } from '../services/webhooks/webhook-outbox.ts'
 import { WebhookSender } from '../services/webhooks/webhook-sender.ts'
 
 export interface Services {
@@ -44,6 +45,8 @@ export interface Services {
   webhookEndpoints: WebhookEndpointService
   /** The outbox's deliveries; workers (plugins/webhook-worker.ts) claim due ones. */
   webhookDeliveries: WebhookDeliveryQueue
+  /** The outbox's retention: delivered events pruned by the history pruning loop. */
+  webhookOutbox: WebhookOutbox
   /** Makes one delivery attempt, through the SSRF guard. */
   webhookSender: WebhookSender
 }
@@ -68,17 +71,17 @@ export interface ServicesPluginOptions {
 export default fp<ServicesPluginOptions>(
   async function servicesPlugin(app, { config, overrides, flex, resolveHost }) {
     const { prisma } = app.db
-    // Every transaction a request opens may carry that request's idempotency record (the first one
-    // does, see IdempotencyService); looked up per call, so an overridden service is the one asked.
+    // The one hook of the keyed-write path (docs/api.md, Idempotency): the request's Idempotency-Key,
+    // taken by its write. Looked up per call, so an overridden service is the one asked.
+    const currentKey = () => app.services.idempotency.currentKey()
     const runInTransaction = createTransactionRunner(prisma, {
       ...transactionOptionsFrom(config),
-      participant: () => app.services.idempotency.participant(),
+      participant: () => currentKey()?.forTransaction(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
-    // A request with an Idempotency-Key stores its response in its write's transaction.
-    const storesResponseWithWrite = () => app.services.idempotency.holdsFreeKey()
-    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs })
+    const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
+    const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
     const { metrics } = app
     const lostRuns = new SyncLostRuns(prisma, { maxLostRuns: config.SYNC_MAX_CRASHES })
     const schedule = new SyncSchedule(
@@ -90,6 +93,7 @@ export default fp<ServicesPluginOptions>(
         maxAttempts: config.SYNC_MAX_ATTEMPTS,
         resyncIntervalMs: config.SYNC_RESYNC_INTERVAL_MS,
         leaseMs: config.SYNC_LEASE_MS,
+        flexConfigured,
       },
       lostRuns,
       ({ crewCall, lostRuns: lost, reason }) => {
@@ -124,27 +128,26 @@ export default fp<ServicesPluginOptions>(
     app.decorate('services', {
       calendarHistory: new CalendarHistoryService(prisma, historyOptions),
       rosterHistory: new RosterHistoryService(prisma, historyOptions),
-      calendars: new CalendarService({
-        prisma,
-        keyToStoreWithWrite: () => app.services.idempotency.keyToStoreWithWrite(),
-      }),
+      calendars: new CalendarService({ prisma, currentKey }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
-      crewCallList: new CrewCallListService(prisma),
+      crewCallList: new CrewCallListService(prisma, flexConfigured),
       rosters: new RosterService({
         prisma,
         runInTransaction,
         syncDebounceMs,
-        storesResponseWithWrite,
+        flexConfigured,
+        currentKey,
         onSyncDue: (dueInMs) => app.syncWorker?.wake(dueInMs),
       }),
       schedule,
-      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured: flexClient !== undefined }),
+      syncStatus: new SyncStatusService({ schedule, budget, flexConfigured }),
       sync: new SyncService({
         crewCalls,
         schedule,
         leases: new SyncLeaseService(prisma, { leaseMs: config.SYNC_LEASE_MS, waitMs: config.SYNC_WAIT_MS }),
         runLog: new SyncRunLog(prisma),
+        log: app.log,
         onRunFinished: (run) => {
           metrics.syncRuns.inc({ status: run.status, trigger: run.trigger })
           if (run.durationMs !== null) metrics.syncDuration.observe(run.durationMs / 1000)
@@ -175,6 +178,9 @@ export default fp<ServicesPluginOptions>(
         onDue: () => app.webhookWorker?.wake(),
       }),
       webhookDeliveries,
+      webhookOutbox: new WebhookOutbox(prisma, {
+        keepDays: config.WEBHOOK_KEEP_DAYS ?? config.HISTORY_KEEP_DAYS,
+      }),
       webhookSender: new WebhookSender({ guard: webhookGuard, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
       idempotency: new IdempotencyService({
         prisma,
@@ -187,10 +193,10 @@ export default fp<ServicesPluginOptions>(
     })
     const stopPurging = app.services.idempotency.startPurging(config.IDEMPOTENCY_PURGE_INTERVAL_MS)
     app.addHook('preClose', stopPurging)
-    const { calendarHistory, rosterHistory } = app.services
+    const { calendarHistory, rosterHistory, webhookOutbox } = app.services
     const stopPruning = startHistoryPruning(
       config.HISTORY_PRUNE_INTERVAL_MS,
-      [() => calendarHistory.prune(), () => rosterHistory.prune()],
+      [() => calendarHistory.prune(), () => rosterHistory.prune(), () => webhookOutbox.prune()],
       (error) => app.log.warn({ err: error }, 'could not prune history'),
     )
     app.addHook('preClose', stopPruning)

@@ -8,9 +8,10 @@ import {
   assignmentParamsSchema,
   assignmentSchema,
   crewCallFieldsSchema,
+  crewCallIfMatchHeadersSchema,
   crewCallParamsSchema,
-  crewCallSchema,
   crewCallWithRosterSchema,
+  crewCallWrittenSchema,
   deleteCrewCallHeadersSchema,
   replaceRosterBodySchema,
   replaceRosterResultSchema,
@@ -21,6 +22,7 @@ import { pickProblems, problemResponse } from '../schemas/problem.ts'
 import { rosterReadQuerySchema } from '../schemas/roster-history.ts'
 import { jobParamsSchema } from '../schemas/sync.ts'
 import { authorOf } from './author.ts'
+import { sendRenderedJson } from './rendered-json.ts'
 
 /** The route of one crew call, under /v1. */
 export const crewCallPath = '/jobs/:jobId/crew-calls/:department'
@@ -34,18 +36,30 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
       operationId: 'putCrewCall',
       tags: ['crew'],
       summary: "Create or update a job's crew call for a department",
+      description:
+        'Answers the crew call with its version (also the ETag: its roster’s, 0 for a new one). With ' +
+        'If-Match, the write happens only if the crew call is still at that version.',
       params: crewCallParamsSchema,
+      headers: crewCallIfMatchHeadersSchema,
       body: crewCallFieldsSchema,
       response: {
-        200: jsonAnswer('Updated (or unchanged)', crewCallSchema),
-        201: jsonAnswer('Created', crewCallSchema),
-        ...pickProblems(409),
+        200: jsonAnswer('Updated (or unchanged), with its version (also the ETag)', crewCallWrittenSchema),
+        201: jsonAnswer('Created, with its version (also the ETag)', crewCallWrittenSchema),
+        ...pickProblems(409, 412),
       },
     },
     handler: async (request, reply) => {
       const { jobId, department } = request.params
-      const { crewCall, created } = await crewCalls.upsert(jobId, department, request.body.flexElementId)
-      return reply.code(created ? 201 : 200).send(crewCall)
+      const { crewCall, created, version } = await crewCalls.upsert(
+        jobId,
+        department,
+        request.body.flexElementId,
+        request.headers['if-match'],
+      )
+      return reply
+        .code(created ? 201 : 200)
+        .header('etag', etag(version))
+        .send({ ...crewCall, version })
     },
   })
 
@@ -158,7 +172,7 @@ const crewCallRoutes: FastifyPluginAsyncZod = async (app) => {
         request.headers['if-match'],
         authorOf(request),
       )
-      return reply.header('etag', etag(result.version)).send(result)
+      return sendRenderedJson(reply.header('etag', etag(result.version)), result.json)
     },
   })
 

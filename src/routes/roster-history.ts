@@ -13,6 +13,7 @@ import {
 } from '../schemas/roster-history.ts'
 import { authorOf } from './author.ts'
 import { crewCallPath } from './crew-calls.ts'
+import { sendRenderedJson } from './rendered-json.ts'
 
 /** A roster's history: its versions, the changes since one, and restoring one. */
 const rosterHistoryRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -92,7 +93,7 @@ const rosterHistoryRoutes: FastifyPluginAsyncZod = async (app) => {
         request.headers['if-match'],
         authorOf(request),
       )
-      return reply.header('etag', etag(result.version)).send(result)
+      return sendRenderedJson(reply.header('etag', etag(result.version)), result.json)
     },
   })
 }

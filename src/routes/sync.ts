@@ -15,7 +15,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   const { sync } = app.services
 
   app.post('/jobs/:jobId/crew-calls/:department/sync', {
-    config: { access: 'crew' },
+    config: { access: 'crew', takesKeyBeforeRun: true },
     schema: {
       operationId: 'syncCrewCall',
       tags: ['sync'],
@@ -23,13 +23,13 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       description:
         'Makes Flex hold exactly one crew line per rostered technician and none for known technicians off the ' +
         'roster. One sync per crew call runs at a time across all instances; a second request waits for it ' +
-        '(bounded, then 409 with Retry-After). `dryRun=true` returns the plan and changes nothing. 503 when Flex ' +
-        'is not configured.',
+        '(bounded, then 409 with Retry-After). `dryRun=true` returns the plan and changes nothing. 501 (flex-not-configured, ' +
+        'no Retry-After) when this deployment has no Flex settings.',
       params: crewCallParamsSchema,
       querystring: syncQuerySchema,
       response: {
         200: jsonAnswer('The run (`run`), or with dryRun=true the plan (`plan`)', syncResponseSchema),
-        ...pickProblems(404, 409, 502),
+        ...pickProblems(404, 409, 501, 502),
       },
     },
     handler: (request) =>
@@ -37,7 +37,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.post('/jobs/:jobId/sync', {
-    config: { access: 'crew' },
+    config: { access: 'crew', takesKeyBeforeRun: true },
     schema: {
       operationId: 'syncJob',
       tags: ['sync'],
@@ -45,7 +45,7 @@ const syncRoutes: FastifyPluginAsyncZod = async (app) => {
       params: jobParamsSchema,
       response: {
         200: jsonAnswer('One run per crew call of the job', jobSyncResponseSchema),
-        ...pickProblems(404, 409),
+        ...pickProblems(404, 409, 501),
       },
     },
     handler: async (request) => ({ runs: await sync.syncJob(request.params.jobId) }),

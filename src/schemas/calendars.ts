@@ -1,11 +1,30 @@
 import { z } from 'zod'
-import { fieldsOf, freeText, identifier, idSchema, ifMatchSchema, versionSchema } from './common.ts'
+import {
+  countSchema,
+  fieldsOf,
+  freeText,
+  identifier,
+  idSchema,
+  ifMatchSchema,
+  storedId,
+  storedText,
+  timestampSchema,
+  versionSchema,
+} from './common.ts'
 
 export const MAX_CALENDARS_PER_SET = 10_000
 
+export const MAX_SUMMARY_LENGTH = 1024
+export const MAX_DESCRIPTION_LENGTH = 8192
+export const MAX_TIME_ZONE_LENGTH = 64
+/** `#rrggbb`. */
+export const COLOR_LENGTH = 7
+
 export const accessRoles = ['owner', 'writer', 'reader', 'freeBusyReader'] as const
 
-const colorSchema = identifier().regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #9fe1e7')
+const colorSchema = identifier()
+  .max(COLOR_LENGTH)
+  .regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #9fe1e7')
 
 /**
  * Whether this runtime knows the IANA time zone (aliases such as UTC and US/Eastern included). Building
@@ -28,15 +47,15 @@ function isTimeZone(zone: string): boolean {
 }
 
 const timeZoneSchema = identifier()
-  .max(64)
+  .max(MAX_TIME_ZONE_LENGTH)
   .refine(isTimeZone, 'must be an IANA time zone such as Europe/Madrid')
 
 /** One calendar as the provider lists it; field names are Google Calendar's calendarList names. */
 export const calendarInputSchema = z
   .strictObject({
     calendarId: idSchema,
-    summary: freeText().min(1, 'must not be empty').max(1024),
-    description: freeText().max(8192).nullish(),
+    summary: freeText().min(1, 'must not be empty').max(MAX_SUMMARY_LENGTH),
+    description: freeText().max(MAX_DESCRIPTION_LENGTH).nullish(),
     timeZone: timeZoneSchema.nullish(),
     backgroundColor: colorSchema.nullish(),
     foregroundColor: colorSchema.nullish(),
@@ -88,17 +107,17 @@ export const replaceCalendarsBodySchema = z
 
 export const calendarSchema = z
   .object({
-    calendarId: z.string(),
-    summary: z.string(),
-    description: z.string().nullable(),
-    timeZone: z.string().nullable(),
-    backgroundColor: z.string().nullable(),
-    foregroundColor: z.string().nullable(),
+    calendarId: storedId(),
+    summary: storedText(MAX_SUMMARY_LENGTH),
+    description: storedText(MAX_DESCRIPTION_LENGTH).nullable(),
+    timeZone: storedText(MAX_TIME_ZONE_LENGTH).nullable(),
+    backgroundColor: storedText(COLOR_LENGTH).nullable(),
+    foregroundColor: storedText(COLOR_LENGTH).nullable(),
     accessRole: z.enum(accessRoles).nullable(),
     primary: z.boolean(),
     selected: z.boolean(),
-    createdAt: z.iso.datetime().describe('When this calendar first entered the set; re-syncs keep it.'),
-    updatedAt: z.iso.datetime().describe('When a field of this calendar last changed.'),
+    createdAt: timestampSchema().describe('When this calendar first entered the set; re-syncs keep it.'),
+    updatedAt: timestampSchema().describe('When a field of this calendar last changed.'),
   })
   .meta({ id: 'Calendar' })
 
@@ -106,10 +125,11 @@ export type CalendarView = z.output<typeof calendarSchema>
 
 export const calendarSetSchema = z
   .object({
-    userId: z.string(),
+    userId: storedId(),
     version: versionSchema.describe('0 for a user never synced; +1 for every replace that changed the set.'),
     calendars: z
       .array(calendarSchema)
+      .max(MAX_CALENDARS_PER_SET)
       .describe(
         "Sorted by calendarId, in the byte order of its UTF-8 (code-point order), as PostgreSQL's C collation sorts.",
       ),
@@ -120,10 +140,10 @@ export type CalendarSetView = z.output<typeof calendarSetSchema>
 
 export const setChangesSchema = z
   .object({
-    created: z.number().int(),
-    updated: z.number().int(),
-    deleted: z.number().int(),
-    unchanged: z.number().int(),
+    created: countSchema(),
+    updated: countSchema(),
+    deleted: countSchema(),
+    unchanged: countSchema(),
   })
   .meta({ id: 'SetChanges' })
 

@@ -1,6 +1,23 @@
 import { z } from 'zod'
 
+/**
+ * The bounds the server enforces, each declared in the OpenAPI document by the schema that enforces it
+ * (maxLength, maxItems, minimum/maximum). Input schemas check them; the output schemas of the same
+ * values use the same constants, so what the document says a field holds cannot drift from what the
+ * server accepts. A request body is further bounded as a whole by BODY_LIMIT_BYTES: a field's bound
+ * caps one value, BODY_LIMIT_BYTES the request (the largest set of calendars allowed by these bounds,
+ * MAX_CALENDARS_PER_SET entries of 1024 + 1024 + 8192 characters, is far beyond the default 4 MiB body
+ * limit, so in practice the body limit is met first for large sets, and a field's bound for one value).
+ */
 export const MAX_ID_LENGTH = 1024
+/** ISO 8601 timestamps the server writes (`2026-12-01T10:00:00.000Z`, 24 characters; 27 with an extended year). */
+export const MAX_TIMESTAMP_LENGTH = 32
+/** A UUID in its canonical text form. */
+export const UUID_LENGTH = 36
+/** A message the server writes (a sync run's error or note, a problem's detail): cut to this length. */
+export const MAX_MESSAGE_LENGTH = 2048
+/** Every integer the API stores is a PostgreSQL `integer` (int4). */
+export const MAX_INT32 = 2_147_483_647
 
 /**
  * The building blocks of every string the API accepts (body fields, path and query parameters, headers):
@@ -50,17 +67,50 @@ export const idSchema = identifier()
   .min(1, 'must not be empty')
   .max(MAX_ID_LENGTH, `must be at most ${MAX_ID_LENGTH} characters`)
 
-/** A set's version, rising by exactly 1 each time the set changes; also its ETag. */
-export const versionSchema = z.number().int().min(0)
+/** A set's version, rising by exactly 1 each time the set changes; also its ETag (an int4 column). */
+export const versionSchema = z.int().min(0).max(MAX_INT32)
 
 /** A version number in a query string (`?version=`, `?since=`). */
-export const versionQuerySchema = z.coerce.number().int().min(0).max(2_147_483_647)
+export const versionQuerySchema = z.coerce.number().int().min(0).max(MAX_INT32)
+
+// ---- Output shapes: what the server answers, bounded by what it accepts or writes ----------------------
+
+/** An id the server accepted through idSchema (or a Flex id it stored under the same bound). */
+export const storedId = () => z.string().max(MAX_ID_LENGTH)
+
+/** Stored text whose input schema enforced `max` characters. */
+export const storedText = (max: number) => z.string().max(max)
+
+/** A timestamp the server writes (Date.toISOString). */
+export const timestampSchema = () => z.iso.datetime().max(MAX_TIMESTAMP_LENGTH)
+
+/** A UUID the server generated. */
+export const uuidSchema = () => z.uuid().max(UUID_LENGTH)
+
+/** A message the server wrote, cut by boundedMessage. */
+export const messageSchema = () => z.string().max(MAX_MESSAGE_LENGTH)
+
+/** A count or a number of milliseconds the server stored in an int4 column, or counted. */
+export const countSchema = () => z.int().min(0).max(MAX_INT32)
+
+/** A message cut to MAX_MESSAGE_LENGTH characters (never inside a UTF-16 surrogate pair), ending in `…` when cut. */
+export function boundedMessage(text: string, max = MAX_MESSAGE_LENGTH): string {
+  if (text.length <= max) return text
+  let end = max - 1
+  const last = text.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1
+  return `${text.slice(0, end)}…`
+}
+
+/** The longest If-Match header accepted: room for about 90 entity tags. */
+export const MAX_IF_MATCH_LENGTH = 1024
 
 /**
  * If-Match (RFC 9110 §13.1.1): `*`, or a list of strong entity tags like `"3", "4"`. Weak tags never
  * match for If-Match, so they are refused as malformed. Parsed to '*' or the list of versions.
  */
 export const ifMatchSchema = identifier()
+  .max(MAX_IF_MATCH_LENGTH, `must be at most ${MAX_IF_MATCH_LENGTH} characters`)
   .transform((value, ctx): '*' | number[] => {
     if (value.trim() === '*') return '*'
     const versions: number[] = []

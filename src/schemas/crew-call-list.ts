@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { syncStateValues } from './crew.ts'
 import { crewCallSummarySchema } from './crew-lists.ts'
-import { nextCursorSchema, pageQueryShape } from './pagination.ts'
+import { MAX_PAGE_SIZE, nextCursorSchema, pageQueryShape } from './pagination.ts'
 
 /** Every crew call across jobs, newest activity first (GET /v1/crew-calls), paginated like /v1/sync-runs. */
 
@@ -16,6 +16,7 @@ export const allCrewCallsPageSchema = z
   .object({
     crewCalls: z
       .array(crewCallSummarySchema)
+      .max(MAX_PAGE_SIZE)
       .describe(
         'Newest activity first: by the start of their last sync run (their creation when never synced), ' +
           'then id; so with `state=failed` the newest failure comes first.',

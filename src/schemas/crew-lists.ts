@@ -1,14 +1,22 @@
 import { z } from 'zod'
-import { freeText, versionSchema } from './common.ts'
-import { crewCallSchema, crewCallSyncSchema, departments, technicianSchema } from './crew.ts'
-import { ID_CURSOR_MAX_LENGTH, nextCursorSchema, pageQueryShape } from './pagination.ts'
+import { freeText, storedId, storedText, timestampSchema, uuidSchema, versionSchema } from './common.ts'
+import {
+  crewCallSchema,
+  crewCallSyncSchema,
+  departmentSchema,
+  MAX_DEPARTMENTS,
+  MAX_ROLE_LENGTH,
+  MAX_TECHNICIAN_NAME_LENGTH,
+  technicianSchema,
+} from './crew.ts'
+import { ID_CURSOR_MAX_LENGTH, MAX_PAGE_SIZE, nextCursorSchema, pageQueryShape } from './pagination.ts'
 
 /** The lists of crew data, each paginated like /v1/sync-runs (see schemas/pagination.ts). */
 
 export const techniciansQuerySchema = z.strictObject({
   q: freeText()
     .min(1, 'must not be empty')
-    .max(256)
+    .max(MAX_TECHNICIAN_NAME_LENGTH)
     .optional()
     .describe('Only technicians whose id or name contains this text, ignoring case (no wildcards).'),
   ...pageQueryShape(ID_CURSOR_MAX_LENGTH),
@@ -17,7 +25,10 @@ export const techniciansQuerySchema = z.strictObject({
 export type TechniciansQuery = z.output<typeof techniciansQuerySchema>
 
 export const techniciansPageSchema = z
-  .object({ technicians: z.array(technicianSchema).describe('Sorted by id.'), nextCursor: nextCursorSchema })
+  .object({
+    technicians: z.array(technicianSchema).max(MAX_PAGE_SIZE).describe('Sorted by id.'),
+    nextCursor: nextCursorSchema,
+  })
   .meta({ id: 'TechniciansPage' })
 
 export type TechniciansPage = z.output<typeof techniciansPageSchema>
@@ -35,7 +46,7 @@ export const crewCallsQuerySchema = z.strictObject(pageQueryShape())
 
 export const crewCallsPageSchema = z
   .object({
-    crewCalls: z.array(crewCallSummarySchema).describe('Sorted by department.'),
+    crewCalls: z.array(crewCallSummarySchema).max(MAX_DEPARTMENTS).describe('Sorted by department.'),
     nextCursor: nextCursorSchema,
   })
   .meta({ id: 'CrewCallsPage' })
@@ -44,12 +55,12 @@ export type CrewCallsPage = z.output<typeof crewCallsPageSchema>
 
 export const technicianAssignmentSchema = z
   .object({
-    crewCallId: z.uuid(),
-    jobId: z.string(),
-    department: z.enum(departments),
-    role: z.string().nullable(),
-    flexLineItemId: z.string().nullable().describe("The technician's crew line in Flex; null until synced."),
-    syncedAt: z.iso.datetime().nullable().describe('When a sync last recorded or checked this line.'),
+    crewCallId: uuidSchema(),
+    jobId: storedId(),
+    department: departmentSchema,
+    role: storedText(MAX_ROLE_LENGTH).nullable(),
+    flexLineItemId: storedId().nullable().describe("The technician's crew line in Flex; null until synced."),
+    syncedAt: timestampSchema().nullable().describe('When a sync last recorded or checked this line.'),
     rosterVersion: versionSchema.describe("The crew call's roster version (its ETag)."),
   })
   .meta({ id: 'TechnicianAssignment' })
@@ -60,7 +71,10 @@ export const technicianAssignmentsQuerySchema = z.strictObject(pageQueryShape(ID
 
 export const technicianAssignmentsPageSchema = z
   .object({
-    assignments: z.array(technicianAssignmentSchema).describe('Sorted by jobId, then department.'),
+    assignments: z
+      .array(technicianAssignmentSchema)
+      .max(MAX_PAGE_SIZE)
+      .describe('Sorted by jobId, then department.'),
     nextCursor: nextCursorSchema,
   })
   .meta({ id: 'TechnicianAssignmentsPage' })

@@ -1,6 +1,15 @@
 import { z } from 'zod'
-import { queryBoolean } from './common.ts'
-import { type SyncState, syncStateValues } from './crew.ts'
+import { countSchema, messageSchema, queryBoolean, storedId, timestampSchema, uuidSchema } from './common.ts'
+import { departmentSchema, type SyncState, syncStateValues } from './crew.ts'
+
+/**
+ * The longest lists of the report. Duplicates: one entry per natural key checked (a handful). The crew
+ * call lists and the missing lines are cut at MAX_REPORT_ITEMS (IntegrityService), so one report stays
+ * bounded however many crew calls are in trouble: fix those, and the next report shows the rest.
+ */
+export const MAX_NATURAL_KEYS = 16
+export const MAX_NATURAL_KEY_LENGTH = 64
+export const MAX_REPORT_ITEMS = 1000
 
 export const integrityQuerySchema = z.strictObject({
   checkFlex: queryBoolean('Also read Flex and list recorded crew lines it no longer has.'),
@@ -9,40 +18,50 @@ export const integrityQuerySchema = z.strictObject({
 export const integrityReportSchema = z
   .object({
     duplicates: z
-      .array(z.object({ key: z.string(), groups: z.number().int().describe('Should be 0.') }))
+      .array(
+        z.object({
+          key: z.string().max(MAX_NATURAL_KEY_LENGTH),
+          groups: countSchema().describe('Should be 0.'),
+        }),
+      )
+      .max(MAX_NATURAL_KEYS)
       .describe('For every natural key, how many values occur more than once.'),
     missingFlexLines: z
       .array(
         z.object({
-          jobId: z.string(),
-          department: z.string(),
-          technicianId: z.string(),
-          flexLineItemId: z.string(),
+          jobId: storedId(),
+          department: departmentSchema,
+          technicianId: storedId(),
+          flexLineItemId: storedId(),
         }),
       )
+      .max(MAX_REPORT_ITEMS)
       .nullable()
       .describe(
         'Crew lines recorded here that Flex no longer has; null unless checkFlex=true. The next sync repairs them.',
       ),
-    crewCallsWhoseLastSyncFailed: z.array(
-      z.object({
-        jobId: z.string(),
-        department: z.string(),
-        runId: z.string(),
-        finishedAt: z.iso.datetime().nullable(),
-      }),
-    ),
+    crewCallsWhoseLastSyncFailed: z
+      .array(
+        z.object({
+          jobId: storedId(),
+          department: departmentSchema,
+          runId: uuidSchema(),
+          finishedAt: timestampSchema().nullable(),
+        }),
+      )
+      .max(MAX_REPORT_ITEMS),
     crewCallsQuarantined: z
       .array(
         z.object({
-          jobId: z.string(),
-          department: z.string(),
-          lostRuns: z.number().int().describe('Runs in a row lost with their process.'),
-          quarantinedAt: z.iso.datetime(),
-          runId: z.uuid().nullable().describe('The last lost run, closed with the reason.'),
-          reason: z.string(),
+          jobId: storedId(),
+          department: departmentSchema,
+          lostRuns: countSchema().describe('Runs in a row lost with their process.'),
+          quarantinedAt: timestampSchema(),
+          runId: uuidSchema().nullable().describe('The last lost run, closed with the reason.'),
+          reason: messageSchema(),
         }),
       )
+      .max(MAX_REPORT_ITEMS)
       .describe(
         'Crew calls whose sync ended the process SYNC_MAX_CRASHES times in a row (runs claimed and never ' +
           'finished): failed, and claimed by no worker until a roster change or a manual sync re-arms them.',
@@ -50,9 +69,9 @@ export const integrityReportSchema = z
     crewCallsBySyncState: z
       .object(
         // An object with one property per state (not a record keyed by an enum): the document lists them.
-        Object.fromEntries(syncStateValues.map((state) => [state, z.number().int()])) as Record<
+        Object.fromEntries(syncStateValues.map((state) => [state, countSchema()])) as Record<
           SyncState,
-          z.ZodNumber
+          ReturnType<typeof countSchema>
         >,
       )
       .describe('Crew calls per sync state; `failed` ones wait for a roster change or a manual sync.'),
@@ -63,10 +82,10 @@ export const integrityReportSchema = z
         'How long the oldest roster change not yet reconciled with Flex has waited; 0 when none waits.',
       ),
     syncsLast24h: z.object({
-      runs: z.number().int(),
-      failed: z.number().int(),
+      runs: countSchema(),
+      failed: countSchema(),
       failureRate: z.number().min(0).max(1),
-      meanDurationMs: z.number().int().nullable(),
+      meanDurationMs: countSchema().nullable(),
     }),
     webhooks: z
       .object({

@@ -1,23 +1,44 @@
 import { z } from 'zod'
+import { MAX_MESSAGE_LENGTH } from './common.ts'
+
+/**
+ * The bounds of a problem: the problem-details plugin cuts `detail` and `instance` and lists at most
+ * MAX_FIELD_ERRORS fields at fault (the first ones; `detail` says how many there were).
+ */
+export const MAX_FIELD_ERRORS = 100
+export const MAX_POINTER_LENGTH = 2048
+export const MAX_PROBLEM_TYPE_LENGTH = 256
+export const MAX_PROBLEM_TITLE_LENGTH = 256
+export const MAX_INSTANCE_LENGTH = 2048
 
 export const fieldErrorSchema = z
   .object({
     in: z.enum(['body', 'path', 'query', 'header']).describe('The part of the request at fault.'),
-    pointer: z.string().describe('JSON pointer (RFC 6901) into that part, e.g. /calendars/3/calendarId.'),
-    detail: z.string(),
+    pointer: z
+      .string()
+      .max(MAX_POINTER_LENGTH)
+      .describe('JSON pointer (RFC 6901) into that part, e.g. /calendars/3/calendarId.'),
+    detail: z.string().max(MAX_MESSAGE_LENGTH),
   })
   .meta({ id: 'FieldError' })
 
 /** RFC 9457 problem details, with the request id and (for validation) every field at fault. */
 export const problemSchema = z
   .object({
-    type: z.string().describe('Stable URI identifying the problem type.'),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string().optional(),
-    instance: z.string().optional().describe('The request path.'),
-    requestId: z.string().describe('Also in the x-request-id response header and in the server log.'),
-    errors: z.array(fieldErrorSchema).optional(),
+    type: z.string().max(MAX_PROBLEM_TYPE_LENGTH).describe('Stable URI identifying the problem type.'),
+    title: z.string().max(MAX_PROBLEM_TITLE_LENGTH),
+    status: z.int().min(400).max(599),
+    detail: z.string().max(MAX_MESSAGE_LENGTH).optional(),
+    instance: z.string().max(MAX_INSTANCE_LENGTH).optional().describe('The request path.'),
+    requestId: z
+      .string()
+      .max(128)
+      .describe('Also in the x-request-id response header and in the server log.'),
+    errors: z
+      .array(fieldErrorSchema)
+      .max(MAX_FIELD_ERRORS)
+      .optional()
+      .describe(`The fields at fault, the first ${MAX_FIELD_ERRORS} when there are more.`),
   })
   .meta({ id: 'Problem' })
 
@@ -49,11 +70,15 @@ export const problemResponses = {
   ),
   415: problemResponse('The body is not application/json. Nothing was written.'),
   422: problemResponse(
-    'The Idempotency-Key was already used, by this credential on this path, for a request with another body ' +
-      'or query. Nothing was written.',
+    'The Idempotency-Key was already used, by this credential on this path, for a request with another body, ' +
+      'query or If-Match (named when it is the If-Match). Nothing was written.',
   ),
   429: problemResponse('The credential spent its request budget; retry after Retry-After seconds.'),
   500: problemResponse('Unexpected error; the request id is in the log. Nothing internal is disclosed.'),
+  501: problemResponse(
+    'Flex is not configured on this deployment (type urn:rostersync:problem:flex-not-configured): not ' +
+      'temporary, so no Retry-After; an operator sets FLEX_BASE_URL and FLEX_AUTH_TOKEN and restarts.',
+  ),
   502: problemResponse('Flex failed; the sync run records why.'),
   503: problemResponse('The database is busy or restarting; retry after Retry-After seconds.'),
 } as const

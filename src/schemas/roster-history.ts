@@ -1,7 +1,8 @@
 import { z } from 'zod'
 import { historyVersionSchema } from './calendar-history.ts'
-import { versionQuerySchema, versionSchema } from './common.ts'
-import { nextCursorSchema, pageQueryShape } from './pagination.ts'
+import { storedId, storedText, versionQuerySchema, versionSchema } from './common.ts'
+import { departmentSchema, MAX_ROLE_LENGTH, MAX_ROSTER_SIZE } from './crew.ts'
+import { MAX_PAGE_SIZE, nextCursorSchema, pageQueryShape } from './pagination.ts'
 
 export const rosterReadQuerySchema = z.strictObject({
   version: versionQuerySchema
@@ -16,9 +17,9 @@ export const rosterHistoryQuerySchema = z.strictObject(pageQueryShape())
 
 export const rosterHistoryPageSchema = z
   .object({
-    jobId: z.string(),
-    department: z.string(),
-    versions: z.array(historyVersionSchema).describe('Newest first.'),
+    jobId: storedId(),
+    department: departmentSchema,
+    versions: z.array(historyVersionSchema).max(MAX_PAGE_SIZE).describe('Newest first.'),
     nextCursor: nextCursorSchema,
   })
   .meta({ id: 'RosterHistoryPage' })
@@ -34,19 +35,24 @@ export const rosterChangesQuerySchema = z.strictObject({
 })
 
 const historyAssignmentSchema = z
-  .object({ technicianId: z.string(), role: z.string().nullable() })
+  .object({ technicianId: storedId(), role: storedText(MAX_ROLE_LENGTH).nullable() })
   .meta({ id: 'HistoryAssignment' })
 
 export const rosterChangesSchema = z
   .object({
     since: versionSchema,
     version: versionSchema.describe('The current version: the next `since`.'),
-    created: z.array(historyAssignmentSchema).describe('On the roster now, not at `since`.'),
+    created: z
+      .array(historyAssignmentSchema)
+      .max(MAX_ROSTER_SIZE)
+      .describe('On the roster now, not at `since`.'),
     updated: z
       .array(historyAssignmentSchema)
+      .max(MAX_ROSTER_SIZE)
       .describe('On it at `since` and now, with another role (as now).'),
     deleted: z
-      .array(z.object({ technicianId: z.string() }))
+      .array(z.object({ technicianId: storedId() }))
+      .max(MAX_ROSTER_SIZE)
       .describe('On it at `since`, not now (tombstones).'),
   })
   .meta({ id: 'RosterChanges' })

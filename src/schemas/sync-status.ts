@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { countSchema } from './common.ts'
 import { type SyncState, syncStateValues } from './crew.ts'
 
 /** How the reconcile queue and the shared Flex call budget stand (GET /v1/sync-status). */
@@ -10,25 +11,25 @@ export const syncStatusSchema = z
     crewCallsBySyncState: z
       .object(
         // One property per state (not a record keyed by an enum): the document lists them.
-        Object.fromEntries(syncStateValues.map((state) => [state, z.number().int()])) as Record<
+        Object.fromEntries(syncStateValues.map((state) => [state, countSchema()])) as Record<
           SyncState,
-          z.ZodNumber
+          ReturnType<typeof countSchema>
         >,
       )
       .describe('Crew calls per sync state; `failed` ones wait for a roster change or a manual sync.'),
-    due: z.number().int().describe('Crew calls due for a reconcile now and not running: the queue depth.'),
+    due: countSchema().describe('Crew calls due for a reconcile now and not running: the queue depth.'),
     oldestPendingChangeSeconds: z
       .number()
       .min(0)
       .describe('How long the oldest roster change not yet in Flex has waited; 0 when none waits.'),
     flexCalls: z
       .object({
-        perHour: z.number().int().describe('FLEX_CALLS_PER_HOUR: calls all instances may make in any hour.'),
-        perDay: z.number().int().describe('FLEX_CALLS_PER_DAY: the same over any 24 hours.'),
-        usedLastHour: z.number().int(),
-        usedLastDay: z.number().int(),
-        leftThisHour: z.number().int(),
-        leftToday: z.number().int(),
+        perHour: countSchema().describe('FLEX_CALLS_PER_HOUR: calls all instances may make in any hour.'),
+        perDay: countSchema().describe('FLEX_CALLS_PER_DAY: the same over any 24 hours.'),
+        usedLastHour: countSchema(),
+        usedLastDay: countSchema(),
+        leftThisHour: countSchema(),
+        leftToday: countSchema(),
       })
       .describe('The shared Flex call budget: used and left over the sliding hour and day.'),
   })

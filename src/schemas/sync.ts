@@ -1,7 +1,28 @@
 import { z } from 'zod'
-import { idSchema, queryBoolean } from './common.ts'
-import { departments } from './crew.ts'
-import { nextCursorSchema, pageQueryShape } from './pagination.ts'
+import {
+  countSchema,
+  idSchema,
+  messageSchema,
+  queryBoolean,
+  storedId,
+  timestampSchema,
+  uuidSchema,
+} from './common.ts'
+import { departmentSchema, MAX_DEPARTMENTS, MAX_ROSTER_SIZE } from './crew.ts'
+import { MAX_PAGE_SIZE, nextCursorSchema, pageQueryShape } from './pagination.ts'
+
+/**
+ * The most ids a run's list records (technicians, or Flex lines for removed and ignored): a roster holds
+ * at most MAX_ROSTER_SIZE technicians, and a Flex listing at most FLEX_MAX_ANSWER_BYTES; a longer list is
+ * recorded cut, with a note saying how many were left out (SyncRunLog).
+ */
+export const MAX_RUN_LIST_ITEMS = 10_000
+/** The most errors and notes a run records (one error per technician at most, plus the run's own). */
+export const MAX_RUN_ERRORS = MAX_ROSTER_SIZE + 10
+export const MAX_RUN_NOTES = 100
+
+/** A run's list of ids. */
+const runIds = () => z.array(storedId()).max(MAX_RUN_LIST_ITEMS)
 
 export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
 export type SyncStatus = (typeof syncStatuses)[number]
@@ -13,9 +34,9 @@ export type SyncTrigger = (typeof syncTriggers)[number]
 export const syncErrorSchema = z
   .object({
     operation: z.enum(['list', 'add', 'set-role', 'remove', 'record', 'run', 'budget']),
-    technicianId: z.string().optional(),
-    lineItemId: z.string().optional(),
-    message: z.string(),
+    technicianId: storedId().optional(),
+    lineItemId: storedId().optional(),
+    message: messageSchema(),
   })
   .meta({ id: 'SyncError' })
 
@@ -23,33 +44,31 @@ export type SyncErrorView = z.output<typeof syncErrorSchema>
 
 export const syncRunSchema = z
   .object({
-    id: z.uuid(),
-    crewCallId: z.uuid(),
-    jobId: z.string(),
-    department: z.enum(departments),
+    id: uuidSchema(),
+    crewCallId: uuidSchema(),
+    jobId: storedId(),
+    department: departmentSchema,
     trigger: z.enum(syncTriggers),
     status: z.enum(syncStatuses),
-    added: z.array(z.string()).describe('Technicians given a new crew line.'),
-    removed: z.array(z.string()).describe('Flex line ids removed (technicians off the roster, duplicates).'),
-    repaired: z
-      .array(z.string())
-      .describe('Technicians whose recorded line had vanished and was added again.'),
-    adopted: z.array(z.string()).describe('Technicians whose existing, unrecorded line was taken over.'),
-    rolesSet: z.array(z.string()).describe('Technicians whose business role was set in Flex.'),
-    unchanged: z.array(z.string()).describe('Technicians already right in Flex.'),
-    ignored: z.array(z.string()).describe('Flex line ids of contacts rostersync does not know: left alone.'),
-    errors: z.array(syncErrorSchema),
+    added: runIds().describe('Technicians given a new crew line.'),
+    removed: runIds().describe('Flex line ids removed (technicians off the roster, duplicates).'),
+    repaired: runIds().describe('Technicians whose recorded line had vanished and was added again.'),
+    adopted: runIds().describe('Technicians whose existing, unrecorded line was taken over.'),
+    rolesSet: runIds().describe('Technicians whose business role was set in Flex.'),
+    unchanged: runIds().describe('Technicians already right in Flex.'),
+    ignored: runIds().describe('Flex line ids of contacts rostersync does not know: left alone.'),
+    errors: z.array(syncErrorSchema).max(MAX_RUN_ERRORS),
     notes: z
-      .array(z.string())
+      .array(messageSchema())
+      .max(MAX_RUN_NOTES)
       .describe('What the run could not verify in Flex and how it went on, e.g. roles it could not read.'),
-    retryAt: z.iso
-      .datetime()
+    retryAt: timestampSchema()
       .nullable()
       .describe('When a deferred run (Flex call budget spent, or Flex answered 429) may be tried again.'),
-    flexCalls: z.number().int().describe('HTTP attempts the run made to Flex, retries included.'),
-    startedAt: z.iso.datetime(),
-    finishedAt: z.iso.datetime().nullable(),
-    durationMs: z.number().int().nullable(),
+    flexCalls: countSchema().describe('HTTP attempts the run made to Flex, retries included.'),
+    startedAt: timestampSchema(),
+    finishedAt: timestampSchema().nullable(),
+    durationMs: countSchema().nullable(),
   })
   .meta({ id: 'SyncRun' })
 
@@ -57,13 +76,13 @@ export type SyncRunView = z.output<typeof syncRunSchema>
 
 export const syncPlanSchema = z
   .object({
-    add: z.array(z.string()),
-    repair: z.array(z.string()),
-    adopt: z.array(z.string()),
-    remove: z.array(z.string()),
-    setRole: z.array(z.string()),
-    unchanged: z.array(z.string()),
-    ignored: z.array(z.string()),
+    add: runIds(),
+    repair: runIds(),
+    adopt: runIds(),
+    remove: runIds(),
+    setRole: runIds(),
+    unchanged: runIds(),
+    ignored: runIds(),
   })
   .meta({ id: 'SyncPlan' })
 
@@ -79,11 +98,13 @@ export const syncResponseSchema = z
 
 export const jobParamsSchema = z.object({ jobId: idSchema })
 
-export const jobSyncResponseSchema = z.object({ runs: z.array(syncRunSchema) }).meta({ id: 'JobSyncResult' })
+export const jobSyncResponseSchema = z
+  .object({ runs: z.array(syncRunSchema).max(MAX_DEPARTMENTS) })
+  .meta({ id: 'JobSyncResult' })
 
 export const syncRunsQuerySchema = z.strictObject({
   jobId: idSchema.optional(),
-  department: z.enum(departments).optional(),
+  department: departmentSchema.optional(),
   status: z.enum(syncStatuses).optional(),
   trigger: z.enum(syncTriggers).optional(),
   ...pageQueryShape(),
@@ -92,5 +113,5 @@ export const syncRunsQuerySchema = z.strictObject({
 export type SyncRunsQuery = z.output<typeof syncRunsQuerySchema>
 
 export const syncRunsPageSchema = z
-  .object({ runs: z.array(syncRunSchema), nextCursor: nextCursorSchema })
+  .object({ runs: z.array(syncRunSchema).max(MAX_PAGE_SIZE), nextCursor: nextCursorSchema })
   .meta({ id: 'SyncRunsPage' })

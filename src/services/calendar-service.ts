@@ -4,17 +4,13 @@ import type { CalendarInput, CalendarSetView, CalendarView } from '../schemas/ca
 import type { IfMatch } from '../schemas/common.ts'
 import type { Author } from './author.ts'
 import { versionOutOfHistory } from './history-versions.ts'
-import type { HeldKey } from './idempotency/held-key.ts'
-import type { KeyHold } from './idempotency/key-store.ts'
+import type { KeyVerdict, RequestKey } from './idempotency/request-key.ts'
 import { checkIfMatch, ifMatchVersions } from './if-match.ts'
 
 export interface CalendarServiceDeps {
   prisma: PrismaClient
-  /**
-   * The current request's Idempotency-Key, reserved for a write that stores the response itself; undefined
-   * when the request has none (IdempotencyService.keyToStoreWithWrite).
-   */
-  keyToStoreWithWrite: () => HeldKey | undefined
+  /** The current request's Idempotency-Key (IdempotencyService.currentKey), taken by the write's statement. */
+  currentKey: () => RequestKey | undefined
 }
 
 /** A replace's answer as PostgreSQL rendered it (ReplaceCalendarsResult as compact JSON), and its version. */
@@ -63,10 +59,9 @@ export class CalendarService {
    * updates those whose fields differ, and leaves the rest (and every created_at) untouched. The
    * version rises by 1 only when something changed, so a replay reports everything unchanged.
    *
-   * One round trip: the SQL function replace_calendar_set (a migration) does it all in one statement
-   * and answers with the response body as JSON text, which the route sends as is. With an
-   * Idempotency-Key, the same statement stores that answer as the key's response, so the write and
-   * its kept response commit together (a key a retry took over meanwhile: 409, nothing written).
+   * One round trip: the SQL function replace_calendar_set does it all in one statement and answers with
+   * the response body as JSON text, which the route sends as is. With an Idempotency-Key, the same
+   * statement takes the key and stores that answer as its response (docs/api.md, Idempotency).
    */
   async replace(
     userId: string,
@@ -78,12 +73,12 @@ export class CalendarService {
     try {
       const [result] = await this.write(
         ifMatch,
-        (versions, hold) =>
-          // The database must decide: lock, compare, delete, upsert, record, render and store as one statement.
+        (versions, key) =>
+          // The database must decide: take the key, lock, compare, delete, upsert, record, render and store
+          // as one statement.
           this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
           SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb, ${author.actor},
-                                             ${author.requestId}, NULL, ${hold?.scope ?? null}, ${hold?.key ?? null},
-                                             ${hold?.owner ?? null}::uuid)`,
+                                             ${author.requestId}, NULL, ${key}::jsonb)`,
       )
       return this.rendered(result, ifMatch)
     } finally {
@@ -105,11 +100,10 @@ export class CalendarService {
   ): Promise<RenderedReplace> {
     const [result] = await this.write(
       ifMatch,
-      (versions, hold) =>
+      (versions, key) =>
         this.deps.prisma.$queryRaw<(ReplaceResultRow & { version_available: boolean })[]>`
         SELECT * FROM restore_calendar_set(${userId}, ${version}::int, ${versions}::int[], ${author.actor},
-                                           ${author.requestId}, ${hold?.scope ?? null}, ${hold?.key ?? null},
-                                           ${hold?.owner ?? null}::uuid)`,
+                                           ${author.requestId}, ${key}::jsonb)`,
     )
     if (result && !result.version_available) {
       throw versionOutOfHistory(version, result.version, `the set of ${userId}`)
@@ -117,26 +111,14 @@ export class CalendarService {
     return this.rendered(result, ifMatch)
   }
 
-  /**
-   * Runs a write that stores the request's response itself when it holds an Idempotency-Key: the key
-   * is reserved for it, and given back when the write fails or wrote nothing.
-   */
-  private async write<Row extends ReplaceResultRow>(
+  /** Runs a set function, with the request's Idempotency-Key when it has one (taken in the same statement). */
+  private write<Row extends ReplaceResultRow>(
     ifMatch: IfMatch | undefined,
-    call: (versions: number[] | null, hold: KeyHold | undefined) => Promise<Row[]>,
+    call: (versions: number[] | null, key: string | null) => Promise<Row[]>,
   ): Promise<Row[]> {
     const versions = ifMatchVersions(ifMatch)
-    const key = this.deps.keyToStoreWithWrite()
-    let rows: Row[]
-    try {
-      rows = await call(versions, key?.hold)
-    } catch (error) {
-      key?.declined()
-      throw error
-    }
-    if (rows[0]?.answer) key?.markStoredWithWrite()
-    else key?.declined() // nothing written, nothing stored: a 4xx answer is kept as any answer is
-    return rows
+    const key = this.deps.currentKey()
+    return key ? key.inStatement((argument) => call(versions, argument)) : call(versions, null)
   }
 
   private rendered(result: ReplaceResultRow | undefined, ifMatch: IfMatch | undefined): RenderedReplace {
@@ -154,6 +136,8 @@ interface ReplaceResultRow {
   precondition_failed: boolean
   /** The answer's body; null when If-Match failed (nothing was written). */
   answer: string | null
+  /** What the Idempotency-Key held instead of being taken (nothing was written); null otherwise. */
+  key_verdict: KeyVerdict | null
 }
 
 /** The set as replace_calendar_set's jsonb parameter (its jsonb_to_recordset names the columns). */

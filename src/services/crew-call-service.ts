@@ -2,7 +2,7 @@ import type { PrismaClient } from '../db/prisma.ts'
 import type { RunInTransaction } from '../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../errors/domain-errors.ts'
 import type { IfMatch } from '../schemas/common.ts'
-import { type CrewCallView, type Department, departments } from '../schemas/crew.ts'
+import { type CrewCallView, DEPARTMENT_NAME, type Department } from '../schemas/crew.ts'
 import type { CrewCallsPage } from '../schemas/crew-lists.ts'
 import type { PageQuery } from '../schemas/pagination.ts'
 import { flexMayHoldLinesOf } from './flex-line-guard.ts'
@@ -10,9 +10,9 @@ import { checkIfMatch } from './if-match.ts'
 import { decodeCursor, toPage } from './pagination.ts'
 import {
   LAST_RUN,
-  SYNC_STATUS_COLUMNS,
   type SyncStatusRow,
   scheduleAfterChange,
+  syncStatusColumns,
   toSyncStatus,
 } from './sync/sync-schedule.ts'
 
@@ -21,6 +21,8 @@ export interface CrewCallServiceDeps {
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: a new crew call, or one moved to another element, is reconciled this long after. */
   syncDebounceMs: number
+  /** Whether Flex is configured (sync states read `not-configured` without it). */
+  flexConfigured: boolean
 }
 
 export const crewCallName = (jobId: string, department: string) => `${department} crew call of job ${jobId}`
@@ -62,12 +64,12 @@ export class CrewCallService {
     const [after] =
       query.cursor === undefined
         ? [null]
-        : decodeCursor(query.cursor, 1, ([department]) => departments.includes(department as Department))
-    // Raw: the sync state is computed by the database (SYNC_STATUS_COLUMNS), as for a single crew call.
+        : decodeCursor(query.cursor, 1, ([department]) => DEPARTMENT_NAME.test(String(department)))
+    // Raw: the sync state is computed by the database (syncStatusColumns), as for a single crew call.
     const rows = await this.deps.prisma.$queryRaw<
       (SyncStatusRow & { id: string; department: Department; flex_element_id: string })[]
     >`
-      SELECT cc.id, cc.department, cc.flex_element_id, ${SYNC_STATUS_COLUMNS}
+      SELECT cc.id, cc.department, cc.flex_element_id, ${syncStatusColumns(this.deps.flexConfigured)}
         FROM crew_calls cc ${LAST_RUN}
        WHERE cc.job_id = ${jobId} AND (${after}::text IS NULL OR cc.department > ${after}::text)
        ORDER BY cc.department
@@ -132,7 +134,7 @@ export class CrewCallService {
   }
 
   /**
-   * Creates the crew call or points it at another Flex element. The element may change only while no
+   * Creates the crew call or points it at another Flex element, if it is still at If-Match's version. The element may change only while no
    * crew line has been recorded (those lines live in the old element), and an element serves one
    * crew call: two would remove each other's crew.
    */
@@ -140,13 +142,21 @@ export class CrewCallService {
     jobId: string,
     department: Department,
     flexElementId: string,
-  ): Promise<{ crewCall: CrewCallView; created: boolean }> {
+    ifMatch?: IfMatch,
+  ): Promise<{ crewCall: CrewCallView; created: boolean; version: number }> {
     return this.deps.runInTransaction(async (tx) => {
       // The row lock serializes writes of one crew call (its roster writes take it too).
-      const [current] = await tx.$queryRaw<{ id: string; flex_element_id: string }[]>`
-        SELECT id, flex_element_id FROM crew_calls WHERE job_id = ${jobId} AND department = ${department} FOR UPDATE`
+      const [current] = await tx.$queryRaw<{ id: string; flex_element_id: string; version: number }[]>`
+        SELECT id, flex_element_id, version FROM crew_calls
+         WHERE job_id = ${jobId} AND department = ${department} FOR UPDATE`
+      // The crew call's version is its roster's (ETag); one that does not exist yet is at 0, as a set.
+      checkIfMatch(ifMatch, current?.version ?? 0)
       if (current?.flex_element_id === flexElementId)
-        return { crewCall: { id: current.id, jobId, department, flexElementId }, created: false }
+        return {
+          crewCall: { id: current.id, jobId, department, flexElementId },
+          created: false,
+          version: current.version,
+        }
       const owner = await tx.crewCall.findUnique({ where: { flexElementId }, select: VIEW })
       if (owner) {
         throw new ConflictError(
@@ -166,15 +176,19 @@ export class CrewCallService {
       }
       // One statement: the crew call and the reconcile it needs (SyncSchedule), which the typed
       // upsert cannot write (the schedule's columns are computed from the row's own values).
-      const [row] = await tx.$queryRaw<{ id: string }[]>`
+      const [row] = await tx.$queryRaw<{ id: string; version: number }[]>`
         INSERT INTO crew_calls (job_id, department, flex_element_id, sync_due_at, sync_pending_since)
         VALUES (${jobId}, ${department}, ${flexElementId},
                 now() + ${this.deps.syncDebounceMs}::int * interval '1 millisecond', now())
         ON CONFLICT (job_id, department) DO UPDATE SET flex_element_id = EXCLUDED.flex_element_id, updated_at = now(),
            ${scheduleAfterChange(this.deps.syncDebounceMs)}
-        RETURNING id`
+        RETURNING id, version`
       if (!row) throw new Error('crew call upsert returned no row')
-      return { crewCall: { id: row.id, jobId, department, flexElementId }, created: !current }
+      return {
+        crewCall: { id: row.id, jobId, department, flexElementId },
+        created: !current,
+        version: row.version,
+      }
     })
   }
 }

@@ -1,15 +1,16 @@
 import type { PrismaClient } from '../db/prisma.ts'
-import { ServiceUnavailableError, UpstreamError } from '../errors/domain-errors.ts'
+import { FlexNotConfiguredError, ServiceUnavailableError, UpstreamError } from '../errors/domain-errors.ts'
 import type { FlexPort } from '../flex/flex-client.ts'
 import { FlexError } from '../flex/flex-errors.ts'
-import type { IntegrityReport } from '../schemas/integrity.ts'
+import type { Department } from '../schemas/crew.ts'
+import { type IntegrityReport, MAX_REPORT_ITEMS } from '../schemas/integrity.ts'
 import { type FlexCallBudget, secondsUntil } from './sync/flex-call-budget.ts'
 import type { SyncLostRuns } from './sync/sync-lost-runs.ts'
 import type { SyncSchedule } from './sync/sync-schedule.ts'
 
 export interface IntegrityServiceDeps {
   prisma: PrismaClient
-  /** Undefined when Flex is not configured: checkFlex then answers 503. */
+  /** Undefined when Flex is not configured: checkFlex then answers 501 flex-not-configured. */
   flex: FlexPort | undefined
   /** checkFlex lists every element with recorded lines: those calls come out of the shared budget. */
   budget: FlexCallBudget
@@ -17,6 +18,16 @@ export interface IntegrityServiceDeps {
   lostRuns: SyncLostRuns
   /** Webhook endpoints disabled and deliveries failed. */
   webhookProblems: () => Promise<{ endpointsDisabled: number; deliveriesFailed: number }>
+}
+
+/**
+ * A list of crew calls (their department a column the database holds to the three departments) cut to
+ * the report's bound: the first MAX_REPORT_ITEMS, in the list's own order.
+ */
+function firstOfDepartments<T extends { department: string }>(
+  items: T[],
+): (T & { department: Department })[] {
+  return items.slice(0, MAX_REPORT_ITEMS) as (T & { department: Department })[]
 }
 
 /**
@@ -41,9 +52,9 @@ export class IntegrityService {
       ])
     return {
       duplicates,
-      missingFlexLines,
-      crewCallsWhoseLastSyncFailed: failedLastSync,
-      crewCallsQuarantined: quarantined.map((crewCall) => ({
+      missingFlexLines: missingFlexLines && firstOfDepartments(missingFlexLines),
+      crewCallsWhoseLastSyncFailed: firstOfDepartments(failedLastSync),
+      crewCallsQuarantined: firstOfDepartments(quarantined).map((crewCall) => ({
         ...crewCall,
         quarantinedAt: crewCall.quarantinedAt.toISOString(),
         reason: this.deps.lostRuns.reason,
@@ -120,10 +131,7 @@ export class IntegrityService {
 
   private async missingFlexLines() {
     const { flex } = this.deps
-    if (!flex)
-      throw new ServiceUnavailableError(
-        'Flex is not configured: checkFlex needs FLEX_BASE_URL and FLEX_AUTH_TOKEN',
-      )
+    if (!flex) throw new FlexNotConfiguredError('checkFlex cannot read it (ask without checkFlex)')
     const recorded = (
       await this.deps.prisma.crewAssignment.findMany({
         where: { flexLineItemId: { not: null } },

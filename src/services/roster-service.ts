@@ -9,25 +9,33 @@ import type {
   AssignmentView,
   CrewCallWithRosterView,
   Department,
-  ReplaceRosterResult,
   RosterView,
 } from '../schemas/crew.ts'
 import type { Author } from './author.ts'
 import { crewCallName, rosterName } from './crew-call-service.ts'
 import { versionOutOfHistory } from './history-versions.ts'
+import type { KeyVerdict, RequestKey } from './idempotency/request-key.ts'
 import { checkIfMatch, ifMatchVersions } from './if-match.ts'
 import { sortBy } from './sort-by.ts'
-import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from './sync/sync-schedule.ts'
+import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from './sync/sync-schedule.ts'
 
 export interface RosterServiceDeps {
   prisma: PrismaClient
   runInTransaction: RunInTransaction
   /** SYNC_DEBOUNCE_MS: every roster change schedules a reconcile this long after it (SyncSchedule). */
   syncDebounceMs: number
-  /** True when the current request stores its response with its write (it came with an Idempotency-Key). */
-  storesResponseWithWrite: () => boolean
+  /** Whether Flex is configured (sync states read `not-configured` without it). */
+  flexConfigured: boolean
+  /** The current request's Idempotency-Key (IdempotencyService.currentKey), taken by the write's statement. */
+  currentKey: () => RequestKey | undefined
   /** Told that a roster change's reconcile falls due in `dueInMs`: wakes this instance's sync workers then. */
   onSyncDue?: (dueInMs: number) => void
+}
+
+/** A replace's (or restore's) answer as PostgreSQL rendered it (ReplaceRosterResult as compact JSON). */
+export interface RenderedRoster {
+  version: number
+  json: string
 }
 
 type Nullable<T> = { [K in keyof T]: T[K] | null }
@@ -48,8 +56,10 @@ interface ReplaceRosterRow {
   created: number
   updated: number
   deleted: number
-  /** The final roster; null when the replace was refused. */
-  assignments: AssignmentView[] | null
+  /** The answer's body (ReplaceRosterResult as compact JSON); null when the replace was refused. */
+  answer: string | null
+  /** What the Idempotency-Key held instead of being taken (nothing was written); null otherwise. */
+  key_verdict: KeyVerdict | null
 }
 
 /**
@@ -98,7 +108,7 @@ export class RosterService {
     const rows = await this.deps.prisma.$queryRaw<
       (Nullable<AssignmentRecord> & SyncStatusRow & { id: string; flexElementId: string })[]
     >`
-      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${SYNC_STATUS_COLUMNS},
+      SELECT cc.id, cc.flex_element_id AS "flexElementId", ${syncStatusColumns(this.deps.flexConfigured)},
              ca.technician_id AS "technicianId", ca.role, ca.flex_line_item_id AS "flexLineItemId",
              ca.synced_at AS "syncedAt"
         FROM crew_calls cc ${LAST_RUN} LEFT JOIN crew_assignments ca ON ca.crew_call_id = cc.id
@@ -122,26 +132,28 @@ export class RosterService {
   /**
    * Makes the roster exactly `assignments`; the version rises by 1 only when something changed, and a
    * change schedules the crew call's reconcile with it. One round trip: the SQL function replace_roster
-   * (a migration) locks the crew call, checks If-Match and the technicians, deletes, upserts, marks the
-   * change and reads the roster in one statement; alone it is its own transaction, with an
-   * Idempotency-Key it runs in the transaction that stores the response (as CalendarService.replace).
+   * locks the crew call, checks If-Match and the technicians, deletes, upserts, marks the change and
+   * renders the answer in one statement; with an Idempotency-Key, the same statement takes the key and
+   * stores that answer (as CalendarService.replace).
    */
   async replace(
     key: CrewCallKey,
     assignments: AssignmentInput[],
     ifMatch: IfMatch | undefined,
     author: Author,
-  ): Promise<ReplaceRosterResult> {
+  ): Promise<RenderedRoster> {
     const roster = JSON.stringify(
       assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
     )
     const versions = ifMatchVersions(ifMatch)
     const [result] = await this.write(
-      (db) =>
-        // The database must decide: lock, compare, check, delete, upsert, mark and read as one statement.
-        db.$queryRaw<ReplaceRosterRow[]>`
+      (idempotency) =>
+        // The database must decide: take the key, lock, compare, check, delete, upsert, mark, render and
+        // store as one statement.
+        this.deps.prisma.$queryRaw<ReplaceRosterRow[]>`
         SELECT * FROM replace_roster(${key.jobId}, ${key.department}, ${versions}::int[], ${roster}::jsonb,
-                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`,
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId}, NULL,
+                                     ${idempotency}::jsonb)`,
     ).finally(() => forgetIfLarge(roster))
     if (!result) throw new Error('replace_roster returned no row')
     if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
@@ -170,14 +182,15 @@ export class RosterService {
     version: number,
     ifMatch: IfMatch | undefined,
     author: Author,
-  ): Promise<ReplaceRosterResult> {
+  ): Promise<RenderedRoster> {
     const versions = ifMatchVersions(ifMatch)
     const [result] = await this.write(
-      (db) =>
+      (idempotency) =>
         // The database must decide: rebuild the version and replace with it under the crew call's lock.
-        db.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
+        this.deps.prisma.$queryRaw<(ReplaceRosterRow & { version_available: boolean })[]>`
         SELECT * FROM restore_roster(${key.jobId}, ${key.department}, ${version}::int, ${versions}::int[],
-                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId})`,
+                                     ${this.deps.syncDebounceMs}::int, ${author.actor}, ${author.requestId},
+                                     ${idempotency}::jsonb)`,
     )
     if (!result) throw new Error('restore_roster returned no row')
     if (!result.crew_call_exists) throw new NotFoundError(`no ${crewCallName(key.jobId, key.department)}`)
@@ -192,14 +205,12 @@ export class RosterService {
     return toReplaceResult(result)
   }
 
-  /**
-   * Runs a roster function call: alone it is its own transaction; with an Idempotency-Key it runs in
-   * the transaction that stores the response (src/db/transaction.ts).
-   */
-  private write<Row>(call: (db: Tx | PrismaClient) => Promise<Row[]>): Promise<Row[]> {
-    return this.deps.storesResponseWithWrite()
-      ? this.deps.runInTransaction((tx) => call(tx))
-      : call(this.deps.prisma)
+  /** Runs a roster function, with the request's Idempotency-Key when it has one (taken in the same statement). */
+  private write<Row extends ReplaceRosterRow>(
+    call: (idempotency: string | null) => Promise<Row[]>,
+  ): Promise<Row[]> {
+    const key = this.deps.currentKey()
+    return key ? key.inStatement(call) : call(null)
   }
 
   /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
@@ -284,15 +295,10 @@ export class RosterService {
   }
 }
 
-/** A replace's (or restore's) answer from the function's row: the roster, and what changed. */
-function toReplaceResult(row: ReplaceRosterRow): ReplaceRosterResult {
-  const assignments = sortByTechnician(row.assignments ?? [])
-  const unchanged = assignments.length - row.created - row.updated
-  return {
-    version: row.version,
-    assignments,
-    changes: { created: row.created, updated: row.updated, deleted: row.deleted, unchanged },
-  }
+/** A replace's (or restore's) answer from the function's row. */
+function toReplaceResult(row: ReplaceRosterRow): RenderedRoster {
+  if (row.answer === null) throw new Error('the roster function refused a write it was not asked to refuse')
+  return { version: row.version, json: row.answer }
 }
 
 /** Locks the crew call's row: roster writes of one crew call queue here. */

@@ -2,7 +2,7 @@ import type { PrismaClient } from '../db/prisma.ts'
 import type { RunInTransaction } from '../db/transaction.ts'
 import { ConflictError, NotFoundError } from '../errors/domain-errors.ts'
 import type { Technician } from '../generated/prisma/client.ts'
-import { type Department, departments, type TechnicianView } from '../schemas/crew.ts'
+import { DEPARTMENT_NAME, type Department, type TechnicianView } from '../schemas/crew.ts'
 import type { TechnicianAssignmentsPage, TechniciansPage, TechniciansQuery } from '../schemas/crew-lists.ts'
 import type { PageQuery } from '../schemas/pagination.ts'
 import { crewCallName } from './crew-call-service.ts'
@@ -56,7 +56,7 @@ export class TechnicianService {
     const after =
       query.cursor === undefined
         ? undefined
-        : decodeCursor(query.cursor, 2, ([, department]) => departments.includes(department as Department))
+        : decodeCursor(query.cursor, 2, ([, department]) => DEPARTMENT_NAME.test(String(department)))
     const technician = await this.deps.prisma.technician.findUnique({
       where: { id: technicianId },
       select: {

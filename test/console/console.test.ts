@@ -10,6 +10,8 @@ import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarsUrl, putCalendars } from '../helpers/calendars.ts'
 import { crewCallUrl, putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
 import { startFakeFlex } from '../helpers/fake-flex.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { startWebhookReceiver } from '../helpers/webhook-receiver.ts'
 import { type Expected, launchChromium, PageWatch } from './browser.ts'
 
 /**
@@ -38,6 +40,10 @@ const { app } = await build(t, {
     // One unsuccessful run gives up, so a failure shows as `failed` at once.
     SYNC_MAX_ATTEMPTS: '1',
     FLEX_MAX_ATTEMPTS: '1',
+    // A local receiver; one unsuccessful attempt makes a delivery `failed`.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    WEBHOOK_POLL_MS: '20',
+    WEBHOOK_RETRY_SCHEDULE_MS: '0',
   },
   overrides: { consoleDir },
 })
@@ -255,3 +261,39 @@ t.test('at a phone width the overview fits the screen', async (t) => {
     { width: 390 },
   )
 })
+
+t.test(
+  'the Webhooks page lists an endpoint\'s failed delivery with its error, and "Retry" sends it again',
+  async (t) => {
+    let answer = 500
+    const receiver = await startWebhookReceiver(t, () => ({ status: answer }))
+    const subscribed = await app.inject({
+      method: 'POST',
+      url: '/v1/webhook-endpoints',
+      payload: { url: receiver.url, events: ['calendar-set.changed'], description: 'billing' },
+    })
+    t.equal(subscribed.statusCode, 201)
+    await putCalendars(app, 'hooked', [{ calendarId: 'hooked-cal', summary: 'Hooked' }])
+    await waitFor('the delivery to fail', () => receiver.received.length === 1)
+    await inConsole(t, TEST_SERVICE_KEY, async (page) => {
+      await page.getByRole('link', { name: 'Webhooks' }).click()
+      await page.waitForURL(/#\/webhooks$/)
+      const endpoint = page.getByRole('region', { name: /billing/ })
+      const row = endpoint.getByRole('row', { name: /calendar-set\.changed/ })
+      await row.waitFor()
+      t.match(await row.textContent(), /answered 500/, 'the failed delivery with its error')
+      await page.screenshot({ path: join(screenshots, 'console-webhooks.png'), fullPage: true })
+
+      answer = 204
+      await row.getByRole('button', { name: /^Retry/ }).click()
+      await page
+        .getByRole('status')
+        .getByText(/sent again/)
+        .waitFor()
+      await endpoint.getByText('No failed deliveries.').waitFor()
+    })
+    await waitFor('the retried delivery to arrive', () => receiver.accepted().length === 1)
+    const [first, retried] = receiver.received
+    t.equal(retried?.id, first?.id, 'the retry carries the same webhook-id')
+  },
+)

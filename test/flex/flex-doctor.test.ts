@@ -1,9 +1,12 @@
-import { spawn } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { startEmbeddedPostgres } from '../../src/db/embedded-postgres.ts'
+import { migrate } from '../../src/db/migrate.ts'
 import {
   type DiagnoseInput,
   diagnose,
@@ -249,9 +252,11 @@ t.test('the script, without DATABASE_URL: reports, writes the capture, exit code
   const { code, output } = await runDoctor(['--element', ELEMENT, '--out', out], {
     FLEX_BASE_URL: fake.url,
     FLEX_AUTH_TOKEN: TOKEN,
+    EMBEDDED_PG_DATA_DIR: join(dir, 'never-started'),
   })
   t.equal(code, 0, 'exit code 0', { output })
-  t.match(output, 'no DATABASE_URL: rows are classified without knowing which resources are technicians')
+  t.match(output, 'no database: neither DATABASE_URL nor an embedded PostgreSQL in')
+  t.match(output, 'rows are classified without knowing which resources are technicians')
   t.match(output, `sanitised capture written to ${out}`)
   t.match(output, 'test/fixtures/flex/README.md')
   t.same(JSON.parse(await readFile(out, 'utf8')), sanitizeCapture(cleanAnswer))
@@ -298,5 +303,61 @@ t.test('the script, with DATABASE_URL: known technicians and the budget left', a
   t.equal(code, 0, 'exit code 0', { output })
   t.match(output, `technician line ${lineId}: resource ${TECH_RESOURCE} = technician tech-7, role ${ROLE}`)
   t.match(output, 'budget left: 20 this hour (0 used)')
-  t.notMatch(output, 'no DATABASE_URL')
+  t.notMatch(output, 'no database')
+  t.match(output, 'database: DATABASE_URL')
+})
+
+t.test('the script finds the embedded database the service uses, running or not', async (t) => {
+  const dir = await tempDir(t)
+  await chmod(dir, 0o755) // as root, PostgreSQL runs as the postgres user and must reach its data
+  const dataDir = join(dir, 'postgres')
+  const cluster = await startEmbeddedPostgres({ dataDir, durable: false })
+  let running = true
+  t.teardown(() => (running ? cluster.stop() : undefined))
+  await migrate(cluster.url)
+  const { app } = await build(t, { databaseUrl: cluster.url })
+  const put = await app.inject({
+    method: 'PUT',
+    url: '/v1/technicians/tech-8',
+    payload: { name: 'Emb Edded', flexResourceId: TECH_RESOURCE },
+  })
+  t.ok(put.statusCode < 300, put.body)
+  await app.close()
+  const lineId = fake.addLineByHand(ELEMENT, TECH_RESOURCE, ROLE)
+  const env = { FLEX_BASE_URL: fake.url, FLEX_AUTH_TOKEN: TOKEN, EMBEDDED_PG_DATA_DIR: dataDir }
+  const out = join(dir, 'capture.json')
+  const whileRunning = await runDoctor(['--element', ELEMENT, '--out', out], env)
+  t.equal(whileRunning.code, 0, 'exit code 0', { output: whileRunning.output })
+  t.match(whileRunning.output, `database: the embedded PostgreSQL running in ${dataDir}`)
+  t.match(whileRunning.output, `resource ${TECH_RESOURCE} = technician tech-8`)
+  t.match(whileRunning.output, 'budget left:')
+
+  await cluster.stop()
+  running = false
+  const stopped = await runDoctor(['--element', ELEMENT, '--out', out], env)
+  t.equal(stopped.code, 0, 'exit code 0', { output: stopped.output })
+  t.match(
+    stopped.output,
+    `database: the embedded PostgreSQL in ${dataDir} (started for this check, stopped after)`,
+  )
+  t.match(stopped.output, `technician line ${lineId}: resource ${TECH_RESOURCE} = technician tech-8`)
+  t.notOk(existsSync(join(dataDir, 'postmaster.pid')), 'the cluster it started is stopped again')
+})
+
+t.test('the script writes its capture under .data/ by default (ignored by git) and says where', async (t) => {
+  const element = `el-default-${process.pid}`
+  const expected = join(ROOT, '.data', `flex-capture-${element}.json`)
+  t.teardown(() => rm(expected, { force: true }))
+  const dir = await tempDir(t)
+  fake.answer('list', { status: 200, body: cleanAnswer })
+  const { code, output } = await runDoctor(['--element', element], {
+    FLEX_BASE_URL: fake.url,
+    FLEX_AUTH_TOKEN: TOKEN,
+    EMBEDDED_PG_DATA_DIR: join(dir, 'never-started'),
+  })
+  t.equal(code, 0, 'exit code 0', { output })
+  t.match(output, `sanitised capture written to ${expected}`)
+  t.same(JSON.parse(await readFile(expected, 'utf8')), sanitizeCapture(cleanAnswer))
+  const ignored = spawnSync('git', ['check-ignore', '-q', expected], { cwd: ROOT })
+  t.equal(ignored.status, 0, 'git ignores it')
 })

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { build, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
+import { build, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl } from '../helpers/calendars.ts'
 import { Conformance } from '../helpers/conformance.ts'
 import { putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
@@ -21,7 +21,7 @@ import { isProblemContentType } from '../helpers/problem.ts'
  * job or crew call), so the ids reach the services and the SQL: they must get a 4xx too, except the two
  * documented non-error answers listed in `documentedAnswer`.
  *
- * No Flex is configured: sync routes answer 503 `service-unavailable` ("not configured") to a request
+ * No Flex is configured: sync routes answer 501 `flex-not-configured` to a request
  * that passes validation, and nothing ever reaches an external system or writes a sync run. With a fake
  * Flex, a hostile-but-valid sync request would legitimately run and record a sync run, which the
  * unchanged-database check could not tell from a bug.
@@ -107,7 +107,9 @@ interface JsonSchema {
   required?: string[]
   items?: JsonSchema
   maxLength?: number
+  maxItems?: number
   minimum?: number
+  maximum?: number
   format?: string
   $ref?: string
 }
@@ -734,12 +736,12 @@ function isProblem(status: number, contentType: unknown, body: string): Outcome 
   return { ok: true }
 }
 
-/** A 4xx problem, or for a valid request to a sync route the 503 "Flex not configured" problem. */
+/** A 4xx problem, or for a valid request to a sync route the 501 "Flex not configured" problem. */
 function judge(route: Route, status: number, contentType: unknown, body: string, valid = false): Outcome {
-  const expected = (status >= 400 && status < 500) || (valid && isSync(route) && status === 503)
+  const expected = (status >= 400 && status < 500) || (valid && isSync(route) && status === 501)
   if (!expected) return { ok: false, why: `status ${status}` }
-  if (status === 503 && !body.includes('urn:rostersync:problem:service-unavailable'))
-    return { ok: false, why: 'a 503 that is not service-unavailable' }
+  if (status === 501 && !body.includes('urn:rostersync:problem:flex-not-configured'))
+    return { ok: false, why: 'a 501 that is not flex-not-configured' }
   return isProblem(status, contentType, body)
 }
 
@@ -1191,6 +1193,176 @@ t.test('every route: a header section over the limit is a 431 problem, before ro
       )
     }
   }
+})
+
+// ---- Every declared bound, just past it ---------------------------------------------------------------
+// What the document says is what the server does: for every bound an input declares (maxLength, maxItems,
+// maximum, minimum), on a path, query or header parameter, a body field or a field of a body array's items,
+// a request otherwise valid but for that one value, just past the bound, is a 400 naming the field. Sent to
+// an app with the default BODY_LIMIT_BYTES (4 MiB), so the longest arrays (10,000 calendars) fit: with this
+// file's 64 KB limit the body limit would answer 413 first.
+
+/** The schema a bound sits on: the schema itself, or the non-null alternative of a nullable one. */
+const boundedSchemaOf = (schema: JsonSchema | undefined): JsonSchema | undefined => {
+  const s = resolve(schema)
+  if (!s || s.type !== undefined) return s
+  return resolve((s.anyOf ?? s.oneOf)?.find((alternative) => resolve(alternative)?.type !== 'null'))
+}
+
+/** A valid value of a schema, unique by `index` where it is a string (ids in a list must not repeat). */
+function validValue(schema: JsonSchema | undefined, index = 0): unknown {
+  const s = boundedSchemaOf(schema)
+  if (!s) return 'x'
+  if (s.enum) return s.enum[index % s.enum.length]
+  if (s.type === 'integer' || s.type === 'number') return s.minimum ?? 0
+  if (s.type === 'boolean') return false
+  if (s.type === 'array') return []
+  if (s.type === 'object') {
+    const properties = s.properties ?? {}
+    return Object.fromEntries((s.required ?? []).map((name) => [name, validValue(properties[name], index)]))
+  }
+  return sampleOfFormat(s) ?? `v${index}`
+}
+
+/** Values just past a schema's bounds, each with what it breaks. */
+function pastBounds(schema: JsonSchema | undefined): { bound: string; value: unknown }[] {
+  const s = boundedSchemaOf(schema)
+  if (!s) return []
+  const values: { bound: string; value: unknown }[] = []
+  if (s.maxLength !== undefined)
+    values.push({ bound: `maxLength ${s.maxLength}`, value: 'b'.repeat(s.maxLength + 1) })
+  if (s.type === 'integer' && s.maximum !== undefined)
+    values.push({ bound: `maximum ${s.maximum}`, value: s.maximum + 1 })
+  if (s.type === 'integer' && s.minimum !== undefined)
+    values.push({ bound: `minimum ${s.minimum}`, value: s.minimum - 1 })
+  if (s.maxItems !== undefined)
+    values.push({
+      bound: `maxItems ${s.maxItems}`,
+      value: Array.from({ length: s.maxItems + 1 }, (_, index) => validValue(s.items, index)),
+    })
+  return values
+}
+
+interface BoundCase {
+  route: Route
+  where: 'path' | 'query' | 'header' | 'body'
+  pointer: string
+  bound: string
+  params: Record<string, string>
+  query: [string, string][]
+  headers: Record<string, string>
+  payload?: string
+}
+
+function boundCases(route: Route, operation: Operation): BoundCase[] {
+  const params = validParams(route)
+  const parameters = operation.parameters ?? []
+  const required = parameters.filter((p) => p.in === 'query' && (p as { required?: boolean }).required)
+  const query: [string, string][] = required.map((p) => [p.name, String(validValue(p.schema))])
+  const base = { route, params, query, headers: {} as Record<string, string> }
+  const body = route.body ? (validValue(route.body) as Record<string, unknown>) : undefined
+  const payload = body && json(body)
+  const cases: BoundCase[] = []
+  for (const p of parameters) {
+    for (const { bound, value } of pastBounds(p.schema)) {
+      const text = String(value)
+      if (p.in === 'path')
+        cases.push({
+          ...base,
+          where: 'path',
+          pointer: `/${p.name}`,
+          bound,
+          params: { ...params, [p.name]: encodeURIComponent(text) },
+          payload,
+        })
+      else if (p.in === 'query')
+        cases.push({
+          ...base,
+          where: 'query',
+          pointer: `/${p.name}`,
+          bound,
+          query: [...query.filter(([name]) => name !== p.name), [p.name, text]],
+          payload,
+        })
+      else
+        cases.push({
+          ...base,
+          where: 'header',
+          pointer: `/${p.name.toLowerCase()}`,
+          bound,
+          headers: { [p.name.toLowerCase()]: text },
+          payload,
+        })
+    }
+  }
+  for (const [name, schema] of Object.entries(route.body?.properties ?? {})) {
+    for (const { bound, value } of pastBounds(schema))
+      cases.push({
+        ...base,
+        where: 'body',
+        pointer: `/${name}`,
+        bound,
+        payload: json({ ...body, [name]: value }),
+      })
+    const items = boundedSchemaOf(schema)?.items
+    const itemSchema = boundedSchemaOf(items)
+    for (const [field, fieldSchema] of Object.entries(itemSchema?.properties ?? {}))
+      for (const { bound, value } of pastBounds(fieldSchema)) {
+        const item = { ...(validValue(items) as Record<string, unknown>), [field]: value }
+        cases.push({
+          ...base,
+          where: 'body',
+          pointer: `/${name}/0/${field}`,
+          bound,
+          payload: json({ ...body, [name]: [item] }),
+        })
+      }
+  }
+  return cases
+}
+
+t.test('every declared bound: a value just past it is a 400 naming the field', async (tt) => {
+  const { app: roomy } = await build(tt, { env: { RATE_LIMIT_MAX: '10000000' } })
+  const roomyConformance = new Conformance(doc)
+  let checked = 0
+  for (const [path, operations] of Object.entries(doc.paths)) {
+    if (!path.startsWith('/v1/')) continue
+    for (const [method, operation] of Object.entries(operations)) {
+      const route = apiRoutes.find((r) => r.path === path && r.method === method.toUpperCase())
+      if (!route) continue
+      for (const c of boundCases(route, operation)) {
+        const url = urlOf(route, { params: c.params, query: c.query } as Draft)
+        const response = await (roomy as FastifyInstance).inject({
+          method: route.method as InjectOptions['method'],
+          url,
+          headers: {
+            authorization: TEST_AUTHORIZATION,
+            ...(c.payload !== undefined && { 'content-type': 'application/json' }),
+            ...c.headers,
+          },
+          ...(c.payload !== undefined && { payload: c.payload }),
+        })
+        roomyConformance.check({
+          method: route.method,
+          url,
+          status: response.statusCode,
+          headers: response.headers,
+          body: response.body,
+        })
+        checked++
+        const errors =
+          response.statusCode === 400
+            ? (response.json<{ errors?: { in: string; pointer: string }[] }>().errors ?? [])
+            : []
+        tt.ok(
+          response.statusCode === 400 && errors.some((e) => e.in === c.where && e.pointer === c.pointer),
+          `${route.method} ${path}: ${c.where} ${c.pointer} past ${c.bound}: ${response.statusCode} ${response.statusCode === 400 ? JSON.stringify(errors.slice(0, 3)) : response.body.slice(0, 300)}`,
+        )
+      }
+    }
+  }
+  tt.ok(checked >= 60, `${checked} bounds checked`)
+  tt.same(roomyConformance.violations.slice(0, 20), [], 'every answer conforms to the document')
 })
 
 t.test('every answer conforms to the served OpenAPI document (status, body, headers)', async (tt) => {

@@ -40,6 +40,8 @@ export async function build(t: Teardown, options: BuildOptions = {}): Promise<Te
     AUTH_SERVICE_KEYS: `test:${TEST_SERVICE_KEY}`,
     // Tests that drive syncs by hand want no worker beside them; the autonomy tests turn it on.
     SYNC_WORKER: 'off',
+    // /metrics needs a token (it is off without one): the same key, so tests scrape with the default header.
+    METRICS_TOKEN: TEST_SERVICE_KEY,
     ...options.env,
     DATABASE_URL: databaseUrl,
   })

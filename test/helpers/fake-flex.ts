@@ -35,6 +35,8 @@ export interface FakeCall {
   endpoint: FlexEndpoint | 'unknown'
   /** The X-Auth-Token header as received. */
   authToken: string | undefined
+  /** The W3C traceparent header as received (the caller's trace), when there was one. */
+  traceparent: string | undefined
   /** The request body: parsed JSON, the text when it is not JSON, undefined when empty. */
   body: unknown
   /** null when no answer was sent (a hang, a dropped connection, a client that gave up first). */
@@ -278,11 +280,13 @@ export class FakeFlex {
     const url = new URL(req.url ?? '/', 'http://fake-flex')
     const route = matchRoute(req.method ?? '', url, API_ROOT)
     const token = req.headers['x-auth-token']
+    const traceparent = req.headers.traceparent
     const call: FakeCall = {
       method: req.method ?? '',
       path: req.url ?? '',
       endpoint: route?.endpoint ?? 'unknown',
       authToken: typeof token === 'string' ? token : undefined,
+      traceparent: typeof traceparent === 'string' ? traceparent : undefined,
       body: undefined,
       status: null,
       startedAt: performance.now(),

@@ -12,6 +12,8 @@ export interface ReceivedWebhook {
   timestamp: string
   signature: string
   body: string
+  /** The W3C traceparent header as received, when there was one. */
+  traceparent: string | undefined
   /** What the receiver answered: a status, or the fault it injected. */
   answer: number | 'dropped' | 'slow'
 }
@@ -42,6 +44,8 @@ export async function startWebhookReceiver(
         timestamp: String(request.headers['webhook-timestamp']),
         signature: String(request.headers['webhook-signature']),
         body: Buffer.concat(chunks).toString('utf8'),
+        traceparent:
+          typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined,
         answer: 'drop' in action ? 'dropped' : 'slowMs' in action ? 'slow' : action.status,
       }
       received.push(record)

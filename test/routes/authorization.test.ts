@@ -144,6 +144,47 @@ const ROUTES: Record<string, RouteCase> = {
   'HEAD /v1/crew-calls': { access: 'crew', url: '/v1/crew-calls' },
   'GET /v1/sync-status': { access: 'crew', url: '/v1/sync-status' },
   'HEAD /v1/sync-status': { access: 'crew', url: '/v1/sync-status' },
+  'POST /v1/webhook-endpoints': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints',
+    // A public address literal: the SSRF guard accepts it without a DNS lookup.
+    body: { url: 'https://93.184.215.14/hook' },
+  },
+  'GET /v1/webhook-endpoints': { access: 'admin', url: '/v1/webhook-endpoints' },
+  'HEAD /v1/webhook-endpoints': { access: 'admin', url: '/v1/webhook-endpoints' },
+  'GET /v1/webhook-endpoints/:id': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001',
+  },
+  'HEAD /v1/webhook-endpoints/:id': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001',
+  },
+  'PATCH /v1/webhook-endpoints/:id': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001',
+    body: { enabled: false },
+  },
+  'DELETE /v1/webhook-endpoints/:id': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001',
+  },
+  'POST /v1/webhook-endpoints/:id/rotate-secret': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001/rotate-secret',
+  },
+  'GET /v1/webhook-endpoints/:id/deliveries': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001/deliveries',
+  },
+  'HEAD /v1/webhook-endpoints/:id/deliveries': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001/deliveries',
+  },
+  'POST /v1/webhook-endpoints/:id/deliveries/:deliveryId/retry': {
+    access: 'admin',
+    url: '/v1/webhook-endpoints/00000000-0000-4000-8000-000000000001/deliveries/00000000-0000-4000-8000-000000000002/retry',
+  },
   'GET /v1/admin/integrity': { access: 'admin', url: '/v1/admin/integrity' },
   'HEAD /v1/admin/integrity': { access: 'admin', url: '/v1/admin/integrity' },
 }

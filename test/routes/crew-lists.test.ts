@@ -108,7 +108,7 @@ t.test(
       sync: single.sync,
     })
     t.equal(sound?.version, 1)
-    t.equal(sound?.sync.state, 'pending')
+    t.equal(sound?.sync.state, 'not-configured', 'no Flex configured here')
     const unknown = await get('/v1/jobs/no-such-job/crew-calls')
     t.equal(unknown.statusCode, 404)
     t.match(unknown.headers['content-type'], PROBLEM_CONTENT_TYPE)

@@ -79,21 +79,18 @@ t.test('crew calls: one per job and department, each on its own Flex element', a
     ...first.json(),
     version: 0,
     assignments: [],
+    // No Flex is configured for this app: nothing will run a sync, and the state says so.
     sync: {
-      state: 'pending',
+      state: 'not-configured',
       rosterVersion: 0,
       syncedVersion: null,
       attempts: 0,
       lostRuns: 0,
       lastRunId: null,
       lastError: null,
-      nextAttemptAt: read.json().sync.nextAttemptAt,
+      nextAttemptAt: null,
     },
   })
-  t.ok(
-    Date.parse(read.json().sync.nextAttemptAt) <= Date.now() + 1_000,
-    'a new crew call is due within the debounce',
-  )
   t.equal((await app.inject({ method: 'GET', url: crewCallUrl('video', 'job-cc') })).statusCode, 404)
 })
 
@@ -202,3 +199,38 @@ t.test('single assignments: idempotent upsert and delete', async (t) => {
   const read = await app.inject({ method: 'GET', url: `${crewCallUrl()}/assignments` })
   t.same(read.json().assignments, [])
 })
+
+t.test(
+  'departments come from CREW_DEPARTMENTS: accepted, refused, and the enum of the OpenAPI document',
+  async (t) => {
+    const { app } = await build(t, { env: { CREW_DEPARTMENTS: 'rigging,sound' } })
+    const rigging = await app.inject({
+      method: 'PUT',
+      url: crewCallUrl('rigging', 'job-dep'),
+      payload: { flexElementId: 'el-rigging' },
+    })
+    t.equal(rigging.statusCode, 201, rigging.body)
+    t.equal(rigging.json().department, 'rigging')
+    const lights = await app.inject({
+      method: 'PUT',
+      url: crewCallUrl('lights', 'job-dep'),
+      payload: { flexElementId: 'el-lights' },
+    })
+    t.equal(lights.statusCode, 400, 'a department not configured is refused')
+    t.match(lights.json().errors, [{ in: 'path', pointer: '/department', detail: /rigging.*sound/ }])
+    const runs = await app.inject({ method: 'GET', url: '/v1/sync-runs?department=lights' })
+    t.equal(runs.statusCode, 400, 'in the query too')
+    t.match(runs.json().errors, [{ in: 'query', pointer: '/department' }])
+    t.equal((await app.inject({ method: 'GET', url: '/v1/sync-runs?department=rigging' })).statusCode, 200)
+    const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const parameters = Object.values(
+      document.paths as Record<string, Record<string, { parameters?: unknown[] }>>,
+    )
+      .flatMap((item) => Object.values(item))
+      .flatMap((operation) => operation.parameters ?? []) as { name: string; schema: { enum?: string[] } }[]
+    const departmentParameters = parameters.filter((parameter) => parameter.name === 'department')
+    t.ok(departmentParameters.length > 5, 'every crew-call route names the department')
+    for (const parameter of departmentParameters)
+      t.same(parameter.schema.enum, ['rigging', 'sound'], 'the enum is what this service accepts')
+  },
+)

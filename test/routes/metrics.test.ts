@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build } from '../helpers/build-app.ts'
+import { build, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { calendarSet, putCalendars } from '../helpers/calendars.ts'
 import { crewWorld, replaceRoster, roster, sync } from '../helpers/crew.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
@@ -51,6 +51,17 @@ t.test('sync runs, their duration and Flex calls are counted', async (t) => {
   t.equal(sample(body, 'rostersync_sync_duration_seconds_count'), 2)
   t.equal(sample(body, 'rostersync_flex_calls_total{endpoint="list",outcome="ok"}'), 2)
   t.equal(sample(body, 'rostersync_flex_calls_total{endpoint="add",outcome="ok"}'), 3)
+})
+
+t.test('without METRICS_TOKEN, /metrics is off for everyone, saying how to turn it on', async (t) => {
+  const { app } = await build(t, { env: { METRICS_TOKEN: '' } })
+  for (const authorization of ['', 'Bearer anything-0123456789', TEST_AUTHORIZATION]) {
+    const refused = await scrape(app, { authorization })
+    t.equal(refused.status, 403, `authorization ${JSON.stringify(authorization)}`)
+    t.match(refused.type, PROBLEM_CONTENT_TYPE)
+    t.match(refused.response.json(), { detail: /set METRICS_TOKEN/ })
+    t.notMatch(refused.body, 'rostersync_', 'no count leaks')
+  }
 })
 
 t.test('with METRICS_TOKEN set, scraping needs it', async (t) => {

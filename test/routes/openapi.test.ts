@@ -56,10 +56,18 @@ t.test('PUT /v1/users/{userId}/calendars documents its outcomes', async (t) => {
 t.test(
   'every /v1 operation requires the bearer scheme and documents 401 and 403; health is public',
   async (t) => {
-    t.match(document.components.securitySchemes, { bearer: { type: 'http', scheme: 'bearer' } })
+    t.match(document.components.securitySchemes, {
+      bearer: { type: 'http', scheme: 'bearer' },
+      adminBearer: { type: 'http', scheme: 'bearer' },
+    })
     for (const { name, operation } of operations) {
       if (name.split(' ')[1]?.startsWith('/v1/')) {
-        t.same(operation.security, [{ bearer: [] }], `${name} requires a bearer token`)
+        // Admin operations (access 'admin': the operator checks and the webhook endpoints) have a scheme
+        // of their own: the same header; access.ts decides who may call (test/routes/authorization.test.ts).
+        const path = name.split(' ')[1] ?? ''
+        const admin = path.startsWith('/v1/admin/') || path.startsWith('/v1/webhook-endpoints')
+        const scheme = admin ? 'adminBearer' : 'bearer'
+        t.same(operation.security, [{ [scheme]: [] }], `${name} requires a bearer token (${scheme})`)
         t.ok(operation.responses['401'] && operation.responses['403'], `${name} documents 401 and 403`)
       } else {
         t.ok(Array.isArray(operation.security), `${name} declares its security`)

@@ -14,16 +14,39 @@ import {
   sync,
   technicianId,
 } from '../helpers/crew.ts'
+import { withClient } from '../helpers/database.ts'
 
-t.test('without Flex configured, syncs answer 503 and everything else works', async (t) => {
-  const { app } = await build(t)
-  await putTechnicians(app, 1)
-  await putCrewCall(app)
-  t.equal((await replaceRoster(app, roster(1))).statusCode, 200)
-  const response = await app.inject({ method: 'POST', url: `${crewCallUrl()}/sync` })
-  t.equal(response.statusCode, 503)
-  t.match(response.json(), { type: 'urn:rostersync:problem:service-unavailable', detail: /FLEX_BASE_URL/ })
-})
+t.test(
+  'without Flex configured, a sync is refused for good (501, no Retry-After), the crew call says why',
+  async (t) => {
+    const { app } = await build(t)
+    await putTechnicians(app, 1)
+    await putCrewCall(app)
+    t.equal((await replaceRoster(app, roster(1))).statusCode, 200)
+    for (const url of [`${crewCallUrl()}/sync`, `${crewCallUrl()}/sync?dryRun=true`, '/v1/jobs/job-1/sync']) {
+      const response = await app.inject({ method: 'POST', url })
+      t.equal(response.statusCode, 501, `${url}: not a status that invites a retry`)
+      t.notOk(response.headers['retry-after'], `${url}: no Retry-After`)
+      t.match(response.json(), {
+        type: 'urn:rostersync:problem:flex-not-configured',
+        detail: /FLEX_BASE_URL and FLEX_AUTH_TOKEN/,
+      })
+    }
+    const read = (await app.inject({ method: 'GET', url: crewCallUrl() })).json()
+    t.match(
+      read.sync,
+      { state: 'not-configured', nextAttemptAt: null },
+      'no promise of a run that never comes',
+    )
+    const list = (await app.inject({ method: 'GET', url: '/v1/jobs/job-1/crew-calls' })).json()
+    t.match(list.crewCalls[0].sync, { state: 'not-configured', nextAttemptAt: null })
+    const report = await app.inject({ method: 'GET', url: '/v1/admin/integrity' })
+    t.equal(report.json().crewCallsBySyncState['not-configured'], 1, 'the integrity report counts it')
+    const checkFlex = await app.inject({ method: 'GET', url: '/v1/admin/integrity?checkFlex=true' })
+    t.equal(checkFlex.statusCode, 501)
+    t.match(checkFlex.json(), { type: 'urn:rostersync:problem:flex-not-configured' })
+  },
+)
 
 t.test('a sync adds every rostered technician once; the next sync changes nothing', async (t) => {
   const { app, flex } = await crewWorld(t, 10)
@@ -122,6 +145,60 @@ t.test('business roles follow the role code tier', async (t) => {
   const third = (await sync(app)).body.run
   t.same(third.rolesSet, [technicianId(0)])
   t.equal(flex.lines(ELEMENT).find((l) => l.resourceId === resourceId(0))?.businessRoleId, 'role-e')
+})
+
+t.test('every role not set in Flex is a note naming the technician, the role code and why', async (t) => {
+  const roles = { sound: { R: 'role-r' } }
+  const { app, databaseUrl } = await crewWorld(t, 3, {
+    env: {
+      FLEX_BUSINESS_ROLES: JSON.stringify(roles),
+      WEBHOOK_WORKER: 'off',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    },
+  })
+  // A subscriber, so that runs record their crew-sync.finished events (never delivered: no worker).
+  const subscribed = await app.inject({
+    method: 'POST',
+    url: '/v1/webhook-endpoints',
+    payload: { url: 'http://127.0.0.1:9/hooks', events: ['crew-sync.finished'] },
+  })
+  t.equal(subscribed.statusCode, 201, subscribed.body)
+  await putCrewCall(app, 'lights', 'element-lights')
+  await replaceRoster(app, [
+    { technicianId: technicianId(0), role: 'SND-FOH-R' },
+    { technicianId: technicianId(1), role: 'SND-MON-E' },
+    { technicianId: technicianId(2), role: null },
+  ])
+  const first = (await sync(app)).body.run
+  t.same(first.notes, [
+    `technician ${technicianId(1)}, role SND-MON-E: no business role set on the new line: FLEX_BUSINESS_ROLES ` +
+      'has no business role id for tier E of department sound (only R)',
+  ])
+  const second = (await sync(app)).body.run
+  t.same(
+    second.notes,
+    [
+      `technician ${technicianId(1)}, role SND-MON-E: the business role on its line left as it was: ` +
+        'FLEX_BUSINESS_ROLES has no business role id for tier E of department sound (only R)',
+    ],
+    'a line kept is noted too, at every run',
+  )
+  await replaceRoster(app, [{ technicianId: technicianId(0), role: 'LX-OP-R' }], 'lights')
+  const lights = (await sync(app, 'lights')).body.run
+  t.same(lights.notes, [
+    `technician ${technicianId(0)}, role LX-OP-R: no business role set on the new line: FLEX_BUSINESS_ROLES ` +
+      'has no business role ids for department lights',
+  ])
+  const runs = (await app.inject({ method: 'GET', url: '/v1/sync-runs?limit=1' })).json()
+  t.same(runs.runs[0].notes, lights.notes, 'the history keeps the notes')
+  const events = await withClient(databaseUrl, async (client) => {
+    const { rows } = await client.query(
+      `SELECT data FROM webhook_events WHERE type = 'crew-sync.finished' AND data ->> 'runId' = $1`,
+      [lights.id],
+    )
+    return rows as { data: { notes: string[] } }[]
+  })
+  t.same(events[0]?.data.notes, lights.notes, 'the crew-sync.finished event carries them')
 })
 
 t.test('a dry run returns the plan and changes nothing', async (t) => {

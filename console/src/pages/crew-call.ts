@@ -70,19 +70,20 @@ export function crewCallPage(place: Place): Page {
             <dt>Next attempt</dt><dd>${when(sync.nextAttemptAt)}</dd>
             <dt>Flex element</dt><dd><code>${crewCall.data.flexElementId}</code></dd>
           </dl>
+          ${sync.state === 'not-configured' ? html`<p class="hint">Flex is not configured on this server: nothing will sync until an operator sets FLEX_BASE_URL and FLEX_AUTH_TOKEN and restarts it.</p>` : ''}
           ${sync.state === 'failed' ? html`<p class="hint">It gave up after ${sync.attempts} attempts: fix the cause, then "Sync now" re-arms it.</p>` : ''}
         </section>
         <section aria-labelledby="runs-h"><h2 id="runs-h">Recent sync runs</h2>
           ${
             runs.ok
               ? table(
-                  ['started', 'trigger', 'status', 'what it did', 'duration', 'error'],
+                  ['started', 'trigger', 'status', 'what it did', 'duration', 'error', 'notes'],
                   runs.data.runs.map(
                     (
                       run,
                     ) => html`<tr><td>${when(run.startedAt)}</td><td>${run.trigger}</td><td>${run.status}</td>
                       <td>${runCounts(run)}</td><td>${run.durationMs === null ? '—' : `${run.durationMs} ms`}</td>
-                      <td class="error">${runError(run)}</td></tr>`,
+                      <td class="error">${runError(run)}</td><td data-testid="run-notes">${runNotes(run.notes)}</td></tr>`,
                   ),
                   'No run yet.',
                 )
@@ -188,4 +189,10 @@ function planView(plan: Plan): Html {
   ].filter((item) => item !== '')
   return html`<section aria-labelledby="plan-h"><h2 id="plan-h">What a sync would do now</h2>
     ${lines.length === 0 ? html`<p>Nothing: Flex already holds the roster.</p>` : html`<ul>${lines}</ul>`}</section>`
+}
+
+/** A run's notes (roles not set in Flex and why, fields left as they were), one per line. */
+function runNotes(notes: string[]): Html | string {
+  if (notes.length === 0) return '—'
+  return html`<ul class="notes">${notes.map((note) => html`<li>${note}</li>`)}</ul>`
 }

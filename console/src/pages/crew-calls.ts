@@ -4,7 +4,7 @@ import { html } from '../html.ts'
 import { refused } from '../refused.ts'
 import { type Page, type Place, placeHref } from './page.ts'
 
-const STATES = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed'] as const
+const STATES = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed', 'not-configured'] as const
 type State = (typeof STATES)[number]
 
 /** Every crew call across jobs, newest activity first, filtered by sync state. */

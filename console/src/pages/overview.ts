@@ -4,7 +4,7 @@ import { html } from '../html.ts'
 import { refused } from '../refused.ts'
 import { type Page, placeHref } from './page.ts'
 
-const STATES = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed'] as const
+const STATES = ['in-sync', 'pending', 'running', 'retrying', 'deferred', 'failed', 'not-configured'] as const
 
 /** Counts per sync state, the Flex call budget, the newest problems and the integrity report. */
 export function overviewPage(): Page {

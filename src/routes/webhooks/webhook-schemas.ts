@@ -1,6 +1,13 @@
 import { z } from 'zod'
-import { freeText } from '../../schemas/common.ts'
-import { nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
+import {
+  countSchema,
+  freeText,
+  messageSchema,
+  storedText,
+  timestampSchema,
+  uuidSchema,
+} from '../../schemas/common.ts'
+import { MAX_PAGE_SIZE, nextCursorSchema, pageQueryShape } from '../../schemas/pagination.ts'
 import {
   deliveryStatuses,
   type WebhookDeliveryView,
@@ -25,7 +32,8 @@ const eventsSchema = z
   .max(webhookEventTypes.length)
   .refine((events) => new Set(events).size === events.length, 'lists an event type twice')
   .describe('The event types it receives.')
-const descriptionSchema = freeText().max(1000).nullable()
+const MAX_DESCRIPTION_LENGTH = 1000
+const descriptionSchema = freeText().max(MAX_DESCRIPTION_LENGTH).nullable()
 
 export const createWebhookEndpointSchema = z
   .strictObject({
@@ -49,21 +57,23 @@ export const updateWebhookEndpointSchema = z
 
 export const webhookEndpointSchema = z
   .object({
-    id: z.uuid(),
-    url: z.string(),
-    events: z.array(webhookEventTypeSchema),
+    id: uuidSchema(),
+    url: storedText(MAX_URL_LENGTH),
+    events: z.array(webhookEventTypeSchema).max(webhookEventTypes.length),
     enabled: z.boolean(),
-    disabledReason: z
-      .string()
+    disabledReason: messageSchema()
       .nullable()
       .describe('Why it is disabled: a 410 Gone from the receiver, or by hand. Null while enabled.'),
-    description: z.string().nullable(),
-    createdAt: z.iso.datetime(),
+    description: storedText(MAX_DESCRIPTION_LENGTH).nullable(),
+    createdAt: timestampSchema(),
   })
   .meta({ id: 'WebhookEndpoint' }) satisfies z.ZodType<WebhookEndpointView>
 
+/** `whsec_` and 44 characters of base64. */
+const SECRET_LENGTH = 50
 const secretSchema = z
   .string()
+  .max(SECRET_LENGTH)
   .describe('`whsec_` and the base64 of 32 random bytes: the key of every signature. Shown only here.')
 
 export const createdWebhookEndpointSchema = webhookEndpointSchema
@@ -72,12 +82,12 @@ export const createdWebhookEndpointSchema = webhookEndpointSchema
 
 export const rotatedSecretSchema = z.object({ secret: secretSchema }).meta({ id: 'RotatedWebhookSecret' })
 
-export const webhookEndpointParamsSchema = z.strictObject({ id: z.uuid() })
-export const webhookDeliveryParamsSchema = z.strictObject({ id: z.uuid(), deliveryId: z.uuid() })
+export const webhookEndpointParamsSchema = z.strictObject({ id: uuidSchema() })
+export const webhookDeliveryParamsSchema = z.strictObject({ id: uuidSchema(), deliveryId: uuidSchema() })
 
 export const webhookEndpointsQuerySchema = z.strictObject(pageQueryShape())
 export const webhookEndpointsPageSchema = z
-  .object({ endpoints: z.array(webhookEndpointSchema), nextCursor: nextCursorSchema })
+  .object({ endpoints: z.array(webhookEndpointSchema).max(MAX_PAGE_SIZE), nextCursor: nextCursorSchema })
   .meta({ id: 'WebhookEndpointsPage' })
 
 export const webhookDeliveriesQuerySchema = z.strictObject({
@@ -87,23 +97,24 @@ export const webhookDeliveriesQuerySchema = z.strictObject({
 
 export const webhookDeliverySchema = z
   .object({
-    id: z.uuid().describe('Also the `webhook-id` of every attempt.'),
-    eventId: z.uuid(),
+    id: uuidSchema().describe('Also the `webhook-id` of every attempt.'),
+    eventId: uuidSchema(),
     type: webhookEventTypeSchema,
     status: z.enum(deliveryStatuses),
-    attempts: z.number().int(),
+    attempts: countSchema(),
     lastStatus: z
-      .number()
       .int()
+      .min(100)
+      .max(999)
       .nullable()
       .describe("The receiver's last HTTP status; null when it never answered."),
-    lastError: z.string().nullable(),
-    nextAttemptAt: z.iso.datetime().nullable().describe('When it is tried next; null unless pending.'),
-    deliveredAt: z.iso.datetime().nullable(),
-    createdAt: z.iso.datetime(),
+    lastError: messageSchema().nullable(),
+    nextAttemptAt: timestampSchema().nullable().describe('When it is tried next; null unless pending.'),
+    deliveredAt: timestampSchema().nullable(),
+    createdAt: timestampSchema(),
   })
   .meta({ id: 'WebhookDelivery' }) satisfies z.ZodType<WebhookDeliveryView>
 
 export const webhookDeliveriesPageSchema = z
-  .object({ deliveries: z.array(webhookDeliverySchema), nextCursor: nextCursorSchema })
+  .object({ deliveries: z.array(webhookDeliverySchema).max(MAX_PAGE_SIZE), nextCursor: nextCursorSchema })
   .meta({ id: 'WebhookDeliveriesPage' })

@@ -2,7 +2,7 @@ import { Prisma, type PrismaClient } from '../../db/prisma.ts'
 import type { Department } from '../../schemas/crew.ts'
 import type { AllCrewCallsPage, AllCrewCallsQuery } from '../../schemas/crew-call-list.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
-import { LAST_RUN, SYNC_STATUS_COLUMNS, type SyncStatusRow, toSyncStatus } from '../sync/sync-schedule.ts'
+import { LAST_RUN, type SyncStatusRow, syncStatusColumns, toSyncStatus } from '../sync/sync-schedule.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -20,7 +20,11 @@ type Row = SyncStatusRow & {
  * a crew call that runs again between two pages moves to the front and is not repeated.
  */
 export class CrewCallListService {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** Whether Flex is configured (sync states read `not-configured` without it). */
+    private readonly flexConfigured: boolean,
+  ) {}
 
   async page(query: AllCrewCallsQuery): Promise<AllCrewCallsPage> {
     const after =
@@ -36,11 +40,11 @@ export class CrewCallListService {
       after === null
         ? Prisma.sql`true`
         : Prisma.sql`(activity_at, id) < (${after[0]}::timestamptz, ${after[1]}::uuid)`
-    // Raw: the sync state is computed by the database (SYNC_STATUS_COLUMNS) and filtered and ordered on.
+    // Raw: the sync state is computed by the database (syncStatusColumns) and filtered and ordered on.
     const rows = await this.prisma.$queryRaw<Row[]>`
       SELECT * FROM (
         SELECT cc.id, cc.job_id, cc.department, cc.flex_element_id,
-               coalesce(last.started_at, cc.created_at) AS activity_at, ${SYNC_STATUS_COLUMNS}
+               coalesce(last.started_at, cc.created_at) AS activity_at, ${syncStatusColumns(this.flexConfigured)}
           FROM crew_calls cc ${LAST_RUN}) listed
        WHERE (${state}::text IS NULL OR sync_state = ${state}::text) AND ${keyset}
        ORDER BY activity_at DESC, id DESC

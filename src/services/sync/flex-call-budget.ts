@@ -1,4 +1,5 @@
 import type { PrismaClient } from '../../db/prisma.ts'
+import { spanEvent } from '../../telemetry/tracing.ts'
 
 export interface FlexCallLimits {
   /** Calls allowed in any hour (FLEX_CALLS_PER_HOUR). */
@@ -43,6 +44,13 @@ export class FlexCallBudget {
     >`SELECT * FROM reserve_flex_calls(${calls}::int, ${this.limits.perHour}::int, ${this.limits.perDay}::int,
                                        ${reservation ?? null}::bigint)`
     if (!row) throw new Error('reserve_flex_calls returned no row')
+    // The run's span tells what the budget granted or refused, and when a refused run may try again.
+    spanEvent('flex call budget', {
+      'rostersync.flex.calls': calls,
+      'rostersync.flex.budget.outcome': row.reservation_id !== null ? 'granted' : 'refused',
+      'rostersync.flex.budget.used_last_hour': row.used_last_hour,
+      'rostersync.flex.budget.retry_at': row.retry_at?.toISOString(),
+    })
     if (row.reservation_id !== null) return { granted: true, id: row.reservation_id }
     return {
       granted: false,

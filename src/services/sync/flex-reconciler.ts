@@ -8,7 +8,7 @@ import { FlexAddDoubts } from './flex-add-doubts.ts'
 import { type FlexCallBudget, type Reservation, secondsUntil } from './flex-call-budget.ts'
 import { type FlexCrew, readFlexCrew } from './flex-crew.ts'
 import { emptyOutcome, errorView, haltFor, type Outcome, PlanExecutor } from './plan-executor.ts'
-import { plannedCalls, planReconcile, type ReconcilePlan } from './reconcile-plan.ts'
+import { plannedCalls, planReconcile, type ReconcilePlan, type RosterEntry } from './reconcile-plan.ts'
 import type { HeldSyncLease } from './sync-lease-service.ts'
 import type { RunOutcome } from './sync-run-log.ts'
 
@@ -139,13 +139,12 @@ export class FlexReconciler {
       technicianByResource: crew.technicianByResource,
       businessRoleFor: (role) => (role ? roles[role.slice(-1)] : undefined),
     })
-    const notes =
-      crew.rolesUnread > 0
-        ? [
-            `Flex's rows gave no readable business role for ${crew.rolesUnread} technician line(s): ` +
-              'each was compared with the role rostersync last set',
-          ]
-        : []
+    const notes = unsetRoleNotes(roster, plan, crewCall.department, roles)
+    if (crew.rolesUnread > 0)
+      notes.push(
+        `Flex's rows gave no readable business role for ${crew.rolesUnread} technician line(s): ` +
+          'each was compared with the role rostersync last set',
+      )
     return { plan, notes }
   }
 
@@ -154,4 +153,34 @@ export class FlexReconciler {
     const roleIds = new Set(roles.filter((id) => id !== undefined))
     return readFlexCrew(flex, crewCall, this.store, roleIds)
   }
+}
+
+/**
+ * One note per rostered technician whose role code has no business role id configured
+ * (FLEX_BUSINESS_ROLES) for its department and tier: the role is not set on a new line, and an
+ * existing line's business role is left as it was. Each names the technician, the role code and why.
+ */
+function unsetRoleNotes(
+  roster: RosterEntry[],
+  plan: ReconcilePlan,
+  department: Department,
+  roles: Partial<Record<string, string>>,
+): string[] {
+  const adding = new Set(plan.add.map((item) => item.technicianId))
+  const configuredTiers = Object.keys(roles).filter((tier) => roles[tier] !== undefined)
+  const notes: string[] = []
+  for (const { technicianId, role } of roster) {
+    if (role === null || roles[role.slice(-1)] !== undefined) continue
+    const tier = role.slice(-1)
+    const why =
+      configuredTiers.length === 0
+        ? `FLEX_BUSINESS_ROLES has no business role ids for department ${department}`
+        : `FLEX_BUSINESS_ROLES has no business role id for tier ${tier} of department ${department} ` +
+          `(only ${configuredTiers.sort().join(', ')})`
+    const effect = adding.has(technicianId)
+      ? 'no business role set on the new line'
+      : 'the business role on its line left as it was'
+    notes.push(`technician ${technicianId}, role ${role}: ${effect}: ${why}`)
+  }
+  return notes
 }

@@ -1,14 +1,25 @@
 import type { Prisma, PrismaClient } from '../../db/prisma.ts'
-import type {
-  SyncErrorView,
-  SyncRunsQuery,
-  SyncRunView,
-  SyncStatus,
-  SyncTrigger,
+import { boundedMessage } from '../../schemas/common.ts'
+import {
+  MAX_RUN_ERRORS,
+  MAX_RUN_LIST_ITEMS,
+  MAX_RUN_NOTES,
+  type SyncErrorView,
+  type SyncRunsQuery,
+  type SyncRunView,
+  type SyncStatus,
+  type SyncTrigger,
 } from '../../schemas/sync.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
 
 /** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
+/** A run being recorded: its key is (crew call, id), the crew call leading (docs/scaling.md). */
+export interface OpenRun {
+  id: string
+  crewCallId: string
+  startedAt: Date
+}
+
 export interface RunOutcome {
   status: Exclude<SyncStatus, 'running'>
   added: string[]
@@ -47,7 +58,7 @@ export class SyncRunLog {
    * Opens a run. Called under the crew call's lease, so any run still `running` for it belongs to a
    * holder that crashed: those are closed as failed first.
    */
-  async start(crewCallId: string, trigger: SyncTrigger): Promise<{ id: string; startedAt: Date }> {
+  async start(crewCallId: string, trigger: SyncTrigger): Promise<OpenRun> {
     const abandoned = await this.prisma.syncRun.findMany({
       where: { crewCallId, status: 'running' },
       select: { id: true, startedAt: true, errors: true },
@@ -55,7 +66,7 @@ export class SyncRunLog {
     for (const run of abandoned) {
       const finishedAt = new Date()
       await this.prisma.syncRun.update({
-        where: { id: run.id },
+        where: { crewCallId_id: { crewCallId, id: run.id } },
         data: {
           status: 'failed',
           finishedAt,
@@ -67,15 +78,16 @@ export class SyncRunLog {
     // App clock at both ends of a run, so its duration never mixes two clocks.
     const run = await this.prisma.syncRun.create({
       data: { crewCallId, trigger, startedAt: new Date() },
-      select: { id: true, startedAt: true },
+      select: { id: true, crewCallId: true, startedAt: true },
     })
     return run
   }
 
-  async finish(run: { id: string; startedAt: Date }, outcome: RunOutcome): Promise<SyncRunView> {
+  async finish(run: OpenRun, outcome: RunOutcome): Promise<SyncRunView> {
     const finishedAt = new Date()
+    outcome = boundedOutcome(outcome)
     const finished = await this.prisma.syncRun.update({
-      where: { id: run.id },
+      where: { crewCallId_id: { crewCallId: run.crewCallId, id: run.id } },
       data: {
         status: outcome.status,
         finishedAt,
@@ -131,7 +143,50 @@ function decodeRunCursor(cursor: string): { startedAt: string; id: string } {
   return { startedAt, id }
 }
 
-function toView({ crewCall, ...run }: RunRecord): SyncRunView {
+type RunLists = Pick<
+  RunOutcome,
+  'added' | 'removed' | 'repaired' | 'adopted' | 'rolesSet' | 'unchanged' | 'ignored' | 'errors' | 'notes'
+>
+
+/**
+ * A run's lists within the bounds its view declares (schemas/sync.ts): each list of ids cut at
+ * MAX_RUN_LIST_ITEMS, errors at MAX_RUN_ERRORS and notes at MAX_RUN_NOTES, every message at
+ * MAX_MESSAGE_LENGTH; a cut list leaves a note saying how many it left out. Applied when a run is recorded
+ * and again when one is read (for runs recorded before the bounds).
+ */
+export function boundedOutcome<T extends RunLists>(outcome: T): T {
+  const cutNotes: string[] = []
+  const ids = (name: string, list: string[]) => {
+    if (list.length <= MAX_RUN_LIST_ITEMS) return list
+    cutNotes.push(`${name}: ${list.length} ids, the first ${MAX_RUN_LIST_ITEMS} recorded`)
+    return list.slice(0, MAX_RUN_LIST_ITEMS)
+  }
+  const errors = outcome.errors.slice(0, MAX_RUN_ERRORS).map((error) => ({
+    ...error,
+    message: boundedMessage(error.message),
+  }))
+  if (outcome.errors.length > MAX_RUN_ERRORS)
+    cutNotes.push(`errors: ${outcome.errors.length}, the first ${MAX_RUN_ERRORS} recorded`)
+  const bounded = {
+    ...outcome,
+    added: ids('added', outcome.added),
+    removed: ids('removed', outcome.removed),
+    repaired: ids('repaired', outcome.repaired),
+    adopted: ids('adopted', outcome.adopted),
+    rolesSet: ids('rolesSet', outcome.rolesSet),
+    unchanged: ids('unchanged', outcome.unchanged),
+    ignored: ids('ignored', outcome.ignored),
+    errors,
+  }
+  const notes = [...cutNotes, ...outcome.notes]
+  return {
+    ...bounded,
+    notes: notes.slice(0, MAX_RUN_NOTES).map((note) => boundedMessage(note)),
+  }
+}
+
+function toView({ crewCall, ...record }: RunRecord): SyncRunView {
+  const run = boundedOutcome({ ...record, errors: record.errors as SyncErrorView[] })
   return {
     id: run.id,
     crewCallId: run.crewCallId,
@@ -146,7 +201,7 @@ function toView({ crewCall, ...run }: RunRecord): SyncRunView {
     rolesSet: run.rolesSet,
     unchanged: run.unchanged,
     ignored: run.ignored,
-    errors: run.errors as SyncErrorView[],
+    errors: run.errors,
     notes: run.notes,
     retryAt: run.retryAt?.toISOString() ?? null,
     flexCalls: run.flexCalls,

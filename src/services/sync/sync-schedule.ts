@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
+import { boundedMessage } from '../../schemas/common.ts'
 import {
   type CrewCallSyncView,
   type CrewCallView,
@@ -23,6 +24,8 @@ export interface SyncScheduleOptions {
   resyncIntervalMs: number
   /** The sync lease a claim takes (SyncLeaseService takes the same one). */
   leaseMs: number
+  /** Whether Flex is configured; without it crew calls not in sync are `not-configured`. */
+  flexConfigured: boolean
 }
 
 /** A crew call a worker took under its sync lease, with why it is due and the roster version it saw. */
@@ -31,6 +34,8 @@ export interface ClaimedCrewCall {
   trigger: Exclude<SyncTrigger, 'manual'>
   leaseToken: string
   rosterVersion: number
+  /** The W3C traceparent of the roster change that made it due, when that change was traced. */
+  changeTraceparent: string | null
 }
 
 /** A crew call a claim found lost with its process SYNC_MAX_CRASHES times, and quarantined. */
@@ -63,8 +68,14 @@ export function scheduleAfterChange(debounceMs: number): Prisma.Sql {
     sync_pending_since = coalesce(crew_calls.sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL`
 }
 
-/** A crew call's sync state, from its row and its last run (aliases cc and last). */
-const STATE = Prisma.sql`CASE
+/**
+ * A crew call's sync state, from its row and its last run (aliases cc and last). Without Flex
+ * configured nothing will ever run a sync, so every crew call not in sync is `not-configured`.
+ */
+const syncState = (flexConfigured: boolean) => Prisma.sql`CASE
+    WHEN cc.synced_version IS NOT DISTINCT FROM cc.version AND cc.sync_due_at IS NULL
+         AND cc.sync_failed_at IS NULL AND cc.sync_attempts = 0 AND NOT ${flexConfigured}::boolean THEN 'in-sync'
+    WHEN NOT ${flexConfigured}::boolean THEN 'not-configured'
     WHEN cc.sync_lease_until > now() THEN 'running'
     WHEN cc.sync_failed_at IS NOT NULL THEN 'failed'
     WHEN cc.sync_attempts > 0 AND last.status = 'deferred' THEN 'deferred'
@@ -86,7 +97,9 @@ export const LAST_RUN = Prisma.sql`LEFT JOIN LATERAL (
  * manual syncs, so one run per crew call runs at a time on any number of instances.
  */
 /** The columns toSyncStatus reads, from crew call `cc` and its LAST_RUN. */
-export const SYNC_STATUS_COLUMNS = Prisma.sql`${STATE} AS sync_state, cc.version AS sync_roster_version,
+export const syncStatusColumns = (
+  flexConfigured: boolean,
+) => Prisma.sql`${syncState(flexConfigured)} AS sync_state, cc.version AS sync_roster_version,
   cc.synced_version, cc.sync_attempts, cc.sync_lost_runs, cc.sync_due_at, last.id AS last_run_id,
   last.status AS last_run_status, last.errors AS last_run_errors`
 
@@ -102,6 +115,9 @@ export interface SyncStatusRow {
   last_run_errors: { message: string }[] | null
 }
 
+const boundedOrNull = (message: string | undefined) =>
+  message === undefined ? null : boundedMessage(message)
+
 export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
   const failedLast = row.last_run_status !== null && row.last_run_status !== 'succeeded'
   return {
@@ -111,8 +127,9 @@ export function toSyncStatus(row: SyncStatusRow): CrewCallSyncView {
     attempts: row.sync_attempts,
     lostRuns: row.sync_lost_runs,
     lastRunId: row.last_run_id,
-    lastError: failedLast ? (row.last_run_errors?.[0]?.message ?? null) : null,
-    nextAttemptAt: row.sync_due_at?.toISOString() ?? null,
+    lastError: failedLast ? boundedOrNull(row.last_run_errors?.[0]?.message) : null,
+    // Nothing runs without Flex: no time is promised (the due time is kept for when Flex is configured).
+    nextAttemptAt: row.sync_state === 'not-configured' ? null : (row.sync_due_at?.toISOString() ?? null),
   }
 }
 
@@ -159,6 +176,7 @@ export class SyncSchedule {
         version: number
         synced_version: number | null
         sync_attempts: number
+        sync_change_traceparent: string | null
       }[]
     >`
       UPDATE crew_calls cc
@@ -168,7 +186,8 @@ export class SyncSchedule {
         FROM (SELECT id FROM crew_calls WHERE ${this.dueNow()}
                ORDER BY sync_due_at NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED) due
        WHERE cc.id = due.id
-      RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts`
+      RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts,
+                cc.sync_change_traceparent`
     if (!row) return undefined
     return {
       crewCall: {
@@ -180,6 +199,7 @@ export class SyncSchedule {
       trigger: row.sync_attempts > 0 ? 'retry' : row.synced_version !== row.version ? 'change' : 'resync',
       leaseToken: token,
       rosterVersion: row.version,
+      changeTraceparent: row.sync_change_traceparent,
     }
   }
 
@@ -232,7 +252,7 @@ export class SyncSchedule {
     // Reports over every crew call: grouped by a computed state, which the typed client cannot do.
     const [states, [queue]] = await Promise.all([
       this.prisma.$queryRaw<{ state: SyncState; n: number }[]>`
-        SELECT ${STATE} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
+        SELECT ${syncState(this.options.flexConfigured)} AS state, count(*)::int AS n FROM crew_calls cc ${LAST_RUN} GROUP BY 1`,
       this.prisma.$queryRaw<{ due: number; oldest: number | null; quarantined: number }[]>`
         SELECT (count(*) FILTER (WHERE ${this.dueNow()}))::int AS due,
                extract(epoch FROM now() - min(sync_pending_since))::float8 AS oldest,

@@ -1,7 +1,8 @@
-import { NotFoundError, ServiceUnavailableError, UpstreamError } from '../../errors/domain-errors.ts'
+import { FlexNotConfiguredError, NotFoundError, UpstreamError } from '../../errors/domain-errors.ts'
 import { FlexError } from '../../flex/flex-errors.ts'
 import type { CrewCallView, Department } from '../../schemas/crew.ts'
 import type { SyncPlanView, SyncRunsQuery, SyncRunView, SyncTrigger } from '../../schemas/sync.ts'
+import { inSpan } from '../../telemetry/tracing.ts'
 import type { CrewCallService } from '../crew-call-service.ts'
 import type { FlexReconciler } from './flex-reconciler.ts'
 import type { ReconcilePlan } from './reconcile-plan.ts'
@@ -14,10 +15,17 @@ export interface SyncServiceDeps {
   leases: SyncLeaseService
   runLog: SyncRunLog
   schedule: SyncSchedule
-  /** Undefined when Flex is not configured: syncs then answer 503, everything else works. */
+  /** Undefined when Flex is not configured: syncs then answer 501 flex-not-configured, everything else works. */
   reconciler: FlexReconciler | undefined
   /** Told about every finished run (metrics). */
   onRunFinished?: (run: SyncRunView) => void
+  /** Each finished run writes one line here (info when it succeeded or was deferred, warn otherwise). */
+  log: RunLogger
+}
+
+export interface RunLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
 }
 
 export interface SyncOptions {
@@ -68,6 +76,7 @@ export class SyncService {
         claimed.trigger,
         claimed.rosterVersion,
         lease,
+        claimed.changeTraceparent,
       )
     } finally {
       await lease.release().catch(() => {})
@@ -95,28 +104,94 @@ export class SyncService {
     }
   }
 
-  private async run(
+  /**
+   * One run, in a span of its own (a child of the request or of the worker's claim), linked to the trace
+   * of the roster change that made it due when there is one: the run happens later, perhaps on another
+   * instance, so it is not that trace's child.
+   */
+  private run(
     reconciler: FlexReconciler,
     crewCall: CrewCallView,
     trigger: SyncTrigger,
     rosterVersion: number,
     lease: HeldSyncLease,
+    changeTraceparent: string | null = null,
   ): Promise<SyncRunView> {
-    const run = await this.deps.runLog.start(crewCall.id, trigger)
-    const outcome = await reconciler.reconcile(crewCall, lease)
-    const finished = await this.deps.runLog.finish(run, outcome)
-    await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
-    this.deps.onRunFinished?.(finished)
-    return finished
+    const attributes = {
+      'rostersync.crew_call.id': crewCall.id,
+      'rostersync.job.id': crewCall.jobId,
+      'rostersync.department': crewCall.department,
+      'rostersync.sync.trigger': trigger,
+      'rostersync.roster.version': rosterVersion,
+    }
+    return inSpan('sync run', { attributes, links: [changeTraceparent] }, async (span) => {
+      const run = await this.deps.runLog.start(crewCall.id, trigger)
+      const outcome = await reconciler.reconcile(crewCall, lease)
+      const finished = await this.deps.runLog.finish(run, outcome)
+      await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
+      const counts = runCounts(finished)
+      span.setAttributes({
+        'rostersync.sync.run_id': finished.id,
+        'rostersync.sync.status': finished.status,
+        ...Object.fromEntries(
+          Object.entries(counts).map(([name, count]) => [`rostersync.sync.${name}`, count]),
+        ),
+      })
+      const error = finished.errors[0]
+      if (finished.status === 'failed' || finished.status === 'partial')
+        span.fail(`sync-${finished.status}`, error ? `${error.operation}: ${error.message}` : finished.status)
+      this.logRun(finished, counts)
+      this.deps.onRunFinished?.(finished)
+      return finished
+    })
+  }
+
+  /** The run's one log line: which crew call, why, how it ended, what it changed, what it cost. */
+  private logRun(run: SyncRunView, counts: ReturnType<typeof runCounts>): void {
+    const ok = run.status === 'succeeded' || run.status === 'deferred'
+    const error = run.errors[0]
+    const changed = `${counts.added} added, ${counts.removed} removed, ${counts.repaired} repaired, ${counts.adopted} adopted, ${counts.roles_set} roles set`
+    this.deps.log[ok ? 'info' : 'warn'](
+      {
+        syncRun: {
+          id: run.id,
+          crewCallId: run.crewCallId,
+          jobId: run.jobId,
+          department: run.department,
+          trigger: run.trigger,
+          status: run.status,
+          ...counts,
+          durationMs: run.durationMs,
+          retryAt: run.retryAt,
+          errors: run.errors,
+        },
+      },
+      `sync ${run.status}: ${run.jobId}/${run.department} (${run.trigger}) ${changed}; ` +
+        `${run.flexCalls} Flex calls in ${run.durationMs ?? '?'} ms` +
+        (error ? `; ${error.operation}: ${error.message}` : '') +
+        (run.retryAt ? `; retry at ${run.retryAt}` : ''),
+    )
   }
 
   private reconciler(): FlexReconciler {
     if (!this.deps.reconciler) {
-      throw new ServiceUnavailableError(
-        'Flex is not configured: set FLEX_BASE_URL and FLEX_AUTH_TOKEN to sync crew calls',
-      )
+      throw new FlexNotConfiguredError('crew calls cannot be synced')
     }
     return this.deps.reconciler
+  }
+}
+
+function runCounts(run: SyncRunView) {
+  return {
+    added: run.added.length,
+    removed: run.removed.length,
+    repaired: run.repaired.length,
+    adopted: run.adopted.length,
+    roles_set: run.rolesSet.length,
+    unchanged: run.unchanged.length,
+    ignored: run.ignored.length,
+    errors: run.errors.length,
+    flex_calls: run.flexCalls,
   }
 }
 

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { toDomainError } from '../../db/database-errors.ts'
 import type { SyncRunView } from '../../schemas/sync.ts'
+import { inSpan } from '../../telemetry/tracing.ts'
 import type { ClaimedCrewCall } from './sync-schedule.ts'
 
 export interface SyncWorkerDeps {
@@ -90,19 +91,27 @@ export class SyncWorker {
     let failures = 0
     while (!this.stopping) {
       try {
+        const claimedAt = new Date()
         const claimed = await this.deps.claimDue()
         failures = 0
         if (!claimed) {
           await this.idleUntilDue()
           continue
         }
-        const run = await this.deps.runClaimed(claimed)
-        if (run.status !== 'succeeded') {
-          this.deps.log.warn(
-            { crewCallId: run.crewCallId, runId: run.id, trigger: run.trigger, status: run.status },
-            'automatic sync did not succeed; retrying later',
-          )
-        }
+        // The claim's span (a trace of its own, from the claim on) holds the run's; the run's line in
+        // the log says how it ended, and an unsuccessful one stays due (its backoff) for a later claim.
+        await inSpan(
+          'sync claim',
+          {
+            kind: 'consumer',
+            startTime: claimedAt,
+            attributes: {
+              'rostersync.crew_call.id': claimed.crewCall.id,
+              'rostersync.sync.trigger': claimed.trigger,
+            },
+          },
+          () => this.deps.runClaimed(claimed),
+        )
       } catch (error) {
         failures++
         // A busy or restarting database is expected now and then: the crew call stays due.

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises'
 import { toDomainError } from '../../db/database-errors.ts'
+import { inSpan, traceHeaders } from '../../telemetry/tracing.ts'
 import { signWebhook } from './signing.ts'
 import type { ClaimedDelivery, WebhookDeliveryQueue } from './webhook-delivery-queue.ts'
 import type { AttemptOutcome, WebhookSender } from './webhook-sender.ts'
@@ -74,7 +75,44 @@ export class WebhookDeliveryWorker {
     }
   }
 
-  private async attempt(delivery: ClaimedDelivery): Promise<void> {
+  /**
+   * One attempt in a client span of its own (a trace per attempt: the delivery runs later than the
+   * change, from the outbox), its traceparent sent to the receiver; a failed attempt writes one line.
+   */
+  private attempt(delivery: ClaimedDelivery): Promise<void> {
+    const attributes = {
+      'http.request.method': 'POST',
+      'rostersync.webhook.id': delivery.id,
+      'rostersync.webhook.event_type': delivery.event.type,
+      'rostersync.webhook.endpoint_id': delivery.endpoint.id,
+      'rostersync.webhook.attempt': delivery.attempt,
+    }
+    return inSpan('webhook POST', { kind: 'client', attributes }, async (span) => {
+      const outcome = await this.send(delivery)
+      span.setAttributes({
+        'http.response.status_code': outcome.status ?? undefined,
+        'rostersync.webhook.outcome': outcome.kind,
+      })
+      if (outcome.kind === 'failed') {
+        span.fail(outcome.status === null ? 'network' : 'http', outcome.error)
+        this.deps.log.warn(
+          {
+            webhook: {
+              id: delivery.id,
+              endpointId: delivery.endpoint.id,
+              eventType: delivery.event.type,
+              attempt: delivery.attempt,
+              status: outcome.status,
+            },
+          },
+          `webhook delivery failed (attempt ${delivery.attempt}, ${delivery.event.type}): ${outcome.error}`,
+        )
+      }
+      await this.record(delivery, outcome)
+    })
+  }
+
+  private async send(delivery: ClaimedDelivery): Promise<AttemptOutcome> {
     const now = new Date()
     const body = JSON.stringify({
       type: delivery.event.type,
@@ -86,9 +124,9 @@ export class WebhookDeliveryWorker {
       'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
       'webhook-signature': signWebhook(delivery.endpoint.secrets, delivery.id, now, body),
       'user-agent': 'rostersync-webhooks',
+      ...traceHeaders(),
     }
-    const outcome = await this.deps.sender.send({ url: delivery.endpoint.url, headers, body })
-    await this.record(delivery, outcome)
+    return this.deps.sender.send({ url: delivery.endpoint.url, headers, body })
   }
 
   private async record(delivery: ClaimedDelivery, outcome: AttemptOutcome): Promise<void> {

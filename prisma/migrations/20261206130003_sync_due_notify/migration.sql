@@ -9,8 +9,12 @@
 -- call whose automatic syncs gave up is re-armed), and the change recorded in roster_versions/roster_changes
 -- (p_changes is [{technician_id, change, before}]: of each change only the role before it is kept, as the
 -- one after is the next change's before or today's assignment; an `after` is ignored). NULL when the crew
--- call does not exist. Every instance learns of the due reconcile at the commit: NOTIFY rostersync_sync_due
--- with {"crewCallId", "dueInMs"} (src/services/sync/sync-due-notice.ts; polling catches a lost one).
+-- call does not exist.
+-- The change's trace (W3C traceparent) is kept for the reconcile it schedules, which links to it: with
+-- tracing on, Prisma's SQL commenter writes it as a comment on the calling statement, read here from
+-- current_query() (NULL when the change was not traced or not sampled).
+-- Every instance learns of the due reconcile at the commit: NOTIFY rostersync_sync_due with
+-- {"crewCallId", "dueInMs"} (src/services/sync/sync-due-notice.ts; polling catches a lost one).
 CREATE OR REPLACE FUNCTION "mark_roster_changed"(p_crew_call_id uuid, p_debounce_ms integer, p_actor text,
                                       p_request_id text, p_changes jsonb, p_restored_from integer DEFAULT NULL)
 RETURNS integer
@@ -22,7 +26,8 @@ BEGIN
     UPDATE crew_calls
        SET version = version + 1, updated_at = now(),
            sync_due_at = least(sync_due_at, now() + p_debounce_ms * interval '1 millisecond'),
-           sync_pending_since = coalesce(sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL
+           sync_pending_since = coalesce(sync_pending_since, now()), sync_attempts = 0, sync_failed_at = NULL,
+           sync_change_traceparent = substring(current_query() FROM 'traceparent=''(00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})''')
      WHERE id = p_crew_call_id
     RETURNING version, sync_due_at INTO v_version, v_due_at;
     IF NOT FOUND THEN

@@ -1,0 +1,172 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { buildApp } from '../src/app.ts'
+import { withClient } from '../test/helpers/database.ts'
+import { createBenchDatabase, vacuum } from './database.ts'
+import { type Cleanup, withCleanup } from './lib.ts'
+import { measureRate, runCalls } from './load.ts'
+import { BENCH_SERVICE_KEY, benchConfig } from './service.ts'
+import { calendarGeneration } from './workload.ts'
+
+const CLIENTS = 8
+const USERS = 200
+const SET_SIZE = 10
+const DURATION_MS = 12_000
+const ROUNDS = 4
+const LATENCY_SAMPLES = 300
+const LATENCY_CLIENTS = 4
+
+export interface WebhookBenchFigures {
+  /** Calendar PUTs per second with no endpoint, and with one subscribed endpoint taking every event. */
+  noEndpointPerSecond: number
+  subscribedPerSecond: number
+  ratio: number
+  /** From a PUT's answer to the receiver getting its event, one endpoint, 4 clients putting. */
+  latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number }
+}
+
+/** A receiver answering 204 at once; `arrived` says when each calendar-set version came in. */
+async function startReceiver(cleanup: Cleanup) {
+  const arrived = new Map<string, number>()
+  const waiting = new Map<string, () => void>()
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      const at = performance.now()
+      const { data } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        data: { userId: string; version: number }
+      }
+      const key = `${data.userId}:${data.version}`
+      if (!arrived.has(key)) arrived.set(key, at)
+      waiting.get(key)?.()
+      response.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanup.add(() => new Promise((resolve) => server.close(resolve)))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    /** Resolves with the arrival time of `key`'s event. */
+    arrival(key: string): Promise<number> {
+      const at = arrived.get(key)
+      if (at !== undefined) return Promise.resolve(at)
+      return new Promise((resolve) => waiting.set(key, () => resolve(arrived.get(key) as number)))
+    },
+  }
+}
+
+async function startService(cleanup: Cleanup) {
+  const databaseUrl = await createBenchDatabase(cleanup)
+  const app = await buildApp(
+    benchConfig({
+      DATABASE_URL: databaseUrl,
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      WEBHOOK_POLL_MS: '250',
+    }),
+  )
+  cleanup.add(() => app.close())
+  const origin = await app.listen({ host: '127.0.0.1', port: 0 })
+  const call = async (method: string, path: string, body: unknown) => {
+    const response = await fetch(`${origin}/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    const text = await response.text()
+    if (response.status >= 300) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`)
+    return JSON.parse(text) as { version: number }
+  }
+  let generation = 0
+  /** The next user's next set: always a change, so every PUT makes a version (and, subscribed, an event). */
+  const putNext = async () => {
+    const n = generation++
+    return {
+      userId: `u${n % USERS}`,
+      ...(await call('PUT', `/users/u${n % USERS}/calendars`, {
+        calendars: calendarGeneration(n, SET_SIZE),
+      })),
+    }
+  }
+  return { databaseUrl, call, putNext }
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
+
+/**
+ * Calendar PUT throughput of two services on two databases, one with a subscribed endpoint (its
+ * delivery worker sending to a local receiver as it goes) and one without, in ABBA slices; then the
+ * latency from a PUT's answer to the receiver, with the default poll (WEBHOOK_POLL_MS 250: an idle
+ * worker is woken by nothing else).
+ */
+export function runWebhookBench(): Promise<WebhookBenchFigures> {
+  return withCleanup(async (cleanup) => {
+    const receiver = await startReceiver(cleanup)
+    const none = await startService(cleanup)
+    const subscribed = await startService(cleanup)
+    await subscribed.call('POST', '/webhook-endpoints', { url: receiver.url })
+    const sides = [
+      { name: 'none', service: none, calls: 0, seconds: 0 },
+      { name: 'subscribed', service: subscribed, calls: 0, seconds: 0 },
+    ]
+    for (const side of sides)
+      await runCalls(async () => void (await side.service.putNext()), CLIENTS, USERS * 2)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
+        await vacuum(side.service.databaseUrl)
+        const rate = await measureRate(
+          async () => void (await side.service.putNext()),
+          CLIENTS,
+          DURATION_MS / ROUNDS,
+        )
+        side.calls += rate.calls
+        side.seconds += rate.seconds
+      }
+    }
+    const [noneRate, subscribedRate] = sides.map((side) => side.calls / side.seconds) as [number, number]
+    // The throughput phase's backlog drains first: latency is timed on an idle queue.
+    const pending = () =>
+      withClient(subscribed.databaseUrl, async (client) => {
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'`,
+        )
+        return rows[0]?.n ?? 0
+      })
+    while ((await pending()) > 0) await new Promise((resolve) => setTimeout(resolve, 500))
+    const latencies: number[] = []
+    await runCalls(
+      async () => {
+        const answer = await subscribed.putNext()
+        const answeredAt = performance.now()
+        latencies.push((await receiver.arrival(`${answer.userId}:${answer.version}`)) - answeredAt)
+      },
+      LATENCY_CLIENTS,
+      LATENCY_SAMPLES,
+    )
+    const sorted = latencies.map((ms) => Math.max(0, ms)).sort((a, b) => a - b)
+    return {
+      noEndpointPerSecond: noneRate,
+      subscribedPerSecond: subscribedRate,
+      ratio: subscribedRate / noneRate,
+      latency: {
+        samples: sorted.length,
+        p50Ms: percentile(sorted, 50),
+        p99Ms: percentile(sorted, 99),
+        maxMs: sorted.at(-1) ?? 0,
+      },
+    }
+  })
+}
+
+export function formatWebhookBench(f: WebhookBenchFigures): string {
+  return [
+    'Webhooks (calendar PUTs, 8 clients, sets of 10; one endpoint taking every event vs none)',
+    `  PUT/s without endpoint   ${f.noEndpointPerSecond.toFixed(1)}`,
+    `  PUT/s one endpoint       ${f.subscribedPerSecond.toFixed(1)}   ratio ${f.ratio.toFixed(2)} (goal >= 0.9)`,
+    `  PUT answer -> receiver   p50 ${f.latency.p50Ms.toFixed(0)} ms, p99 ${f.latency.p99Ms.toFixed(0)} ms, max ${f.latency.maxMs.toFixed(0)} ms (${f.latency.samples} PUTs, 4 clients)`,
+    '',
+  ].join('\n')
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(formatWebhookBench(await runWebhookBench()))
