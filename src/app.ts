@@ -103,7 +103,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   await app.register(drainPlugin)
   await app.register(requestIdPlugin)
-  await app.register(problemDetailsPlugin, { retryAfterSeconds: config.RETRY_AFTER_SECONDS })
+  await app.register(problemDetailsPlugin, {
+    retryAfterSeconds: config.RETRY_AFTER_SECONDS,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    drainBytes: config.BODY_DRAIN_BYTES,
+    lingerMs: config.BODY_LINGER_MS,
+  })
   await app.register(jsonBodyPlugin)
   await app.register(databasePlugin, { config })
   await app.register(metricsPlugin, { token: config.METRICS_TOKEN })

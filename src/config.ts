@@ -168,6 +168,8 @@ export const configSchema = z.object({
   BODY_BYTES_PER_CREDENTIAL: z.coerce.number().int().min(1024).optional(),
   BODY_READ_TIMEOUT_MS: int(60_000, 1),
   BODY_IDLE_TIMEOUT_MS: int(10_000, 1),
+  BODY_DRAIN_BYTES: int(64 * 1024 * 1024, 0),
+  BODY_LINGER_MS: int(5_000, 1),
   HEADERS_TIMEOUT_MS: int(20_000, 1),
   RETRY_AFTER_SECONDS: int(1, 1),
   SHUTDOWN_DRAIN_MS: int(5_000, 0),
@@ -205,6 +207,7 @@ export const configSchema = z.object({
   SYNC_WORKER: z.enum(['on', 'off']).default('on'),
   SYNC_WORKER_CONCURRENCY: int(4, 1),
   SYNC_POLL_MS: int(1_000, 10),
+  SYNC_LISTEN: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(2_147_483_647).default(1_200),
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1_000).max(86_400_000).default(60_000),
   RATE_LIMIT_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
@@ -306,6 +309,10 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
     'a request body must have arrived this long after its headers; otherwise 408 problem+json, the connection closed, its charge given back at once (see [Timeouts](operations.md#timeouts-for-what-clients-send))',
   BODY_IDLE_TIMEOUT_MS:
     'longest pause of a request body, before its first chunk or between two (then the same 408); at most `BODY_READ_TIMEOUT_MS`',
+  BODY_DRAIN_BYTES:
+    'the most of a refused body (413, 415, 503) read and thrown away after its answer, so that its client reads the answer instead of a reset; a body that ends within it keeps its connection; past it, the server ends the connection and lingers `BODY_LINGER_MS` before closing it (see [Refused bodies](operations.md#refused-bodies))',
+  BODY_LINGER_MS:
+    'how long the rest of a refused body is read after its answer before the server ends the connection, and again after that before it closes it (a lingering close): the time its client has to read the answer',
   HEADERS_TIMEOUT_MS:
     "a request's headers must have arrived this long after its first byte (Node's `headersTimeout`, whose own default is 60 s); then 408 problem+json, the connection closed",
   RETRY_AFTER_SECONDS: '`Retry-After` sent with every 503',
@@ -352,7 +359,10 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   SYNC_WORKER:
     '`on`: this instance runs reconcile workers (when Flex is configured); `off`: it does not (`npm run worker` runs them apart)',
   SYNC_WORKER_CONCURRENCY: 'reconciles one instance runs at a time',
-  SYNC_POLL_MS: 'how often an idle worker looks for due crew calls',
+  SYNC_POLL_MS:
+    'the longest an idle worker sleeps before looking for due crew calls again; it wakes sooner when the next reconcile it knows of falls due, or when told of a roster change (`SYNC_LISTEN`)',
+  SYNC_LISTEN:
+    "`on`: each instance's workers LISTEN (one dedicated connection per instance) for roster changes made on any instance (`NOTIFY rostersync_sync_due`, sent in the change's transaction) and wake when their reconcile falls due; `off`: other instances' changes are found by polling (`SYNC_POLL_MS`) only",
   WEBHOOK_TIMEOUT_MS:
     'upper bound on one webhook delivery attempt (connect, send, read the first 4 KB of the answer); then it counts as failed',
   WEBHOOK_RETRY_SCHEDULE_MS:

@@ -57,7 +57,7 @@ export function markClosing(pool: pg.Pool): void {
 }
 
 /** A connection error as a log may show it: type, message, SQLSTATE; never the client it came from. */
-function connectionErrorDetails(err: Error): { type: string; message: string; code?: string } {
+export function connectionErrorDetails(err: Error): { type: string; message: string; code?: string } {
   const code = (err as { code?: unknown }).code
   return { type: err.name, message: err.message, ...(typeof code === 'string' && { code }) }
 }

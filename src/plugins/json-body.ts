@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 
 /** The charset a JSON body is read in (RFC 8259 §8.1: JSON exchanged between systems is UTF-8). */
-const JSON_MEDIA_TYPE = 'application/json; charset=utf-8'
+export const JSON_MEDIA_TYPE = 'application/json; charset=utf-8'
 
 const UTF8_NAMES = new Set(['utf-8', 'utf8'])
 

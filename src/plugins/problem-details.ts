@@ -14,7 +14,9 @@ import {
   ValidationError,
 } from '../errors/domain-errors.ts'
 import { boundedMessage } from '../schemas/common.ts'
+import { JSON_MEDIA_TYPE } from './json-body.ts'
 import { MAX_FIELD_ERRORS, MAX_INSTANCE_LENGTH, MAX_POINTER_LENGTH, type Problem } from './problem-schemas.ts'
+import { type RefusedBodyBounds, readRestOfRefusedBody } from './refused-body.ts'
 
 type Kind =
   | ProblemKind
@@ -241,8 +243,37 @@ export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoExc
   socket.destroySoon()
 }
 
-interface ProblemDetailsPluginOptions {
+interface ProblemDetailsPluginOptions extends RefusedBodyBounds {
   retryAfterSeconds: number
+  /** BODY_LIMIT_BYTES, named in the 413's detail. */
+  bodyLimitBytes: number
+}
+
+/** Refusals of a body that may not have been read (whole): its client must still get to read the answer. */
+const BODY_REFUSALS = new Set([413, 415, 503])
+
+const MIB = 1024 * 1024
+
+/** What a 413 says: the limit, in bytes and MiB, by the setting's name, and what to send instead. */
+export function tooLargeDetail(request: FastifyRequest, bodyLimitBytes: number): string {
+  const declared = Number(request.headers['content-length'])
+  const size = Number.isSafeInteger(declared)
+    ? `${declared} bytes (Content-Length)`
+    : 'more than that (chunked)'
+  const mib = Number((bodyLimitBytes / MIB).toPrecision(3))
+  return (
+    `the body is ${size}; the limit is ${bodyLimitBytes} bytes (${mib} MiB, BODY_LIMIT_BYTES): ` +
+    `send a body of at most ${bodyLimitBytes} bytes`
+  )
+}
+
+/** What a 415 says: the media type sent, and the one to send. */
+export function unsupportedMediaTypeDetail(request: FastifyRequest): string {
+  const sent = request.headers['content-type']
+  return (
+    `${sent ? `the body's media type "${sent}" is not accepted` : 'the body has no Content-Type'}: ` +
+    `send JSON, with Content-Type: ${JSON_MEDIA_TYPE}`
+  )
 }
 
 /**
@@ -251,10 +282,20 @@ interface ProblemDetailsPluginOptions {
  * logged with the request id.
  */
 export default fp<ProblemDetailsPluginOptions>(
-  async function errorsPlugin(app, { retryAfterSeconds }) {
+  async function errorsPlugin(app, { retryAfterSeconds, bodyLimitBytes, drainBytes, lingerMs }) {
     app.setErrorHandler((error: FastifyError, request, reply) => {
       const classified = classify(error)
       const status = PROBLEMS[classified.kind].status
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+        classified.detail = tooLargeDetail(request, bodyLimitBytes)
+      if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+        classified.detail = unsupportedMediaTypeDetail(request)
+      if (BODY_REFUSALS.has(status)) {
+        // Fastify closes the connection after a body its parser refused; refused-body.ts closes it only
+        // once the client has had the time to read this answer.
+        if (reply.getHeader('connection') === 'close') reply.removeHeader('connection')
+        readRestOfRefusedBody(request.raw, reply.raw, { drainBytes, lingerMs })
+      }
       logRefusal(request, error, classified.kind, status, classified.detail)
       if (error instanceof DomainError) reply.headers(error.headers())
       return sendProblem(request, reply, classified, retryAfterSeconds)

@@ -79,9 +79,6 @@ export default fp<ServicesPluginOptions>(
       participant: () => currentKey()?.forTransaction(),
     })
     const syncDebounceMs = config.SYNC_DEBOUNCE_MS
-    // This instance's reconcile worker (when it runs one) looks for a changed roster when its
-    // reconcile falls due, not at its next poll; looked up per call, as the worker is decorated later.
-    const rosterChanged = () => app.syncWorker?.wake(syncDebounceMs)
     const historyOptions = { keepVersions: config.HISTORY_KEEP_VERSIONS, keepDays: config.HISTORY_KEEP_DAYS }
     const flexConfigured = flex !== undefined || flexSettings(config) !== undefined
     const crewCalls = new CrewCallService({ prisma, runInTransaction, syncDebounceMs, flexConfigured })
@@ -141,7 +138,7 @@ export default fp<ServicesPluginOptions>(
         syncDebounceMs,
         flexConfigured,
         currentKey,
-        rosterChanged,
+        onSyncDue: (dueInMs) => app.syncWorker?.wake(dueInMs),
       }),
       schedule,
       syncStatus: new SyncStatusService({ schedule, budget, flexConfigured }),

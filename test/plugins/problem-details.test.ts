@@ -56,11 +56,15 @@ t.test('a body that is not JSON', async (t) => {
     t.match(response.json(), { type: 'urn:rostersync:problem:malformed-request', status: 400 })
   })
 
-  t.test('text/plain answers 415 unsupported-media-type', async (t) => {
+  t.test('text/plain answers 415 unsupported-media-type, naming the media type to send', async (t) => {
     const response = await put('text/plain', '{"calendars": []}')
     t.equal(response.statusCode, 415)
     t.match(response.headers['content-type'], PROBLEM_CONTENT_TYPE)
     t.match(response.json(), { type: 'urn:rostersync:problem:unsupported-media-type', status: 415 })
+    t.equal(
+      response.json().detail,
+      'the body\'s media type "text/plain" is not accepted: send JSON, with Content-Type: application/json; charset=utf-8',
+    )
   })
 })
 
@@ -72,4 +76,8 @@ t.test('a body over BODY_LIMIT_BYTES answers 413 problem+json', async (t) => {
   t.equal(tooLarge.statusCode, 413)
   t.match(tooLarge.headers['content-type'], PROBLEM_CONTENT_TYPE)
   t.match(tooLarge.json(), { type: 'urn:rostersync:problem:payload-too-large', status: 413 })
+  t.match(
+    tooLarge.json().detail,
+    /^the body is \d+ bytes \(Content-Length\); the limit is 2048 bytes \(0\.00195 MiB, BODY_LIMIT_BYTES\): send a body of at most 2048 bytes$/,
+  )
 })

@@ -24,11 +24,8 @@ interface RosterServiceDeps {
   flexConfigured: boolean
   /** The current request's Idempotency-Key (IdempotencyService.currentKey), taken by the write's statement. */
   currentKey: () => RequestKey | undefined
-  /**
-   * Told after every roster write on this instance, so that the local reconcile worker looks for the
-   * crew call when its reconcile falls due instead of at its next poll (a hint: the poll still finds it).
-   */
-  rosterChanged: () => void
+  /** Told that a roster change's reconcile falls due in `dueInMs`: wakes this instance's sync workers then. */
+  onSyncDue?: (dueInMs: number) => void
 }
 
 /** A replace's (or restore's) answer as PostgreSQL rendered it (ReplaceRosterResult as compact JSON). */
@@ -166,6 +163,7 @@ export class RosterService {
         })),
       )
     }
+    if (result.created + result.updated + result.deleted > 0) this.deps.onSyncDue?.(this.deps.syncDebounceMs)
     return toReplaceResult(result)
   }
 
@@ -199,6 +197,7 @@ export class RosterService {
         `version ${version} names technicians deleted since (${result.unknown_technicians.length}); it cannot be restored`,
       )
     }
+    if (result.created + result.updated + result.deleted > 0) this.deps.onSyncDue?.(this.deps.syncDebounceMs)
     return toReplaceResult(result)
   }
 
@@ -207,9 +206,7 @@ export class RosterService {
     call: (idempotency: string | null) => Promise<Row[]>,
   ): Promise<Row[]> {
     const key = this.deps.currentKey()
-    const rows = await (key ? key.inStatement(call) : call(null))
-    this.deps.rosterChanged()
-    return rows
+    return key ? key.inStatement(call) : call(null)
   }
 
   /** Puts one technician on the roster, or changes their role; a no-op when it is already so. */
@@ -288,7 +285,8 @@ export class RosterService {
       SELECT mark_roster_changed(${crewCallId}::uuid, ${this.deps.syncDebounceMs}::int, ${author.actor},
                                  ${author.requestId}, ${JSON.stringify(changes)}::jsonb) AS version`
     if (row?.version == null) throw new Error('crew call vanished while locked')
-    this.deps.rosterChanged()
+    // This instance's workers look when the reconcile falls due (the NOTIFY tells every instance too).
+    this.deps.onSyncDue?.(this.deps.syncDebounceMs)
     return row.version
   }
 }

@@ -199,6 +199,18 @@ export class SyncSchedule {
     }
   }
 
+  /**
+   * How long from now until the next reconcile falls due that a worker may take (a debounced change, a
+   * retry, a lease that lapses); undefined when none is scheduled. The resync of rosters that did not
+   * change is not counted: polling finds it.
+   */
+  async nextDueInMs(): Promise<number | undefined> {
+    const [row] = await this.prisma.$queryRaw<{ ms: number | null }[]>`
+      SELECT (extract(epoch FROM min(greatest(sync_due_at, sync_lease_until)) - now()) * 1000)::float8 AS ms
+        FROM crew_calls WHERE sync_failed_at IS NULL AND sync_due_at IS NOT NULL`
+    return row?.ms == null ? undefined : Math.max(0, Math.ceil(row.ms))
+  }
+
   /** Whether a crew_calls row (unaliased) is due for a reconcile now and nobody is running one. */
   private dueNow(): Prisma.Sql {
     const { resyncIntervalMs } = this.options

@@ -10,7 +10,9 @@ interface SyncWorkerDeps {
   runClaimed: (claimed: ClaimedCrewCall) => Promise<SyncRunView>
   /** Reconciles at once, at most. */
   concurrency: number
-  /** How long an idle worker waits before looking for due crew calls again. */
+  /** How long after now the next reconcile it knows of falls due; undefined when none is scheduled. */
+  nextDueInMs: () => Promise<number | undefined>
+  /** The longest an idle worker waits before looking for due crew calls again. */
   pollMs: number
   log: {
     warn(obj: object, msg: string): void
@@ -18,16 +20,22 @@ interface SyncWorkerDeps {
   }
 }
 
+/** The shortest sleep of an idle worker, however soon the next reconcile is due. */
+const MIN_IDLE_MS = 20
+
 /**
  * Runs the reconciles the schedule says are due, `concurrency` at a time, on this instance; every
  * instance may run one, and the sync lease decides who runs each crew call. A worker that finds
- * nothing waits pollMs (or until wake()); one that fails to reach the database backs off.
+ * nothing sleeps until the next due time it knows of or pollMs, whichever is sooner, or until wake()
+ * (a roster change on this instance, or another's, told by LISTEN/NOTIFY); polling is the safety net
+ * for a lost notice. One that fails to reach the database backs off.
  */
 export class SyncWorker {
   private running: Promise<void>[] = []
   private stopping = false
   private wakeUp = new AbortController()
-  private wakeTimers = new Set<NodeJS.Timeout>()
+  private wakeTimer: NodeJS.Timeout | undefined
+  private wakeTimerAt = Number.POSITIVE_INFINITY
 
   constructor(private readonly deps: SyncWorkerDeps) {}
 
@@ -38,29 +46,34 @@ export class SyncWorker {
   }
 
   /**
-   * Looks for due work `afterMs` from now instead of at the next poll: a roster change on this instance
-   * wakes it when the change's reconcile falls due (after SYNC_DEBOUNCE_MS; plugins/services.ts).
+   * Looks for due work `afterMs` from now (at once by default) instead of at the next poll: when a roster
+   * change's reconcile falls due. Of several pending wakes the earliest counts; each ends an idle sleep.
    */
   wake(afterMs = 0): void {
     if (this.stopping) return
-    if (afterMs > 0) {
-      const timer = setTimeout(() => {
-        this.wakeTimers.delete(timer)
-        this.wake()
-      }, afterMs)
-      timer.unref()
-      this.wakeTimers.add(timer)
+    if (afterMs <= 0) {
+      this.wakeUp.abort()
+      this.wakeUp = new AbortController()
       return
     }
-    this.wakeUp.abort()
-    this.wakeUp = new AbortController()
+    const at = Date.now() + afterMs
+    if (this.wakeTimer && this.wakeTimerAt <= at) return
+    clearTimeout(this.wakeTimer)
+    this.wakeTimerAt = at
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined
+      this.wakeTimerAt = Number.POSITIVE_INFINITY
+      this.wake()
+    }, afterMs)
+    this.wakeTimer.unref()
   }
 
   /** Takes no more work (the shutdown's drain); the reconciles in flight go on, and stop() awaits them. */
   stopClaiming(): void {
     this.stopping = true
-    for (const timer of this.wakeTimers) clearTimeout(timer)
-    this.wakeTimers.clear()
+    clearTimeout(this.wakeTimer)
+    this.wakeTimer = undefined
+    this.wakeTimerAt = Number.POSITIVE_INFINITY
     this.wakeUp.abort()
     this.wakeUp = new AbortController()
   }
@@ -84,7 +97,7 @@ export class SyncWorker {
         const claimed = await this.deps.claimDue()
         failures = 0
         if (!claimed) {
-          await this.idle(this.deps.pollMs)
+          await this.idleUntilDue()
           continue
         }
         // The claim's span (a trace of its own, from the claim on) holds the run's; the run's line in
@@ -112,6 +125,17 @@ export class SyncWorker {
         await this.idle(Math.min(30_000, this.deps.pollMs * 2 ** Math.min(failures, 6)))
       }
     }
+  }
+
+  /** Sleeps until the next reconcile it knows of falls due, or pollMs, whichever is sooner. */
+  private async idleUntilDue(): Promise<void> {
+    const signal = this.wakeUp.signal
+    const dueInMs = await this.deps.nextDueInMs()
+    // A wake while the query ran has already ended this sleep.
+    if (signal.aborted) return
+    // Something due now that was not claimable (another worker took it first) must not make a busy loop.
+    const floor = Math.min(this.deps.pollMs, MIN_IDLE_MS)
+    await this.idle(Math.max(floor, Math.min(this.deps.pollMs, dueInMs ?? Number.POSITIVE_INFINITY)))
   }
 
   private async idle(ms: number): Promise<void> {
