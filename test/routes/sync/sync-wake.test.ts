@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { build } from '../../helpers/build-app.ts'
+import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   type CrewWorld,
   crewCallUrl,
@@ -51,7 +51,7 @@ const holdsRoster = (w: CrewWorld, count: number) => () => {
 }
 
 async function runTriggers(w: CrewWorld): Promise<string[]> {
-  const page = (await w.app.inject({ method: 'GET', url: '/v1/sync-runs?limit=100' })).json()
+  const page = (await injectAs(w.app, 'service', { method: 'GET', url: '/v1/sync-runs?limit=100' })).json()
   return (page.runs as { trigger: string }[]).map((run) => run.trigger)
 }
 
