@@ -25,9 +25,13 @@ const POISON = 'element-poison'
 const syncOf = async (w: CrewWorld, department: string) =>
   (await injectAs(w.app, 'service', { method: 'GET', url: crewCallUrl(department) })).json().sync
 
+/** /metrics is off without a token (issue 23): the servers get one and the scrape sends it. */
+const METRICS_TOKEN = 'metrics-token-for-the-quarantine-test'
+
 function serverEnv(w: CrewWorld): Record<string, string> {
   return {
     DATABASE_URL: w.databaseUrl,
+    METRICS_TOKEN,
     AUTH_SERVICE_KEYS: `test:${'k'.repeat(20)}`,
     LOG_LEVEL: 'warn',
     FLEX_BASE_URL: w.flex.url,
@@ -122,7 +126,9 @@ t.test('a crew call whose run is killed twice is quarantined; other instances st
     { jobId: 'job-1', department: 'lights', lostRuns: 2, reason: /^its sync ended the process twice/ },
   ])
   t.equal(integrity.crewCallsQuarantined.length, 1)
-  const metrics = await (await fetch(`${survivor.url}/metrics`)).text()
+  const metrics = await (
+    await fetch(`${survivor.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  ).text()
   t.match(metrics, /rostersync_crew_calls_quarantined 1/)
   t.match(metrics, /rostersync_sync_quarantines_total 1/)
   t.match(metrics, /rostersync_crew_calls\{state="failed"\} 1/)
