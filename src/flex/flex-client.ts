@@ -41,7 +41,7 @@ export type FlexPort = Pick<
 const segment = encodeURIComponent
 
 /** FLEX_MAX_ANSWER_BYTES's default (docs/operations.md, "Memory"). */
-export const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
+const DEFAULT_MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 /**
  * The columns a list asks for: `codeList` selects columns, not row kinds. The contact column names the

@@ -255,7 +255,7 @@ const BODY_REFUSALS = new Set([413, 415, 503])
 const MIB = 1024 * 1024
 
 /** What a 413 says: the limit, in bytes and MiB, by the setting's name, and what to send instead. */
-export function tooLargeDetail(request: FastifyRequest, bodyLimitBytes: number): string {
+function tooLargeDetail(request: FastifyRequest, bodyLimitBytes: number): string {
   const declared = Number(request.headers['content-length'])
   const size = Number.isSafeInteger(declared)
     ? `${declared} bytes (Content-Length)`
@@ -268,7 +268,7 @@ export function tooLargeDetail(request: FastifyRequest, bodyLimitBytes: number):
 }
 
 /** What a 415 says: the media type sent, and the one to send. */
-export function unsupportedMediaTypeDetail(request: FastifyRequest): string {
+function unsupportedMediaTypeDetail(request: FastifyRequest): string {
   const sent = request.headers['content-type']
   return (
     `${sent ? `the body's media type "${sent}" is not accepted` : 'the body has no Content-Type'}: ` +
