@@ -29,6 +29,11 @@ export interface ServerProcess {
   output(): string
   /** The process's peak resident set size so far (VmHWM), in bytes; undefined once it has exited. */
   peakRss(): Promise<number | undefined>
+  /**
+   * Resets the peak resident set size (VmHWM) to the current one (Linux: `5` into /proc/<pid>/clear_refs),
+   * so peakRss() then measures one phase (e.g. after the start, whose own peak would hide it).
+   */
+  resetPeakRss(): Promise<void>
 }
 
 export interface StartServerOptions {
@@ -113,6 +118,7 @@ export async function startServer(
     listening: () => acceptsConnections(port),
     output: () => output,
     peakRss: () => (running() ? peakRssOf(child.pid as number) : Promise.resolve(undefined)),
+    resetPeakRss: () => writeFile(`/proc/${child.pid}/clear_refs`, '5'),
   }
 }
 

@@ -55,16 +55,22 @@ t.test(
       { built: true, nodeArgs: HEAP_LIMITS },
     )
     await server.ready()
-    for (const department of ['sound', 'lights', 'video']) {
-      t.equal((await replaceRoster(w.app, roster(3), department)).statusCode, 200)
-    }
-
+    // The start and the first sync first: the peak of a process starting (its first queries, Prisma's
+    // query compiler) is reached before any answer arrives and is as high with Flex answering normally
+    // (issue 29's follow-up: 209-221 MB here either way), so it would hide what the answers cost.
+    t.equal((await replaceRoster(w.app, roster(3), 'sound')).statusCode, 200)
     await waitFor(
       'the sound crew call to be in sync',
       async () =>
         ((await syncOf(w, 'sound')).state === 'in-sync' && linesPerResource(w.flex).size === 3) || undefined,
       { timeoutMs: 30_000 },
     )
+    const startPeak = (await server.peakRss()) ?? 0
+    await server.resetPeakRss()
+    const settled = (await server.peakRss()) ?? 0
+    for (const department of ['lights', 'video']) {
+      t.equal((await replaceRoster(w.app, roster(3), department)).statusCode, 200)
+    }
     for (const department of ['lights', 'video']) {
       const sync = await waitFor(
         `${department}: a run failed with the size reason`,
@@ -83,10 +89,14 @@ t.test(
     t.ok(server.running(), 'the process is still running')
     t.equal((await fetch(`${server.url}/health/ready`)).status, 200, 'and ready')
     const peak = (await server.peakRss()) ?? 0
+    const mb = (bytes: number) => Math.round(bytes / MiB)
     t.comment(
-      `peak RSS ${Math.round(peak / MiB)} MB; streamed answers cut at ${w.flex.streamedBytes.map((b) => Math.round(b / MiB)).join(', ')} MB`,
+      `peak RSS: ${mb(startPeak)} MB over the start and the first sync; then ${mb(settled)} MB, ` +
+        `${mb(peak)} MB while ${w.flex.streamedBytes.length} answers were cut at ` +
+        `${[...new Set(w.flex.streamedBytes.map(mb))].join(', ')} MB`,
     )
-    // Reported, not asserted: the guarantee is that the process survives under its heap limits.
+    // Reported, not asserted (the figures in docs/operations.md#memory): the guarantee is that the
+    // process survives under its heap limits; resident memory depends on the machine and its load.
     t.notMatch(server.output(), /heap out of memory/)
     t.ok(
       w.flex.streamedBytes.every((bytes) => bytes < 16 * MiB),
