@@ -64,7 +64,9 @@ export async function startServer(
   const port = options.port ?? (await freePort())
   const entry = options.built ? ['--enable-source-maps', BUILT_SERVER] : ['--import', 'tsx', 'src/server.ts']
   const args = [...(options.nodeArgs ?? []), ...entry, ...(options.args ?? [])]
-  const child = spawn(process.execPath, args, {
+  // The built server is the service as shipped (its memory is measured): without tap's --import
+  // (@tapjs/processinfo), which would add its loader thread, an isolate of its own, to the process.
+  const child = (options.built ? spawnWithoutTap : spawn)(process.execPath, args, {
     cwd: ROOT,
     // No drain unless a test asks for one: the tests that stop a server need not wait SHUTDOWN_DRAIN_MS.
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', PORT: String(port), SHUTDOWN_DRAIN_MS: '0', ...env },
@@ -75,8 +77,8 @@ export async function startServer(
     output += chunk
     if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT / 2)
   }
-  child.stdout.on('data', collect)
-  child.stderr.on('data', collect)
+  child.stdout?.on('data', collect)
+  child.stderr?.on('data', collect)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const running = () => child.exitCode === null && child.signalCode === null
   const withOutput = (error: unknown) => {

@@ -16,12 +16,14 @@ import { waitFor } from '../../helpers/wait.ts'
  * No upstream answer of any size or duration can end the process (issue 29): a server process under
  * its production heap limits syncs three crew calls while Flex answers one listing with 32 MB and
  * another with a stream that never ends. Before the bound, 32 MB read whole ended the process with
- * "JavaScript heap out of memory".
+ * "JavaScript heap out of memory". Its peak resident set stays under the memory budget throughout.
  */
 
 const MiB = 1024 * 1024
 /** The production heap limits (package.json's start, the Dockerfile's CMD). */
 const HEAP_LIMITS = ['--max-old-space-size=128', '--max-semi-space-size=2']
+/** docs/operations.md#memory: the peak resident set (VmHWM) the service stays under. */
+const BUDGET = 200 * MiB
 
 const syncOf = async (w: CrewWorld, department: string) =>
   (await injectAs(w.app, 'service', { method: 'GET', url: crewCallUrl(department) })).json().sync
@@ -55,9 +57,8 @@ t.test(
       { built: true, nodeArgs: HEAP_LIMITS },
     )
     await server.ready()
-    // The start and the first sync first: the peak of a process starting (its first queries, Prisma's
-    // query compiler) is reached before any answer arrives and is as high with Flex answering normally
-    // (issue 29's follow-up: 209-221 MB here either way), so it would hide what the answers cost.
+    // The start and the first sync first, then the peak reset: what the answers cost is measured apart
+    // from what starting costs (the start's peak is reached before any answer arrives).
     t.equal((await replaceRoster(w.app, roster(3), 'sound')).statusCode, 200)
     await waitFor(
       'the sound crew call to be in sync',
@@ -95,8 +96,10 @@ t.test(
         `${mb(peak)} MB while ${w.flex.streamedBytes.length} answers were cut at ` +
         `${[...new Set(w.flex.streamedBytes.map(mb))].join(', ')} MB`,
     )
-    // Reported, not asserted (the figures in docs/operations.md#memory): the guarantee is that the
-    // process survives under its heap limits; resident memory depends on the machine and its load.
+    // The budget of docs/operations.md#memory (measured there: 146-165 MB over the start, 145-158 MB
+    // with the answers), for the start and for the answers.
+    t.ok(startPeak < BUDGET, `the start stayed under ${mb(BUDGET)} MB`)
+    t.ok(peak < BUDGET, `the answers stayed under ${mb(BUDGET)} MB`)
     t.notMatch(server.output(), /heap out of memory/)
     t.ok(
       w.flex.streamedBytes.every((bytes) => bytes < 16 * MiB),
