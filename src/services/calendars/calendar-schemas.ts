@@ -134,7 +134,8 @@ function isPlainCalendarsBody(body: unknown): boolean {
   let primaries = 0
   for (const calendar of calendars) {
     if (!isPlainObject(calendar)) return false
-    for (const key of Object.keys(calendar)) if (!CALENDAR_FIELDS.has(key)) return false
+    // for-in rather than Object.keys: no array per calendar (a parsed body inherits no enumerable key).
+    for (const key in calendar) if (!CALENDAR_FIELDS.has(key)) return false
     const { calendarId, summary, primary, selected, accessRole } = calendar
     if (
       typeof calendarId !== 'string' ||
