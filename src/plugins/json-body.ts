@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 
 /** The charset a JSON body is read in (RFC 8259 §8.1: JSON exchanged between systems is UTF-8). */
@@ -54,8 +55,83 @@ export default fp(
         done(new BodyRefusal(400, 'the body is not valid UTF-8: send JSON encoded as UTF-8 (RFC 8259)'))
         return
       }
-      parseJson(request, text, done)
+      if (!request.routeOptions.config.keepsJsonText) {
+        parseJson(request, text, done)
+        return
+      }
+      parseJson(request, text, (error, value) => {
+        if (!error && membersInText(text) === membersInValue(value)) exactTexts.set(request, text)
+        done(error, value)
+      })
     })
   },
   { name: 'json-body' },
 )
+
+/**
+ * The text of bodies that are exactly what JSON.parse made of them, for routes with `keepsJsonText`.
+ * Weak: a request that ends before its handler takes its text (a 400, a 503) leaves nothing behind.
+ */
+const exactTexts = new WeakMap<FastifyRequest, string>()
+
+/**
+ * The body of a request as JSON text, for PostgreSQL to parse as a jsonb parameter: the text the client
+ * sent (when its route has `keepsJsonText`), else the validated body serialized again. The parsed body is
+ * let go of (request.body becomes undefined), so a large body is held once, as text, while its statement
+ * runs, instead of as text plus objects.
+ *
+ * The text sent is what was validated: every value in it is in the parsed body, which the route's schema
+ * checked (strict objects, so no key is unchecked) before the handler runs. JSON.parse keeps the last of
+ * duplicate names, as jsonb does, but never looks at the values it drops, which PostgreSQL would still
+ * parse (and refuse: a \u0000 escape, a lone surrogate, a number beyond numeric's range, nesting past
+ * its stack). So the text is sent only when it has no duplicate names: as many members (a `:` outside
+ * strings) as the parsed body has keys. Otherwise the validated body is serialized again, as before.
+ */
+export function takeJsonText(request: FastifyRequest): string {
+  const text = exactTexts.get(request) ?? JSON.stringify(request.body)
+  exactTexts.delete(request)
+  request.body = undefined
+  return text
+}
+
+/** Members of the objects in a JSON text: its name separators, the `:` outside strings. */
+export function membersInText(text: string): number {
+  let members = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c)
+        i++ // a backslash: the next character is escaped (\" does not end the string)
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x3a) members++
+  }
+  return members
+}
+
+/** Keys of the objects in a parsed JSON value (without recursion: nesting is bounded by the body only). */
+export function membersInValue(value: unknown): number {
+  let members = 0
+  const pending: unknown[] = [value]
+  while (pending.length > 0) {
+    const next = pending.pop()
+    if (typeof next !== 'object' || next === null) continue
+    if (Array.isArray(next)) {
+      for (const item of next) pending.push(item)
+      continue
+    }
+    for (const key of Object.keys(next)) {
+      members++
+      pending.push((next as Record<string, unknown>)[key])
+    }
+  }
+  return members
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Keep the body's JSON text for takeJsonText (a route that hands its body to PostgreSQL as jsonb). */
+    keepsJsonText?: boolean
+  }
+}

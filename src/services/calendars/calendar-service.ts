@@ -56,9 +56,14 @@ export class CalendarService {
   }
 
   /**
-   * Makes the user's set exactly `calendars`: deletes the calendars not in it, inserts the new ones,
-   * updates those whose fields differ, and leaves the rest (and every created_at) untouched. The
-   * version rises by 1 only when something changed, so a replay reports everything unchanged.
+   * Makes the user's set exactly the calendars of `body`: deletes the calendars not in it, inserts the
+   * new ones, updates those whose fields differ, and leaves the rest (and every created_at) untouched.
+   * The version rises by 1 only when something changed, so a replay reports everything unchanged.
+   *
+   * `body` is the PUT's body as JSON text, `{"calendars": [CalendarListEntry, ...]}`, validated
+   * (replaceCalendarsBodySchema): PostgreSQL parses it as the jsonb parameter, so a set of 10,000
+   * calendars is held once, as the text the client sent, not as objects and again as their
+   * serialization (takeJsonText says when the text is sent as it came).
    *
    * One round trip: the SQL function replace_calendar_set does it all in one statement and answers with
    * the response body as JSON text, which the route sends as is. With an Idempotency-Key, the same
@@ -66,11 +71,10 @@ export class CalendarService {
    */
   async replace(
     userId: string,
-    calendars: CalendarInput[],
+    body: string,
     ifMatch: IfMatch | undefined,
     author: Author,
   ): Promise<RenderedReplace> {
-    const set = calendarSetParameter(calendars)
     try {
       const [result] = await this.write(
         ifMatch,
@@ -78,12 +82,12 @@ export class CalendarService {
           // The database must decide: take the key, lock, compare, delete, upsert, record, render and store
           // as one statement.
           this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
-          SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb, ${author.actor},
-                                             ${author.requestId}, NULL, ${key}::jsonb)`,
+          SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${body}::jsonb -> 'calendars',
+                                             ${author.actor}, ${author.requestId}, NULL, ${key}::jsonb)`,
       )
       return this.rendered(result, ifMatch)
     } finally {
-      forgetIfLarge(set)
+      forgetIfLarge(body)
     }
   }
 
@@ -141,23 +145,9 @@ interface ReplaceResultRow {
   key_verdict: KeyVerdict | null
 }
 
-/** The set as replace_calendar_set's jsonb parameter (its jsonb_to_recordset names the columns). */
+/** A set as replace_calendar_set's jsonb parameter: CalendarListEntry objects, as the PUT's body holds them. */
 export function calendarSetParameter(calendars: CalendarInput[]): string {
-  return JSON.stringify(calendars.map(toRow))
-}
-
-function toRow(calendar: CalendarInput) {
-  return {
-    calendar_id: calendar.calendarId,
-    summary: calendar.summary,
-    description: calendar.description ?? null,
-    time_zone: calendar.timeZone ?? null,
-    background_color: calendar.backgroundColor ?? null,
-    foreground_color: calendar.foregroundColor ?? null,
-    access_role: calendar.accessRole ?? null,
-    is_primary: calendar.primary ?? false,
-    is_selected: calendar.selected ?? false,
-  }
+  return JSON.stringify(calendars)
 }
 
 function toView(row: CalendarRow): CalendarView {
