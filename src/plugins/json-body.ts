@@ -55,12 +55,12 @@ export default fp(
         done(new BodyRefusal(400, 'the body is not valid UTF-8: send JSON encoded as UTF-8 (RFC 8259)'))
         return
       }
-      if (!request.routeOptions.config.keepsJsonText) {
+      if (!request.routeOptions.config.keepsJsonBody) {
         parseJson(request, text, done)
         return
       }
       parseJson(request, text, (error, value) => {
-        if (!error && membersInText(text) === membersInValue(value)) exactTexts.set(request, text)
+        if (!error && membersInText(text) === membersInValue(value)) exactBodies.set(request, body as Buffer)
         done(error, value)
       })
     })
@@ -69,29 +69,31 @@ export default fp(
 )
 
 /**
- * The text of bodies that are exactly what JSON.parse made of them, for routes with `keepsJsonText`.
- * Weak: a request that ends before its handler takes its text (a 400, a 503) leaves nothing behind.
+ * The bytes of bodies that are exactly what JSON.parse made of them, for routes with `keepsJsonBody`.
+ * Weak: a request that ends before its handler takes its body (a 400, a 503) leaves nothing behind.
  */
-const exactTexts = new WeakMap<FastifyRequest, string>()
+const exactBodies = new WeakMap<FastifyRequest, Buffer>()
 
 /**
- * The body of a request as JSON text, for PostgreSQL to parse as a jsonb parameter: the text the client
- * sent (when its route has `keepsJsonText`), else the validated body serialized again. The parsed body is
- * let go of (request.body becomes undefined), so a large body is held once, as text, while its statement
- * runs, instead of as text plus objects.
+ * The body of a request as JSON bytes (UTF-8), for PostgreSQL to parse as a jsonb parameter: the bytes
+ * the client sent (when its route has `keepsJsonBody`), else the validated body serialized again. The
+ * parsed body is let go of (request.body becomes undefined), so while its statement runs a large body is
+ * held once, as the bytes that came (outside the JavaScript heap), not as objects, a text and the
+ * text's copies.
  *
- * The text sent is what was validated: every value in it is in the parsed body, which the route's schema
- * checked (strict objects, so no key is unchecked) before the handler runs. JSON.parse keeps the last of
- * duplicate names, as jsonb does, but never looks at the values it drops, which PostgreSQL would still
- * parse (and refuse: a \u0000 escape, a lone surrogate, a number beyond numeric's range, nesting past
- * its stack). So the text is sent only when it has no duplicate names: as many members (a `:` outside
- * strings) as the parsed body has keys. Otherwise the validated body is serialized again, as before.
+ * The bytes sent are what was validated: every value in them is in the parsed body, which the route's
+ * schema checked (strict objects, so no key is unchecked) before the handler runs, and they are valid
+ * UTF-8 (the parser refused them otherwise). JSON.parse keeps the last of duplicate names, as jsonb does,
+ * but never looks at the values it drops, which PostgreSQL would still parse (and refuse: a \u0000
+ * escape, a lone surrogate, a number beyond numeric's range, nesting past its stack). So the bytes are
+ * sent only when they have no duplicate names: as many members (a `:` outside strings) as the parsed
+ * body has keys. Otherwise the validated body is serialized again, as before.
  */
-export function takeJsonText(request: FastifyRequest): string {
-  const text = exactTexts.get(request) ?? JSON.stringify(request.body)
-  exactTexts.delete(request)
+export function takeJsonBody(request: FastifyRequest): Buffer {
+  const bytes = exactBodies.get(request) ?? Buffer.from(JSON.stringify(request.body))
+  exactBodies.delete(request)
   request.body = undefined
-  return text
+  return bytes
 }
 
 /** Members of the objects in a JSON text: its name separators, the `:` outside strings. */
@@ -131,7 +133,7 @@ export function membersInValue(value: unknown): number {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Keep the body's JSON text for takeJsonText (a route that hands its body to PostgreSQL as jsonb). */
-    keepsJsonText?: boolean
+    /** Keep the body's bytes for takeJsonBody (a route that hands its body to PostgreSQL as jsonb). */
+    keepsJsonBody?: boolean
   }
 }

@@ -1,12 +1,12 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import jsonBodyPlugin, { membersInText, membersInValue, takeJsonText } from '../../src/plugins/json-body.ts'
+import jsonBodyPlugin, { membersInText, membersInValue, takeJsonBody } from '../../src/plugins/json-body.ts'
 import { build, injectAs } from '../helpers/build-app.ts'
 import { calendarsUrl, getCalendars } from '../helpers/calendars.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 /**
- * The JSON body handed to PostgreSQL as text (takeJsonText, src/plugins/json-body.ts): a calendar PUT's
+ * The JSON body handed to PostgreSQL as text (takeJsonBody, src/plugins/json-body.ts): a calendar PUT's
  * body goes to replace_calendar_set as the text the client sent, so what PostgreSQL parses must be
  * exactly what the route validated: escapes read alike, duplicate names resolved alike (the last one),
  * and nothing the validation never saw (a value JSON.parse dropped for a later duplicate) can make
@@ -30,15 +30,15 @@ t.test('members are counted alike in the text and in its parsed value', async (t
   t.equal(membersInValue(JSON.parse(duplicated)), 1, 'the parsed value keeps the last duplicate only')
 })
 
-t.test('takeJsonText: the text as sent without duplicates, the validated body again with them', async (t) => {
+t.test('takeJsonBody: the text as sent without duplicates, the validated body again with them', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(jsonBodyPlugin)
-  app.post('/kept', { config: { keepsJsonText: true } }, async (request) => {
-    const text = takeJsonText(request)
+  app.post('/kept', { config: { keepsJsonBody: true } }, async (request) => {
+    const text = takeJsonBody(request).toString()
     return { text, bodyAfter: request.body === undefined ? 'released' : 'held' }
   })
-  app.post('/not-kept', async (request) => ({ text: takeJsonText(request) }))
+  app.post('/not-kept', async (request) => ({ text: takeJsonBody(request).toString() }))
   const post = (url: string, payload: string) =>
     app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload })
 
@@ -47,7 +47,7 @@ t.test('takeJsonText: the text as sent without duplicates, the validated body ag
   t.same(
     (await post('/not-kept', sent)).json(),
     { text: JSON.stringify(JSON.parse(sent)) },
-    'a route without keepsJsonText gets the body serialized again',
+    'a route without keepsJsonBody gets the body serialized again',
   )
   const duplicated = '{"calendars":[{"summary":"\\u0000","summary":"kept"}],"calendars":[]}'
   t.same(

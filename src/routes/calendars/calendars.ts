@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { takeJsonText } from '../../plugins/json-body.ts'
+import { takeJsonBody } from '../../plugins/json-body.ts'
 import { pickProblems, problemResponse } from '../../plugins/problem-schemas.ts'
 import { etag } from '../../schemas/common.ts'
 import {
@@ -52,8 +52,8 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.put('/users/:userId/calendars', {
-    // The body goes to PostgreSQL as the text the client sent (takeJsonText).
-    config: { access: 'calendar-owner', keepsJsonText: true },
+    // The body goes to PostgreSQL as the bytes the client sent (takeJsonBody).
+    config: { access: 'calendar-owner', keepsJsonBody: true },
     schema: {
       operationId: 'replaceCalendars',
       tags: ['calendars'],
@@ -78,7 +78,7 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       const { userId } = request.params
       const answer = await calendars.replace(
         userId,
-        takeJsonText(request),
+        takeJsonBody(request),
         request.headers['if-match'],
         authorOf(request),
       )
