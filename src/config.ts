@@ -302,7 +302,7 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   BODY_LIMIT_BYTES:
     "largest request body (then 413): 10,000 calendars of about 400 bytes each (Google Calendar's list entries are 250-300); see [Memory](operations.md#memory) before raising it",
   BODY_BYTES_IN_FLIGHT:
-    "request body bytes parsed and held at once (16 MiB: four calendar sets of 10,000 calendars, 3.6 MB each); a body that does not fit beside those in flight is answered 503 with `Retry-After`, unparsed (at least `BODY_LIMIT_BYTES`; see [Memory](operations.md#memory) before raising it)",
+    'request body bytes parsed and held at once (16 MiB: four calendar sets of 10,000 calendars, 3.6 MB each); a body that does not fit beside those in flight is answered 503 with `Retry-After`, unparsed (at least `BODY_LIMIT_BYTES`; see [Memory](operations.md#memory) before raising it)',
   BODY_BYTES_PER_CREDENTIAL:
     "the part of `BODY_BYTES_IN_FLIGHT` one credential (a service key, a user) may hold at once: by default all of it but one body of the largest size, so another credential's body always fits beside one credential's; over it, 503 with `Retry-After`. Between `BODY_LIMIT_BYTES` and `BODY_BYTES_IN_FLIGHT`",
   BODY_READ_TIMEOUT_MS:
