@@ -13,6 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import pg from 'pg'
 import { readMigrations } from '../src/db/migrations.ts'
+import type { CalendarInput } from '../src/services/calendars/calendar-schemas.ts'
 import { calendarSetParameter } from '../src/services/calendars/calendar-service.ts'
 import { withClient } from '../test/helpers/database.ts'
 import { benchServer, createBenchDatabase, vacuum } from './database.ts'
@@ -35,11 +36,36 @@ interface Contender {
   functionName: string
   pool: pg.Pool
   sets: RotatingSets
+  /** The set as the function's jsonb parameter. */
+  parameterOf: (calendars: CalendarInput[]) => string
   calls: number
   seconds: number
 }
 
-function contender(name: string, databaseUrl: string, functionName: string, cleanup: Cleanup): Contender {
+/** The set in the shape replace_calendar_set took before migration 20261206140100 (its column names). */
+function snakeCaseRows(calendars: CalendarInput[]): string {
+  return JSON.stringify(
+    calendars.map((c) => ({
+      calendar_id: c.calendarId,
+      summary: c.summary,
+      description: c.description ?? null,
+      time_zone: c.timeZone ?? null,
+      background_color: c.backgroundColor ?? null,
+      foreground_color: c.foregroundColor ?? null,
+      access_role: c.accessRole ?? null,
+      is_primary: c.primary ?? false,
+      is_selected: c.selected ?? false,
+    })),
+  )
+}
+
+function contender(
+  name: string,
+  databaseUrl: string,
+  functionName: string,
+  cleanup: Cleanup,
+  parameterOf: (calendars: CalendarInput[]) => string = calendarSetParameter,
+): Contender {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: CLIENTS, options: '-c track_functions=pl' })
   cleanup.add(async () => {
     if (!pool.ending) await pool.end()
@@ -50,6 +76,7 @@ function contender(name: string, databaseUrl: string, functionName: string, clea
     functionName,
     pool,
     sets: new RotatingSets(name, USERS, SET_SIZE),
+    parameterOf,
     calls: 0,
     seconds: 0,
   }
@@ -60,7 +87,7 @@ function replaceNext(side: Contender, client: pg.Pool | pg.Client = side.pool): 
     const { userId, calendars } = side.sets.next()
     const { rows } = await client.query<{ answer: string | null }>(
       `SELECT * FROM ${side.functionName}($1, NULL, $2::jsonb${side.functionName === 'replace_calendar_set' ? ", 'service:bench', NULL" : ''})`,
-      [userId, calendarSetParameter(calendars)],
+      [userId, side.parameterOf(calendars)],
     )
     if (!rows[0]?.answer) throw new Error(`${side.name}: ${userId} got no answer`)
   }
@@ -124,7 +151,7 @@ const figures = await withCleanup(async (cleanup) => {
   const sides = [
     contender('history', leanUrl, 'replace_calendar_set', cleanup),
     contender('without-history', leanUrl, 'replace_calendar_set_without_history', cleanup),
-    contender('history-before-issue-21', oldUrl, 'replace_calendar_set', cleanup),
+    contender('history-before-issue-21', oldUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
   ]
   for (const side of sides) await runCalls(replaceNext(side), CLIENTS, WARMUP_CALLS)
   const perCall = new Map<string, { walBytes: number; historyBytes: number }>()

@@ -1,7 +1,8 @@
 -- replace_calendar_set: the current definition (edit here, then: npm run db:function -- replace_calendar_set).
 -- Callers: src/services/calendars/calendar-service.ts (CalendarService.replace); restore_calendar_set.
--- Guarantee (G1, G2, G3): makes the user's set exactly p_calendars ([{calendar_id, summary, ...}], ids
--- unique) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
+-- Guarantee (G1, G2, G3): makes the user's set exactly p_calendars (CalendarListEntry objects as the API
+-- takes them, [{calendarId, summary, ...}], ids unique; other keys ignored, so the PUT's body as sent and
+-- calendar_set_at's Calendar objects both fit) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
 -- here), checks If-Match (p_if_match; precondition_failed and nothing written when it fails), deletes what
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
 -- primary is demoted before its successor is promoted), bumps the version and records it with each row's
@@ -56,7 +57,7 @@ BEGIN
     WITH gone AS (
         DELETE FROM managed_calendars mc
          WHERE mc.user_id = p_user_id
-           AND mc.calendar_id NOT IN (SELECT t.calendar_id FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text))
+           AND mc.calendar_id NOT IN (SELECT t."calendarId" FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text))
         RETURNING mc
     )
     INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
@@ -65,9 +66,12 @@ BEGIN
 
     -- One snapshot: `previous` sees the rows as they were before the upsert.
     WITH input AS (
-        SELECT * FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text, summary text, description text,
-               time_zone text, background_color text, foreground_color text, access_role text,
-               is_primary boolean, is_selected boolean)
+        SELECT t."calendarId" AS calendar_id, t.summary, t.description, t."timeZone" AS time_zone,
+               t."backgroundColor" AS background_color, t."foregroundColor" AS foreground_color,
+               t."accessRole" AS access_role, t."primary" AS is_primary, t.selected AS is_selected
+          FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text, summary text, description text,
+               "timeZone" text, "backgroundColor" text, "foregroundColor" text, "accessRole" text,
+               "primary" boolean, selected boolean)
     ), previous AS (
         SELECT mc FROM managed_calendars mc JOIN input i ON i.calendar_id = mc.calendar_id
          WHERE mc.user_id = p_user_id
