@@ -8,6 +8,10 @@ CREATE OR REPLACE FUNCTION "webhook_calendar_version_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- As record_webhook_event would, first: with no subscriber, nothing to build (the common case).
+    IF NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND 'calendar-set.changed' = ANY (e.events)) THEN
+        RETURN NULL;
+    END IF;
     PERFORM record_webhook_event('calendar-set:' || NEW.user_id || ':' || NEW.version, 'calendar-set.changed',
         'calendar-set:' || NEW.user_id,
         jsonb_build_object('userId', NEW.user_id, 'version', NEW.version, 'created', NEW.created,

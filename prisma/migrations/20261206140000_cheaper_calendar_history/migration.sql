@@ -2,24 +2,28 @@
 -- - calendar_changes loses its foreign key to calendar_versions. It checked every change row (a query and
 --   a row lock on the version row, per row) although replace_calendar_set writes a version and its changes
 --   in one transaction, and it cascaded deletes that prune_calendar_history now makes itself, in the same
---   statement as the versions' (calendar sets are never deleted; calendar_versions keeps its key to
---   calendar_sets). calendar_set_at and calendar_changes_since read only the changes after a kept version.
+--   statement as the versions' (calendar sets are never deleted). calendar_set_at and
+--   calendar_changes_since read only the changes after a kept version.
+-- - calendar_versions loses its foreign key to calendar_sets: the replace writing a version has just
+--   locked (or created) its user's calendar_sets row, and none is ever deleted.
 -- - replace_calendar_set writes the version row once, last, with its final counts, and only when something
 --   changed, instead of inserting it first, then updating its counts or deleting it.
 -- - So the webhook trigger on calendar_versions need not wait for the commit to see the final row: a plain
---   AFTER INSERT trigger records the event from NEW (one query less per replace).
+--   AFTER INSERT trigger records the event from NEW. It (and the roster's) first checks that an endpoint
+--   is subscribed, as record_webhook_event does, before building the event.
 -- - before_row leaves out user_id and calendar_id (columns of the change row) and id (read by nobody):
---   over a quarter of its bytes. calendar_set_at puts the first two back; rows written before stay readable as
---   they are.
+--   over a quarter of its bytes. calendar_set_at puts the first two back; rows written before stay
+--   readable as they are.
 
 ALTER TABLE "calendar_changes" DROP CONSTRAINT "calendar_changes_version_fkey";
+ALTER TABLE "calendar_versions" DROP CONSTRAINT "calendar_versions_user_id_fkey";
 
 DROP TRIGGER "webhook_calendar_version_event" ON "calendar_versions";
 CREATE TRIGGER "webhook_calendar_version_event" AFTER INSERT ON "calendar_versions"
     FOR EACH ROW EXECUTE FUNCTION "webhook_calendar_version_event"();
 
--- The current definitions of replace_calendar_set, calendar_set_at, webhook_calendar_version_event and
--- prune_calendar_history, as in prisma/functions/.
+-- The current definitions of replace_calendar_set, calendar_set_at, webhook_calendar_version_event,
+-- webhook_roster_version_event and prune_calendar_history, as in prisma/functions/.
 
 -- replace_calendar_set: the current definition (edit here, then: npm run db:function -- replace_calendar_set).
 -- Callers: src/services/calendars/calendar-service.ts (CalendarService.replace); restore_calendar_set.
@@ -200,10 +204,43 @@ CREATE OR REPLACE FUNCTION "webhook_calendar_version_event"()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    -- As record_webhook_event would, first: with no subscriber, nothing to build (the common case).
+    IF NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND 'calendar-set.changed' = ANY (e.events)) THEN
+        RETURN NULL;
+    END IF;
     PERFORM record_webhook_event('calendar-set:' || NEW.user_id || ':' || NEW.version, 'calendar-set.changed',
         'calendar-set:' || NEW.user_id,
         jsonb_build_object('userId', NEW.user_id, 'version', NEW.version, 'created', NEW.created,
                            'updated', NEW.updated, 'deleted', NEW.deleted, 'restoredFrom', NEW.restored_from));
+    RETURN NULL;
+END
+$$;
+
+-- webhook_roster_version_event: the current definition (edit here, then: npm run db:function -- webhook_roster_version_event).
+-- Callers: the deferred constraint trigger on roster_versions (fired at commit for every version row
+-- mark_roster_changed inserts: roster replaces, single assignment upserts and removals, restores).
+-- Guarantee: one `roster.changed` event per committed roster version; none when the crew call was
+-- deleted in the same transaction.
+CREATE OR REPLACE FUNCTION "webhook_roster_version_event"()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_job_id text;
+    v_department text;
+BEGIN
+    -- As record_webhook_event would, first: with no subscriber, nothing to look up (the common case).
+    IF NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND 'roster.changed' = ANY (e.events)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT cc.job_id, cc.department INTO v_job_id, v_department
+      FROM roster_versions rv JOIN crew_calls cc ON cc.id = rv.crew_call_id
+     WHERE rv.crew_call_id = NEW.crew_call_id AND rv.version = NEW.version;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    PERFORM record_webhook_event('roster:' || NEW.crew_call_id || ':' || NEW.version, 'roster.changed',
+        'roster:' || NEW.crew_call_id,
+        jsonb_build_object('jobId', v_job_id, 'department', v_department, 'version', NEW.version));
     RETURN NULL;
 END
 $$;
