@@ -10,7 +10,9 @@
  * - the functions' own time per call in the server (pg_stat_user_functions, track_functions = pl);
  * - WAL bytes (the call's own, from EXPLAIN (ANALYZE, WAL): not the server's, which other databases'
  *   autovacuum also writes) and history bytes (calendar_changes, calendar_versions) per replace, from a
- *   sequential pass: these two do not depend on how loaded the machine is.
+ *   sequential pass, and the serving backend's CPU time per replace (/proc/<pid>/stat, with the server on
+ *   this machine) over sequential calls in alternating rounds: these three hardly depend on how loaded
+ *   the machine is.
  * Run: npx tsx bench/history-cost.ts
  */
 import { readFile } from 'node:fs/promises'
@@ -32,6 +34,9 @@ const WARMUP_CALLS = 600
 const SLICE_MS = Number(process.env.HISTORY_BENCH_SLICE_MS ?? 2_000)
 const ROUNDS = Number(process.env.HISTORY_BENCH_ROUNDS ?? 6)
 const SEQUENTIAL_CALLS = 400
+const CPU_CALLS = Number(process.env.HISTORY_BENCH_CPU_CALLS ?? 1_000)
+const CPU_ROUNDS = 3
+const TICK_MS = 10
 
 interface Contender {
   name: string
@@ -107,6 +112,28 @@ async function sequentialPass(side: Contender) {
   })
 }
 
+/**
+ * The serving backend's own CPU time (utime + stime, clock ticks of 10 ms) over `calls` plain sequential
+ * calls: what a replace costs the server, hardly depending on how loaded the machine is. Only with the
+ * server on this machine (NaN otherwise).
+ */
+async function serverCpu(side: Contender, calls: number): Promise<number> {
+  return withClient(side.databaseUrl, async (client) => {
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+    const ticks = async () => {
+      const stat = await readFile(`/proc/${rows[0]?.pid}/stat`, 'utf8').catch(() => '')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return Number(fields[11]) + Number(fields[12])
+    }
+    const before = await ticks()
+    for (let i = 0; i < calls; i++) {
+      const call = replaceCall(side)
+      await client.query(call.text, call.values)
+    }
+    return ((await ticks()) - before) * TICK_MS
+  })
+}
+
 async function functionTime(side: Contender): Promise<number> {
   return withClient(side.databaseUrl, async (client) => {
     const { rows } = await client.query<{ calls: string; total_time: number }>(
@@ -149,6 +176,12 @@ const figures = await withCleanup(async (cleanup) => {
   for (const side of sides) await runCalls(replaceNext(side), CLIENTS, WARMUP_CALLS)
   const perCall = new Map<string, { walBytes: number; historyBytes: number }>()
   for (const side of sides) perCall.set(side.name, await sequentialPass(side))
+  const cpuMs = new Map<string, number>()
+  for (let round = 0; round < CPU_ROUNDS; round++) {
+    for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
+      cpuMs.set(side.name, (cpuMs.get(side.name) ?? 0) + (await serverCpu(side, CPU_CALLS)))
+    }
+  }
   for (let round = 0; round < ROUNDS; round++) {
     for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
       await vacuum(side.databaseUrl)
@@ -166,7 +199,8 @@ const figures = await withCleanup(async (cleanup) => {
       name: side.name,
       callsPerSecond: side.calls / side.seconds,
       functionMs: await functionTime(side),
-      ...perCall.get(side.name),
+      ...(perCall.get(side.name) ?? { walBytes: Number.NaN, historyBytes: Number.NaN }),
+      cpuMs: (cpuMs.get(side.name) ?? Number.NaN) / (CPU_ROUNDS * CPU_CALLS),
     })
   }
   return rows
@@ -178,13 +212,15 @@ for (const row of figures) {
   console.log(
     `${row.name.padEnd(30)} ${row.callsPerSecond.toFixed(0).padStart(5)} calls/s   ` +
       `${row.functionMs.toFixed(3)} ms in the function   ` +
-      `${row.walBytes?.toFixed(0)} WAL bytes/replace   ${row.historyBytes?.toFixed(0)} history bytes/replace`,
+      `${row.walBytes?.toFixed(0)} WAL bytes/replace   ${row.historyBytes?.toFixed(0)} history bytes/replace   ` +
+      `${row.cpuMs?.toFixed(3)} ms server CPU/replace`,
   )
 }
 console.log(
   `history vs without history: throughput ${(lean.callsPerSecond / without.callsPerSecond).toFixed(2)}, ` +
-    `function time ${(without.functionMs / lean.functionMs).toFixed(2)} ` +
-    `(before 20261206140000: ${(previous.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / previous.functionMs).toFixed(2)}; ` +
-    `before issue 21: ${(old.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / old.functionMs).toFixed(2)}); ` +
+    `function time ${(without.functionMs / lean.functionMs).toFixed(2)}, ` +
+    `server CPU ${(without.cpuMs / lean.cpuMs).toFixed(2)} ` +
+    `(before 20261206140000: ${(previous.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / previous.functionMs).toFixed(2)}, ${(without.cpuMs / previous.cpuMs).toFixed(2)}; ` +
+    `before issue 21: ${(old.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / old.functionMs).toFixed(2)}, ${(without.cpuMs / old.cpuMs).toFixed(2)}); ` +
     `${CLIENTS} clients, ${ROUNDS} rounds of ${SLICE_MS} ms each`,
 )
