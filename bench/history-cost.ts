@@ -13,7 +13,7 @@
  *   sequential pass, and the serving backend's CPU time per replace (/proc/<pid>/stat, with the server on
  *   this machine) over sequential calls in alternating rounds: these three hardly depend on how loaded
  *   the machine is.
- * Run: npx tsx bench/history-cost.ts
+ * Run: npx tsx bench/history-cost.ts (npm run bench runs it too).
  */
 import { readFile } from 'node:fs/promises'
 import pg from 'pg'
@@ -172,82 +172,100 @@ async function functionTime(side: Contender): Promise<number> {
   })
 }
 
-const figures = await withCleanup(async (cleanup) => {
-  const server = await benchServer(cleanup)
-  const all = await readMigrations()
-  const before = all.slice(
-    0,
-    all.findIndex((m) => m.name === LEAN_HISTORY),
-  )
-  const leanUrl = await createBenchDatabase(cleanup, { server })
-  const oldUrl = await createBenchDatabase(cleanup, { server, migrations: before })
-  const previousUrl = await createBenchDatabase(cleanup, {
-    server,
-    migrations: all.slice(
-      0,
-      all.findIndex((m) => m.name === CHEAPER_HISTORY),
-    ),
-  })
-  const withoutHistory = await readFile(
-    new URL('./replace-calendar-set-without-history.sql', import.meta.url),
-    'utf8',
-  )
-  await withClient(leanUrl, (client) => client.query(withoutHistory))
-
-  const sides = [
-    contender('history', leanUrl, 'replace_calendar_set', cleanup),
-    contender('without-history', leanUrl, 'replace_calendar_set_without_history', cleanup),
-    contender('history-before-issue-21', oldUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
-    contender('history-before-20261206140000', previousUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
-  ]
-  for (const side of sides) await runCalls(replaceNext(side), CLIENTS, WARMUP_CALLS)
-  const perCall = new Map<string, { walBytes: number; historyBytes: number }>()
-  for (const side of sides) perCall.set(side.name, await sequentialPass(side))
-  const cpuMs = new Map<string, number>()
-  for (let round = 0; round < CPU_ROUNDS; round++) {
-    for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
-      cpuMs.set(side.name, (cpuMs.get(side.name) ?? 0) + (await serverCpu(side, CPU_CALLS)))
-    }
-  }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
-      await vacuum(side.databaseUrl)
-      const slice = await measureRate(replaceNext(side), CLIENTS, SLICE_MS)
-      side.calls += slice.calls
-      side.seconds += slice.seconds
-    }
-  }
-  // A backend's function statistics reach the shared view when it exits.
-  for (const side of sides) await side.pool.end()
-  await new Promise((resolve) => setTimeout(resolve, 500))
-  const rows = []
-  for (const side of sides) {
-    rows.push({
-      name: side.name,
-      callsPerSecond: side.calls / side.seconds,
-      functionMs: await functionTime(side),
-      ...(perCall.get(side.name) ?? { walBytes: Number.NaN, historyBytes: Number.NaN }),
-      cpuMs: (cpuMs.get(side.name) ?? Number.NaN) / (CPU_ROUNDS * CPU_CALLS),
-    })
-  }
-  return rows
-})
-
-const [lean, without, old, previous] = figures
-if (!lean || !without || !old || !previous) throw new Error('a contender is missing')
-for (const row of figures) {
-  console.log(
-    `${row.name.padEnd(30)} ${row.callsPerSecond.toFixed(0).padStart(5)} calls/s   ` +
-      `${row.functionMs.toFixed(3)} ms in the function   ` +
-      `${row.walBytes?.toFixed(0)} WAL bytes/replace   ${row.historyBytes?.toFixed(0)} history bytes/replace   ` +
-      `${row.cpuMs?.toFixed(3)} ms server CPU/replace`,
-  )
+export interface HistoryCostRow {
+  name: string
+  callsPerSecond: number
+  functionMs: number
+  walBytes: number
+  historyBytes: number
+  cpuMs: number
 }
-console.log(
-  `history vs without history: throughput ${(lean.callsPerSecond / without.callsPerSecond).toFixed(2)}, ` +
-    `function time ${(without.functionMs / lean.functionMs).toFixed(2)}, ` +
-    `server CPU ${(without.cpuMs / lean.cpuMs).toFixed(2)} ` +
-    `(before 20261206140000: ${(previous.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / previous.functionMs).toFixed(2)}, ${(without.cpuMs / previous.cpuMs).toFixed(2)}; ` +
-    `before issue 21: ${(old.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / old.functionMs).toFixed(2)}, ${(without.cpuMs / old.cpuMs).toFixed(2)}); ` +
-    `${CLIENTS} clients, ${ROUNDS} rounds of ${SLICE_MS} ms each`,
-)
+
+export async function runHistoryCostBench(): Promise<HistoryCostRow[]> {
+  return withCleanup(async (cleanup) => {
+    const server = await benchServer(cleanup)
+    const all = await readMigrations()
+    const before = all.slice(
+      0,
+      all.findIndex((m) => m.name === LEAN_HISTORY),
+    )
+    const leanUrl = await createBenchDatabase(cleanup, { server })
+    const oldUrl = await createBenchDatabase(cleanup, { server, migrations: before })
+    const previousUrl = await createBenchDatabase(cleanup, {
+      server,
+      migrations: all.slice(
+        0,
+        all.findIndex((m) => m.name === CHEAPER_HISTORY),
+      ),
+    })
+    const withoutHistory = await readFile(
+      new URL('./replace-calendar-set-without-history.sql', import.meta.url),
+      'utf8',
+    )
+    await withClient(leanUrl, (client) => client.query(withoutHistory))
+
+    const sides = [
+      contender('history', leanUrl, 'replace_calendar_set', cleanup),
+      contender('without-history', leanUrl, 'replace_calendar_set_without_history', cleanup),
+      contender('history-before-issue-21', oldUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
+      contender('history-before-20261206140000', previousUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
+    ]
+    for (const side of sides) await runCalls(replaceNext(side), CLIENTS, WARMUP_CALLS)
+    const perCall = new Map<string, { walBytes: number; historyBytes: number }>()
+    for (const side of sides) perCall.set(side.name, await sequentialPass(side))
+    const cpuMs = new Map<string, number>()
+    for (let round = 0; round < CPU_ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
+        cpuMs.set(side.name, (cpuMs.get(side.name) ?? 0) + (await serverCpu(side, CPU_CALLS)))
+      }
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
+        await vacuum(side.databaseUrl)
+        const slice = await measureRate(replaceNext(side), CLIENTS, SLICE_MS)
+        side.calls += slice.calls
+        side.seconds += slice.seconds
+      }
+    }
+    // A backend's function statistics reach the shared view when it exits.
+    for (const side of sides) await side.pool.end()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const rows = []
+    for (const side of sides) {
+      rows.push({
+        name: side.name,
+        callsPerSecond: side.calls / side.seconds,
+        functionMs: await functionTime(side),
+        ...(perCall.get(side.name) ?? { walBytes: Number.NaN, historyBytes: Number.NaN }),
+        cpuMs: (cpuMs.get(side.name) ?? Number.NaN) / (CPU_ROUNDS * CPU_CALLS),
+      })
+    }
+    return rows
+  })
+}
+
+export function formatHistoryCostBench(figures: HistoryCostRow[]): string {
+  const [lean, without, old, previous] = figures
+  if (!lean || !without || !old || !previous) throw new Error('a contender is missing')
+  const ratio = lean.callsPerSecond / without.callsPerSecond
+  const lines = [
+    `history cost (replace_calendar_set over pg, no HTTP: with history vs the same replace without; ${CLIENTS} clients, ${ROUNDS} alternating rounds of ${SLICE_MS} ms)`,
+    ...figures.map(
+      (row) =>
+        `  ${row.name.padEnd(30)} ${row.callsPerSecond.toFixed(0).padStart(5)} calls/s   ` +
+        `${row.functionMs.toFixed(3)} ms in the function   ` +
+        `${row.walBytes.toFixed(0)} WAL bytes/replace   ${row.historyBytes.toFixed(0)} history bytes/replace   ` +
+        `${row.cpuMs.toFixed(3)} ms server CPU/replace`,
+    ),
+    `  history vs without history: throughput ${ratio.toFixed(2)} (goal >= 0.75: ${ratio >= 0.75 ? 'met' : 'MISSED'}), ` +
+      `function time ${(without.functionMs / lean.functionMs).toFixed(2)}, ` +
+      `server CPU ${(without.cpuMs / lean.cpuMs).toFixed(2)}`,
+    `  before 20261206140000: ${(previous.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / previous.functionMs).toFixed(2)}, ${(without.cpuMs / previous.cpuMs).toFixed(2)}; ` +
+      `before issue 21: ${(old.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / old.functionMs).toFixed(2)}, ${(without.cpuMs / old.cpuMs).toFixed(2)}`,
+    '',
+  ]
+  return lines.join('\n')
+}
+
+if (import.meta.url === `file://${process.argv[1]}`)
+  console.log(formatHistoryCostBench(await runHistoryCostBench()))
