@@ -1,0 +1,162 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import { toDomainError } from '../db/database-errors.ts'
+
+/** What one slot took and when it began to take it (the claim's span starts there). */
+export interface ClaimedWork<Work> {
+  work: Work
+  claimedAt: Date
+  /** Aborts when stop() cuts the work in flight short (the shutdown's bound); the work then gives its claim back. */
+  signal: AbortSignal
+}
+
+export interface ClaimLoopOptions<Work> {
+  /** Takes one piece of due work under its lease (FOR UPDATE SKIP LOCKED); undefined when none is due. */
+  claim: () => Promise<Work | undefined>
+  /** Does it. A throw is logged and the slot backs off; the work stays due (its lease lapses). */
+  run: (claimed: ClaimedWork<Work>) => Promise<void>
+  /** Slots: pieces of work this instance runs at once. */
+  concurrency: number
+  /** The longest an idle slot waits before it looks for due work again (the safety net for a lost wake). */
+  pollMs: number
+  /**
+   * How long after now the next work it knows of falls due (undefined: none is scheduled). Without it
+   * an idle slot sleeps pollMs, or until wake().
+   */
+  nextDueInMs?: () => Promise<number | undefined>
+  /** The log line of a claim or run that threw, e.g. 'sync worker: could not take or run a due crew call; it stays due'. */
+  failureMessage: string
+  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void }
+}
+
+/** The shortest sleep of an idle slot, however soon the next work is due. */
+const MIN_IDLE_MS = 20
+/** The longest back-off of a slot that cannot reach the database. */
+const MAX_BACKOFF_MS = 30_000
+
+/**
+ * The claim loop both workers share (reconciles, webhook deliveries): `concurrency` slots, each claims
+ * one piece of due work, runs it, and claims again at once; a slot that finds nothing sleeps until the
+ * next due time it knows of or pollMs, whichever is sooner, or until wake(). One that fails to reach
+ * the database backs off exponentially. The work itself is level-triggered from rows in the database,
+ * so any number of instances may run a loop each.
+ *
+ * Stopping has two steps, as the shutdown has: stopClaiming() when the drain begins (no slot claims
+ * again; the work in flight goes on), then stop() when the app closes, which waits for the work in
+ * flight and, past `cutShortAfterMs`, aborts its signal so the work gives its claim back at once.
+ */
+export class ClaimLoop<Work> {
+  private slots: Promise<void>[] = []
+  private claiming = false
+  private wakeUp = new AbortController()
+  private wakeTimer: NodeJS.Timeout | undefined
+  private wakeTimerAt = Number.POSITIVE_INFINITY
+  /** Aborted by stop() past its bound: the work in flight is cut short. */
+  private cutShort = new AbortController()
+
+  constructor(private readonly options: ClaimLoopOptions<Work>) {}
+
+  /** Whether the slots may claim: started and not told to stop. */
+  get isClaiming(): boolean {
+    return this.claiming
+  }
+
+  start(): void {
+    if (this.slots.length > 0) return
+    this.claiming = true
+    this.cutShort = new AbortController()
+    this.slots = Array.from({ length: this.options.concurrency }, () => this.slot())
+  }
+
+  /**
+   * Looks for due work `afterMs` from now (at once by default) instead of at the next poll. Of several
+   * pending wakes the earliest counts; each ends an idle sleep. Does nothing once claiming stopped.
+   */
+  wake(afterMs = 0): void {
+    if (!this.claiming) return
+    if (afterMs <= 0) {
+      this.endSleeps()
+      return
+    }
+    const at = Date.now() + afterMs
+    if (this.wakeTimer && this.wakeTimerAt <= at) return
+    clearTimeout(this.wakeTimer)
+    this.wakeTimerAt = at
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined
+      this.wakeTimerAt = Number.POSITIVE_INFINITY
+      this.wake()
+    }, afterMs)
+    this.wakeTimer.unref()
+  }
+
+  /** Claims nothing more (the shutdown's drain begins); the work in flight goes on, and stop() awaits it. */
+  stopClaiming(): void {
+    this.claiming = false
+    clearTimeout(this.wakeTimer)
+    this.wakeTimer = undefined
+    this.wakeTimerAt = Number.POSITIVE_INFINITY
+    this.endSleeps()
+  }
+
+  /**
+   * Claims nothing more and waits for the work in flight to end. With `cutShortAfterMs`, work still
+   * running that long from now has its signal aborted (it gives its claim back) and is awaited again.
+   */
+  async stop(options: { cutShortAfterMs?: number } = {}): Promise<void> {
+    this.stopClaiming()
+    const { cutShortAfterMs } = options
+    const timer =
+      cutShortAfterMs === undefined ? undefined : setTimeout(() => this.cutShort.abort(), cutShortAfterMs)
+    try {
+      await Promise.all(this.slots)
+    } finally {
+      clearTimeout(timer)
+    }
+    this.slots = []
+  }
+
+  private async slot(): Promise<void> {
+    let failures = 0
+    while (this.claiming) {
+      try {
+        const claimedAt = new Date()
+        const work = await this.options.claim()
+        failures = 0
+        if (work === undefined) {
+          await this.idleUntilDue()
+          continue
+        }
+        await this.options.run({ work, claimedAt, signal: this.cutShort.signal })
+      } catch (error) {
+        failures++
+        // A busy or restarting database is expected now and then: the work stays due.
+        const transient = toDomainError(error)?.kind === 'service-unavailable'
+        this.options.log[transient ? 'warn' : 'error']({ err: error }, this.options.failureMessage)
+        await this.idle(Math.min(MAX_BACKOFF_MS, this.options.pollMs * 2 ** Math.min(failures, 6)))
+      }
+    }
+  }
+
+  /** Sleeps until the next work it knows of falls due, or pollMs, whichever is sooner. */
+  private async idleUntilDue(): Promise<void> {
+    const { nextDueInMs, pollMs } = this.options
+    if (!nextDueInMs) return this.idle(pollMs)
+    const signal = this.wakeUp.signal
+    const dueInMs = await nextDueInMs()
+    // A wake while the query ran has already ended this sleep.
+    if (signal.aborted) return
+    // Something due now that was not claimable (another slot took it first) must not make a busy loop.
+    const floor = Math.min(pollMs, MIN_IDLE_MS)
+    await this.idle(Math.max(floor, Math.min(pollMs, dueInMs ?? Number.POSITIVE_INFINITY)))
+  }
+
+  private async idle(ms: number): Promise<void> {
+    if (!this.claiming) return
+    await delay(ms, undefined, { signal: this.wakeUp.signal }).catch(() => {})
+  }
+
+  private endSleeps(): void {
+    this.wakeUp.abort()
+    this.wakeUp = new AbortController()
+  }
+}
