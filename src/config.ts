@@ -319,7 +319,7 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   SHUTDOWN_DRAIN_MS:
     'on SIGINT/SIGTERM, how long the server goes on serving with readiness 503 and `Connection: close` on every answer before it stops listening; `0` stops listening at once (development). `npm run worker` has nothing to drain and ignores it. See [Shutdown](operations.md#shutdown)',
   SHUTDOWN_TIMEOUT_MS:
-    'after the drain, how long in-flight requests and reconciles may take before the process exits anyway (code 1)',
+    'after the drain, how long in-flight requests and reconciles may take before the process exits anyway (code 1); webhook delivery attempts get at most half of it, then are cut short and given back, due again at once',
   FLEX_BASE_URL:
     "Flex's API root, e.g. `https://<tenant>.flexrentalsolutions.com/f5/api`; unset (or no token): sync routes answer 501 `flex-not-configured` (no `Retry-After`: retrying cannot help), crew calls not in sync read `not-configured`, the rest works",
   FLEX_AUTH_TOKEN: 'sent as `X-Auth-Token` on every Flex call; never logged',
