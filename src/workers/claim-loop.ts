@@ -12,15 +12,15 @@ export interface ClaimedWork<Work> {
 export interface ClaimLoopOptions<Work> {
   /** Takes one piece of due work under its lease (FOR UPDATE SKIP LOCKED); undefined when none is due. */
   claim: () => Promise<Work | undefined>
-  /** Does it. A throw is logged and the slot backs off; the work stays due (its lease lapses). */
+  /** Does it. A throw is logged; the work stays due (its lease lapses). */
   run: (claimed: ClaimedWork<Work>) => Promise<void>
   /** Slots: pieces of work this instance runs at once. */
   concurrency: number
-  /** The longest an idle slot waits before it looks for due work again (the safety net for a lost wake). */
+  /** The longest an idle loop waits before it looks for due work again (the safety net for a lost wake). */
   pollMs: number
   /**
    * How long after now the next work it knows of falls due (undefined: none is scheduled). Without it
-   * an idle slot sleeps pollMs, or until wake().
+   * an idle loop sleeps pollMs, or until wake().
    */
   nextDueInMs?: () => Promise<number | undefined>
   /** The log line of a claim or run that threw, e.g. 'sync worker: could not take or run a due crew call; it stays due'. */
@@ -28,24 +28,27 @@ export interface ClaimLoopOptions<Work> {
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void }
 }
 
-/** The shortest sleep of an idle slot, however soon the next work is due. */
+/** The shortest idle sleep, however soon the next work is due. */
 const MIN_IDLE_MS = 20
-/** The longest back-off of a slot that cannot reach the database. */
+/** The longest back-off of a loop that cannot reach the database. */
 const MAX_BACKOFF_MS = 30_000
 
 /**
- * The claim loop both workers share (reconciles, webhook deliveries): `concurrency` slots, each claims
- * one piece of due work, runs it, and claims again at once; a slot that finds nothing sleeps until the
- * next due time it knows of or pollMs, whichever is sooner, or until wake(). One that fails to reach
- * the database backs off exponentially. The work itself is level-triggered from rows in the database,
- * so any number of instances may run a loop each.
+ * The claim loop both workers share (reconciles, webhook deliveries): up to `concurrency` pieces of
+ * work run at once on this instance. One claimer takes due work while a slot is free and starts it
+ * without waiting for it; a run that ends frees its slot, and the claimer, if it waited for one, claims
+ * the next at once. When nothing is due the claimer alone sleeps, until the next due time it knows of
+ * or pollMs, whichever is sooner, or until wake(): an idle instance asks the database once per poll,
+ * however many slots it has. One that fails to reach the database backs off exponentially. The work is
+ * level-triggered from rows in the database, so any number of instances may run a loop each.
  *
- * Stopping has two steps, as the shutdown has: stopClaiming() when the drain begins (no slot claims
- * again; the work in flight goes on), then stop() when the app closes, which waits for the work in
+ * Stopping has two steps, as the shutdown has: stopClaiming() when the drain begins (nothing more is
+ * claimed; the work in flight goes on), then stop() when the app closes, which waits for the work in
  * flight and, past `cutShortAfterMs`, aborts its signal so the work gives its claim back at once.
  */
 export class ClaimLoop<Work> {
-  private slots: Promise<void>[] = []
+  private claimer: Promise<void> | undefined
+  private readonly inFlight = new Set<Promise<void>>()
   private claiming = false
   private wakeUp = new AbortController()
   private wakeTimer: NodeJS.Timeout | undefined
@@ -55,16 +58,16 @@ export class ClaimLoop<Work> {
 
   constructor(private readonly options: ClaimLoopOptions<Work>) {}
 
-  /** Whether the slots may claim: started and not told to stop. */
+  /** Whether it may claim: started and not told to stop. */
   get isClaiming(): boolean {
     return this.claiming
   }
 
   start(): void {
-    if (this.slots.length > 0) return
+    if (this.claimer) return
     this.claiming = true
     this.cutShort = new AbortController()
-    this.slots = Array.from({ length: this.options.concurrency }, () => this.slot())
+    this.claimer = this.claimLoop()
   }
 
   /**
@@ -108,16 +111,22 @@ export class ClaimLoop<Work> {
     const timer =
       cutShortAfterMs === undefined ? undefined : setTimeout(() => this.cutShort.abort(), cutShortAfterMs)
     try {
-      await Promise.all(this.slots)
+      await this.claimer
+      await Promise.all([...this.inFlight])
     } finally {
       clearTimeout(timer)
     }
-    this.slots = []
+    this.claimer = undefined
   }
 
-  private async slot(): Promise<void> {
+  private async claimLoop(): Promise<void> {
     let failures = 0
     while (this.claiming) {
+      if (this.inFlight.size >= this.options.concurrency) {
+        // Every slot is busy: the first run to end frees one (runs never reject: see launch()).
+        await Promise.race(this.inFlight)
+        continue
+      }
       try {
         const claimedAt = new Date()
         const work = await this.options.claim()
@@ -126,15 +135,28 @@ export class ClaimLoop<Work> {
           await this.idleUntilDue()
           continue
         }
-        await this.options.run({ work, claimedAt, signal: this.cutShort.signal })
+        this.launch(work, claimedAt)
       } catch (error) {
         failures++
-        // A busy or restarting database is expected now and then: the work stays due.
-        const transient = toDomainError(error)?.kind === 'service-unavailable'
-        this.options.log[transient ? 'warn' : 'error']({ err: error }, this.options.failureMessage)
+        this.logFailure(error)
         await this.idle(Math.min(MAX_BACKOFF_MS, this.options.pollMs * 2 ** Math.min(failures, 6)))
       }
     }
+  }
+
+  /** Starts a run in a free slot; its end frees the slot. A run that throws is logged; its work stays due. */
+  private launch(work: Work, claimedAt: Date): void {
+    const running: Promise<void> = this.options
+      .run({ work, claimedAt, signal: this.cutShort.signal })
+      .catch((error: unknown) => this.logFailure(error))
+      .finally(() => this.inFlight.delete(running))
+    this.inFlight.add(running)
+  }
+
+  private logFailure(error: unknown): void {
+    // A busy or restarting database is expected now and then: the work stays due.
+    const transient = toDomainError(error)?.kind === 'service-unavailable'
+    this.options.log[transient ? 'warn' : 'error']({ err: error }, this.options.failureMessage)
   }
 
   /** Sleeps until the next work it knows of falls due, or pollMs, whichever is sooner. */
@@ -145,7 +167,7 @@ export class ClaimLoop<Work> {
     const dueInMs = await nextDueInMs()
     // A wake while the query ran has already ended this sleep.
     if (signal.aborted) return
-    // Something due now that was not claimable (another slot took it first) must not make a busy loop.
+    // Something due now that was not claimable (another instance took it first) must not make a busy loop.
     const floor = Math.min(pollMs, MIN_IDLE_MS)
     await this.idle(Math.max(floor, Math.min(pollMs, dueInMs ?? Number.POSITIVE_INFINITY)))
   }

@@ -74,9 +74,12 @@ t.test(
 )
 
 t.test('wake() ends an idle sleep: new work is claimed before the next poll', async (t) => {
-  const h = harness(1, [])
+  const h = harness(4, [])
   h.loop.start()
-  await waitFor('the slot to find nothing and sleep', () => h.claims.length === 1)
+  await waitFor('the loop to find nothing and sleep', () => h.claims.length === 1)
+  await h.loop.stop().then(() => h.loop.start())
+  await waitFor('the loop to find nothing again', () => h.claims.length === 2)
+  t.same(h.claims, [undefined, undefined], 'an idle loop of four slots asks once, not once per slot')
   h.queue.push(7)
   h.loop.wake()
   await waitFor('the woken slot to take the new work', () => h.running.has(7))
