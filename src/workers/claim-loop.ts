@@ -36,10 +36,11 @@ const MAX_BACKOFF_MS = 30_000
 /**
  * The claim loop both workers share (reconciles, webhook deliveries): up to `concurrency` pieces of
  * work run at once on this instance. One claimer takes due work while a slot is free and starts it
- * without waiting for it; a run that ends frees its slot, and the claimer, if it waited for one, claims
- * the next at once. When nothing is due the claimer alone sleeps, until the next due time it knows of
- * or pollMs, whichever is sooner, or until wake(): an idle instance asks the database once per poll,
- * however many slots it has. One that fails to reach the database backs off exponentially. The work is
+ * without waiting for it: while it finds work, every free slot claims at once; a run that ends frees
+ * its slot, and the claimer, if it waited for one, claims the next at once. When nothing is due the
+ * claimer alone sleeps, until the next due time it knows of or pollMs, whichever is sooner, or until
+ * wake(): an idle instance asks the database once per poll, however many slots it has. A claim that
+ * fails to reach the database makes it back off exponentially (what the other claims took still runs). The work is
  * level-triggered from rows in the database, so any number of instances may run a loop each.
  *
  * Stopping has two steps, as the shutdown has: stopClaiming() when the drain begins (nothing more is
@@ -121,25 +122,37 @@ export class ClaimLoop<Work> {
 
   private async claimLoop(): Promise<void> {
     let failures = 0
+    let found = false
     while (this.claiming) {
-      if (this.inFlight.size >= this.options.concurrency) {
+      const free = this.options.concurrency - this.inFlight.size
+      if (free <= 0) {
         // Every slot is busy: the first run to end frees one (runs never reject: see launch()).
         await Promise.race(this.inFlight)
         continue
       }
-      try {
-        const claimedAt = new Date()
-        const work = await this.options.claim()
-        failures = 0
-        if (work === undefined) {
-          await this.idleUntilDue()
-          continue
+      const claimedAt = new Date()
+      // While there is work, every free slot claims at once (SKIP LOCKED: they take different work);
+      // an idle loop asks once.
+      const claims = await Promise.allSettled(
+        Array.from({ length: found ? free : 1 }, () => this.options.claim()),
+      )
+      let failed = false
+      found = false
+      for (const claim of claims) {
+        if (claim.status === 'rejected') {
+          failed = true
+          this.logFailure(claim.reason)
+        } else if (claim.value !== undefined) {
+          found = true
+          this.launch(claim.value, claimedAt)
         }
-        this.launch(work, claimedAt)
-      } catch (error) {
+      }
+      if (failed) {
         failures++
-        this.logFailure(error)
         await this.idle(Math.min(MAX_BACKOFF_MS, this.options.pollMs * 2 ** Math.min(failures, 6)))
+      } else {
+        failures = 0
+        if (!found) await this.idleUntilDue()
       }
     }
   }
