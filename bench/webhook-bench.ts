@@ -17,10 +17,19 @@ const LATENCY_SAMPLES = 300
 const LATENCY_CLIENTS = 4
 
 export interface WebhookBenchFigures {
-  /** Calendar PUTs per second with no endpoint, and with one subscribed endpoint taking every event. */
+  /**
+   * Calendar PUTs per second with no endpoint, and with one subscribed endpoint taking every event (its
+   * worker delivering as the PUTs go). The backlog a subscribed slice leaves is drained before the next
+   * slice, outside the timed slices, so it never runs while the other side is timed.
+   */
   noEndpointPerSecond: number
   subscribedPerSecond: number
   ratio: number
+  /**
+   * Events delivered per second to the one endpoint, sustained: the subscribed slices' events over the
+   * slices' time plus the time their backlog took to drain (WEBHOOK_ENDPOINT_CONCURRENCY, default 2).
+   */
+  deliveredPerSecond: number
   /** From a PUT's answer to the receiver getting its event, one endpoint, 4 clients putting. */
   latency: { samples: number; p50Ms: number; p99Ms: number; maxMs: number }
 }
@@ -106,12 +115,26 @@ export function runWebhookBench(): Promise<WebhookBenchFigures> {
     const none = await startService(cleanup)
     const subscribed = await startService(cleanup)
     await subscribed.call('POST', '/webhook-endpoints', { url: receiver.url })
+    const pending = () =>
+      withClient(subscribed.databaseUrl, async (client) => {
+        const { rows } = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'`,
+        )
+        return rows[0]?.n ?? 0
+      })
+    /** Seconds until the subscribed side has delivered every event so far. */
+    const drain = async () => {
+      const started = performance.now()
+      while ((await pending()) > 0) await new Promise((resolve) => setTimeout(resolve, 50))
+      return (performance.now() - started) / 1000
+    }
     const sides = [
-      { name: 'none', service: none, calls: 0, seconds: 0 },
-      { name: 'subscribed', service: subscribed, calls: 0, seconds: 0 },
+      { name: 'none', service: none, calls: 0, seconds: 0, drained: 0 },
+      { name: 'subscribed', service: subscribed, calls: 0, seconds: 0, drained: 0 },
     ]
     for (const side of sides)
       await runCalls(async () => void (await side.service.putNext()), CLIENTS, USERS * 2)
+    await drain()
     for (let round = 0; round < ROUNDS; round++) {
       for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
         await vacuum(side.service.databaseUrl)
@@ -122,18 +145,11 @@ export function runWebhookBench(): Promise<WebhookBenchFigures> {
         )
         side.calls += rate.calls
         side.seconds += rate.seconds
+        if (side.service === subscribed) side.drained += await drain()
       }
     }
     const [noneRate, subscribedRate] = sides.map((side) => side.calls / side.seconds) as [number, number]
-    // The throughput phase's backlog drains first: latency is timed on an idle queue.
-    const pending = () =>
-      withClient(subscribed.databaseUrl, async (client) => {
-        const { rows } = await client.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'`,
-        )
-        return rows[0]?.n ?? 0
-      })
-    while ((await pending()) > 0) await new Promise((resolve) => setTimeout(resolve, 500))
+    // Latency is timed on an idle queue: every slice's backlog was drained.
     const latencies: number[] = []
     await runCalls(
       async () => {
@@ -149,6 +165,7 @@ export function runWebhookBench(): Promise<WebhookBenchFigures> {
       noEndpointPerSecond: noneRate,
       subscribedPerSecond: subscribedRate,
       ratio: subscribedRate / noneRate,
+      deliveredPerSecond: (sides[1]?.calls ?? 0) / ((sides[1]?.seconds ?? 0) + (sides[1]?.drained ?? 0) || 1),
       latency: {
         samples: sorted.length,
         p50Ms: percentile(sorted, 50),
@@ -163,7 +180,8 @@ export function formatWebhookBench(f: WebhookBenchFigures): string {
   return [
     'Webhooks (calendar PUTs, 8 clients, sets of 10; one endpoint taking every event vs none)',
     `  PUT/s without endpoint   ${f.noEndpointPerSecond.toFixed(1)}`,
-    `  PUT/s one endpoint       ${f.subscribedPerSecond.toFixed(1)}   ratio ${f.ratio.toFixed(2)} (goal >= 0.9)`,
+    `  PUT/s one endpoint       ${f.subscribedPerSecond.toFixed(1)}   ratio ${f.ratio.toFixed(2)}   goal >= 0.9: ${f.ratio >= 0.9 ? 'met' : 'MISSED'} (${ROUNDS} alternating rounds, same run)`,
+    `  delivered to the endpoint ${f.deliveredPerSecond.toFixed(1)} events/s sustained (the subscribed slices' events over their time plus their backlog's drain)`,
     `  PUT answer -> receiver   p50 ${f.latency.p50Ms.toFixed(0)} ms, p99 ${f.latency.p99Ms.toFixed(0)} ms, max ${f.latency.maxMs.toFixed(0)} ms (${f.latency.samples} PUTs, 4 clients)`,
     '',
   ].join('\n')

@@ -5,34 +5,25 @@
  * received, never a re-serialized one.
  */
 import { Webhook } from 'standardwebhooks'
+import type { webhooks } from './schema.js'
 
-export interface WebhookEventData {
-  'calendar-set.changed': {
-    userId: string
-    version: number
-    created: number
-    updated: number
-    deleted: number
-    restoredFrom: number | null
-  }
-  'roster.changed': { jobId: string; department: string; version: number }
-  'crew-sync.finished': {
-    jobId: string
-    department: string
-    runId: string
-    trigger: 'manual' | 'change' | 'retry' | 'resync'
-    status: 'succeeded' | 'partial' | 'failed' | 'deferred'
-    error: string | null
-  }
-  'crew-call.sync-failed': { jobId: string; department: string; attempts: number; lastError: string | null }
+/** The event types, as the OpenAPI document's `webhooks` name them. */
+export type WebhookEventType = keyof webhooks
+
+/** The body of each event type's deliveries, from the document (generated from the server's own payload schemas). */
+type EventBody<T extends WebhookEventType> = webhooks[T]['post'] extends {
+  requestBody: { content: { 'application/json': infer B } }
+}
+  ? B
+  : never
+
+/** The `data` of each event type: thin, read the details through the API. */
+export type WebhookEventData = {
+  [T in WebhookEventType]: EventBody<T> extends { data: infer D } ? D : never
 }
 
-export type WebhookEventType = keyof WebhookEventData
-
 /** One delivered event: `type`, when the change happened (`timestamp`, ISO 8601), and its thin `data`. */
-export type WebhookEvent = {
-  [T in WebhookEventType]: { type: T; timestamp: string; data: WebhookEventData[T] }
-}[WebhookEventType]
+export type WebhookEvent = { [T in WebhookEventType]: EventBody<T> }[WebhookEventType]
 
 /** Headers as a Headers object, Node's IncomingHttpHeaders, or a plain record. */
 export type WebhookHeaders = Headers | Record<string, string | string[] | undefined>

@@ -7,6 +7,7 @@
  *   shape) and `XInput` (the input shape). A twin identical to its output shape is merged into it, a
  *   component no operation reaches is dropped, and an input shape left alone takes the plain name. A twin
  *   that really differs keeps the `Input` suffix (none does today).
+ * - Webhooks: the `webhooks` section, from the payloads' zod schemas (./openapi-webhooks.ts).
  * - Response headers: every header the server sends, with its schema (RESPONSE_HEADERS), on the responses
  *   that carry it (headersOf): the rules below are the plugins' own (request id, rate limit,
  *   authentication, problem details, idempotency keys, the versioned routes' ETag).
@@ -14,6 +15,7 @@
 import { MAX_CHALLENGE_LENGTH } from '../errors/bearer-challenge.ts'
 import { MAX_INT32 } from '../schemas/common.ts'
 import { isKeptStatus } from './idempotency.ts'
+import { withWebhooks } from './openapi-webhooks.ts'
 import { MAX_RETRY_AFTER_SECONDS } from './problem-details.ts'
 
 type Json = Record<string, unknown>
@@ -293,7 +295,7 @@ function declareIntegerFormats<T>(value: T): T {
   return copy as T
 }
 
-/** The finished document: tidy components, every response's headers, then integer formats. */
+/** The finished document: tidy components, every response's headers, the webhooks, then integer formats. */
 export function finishDocument(document: OpenApiDocument): OpenApiDocument {
-  return declareIntegerFormats(declareResponseHeaders(tidyComponents(document)))
+  return declareIntegerFormats(withWebhooks(declareResponseHeaders(tidyComponents(document))))
 }

@@ -66,6 +66,11 @@ export default fp<OpenapiPluginOptions>(
           { name: 'crew', description: 'Technicians, crew calls and their rosters.' },
           { name: 'sync', description: 'Reconciling crew rosters with Flex, and the record of every sync.' },
           { name: 'admin', description: 'Operator checks of the guarantees.' },
+          {
+            name: 'webhooks',
+            description:
+              'Signed events sent to the registered endpoints (Standard Webhooks), and their endpoints.',
+          },
           { name: 'health', description: 'Liveness and readiness probes.' },
         ],
         components: {

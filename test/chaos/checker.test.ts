@@ -1,6 +1,8 @@
+import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import type { SyncRunView } from '../../src/services/sync/sync-schemas.ts'
-import { checkAnswers, checkFlex, checkHistory, checkSecondSyncs } from './checker.ts'
+import type { ReceivedWebhook } from '../helpers/webhook-receiver.ts'
+import { checkAnswers, checkFlex, checkHistory, checkSecondSyncs, checkWebhooks } from './checker.ts'
 import type { FinalState, RosterRow } from './final-state.ts'
 import type { Operation, Outcome } from './history.ts'
 import { checkRegisters } from './registers.ts'
@@ -201,3 +203,108 @@ t.test('history: a gap, or an acknowledged replace missing from it, is a violati
   t.match(checkHistory([], final([1, 3], [])), [/have a gap/])
   t.match(checkHistory([op(1, 3, 'a')], final([1, 2, 3], [['calendars:u1 3', 'b']])), [/the history holds b/])
 })
+
+t.test(
+  'webhooks: a missing event, a forged signature, a duplicate under another id, a phantom version',
+  async (t) => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`
+    const data = (version: number) => ({
+      userId: 'u1',
+      version,
+      created: 1,
+      updated: 0,
+      deleted: 0,
+      restoredFrom: null,
+    })
+    const committed = new Map([
+      ['calendars:u1 1', data(1)],
+      ['calendars:u1 2', data(2)],
+      ['roster:job-0/sound 1', undefined],
+    ])
+    const request = (
+      id: string,
+      body: object,
+      answer: ReceivedWebhook['answer'] = 204,
+      key = secret,
+    ): ReceivedWebhook => {
+      const text = JSON.stringify(body)
+      const at = new Date()
+      return {
+        id,
+        timestamp: String(Math.floor(at.getTime() / 1000)),
+        signature: new Webhook(key).sign(id, at, text),
+        body: text,
+        traceparent: undefined,
+        answer,
+      }
+    }
+    const calendar = (version: number) => ({
+      type: 'calendar-set.changed',
+      timestamp: 'T',
+      data: data(version),
+    })
+    const roster = {
+      type: 'roster.changed',
+      timestamp: 'T',
+      data: { jobId: 'job-0', department: 'sound', version: 1 },
+    }
+    const sync = { type: 'crew-sync.finished', timestamp: 'T', data: { jobId: 'job-0' } }
+    const all = [
+      request('msg_1', calendar(1), 500),
+      request('msg_1', calendar(1)),
+      request('msg_2', calendar(2), 'dropped'),
+      request('msg_2', calendar(2)),
+      request('msg_2', calendar(2)),
+      request('msg_3', roster),
+      request('msg_4', sync),
+    ]
+    const check = (received: ReceivedWebhook[]) => checkWebhooks({ secret, received, committed })
+    t.same(check(all), [], 'every committed version accepted, retries and duplicates under one id')
+
+    t.match(
+      check(all.filter((r) => r.id !== 'msg_2')),
+      [/calendars:u1 2: committed, but its event never reached the receiver/],
+      'a missing event',
+    )
+    t.match(
+      check(all.map((r) => (r.id === 'msg_2' && r.answer === 204 ? { ...r, answer: 'slow' as const } : r))),
+      [/calendars:u1 2: committed, but its event never reached/],
+      'an event only ever sent to a receiver that did not accept it is missing',
+    )
+    const otherSecret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`
+    t.match(
+      check([...all, request('msg_5', calendar(1), 204, otherSecret)]),
+      [/webhook request 8 \(webhook-id msg_5\): its signature .* is not the endpoint secret's/],
+      'a forged signature',
+    )
+    const tampered = {
+      ...request('msg_1', calendar(1)),
+      body: JSON.stringify({ ...calendar(1), type: 'roster.changed' }),
+    }
+    t.match(check([...all, tampered]), [/not the endpoint secret's/], 'a body changed after signing')
+    t.match(
+      check([...all, request('msg_9', calendar(2))]),
+      [/calendars:u1 2: its event was sent under 2 webhook-ids \(msg_2, msg_9\)/],
+      'a duplicate with a different webhook-id',
+    )
+    t.match(
+      check([...all, request('msg_2', { ...calendar(2), timestamp: 'T2' })]),
+      [/sent again with another body/],
+      'one webhook-id with two bodies',
+    )
+    t.match(
+      check([...all, request('msg_6', calendar(3))]),
+      [/calendars:u1 3, a version that never committed/],
+      'an event of a refused or rolled-back write',
+    )
+    t.match(
+      check([...all, request('msg_7', { ...calendar(1), data: { ...data(1), created: 5 } })]),
+      [/carries .* the committed version/, /sent under 2 webhook-ids/],
+      "an event whose data is not the committed version's",
+    )
+    t.match(checkWebhooks({ secret, received: all, committed, pending: 2, failed: 1 }), [
+      /2 webhook deliveries still pending/,
+      /1 webhook deliveries failed for good/,
+    ])
+  },
+)

@@ -1,7 +1,9 @@
+import { Webhook } from 'standardwebhooks'
 import type { IntegrityReport } from '../../src/services/admin/integrity-schemas.ts'
 import type { SyncRunView } from '../../src/services/sync/sync-schemas.ts'
 import type { FakeFlex } from '../helpers/fake-flex/fake-flex.ts'
 import { isProblemContentType } from '../helpers/problem.ts'
+import type { ReceivedWebhook } from '../helpers/webhook-receiver.ts'
 import type { FinalState } from './final-state.ts'
 import type { Operation } from './history.ts'
 import { checkRegisters } from './registers.ts'
@@ -17,6 +19,20 @@ export interface CheckInput {
   crashedServers: number[]
   /** Adds Flex received for a technician who already had a line there (FakeFlex.duplicateAdds). */
   duplicateAdds: FakeFlex['duplicateAdds']
+  /** What the chaos webhook receiver got; unchecked when absent. */
+  webhooks?: WebhookCheckInput
+}
+
+export interface WebhookCheckInput {
+  /** The endpoint's secret (whsec_...). */
+  secret: string
+  /** Every request the receiver got, the ones it answered with a fault included. */
+  received: readonly ReceivedWebhook[]
+  /** `<register> <version>` of every committed version, with the data its event must carry when known (readCommittedVersions). */
+  committed: Map<string, Record<string, unknown> | undefined>
+  /** Deliveries still pending after the settle period, or failed for good. */
+  pending?: number
+  failed?: number
 }
 
 const initialValue = (register: string) => (register.startsWith('assignment:') ? ABSENT : EMPTY_SET)
@@ -39,8 +55,82 @@ export function checkInvariants(input: CheckInput): string[] {
     ...checkSecondSyncs(input.secondSyncs),
     ...(input.final.runningSyncs > 0 ? [`${input.final.runningSyncs} sync runs left running`] : []),
     ...input.crashedServers.map((server) => `server ${server} exited without being killed`),
+    ...(input.webhooks ? checkWebhooks(input.webhooks) : []),
   ]
 }
+
+/**
+ * Webhooks, judged from what the receiver got: every request carries a valid signature of the
+ * endpoint's secret; every committed version of every calendar set and roster was accepted (2xx) at
+ * least once, with the data of that version; no event names a version that never committed; an event
+ * sent more than once always has the same webhook-id, and a webhook-id always the same body.
+ */
+export function checkWebhooks({ secret, received, committed, pending, failed }: WebhookCheckInput): string[] {
+  const violations: string[] = []
+  const webhook = new Webhook(secret)
+  const bodyOfId = new Map<string, string>()
+  const events = new Map<string, { ids: Set<string>; accepted: boolean }>()
+  for (const [index, request] of received.entries()) {
+    const where = `webhook request ${index + 1} (webhook-id ${request.id})`
+    if (!signedBy(webhook, request)) {
+      violations.push(`${where}: its signature ${request.signature} is not the endpoint secret's`)
+      continue
+    }
+    const earlierBody = bodyOfId.get(request.id)
+    if (earlierBody !== undefined && earlierBody !== request.body)
+      violations.push(`${where}: sent again with another body (${earlierBody} then ${request.body})`)
+    bodyOfId.set(request.id, request.body)
+    const { type, data } = JSON.parse(request.body) as { type: string; data: Record<string, unknown> }
+    const key = eventKey(type, data)
+    if (key === undefined) continue
+    if (!committed.has(key)) {
+      violations.push(`${where}: ${type} for ${key}, a version that never committed`)
+      continue
+    }
+    const expected = committed.get(key)
+    if (expected && canonicalJson(expected) !== canonicalJson(data))
+      violations.push(
+        `${where}: ${type} for ${key} carries ${JSON.stringify(data)}, the committed version ${JSON.stringify(expected)}`,
+      )
+    const event = events.get(key) ?? { ids: new Set<string>(), accepted: false }
+    event.ids.add(request.id)
+    event.accepted ||= typeof request.answer === 'number' && request.answer >= 200 && request.answer < 300
+    events.set(key, event)
+  }
+  for (const [key, { ids }] of events) {
+    if (ids.size > 1)
+      violations.push(`${key}: its event was sent under ${ids.size} webhook-ids (${[...ids].join(', ')})`)
+  }
+  for (const key of committed.keys()) {
+    if (!events.get(key)?.accepted)
+      violations.push(`${key}: committed, but its event never reached the receiver`)
+  }
+  if (pending) violations.push(`${pending} webhook deliveries still pending after the settle period`)
+  if (failed) violations.push(`${failed} webhook deliveries failed for good`)
+  return violations
+}
+
+/**
+ * Whether one of the request's signatures is the secret's, by the standardwebhooks implementation:
+ * its sign() over the request's own id, timestamp and body. (Its verify() also refuses timestamps over
+ * five minutes old, a replay guard that would fail a long run judged afterwards.)
+ */
+function signedBy(webhook: Webhook, request: ReceivedWebhook): boolean {
+  const seconds = Number(request.timestamp)
+  if (!Number.isInteger(seconds)) return false
+  const expected = webhook.sign(request.id, new Date(seconds * 1000), request.body)
+  return request.signature.split(' ').includes(expected)
+}
+
+/** The register and version an event is about, as readCommittedVersions names them; undefined for other types. */
+function eventKey(type: string, data: Record<string, unknown>): string | undefined {
+  if (type === 'calendar-set.changed') return `calendars:${data.userId} ${data.version}`
+  if (type === 'roster.changed') return `roster:${data.jobId}/${data.department} ${data.version}`
+  return undefined
+}
+
+const canonicalJson = (value: Record<string, unknown>) =>
+  JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))))
 
 /** No 5xx but 502/503, and every error answer is problem+json. */
 export function checkAnswers(operations: Operation[]): string[] {

@@ -150,3 +150,43 @@ async function readTables(
   )
   return { registers, crewCalls, runningSyncs: running.rows[0]?.count ?? 0 }
 }
+
+/**
+ * Every committed version of every calendar set and roster, as `<register> <version>`, with the `data`
+ * its webhook event must carry when the version is still in the history (version 1 up to the current
+ * one committed: checkHistory holds the history gap-free; a version pruned from it maps to undefined).
+ */
+export async function readCommittedVersions(
+  databaseUrl: string,
+): Promise<Map<string, Record<string, unknown> | undefined>> {
+  const db = new pg.Client({ connectionString: databaseUrl, application_name: 'rostersync-chaos' })
+  await db.connect()
+  try {
+    const current = await db.query<{ register: string; current: number }>(
+      `SELECT 'calendars:' || user_id AS register, version AS current FROM calendar_sets
+       UNION ALL
+       SELECT 'roster:' || job_id || '/' || department, version FROM crew_calls`,
+    )
+    const kept = await db.query<{ register: string; version: number; data: Record<string, unknown> }>(
+      `SELECT 'calendars:' || user_id AS register, version,
+              jsonb_build_object('userId', user_id, 'version', version, 'created', created, 'updated', updated,
+                                 'deleted', deleted, 'restoredFrom', restored_from) AS data
+         FROM calendar_versions
+       UNION ALL
+       SELECT 'roster:' || cc.job_id || '/' || cc.department, rv.version,
+              jsonb_build_object('jobId', cc.job_id, 'department', cc.department, 'version', rv.version)
+         FROM roster_versions rv JOIN crew_calls cc ON cc.id = rv.crew_call_id`,
+    )
+    const data = new Map(kept.rows.map((r) => [`${r.register} ${r.version}`, r.data]))
+    const committed = new Map<string, Record<string, unknown> | undefined>()
+    for (const { register, current: last } of current.rows) {
+      for (let version = 1; version <= last; version++) {
+        const key = `${register} ${version}`
+        committed.set(key, data.get(key))
+      }
+    }
+    return committed
+  } finally {
+    await db.end()
+  }
+}

@@ -20,9 +20,10 @@ export function formatChaosReport({ options, totals, violations, serverErrors }:
       : [
           `  autonomous: clients never asked for a sync; every crew call in sync ${totals.autonomousConvergenceSeconds.toFixed(1)} s after the faults stopped`,
         ]),
+    `  webhooks: ${totals.webhooks.requests} requests to the faulty receiver, ${totals.webhooks.accepted} accepted; ${totals.webhooks.versionEvents} calendar-set/roster events accepted for ${totals.webhooks.committedVersions} committed versions, ${totals.webhooks.acceptedTwice} accepted twice (same webhook-id); outbox drained ${totals.webhooks.settleSeconds.toFixed(1)} s after the final syncs`,
     `  convergence: ${totals.finalSyncRequests} final sync requests; peak RSS per server ${totals.peakRssMb.join(' / ')} MB`,
     violations.length === 0
-      ? '  invariants: all held (no duplicates, no mixed or lost writes, histories gap-free with every acknowledged replace in them, Flex converged, no sync left running, no 5xx but 502/503 problem+json)'
+      ? '  invariants: all held (no duplicates, no mixed or lost writes, histories gap-free with every acknowledged replace in them, Flex converged, no sync left running, every committed version delivered as a signed webhook and no other, no 5xx but 502/503 problem+json)'
       : [
           `  VIOLATIONS (${violations.length}):`,
           ...violations.slice(0, SHOWN).map((v) => `    ${v}`),

@@ -3,13 +3,15 @@ import { setTimeout as delay } from 'node:timers/promises'
 import type { IntegrityReport } from '../../src/services/admin/integrity-schemas.ts'
 import type { SyncRunView } from '../../src/services/sync/sync-schemas.ts'
 import { type FakeFlex, type ResponseShape, startFakeFlex } from '../helpers/fake-flex/fake-flex.ts'
+import type { ReceivedWebhook } from '../helpers/webhook-receiver.ts'
 import { checkInvariants } from './checker.ts'
 import { Cluster } from './cluster.ts'
 import { FaultInjector } from './faults.ts'
-import { crewCallKey, readFinalState } from './final-state.ts'
+import { crewCallKey, readCommittedVersions, readFinalState } from './final-state.ts'
 import { History, type Operation } from './history.ts'
 import { Random } from './random.ts'
 import { BUSINESS_ROLES, CREW_CALLS, TECHNICIANS } from './scenario.ts'
+import { settleWebhooks, startFaultyReceiver, WEBHOOK_ENV } from './webhooks.ts'
 import { crewCallPath, type PlannedRequest, Workload } from './workload.ts'
 
 interface Teardown {
@@ -54,6 +56,17 @@ export interface ChaosReport {
     finalSyncRequests: number
     /** Per server, the peak resident set size over all its lives. */
     peakRssMb: number[]
+    /** What the faulty webhook receiver got (every event type), and how long the deliveries took to drain. */
+    webhooks: {
+      requests: number
+      accepted: number
+      /** Distinct calendar-set and roster events accepted, and the committed versions they must cover. */
+      versionEvents: number
+      committedVersions: number
+      /** Events the receiver accepted more than once (the same webhook-id: at least once). */
+      acceptedTwice: number
+      settleSeconds: number
+    }
     seconds: number
   }
 }
@@ -94,6 +107,7 @@ export async function runChaos(
     ...serverEnv(i, databaseUrl, flex),
     ...(options.autonomous && AUTONOMOUS_ENV),
   }))
+  const receiver = await startFaultyReceiver(t, random, history)
   const cluster = await Cluster.start(t, envs)
   const workload = new Workload(history, () => cluster.urls(), random, {
     clients: options.clients,
@@ -101,6 +115,7 @@ export async function runChaos(
     authorization: AUTHORIZATION,
     clientSyncs: !options.autonomous,
   })
+  const webhookSecret = await registerReceiver(workload, receiver.url)
   await setUp(workload)
 
   const faults = new FaultInjector({ history, random, cluster, flex, databaseUrl })
@@ -110,6 +125,7 @@ export async function runChaos(
     await delay(options.durationMs)
     await Promise.all([workload.stop(), faults.stop()])
     flex.clearFaults()
+    receiver.heal()
     const crashedServers = crashed(cluster)
     await cluster.restartStopped()
 
@@ -119,6 +135,9 @@ export async function runChaos(
       : undefined
     const finalSyncRequests = await converge(workload, history)
     const secondSyncs = await syncEveryCrewCall(workload)
+    // The outbox drains: retries (16 within about 11 s), a killed worker's lease (WEBHOOK_TIMEOUT_MS + 5 s).
+    const settled = await settleWebhooks(databaseUrl)
+    const committed = await readCommittedVersions(databaseUrl)
     const acknowledged = history.operations.flatMap((op): [string, number][] =>
       op.outcome === 'ok' && op.version !== undefined && op.register ? [[op.register, op.version]] : [],
     )
@@ -131,6 +150,13 @@ export async function runChaos(
       secondSyncs,
       crashedServers,
       duplicateAdds: flex.duplicateAdds,
+      webhooks: {
+        secret: webhookSecret,
+        received: receiver.received,
+        committed,
+        pending: settled.pending,
+        failed: settled.failed,
+      },
     })
     const operations = history.operations
     return {
@@ -149,12 +175,13 @@ export async function runChaos(
           ]),
         ),
         statuses: countBy(operations, (op) => String(op.status ?? op.error)),
-        faults: Object.fromEntries(faults.counts),
+        faults: Object.fromEntries([...faults.counts, ...receiver.counts]),
         restarts: cluster.restarts,
         flexShape: JSON.stringify(flexShape),
         autonomousConvergenceSeconds,
         finalSyncRequests,
         peakRssMb: (await cluster.peakRssBytes()).map((bytes) => Math.round(bytes / 2 ** 20)),
+        webhooks: webhookTotals(receiver.received, committed.size, settled.seconds),
         seconds: (performance.now() - started) / 1000,
       },
     }
@@ -202,7 +229,42 @@ function serverEnv(index: number, databaseUrl: string, flex: FakeFlex): Record<s
     FLEX_CALLS_PER_DAY: '100000000',
     SYNC_LEASE_MS: '2000',
     SYNC_WAIT_MS: '4000',
+    ...WEBHOOK_ENV,
     ...timeouts,
+  }
+}
+
+/** The faulty receiver as a webhook endpoint taking every event type; returns its secret. */
+async function registerReceiver(workload: Workload, url: string): Promise<string> {
+  const { op, body } = await workload.send(SETUP, 0, {
+    kind: 'setup',
+    method: 'POST',
+    path: '/v1/webhook-endpoints',
+    payload: { url, description: 'chaos receiver' },
+  })
+  if (op.outcome !== 'ok') throw new Error(`registering the webhook receiver: ${op.status ?? op.error}`)
+  return (body as { secret: string }).secret
+}
+
+function webhookTotals(
+  received: readonly ReceivedWebhook[],
+  committedVersions: number,
+  settleSeconds: number,
+): ChaosReport['totals']['webhooks'] {
+  const accepted = received.filter((r) => typeof r.answer === 'number' && r.answer >= 200 && r.answer < 300)
+  const timesAccepted = new Map<string, number>()
+  for (const r of accepted) {
+    const { type } = JSON.parse(r.body) as { type: string }
+    if (type === 'calendar-set.changed' || type === 'roster.changed')
+      timesAccepted.set(r.id, (timesAccepted.get(r.id) ?? 0) + 1)
+  }
+  return {
+    requests: received.length,
+    accepted: accepted.length,
+    versionEvents: timesAccepted.size,
+    committedVersions,
+    acceptedTwice: [...timesAccepted.values()].filter((n) => n > 1).length,
+    settleSeconds,
   }
 }
 
@@ -239,6 +301,9 @@ const AUTONOMOUS_ENV = {
   SYNC_RETRY_MAX_MS: '2000',
   SYNC_MAX_ATTEMPTS: '1000',
   SYNC_RESYNC_INTERVAL_MS: '5000',
+  // The nemesis SIGKILLs servers at random, not because a crew call's sync kills them: two kills during
+  // one crew call's runs must not quarantine it (the quarantine has its own test, a run SIGKILLed twice).
+  SYNC_MAX_CRASHES: '1000',
 }
 /** The bound on autonomous convergence once faults stop: the lease of a killed run, then backoff, many times over. */
 const AUTONOMOUS_BOUND_MS = 60_000

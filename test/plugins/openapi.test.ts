@@ -17,6 +17,7 @@ interface OpenApiDocument {
   components: {
     schemas: Record<string, unknown>
     headers?: Record<string, unknown>
+    parameters?: Record<string, unknown>
     securitySchemes?: Record<string, unknown>
   }
 }
@@ -93,6 +94,7 @@ t.test('the reusable schemas are components, and every $ref resolves', async (t)
   const components: Record<string, Record<string, unknown> | undefined> = {
     schemas,
     headers: document.components.headers,
+    parameters: document.components.parameters,
   }
   for (const ref of new Set(refsIn(document))) {
     const [kind, name] = ref.replace('#/components/', '').split('/')

@@ -25,11 +25,11 @@ export const MAX_RUN_NOTES = 100
 /** A run's list of ids. */
 const runIds = () => z.array(storedId()).max(MAX_RUN_LIST_ITEMS)
 
-const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
+export const syncStatuses = ['running', 'succeeded', 'partial', 'failed', 'deferred'] as const
 export type SyncStatus = (typeof syncStatuses)[number]
 
 /** Why a run ran: a client asked, a roster change, a retry after an unsuccessful run, drift repair. */
-const syncTriggers = ['manual', 'change', 'retry', 'resync'] as const
+export const syncTriggers = ['manual', 'change', 'retry', 'resync'] as const
 export type SyncTrigger = (typeof syncTriggers)[number]
 
 const syncErrorSchema = z

@@ -1,8 +1,10 @@
+import { z } from 'zod'
 import { inSpan, traceHeaders } from '../../telemetry/tracing.ts'
 import { type ClaimedWork, ClaimLoop } from '../../workers/claim-loop.ts'
 import { signWebhook } from './signing.ts'
 import type { ClaimedDelivery, WebhookDeliveryQueue } from './webhook-delivery-queue.ts'
 import type { AttemptOutcome, WebhookSender } from './webhook-sender.ts'
+import { webhookBody } from './webhook-types.ts'
 
 interface WebhookDeliveryWorkerDeps {
   queue: Pick<WebhookDeliveryQueue, 'claim' | 'succeeded' | 'attemptFailed' | 'gone' | 'giveBack'>
@@ -113,11 +115,18 @@ export class WebhookDeliveryWorker {
 
   private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<AttemptOutcome> {
     const now = new Date()
-    const body = JSON.stringify({
-      type: delivery.event.type,
-      timestamp: delivery.event.occurredAt.toISOString(),
-      data: delivery.event.data,
-    })
+    let body: string
+    try {
+      body = webhookBody(delivery.event.type, delivery.event.occurredAt, delivery.event.data)
+    } catch (error) {
+      const detail = error instanceof z.ZodError ? z.prettifyError(error) : (error as Error).message
+      return {
+        kind: 'failed',
+        status: null,
+        error: `the event does not match its schema: ${detail}`,
+        retryAfterMs: null,
+      }
+    }
     const headers = {
       'webhook-id': delivery.id,
       'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
