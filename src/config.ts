@@ -205,7 +205,7 @@ export const configSchema = z.object({
   SYNC_MAX_CRASHES: int(2, 1),
   SYNC_RESYNC_INTERVAL_MS: int(900_000, 0),
   SYNC_WORKER: z.enum(['on', 'off']).default('on'),
-  SYNC_WORKER_CONCURRENCY: int(4, 1),
+  SYNC_WORKER_CONCURRENCY: int(8, 1),
   SYNC_POLL_MS: int(1_000, 10),
   SYNC_LISTEN: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(2_147_483_647).default(1_200),
@@ -319,7 +319,7 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   SHUTDOWN_DRAIN_MS:
     'on SIGINT/SIGTERM, how long the server goes on serving with readiness 503 and `Connection: close` on every answer before it stops listening; `0` stops listening at once (development). `npm run worker` has nothing to drain and ignores it. See [Shutdown](operations.md#shutdown)',
   SHUTDOWN_TIMEOUT_MS:
-    'after the drain, how long in-flight requests and reconciles may take before the process exits anyway (code 1)',
+    'after the drain, how long in-flight requests and reconciles may take before the process exits anyway (code 1); webhook delivery attempts get at most half of it, then are cut short and given back, due again at once',
   FLEX_BASE_URL:
     "Flex's API root, e.g. `https://<tenant>.flexrentalsolutions.com/f5/api`; unset (or no token): sync routes answer 501 `flex-not-configured` (no `Retry-After`: retrying cannot help), crew calls not in sync read `not-configured`, the rest works",
   FLEX_AUTH_TOKEN: 'sent as `X-Auth-Token` on every Flex call; never logged',
@@ -358,7 +358,8 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
     'every crew call with a roster is reconciled at least this often (drift repair); `0` turns it off',
   SYNC_WORKER:
     '`on`: this instance runs reconcile workers (when Flex is configured); `off`: it does not (`npm run worker` runs them apart)',
-  SYNC_WORKER_CONCURRENCY: 'reconciles one instance runs at a time',
+  SYNC_WORKER_CONCURRENCY:
+    'reconciles one instance runs at a time: 20 crew calls due at once run in three waves, not five (docs/performance.md); each run has at most `FLEX_CONCURRENCY` Flex calls in flight and one listing in memory, and takes its calls from the shared budget first, so more workers spend it sooner, never beyond it',
   SYNC_POLL_MS:
     'the longest an idle worker sleeps before looking for due crew calls again; it wakes sooner when the next reconcile it knows of falls due, or when told of a roster change (`SYNC_LISTEN`)',
   SYNC_LISTEN:
