@@ -4,7 +4,11 @@
  * from 16 keep-alive clients for PROFILE_SECONDS (default 8), then stops on SIGTERM, which writes the
  * profile. Prints the share of samples by where their code lives (the app, each package, Node, GC, idle)
  * and the hottest functions, and leaves the .cpuprofile in PROFILE_DIR (default a temporary directory)
- * for Chrome DevTools. Run: npm run build && npx tsx bench/cpu-profile.ts
+ * for Chrome DevTools. Only the samples of the measured load count (not the start, the warm-up or the
+ * shutdown). V8 samples on wall-clock time: a sample lands in a function while the process runs it or
+ * waits inside it, so a write to a loopback socket (`writev`) that wakes the receiver on a busy core is
+ * charged for the time the process was preempted there, which is not CPU time; bench/cpu-per-request.ts
+ * measures the CPU. Run: npm run build && npx tsx bench/cpu-profile.ts
  */
 import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -27,12 +31,19 @@ interface ProfileNode {
 interface Profile {
   nodes: ProfileNode[]
   samples: number[]
+  /** Microseconds between samples; the first from startTime, which is when the server process started. */
+  timeDeltas: number[]
+  startTime: number
 }
 
 const dir = process.env.PROFILE_DIR ?? (await mkdtemp(join(tmpdir(), 'rostersync-profile-')))
 
+/** The measured load, in milliseconds since the server process was spawned. */
+const window = { from: 0, to: 0 }
+
 const rate = await withCleanup(async (cleanup) => {
   const databaseUrl = await createBenchDatabase(cleanup)
+  const spawned = performance.now()
   const server = await startServer(
     cleanup,
     {
@@ -53,7 +64,9 @@ const rate = await withCleanup(async (cleanup) => {
     return replace(userId, calendars)
   }
   await runCalls(next, CLIENTS, 600)
+  window.from = performance.now() - spawned
   const measured = await measureRate(next, CLIENTS, SECONDS * 1000)
+  window.to = performance.now() - spawned
   server.kill('SIGTERM')
   await server.exitCode(20_000)
   return measured.calls / measured.seconds
@@ -74,7 +87,13 @@ const where = (node: ProfileNode): string => {
 }
 const share = new Map<string, number>()
 const functions = new Map<string, number>()
-for (const id of profile.samples) {
+// The process starts a little after it is spawned, so the window may start and end up to that much late.
+let at = profile.startTime
+const from = profile.startTime + window.from * 1000
+const to = profile.startTime + window.to * 1000
+for (const [i, id] of profile.samples.entries()) {
+  at += profile.timeDeltas[i] ?? 0
+  if (at < from || at > to) continue
   const node = byId.get(id)
   if (!node) continue
   const place = where(node)
@@ -82,11 +101,11 @@ for (const id of profile.samples) {
   const name = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(node_modules|src)\//, '')}:${node.callFrame.lineNumber + 1}`
   functions.set(name, (functions.get(name) ?? 0) + 1)
 }
-const total = profile.samples.length
+const total = [...share.values()].reduce((sum, n) => sum + n, 0)
 const busy = total - (share.get('(idle)') ?? 0)
 const percent = (n: number) => `${((100 * n) / busy).toFixed(1)}%`.padStart(6)
 console.log(
-  `${rate.toFixed(0)} req/s while profiled; ${busy} of ${total} samples busy; shares of busy samples:`,
+  `${rate.toFixed(0)} req/s while profiled; ${busy} of ${total} samples of the measured load busy; shares of busy samples:`,
 )
 for (const [place, n] of [...share]
   .filter(([p]) => p !== '(idle)')

@@ -32,13 +32,16 @@ BEGIN
 
     DELETE FROM managed_calendars mc
      WHERE mc.user_id = p_user_id
-       AND mc.calendar_id NOT IN (SELECT t.calendar_id FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text));
+       AND mc.calendar_id NOT IN (SELECT t."calendarId" FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text));
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
 
     WITH input AS (
-        SELECT * FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text, summary text, description text,
-               time_zone text, background_color text, foreground_color text, access_role text,
-               is_primary boolean, is_selected boolean)
+        SELECT t."calendarId" AS calendar_id, t.summary, t.description, t."timeZone" AS time_zone,
+               t."backgroundColor" AS background_color, t."foregroundColor" AS foreground_color,
+               t."accessRole" AS access_role, t."primary" AS is_primary, t.selected AS is_selected
+          FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text, summary text, description text,
+               "timeZone" text, "backgroundColor" text, "foregroundColor" text, "accessRole" text,
+               "primary" boolean, selected boolean)
     ), upserted AS (
         INSERT INTO managed_calendars AS mc (user_id, calendar_id, summary, description, time_zone,
                background_color, foreground_color, access_role, is_primary, is_selected)

@@ -1,5 +1,6 @@
 /**
- * npm run bench: the calendar benchmark (bench/calendar-bench.ts), the roster PUT against its function
+ * npm run bench: the calendar benchmark (bench/calendar-bench.ts), what calendar history costs
+ * PostgreSQL (bench/history-cost.ts), the roster PUT against its function
  * (bench/roster-bench.ts), the service's own memory under load
  * (bench/service-memory.ts), calendar PUTs with tracing on vs off (bench/tracing-bench.ts), the crew sync
  * benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
@@ -16,12 +17,14 @@ import { formatAutonomousSyncBench, runAutonomousSyncBench } from './autonomous-
 import { formatCalendarBench, runCalendarBench } from './calendar-bench.ts'
 import { BENCH_CHAOS, runChaosOnFreshDatabase } from './chaos-bench.ts'
 import { formatCrewSyncBench, runCrewSyncBench } from './crew-sync-bench.ts'
+import { formatHistoryCostBench, runHistoryCostBench } from './history-cost.ts'
 import { formatRosterBench, runRosterBench } from './roster-bench.ts'
 import { formatServiceMemoryBench, runServiceMemoryBench } from './service-memory.ts'
 import { formatTracingBench, runTracingBench } from './tracing-bench.ts'
 import { formatWebhookBench, runWebhookBench } from './webhook-bench.ts'
 
 const calendar = formatCalendarBench(await runCalendarBench())
+const history = formatHistoryCostBench(await runHistoryCostBench())
 const roster = formatRosterBench(await runRosterBench())
 const serviceMemory = formatServiceMemoryBench(await runServiceMemoryBench())
 const tracing = formatTracingBench(await runTracingBench())
@@ -31,6 +34,7 @@ const webhooks = formatWebhookBench(await runWebhookBench())
 const chaos = await runChaosOnFreshDatabase(BENCH_CHAOS)
 const table = [
   calendar,
+  history,
   roster,
   serviceMemory,
   tracing,

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { bodyShareBytes, type Config, hasCredentials, requestTimeoutMs } from './config.ts'
 import type { FlexPort } from './flex/flex-client.ts'
 import { packageRoot } from './package-info.ts'
@@ -27,6 +27,7 @@ import servicesPlugin, { type Services } from './plugins/services.ts'
 import sharedProblemsPlugin from './plugins/shared-problems.ts'
 import startLinePlugin from './plugins/start-line.ts'
 import syncWorkerLifecycle from './plugins/sync-worker-lifecycle.ts'
+import { fastAcceptValidatorCompiler } from './plugins/validator-compiler.ts'
 import webhookWorkerPlugin from './plugins/webhook-worker.ts'
 import adminRoutes from './routes/admin/admin.ts'
 import calendarRoutes from './routes/calendars/calendars.ts'
@@ -98,7 +99,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }).withTypeProvider<ZodTypeProvider>()
   // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain')
-  app.setValidatorCompiler(validatorCompiler)
+  app.setValidatorCompiler(fastAcceptValidatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
 
   await app.register(drainPlugin)

@@ -164,7 +164,7 @@ export const configSchema = z.object({
   DB_TX_TIMEOUT_MS: int(30_000, 1),
   DB_TX_MAX_ATTEMPTS: int(3, 1),
   BODY_LIMIT_BYTES: int(4 * 1024 * 1024, 1024),
-  BODY_BYTES_IN_FLIGHT: int(6 * 1024 * 1024, 1024),
+  BODY_BYTES_IN_FLIGHT: int(16 * 1024 * 1024, 1024),
   BODY_BYTES_PER_CREDENTIAL: z.coerce.number().int().min(1024).optional(),
   BODY_READ_TIMEOUT_MS: int(60_000, 1),
   BODY_IDLE_TIMEOUT_MS: int(10_000, 1),
@@ -205,7 +205,7 @@ export const configSchema = z.object({
   SYNC_MAX_CRASHES: int(2, 1),
   SYNC_RESYNC_INTERVAL_MS: int(900_000, 0),
   SYNC_WORKER: z.enum(['on', 'off']).default('on'),
-  SYNC_WORKER_CONCURRENCY: int(4, 1),
+  SYNC_WORKER_CONCURRENCY: int(8, 1),
   SYNC_POLL_MS: int(1_000, 10),
   SYNC_LISTEN: z.enum(['on', 'off']).default('on'),
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).max(2_147_483_647).default(1_200),
@@ -302,9 +302,9 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   BODY_LIMIT_BYTES:
     "largest request body (then 413): 10,000 calendars of about 400 bytes each (Google Calendar's list entries are 250-300); see [Memory](operations.md#memory) before raising it",
   BODY_BYTES_IN_FLIGHT:
-    "request body bytes parsed and held at once; a body that does not fit beside those in flight is answered 503 with `Retry-After`, unparsed (at least `BODY_LIMIT_BYTES`, and more than `BODY_BYTES_PER_CREDENTIAL` so another credential's body fits beside one credential's; see [Memory](operations.md#memory))",
+    'request body bytes parsed and held at once (16 MiB: four calendar sets of 10,000 calendars, 3.6 MB each); a body that does not fit beside those in flight is answered 503 with `Retry-After`, unparsed (at least `BODY_LIMIT_BYTES`; see [Memory](operations.md#memory) before raising it)',
   BODY_BYTES_PER_CREDENTIAL:
-    'the part of `BODY_BYTES_IN_FLIGHT` one credential (a service key, a user) may hold at once: by default one body of the largest size; over it, 503 with `Retry-After`. Between `BODY_LIMIT_BYTES` and `BODY_BYTES_IN_FLIGHT`',
+    "the part of `BODY_BYTES_IN_FLIGHT` one credential (a service key, a user) may hold at once: by default all of it but one body of the largest size, so another credential's body always fits beside one credential's; over it, 503 with `Retry-After`. Between `BODY_LIMIT_BYTES` and `BODY_BYTES_IN_FLIGHT`",
   BODY_READ_TIMEOUT_MS:
     'a request body must have arrived this long after its headers; otherwise 408 problem+json, the connection closed, its charge given back at once (see [Timeouts](operations.md#timeouts-for-what-clients-send))',
   BODY_IDLE_TIMEOUT_MS:
@@ -319,7 +319,7 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   SHUTDOWN_DRAIN_MS:
     'on SIGINT/SIGTERM, how long the server goes on serving with readiness 503 and `Connection: close` on every answer before it stops listening; `0` stops listening at once (development). `npm run worker` has nothing to drain and ignores it. See [Shutdown](operations.md#shutdown)',
   SHUTDOWN_TIMEOUT_MS:
-    'after the drain, how long in-flight requests and reconciles may take before the process exits anyway (code 1)',
+    'after the drain, how long in-flight requests and reconciles may take before the process exits anyway (code 1); webhook delivery attempts get at most half of it, then are cut short and given back, due again at once',
   FLEX_BASE_URL:
     "Flex's API root, e.g. `https://<tenant>.flexrentalsolutions.com/f5/api`; unset (or no token): sync routes answer 501 `flex-not-configured` (no `Retry-After`: retrying cannot help), crew calls not in sync read `not-configured`, the rest works",
   FLEX_AUTH_TOKEN: 'sent as `X-Auth-Token` on every Flex call; never logged',
@@ -358,7 +358,8 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
     'every crew call with a roster is reconciled at least this often (drift repair); `0` turns it off',
   SYNC_WORKER:
     '`on`: this instance runs reconcile workers (when Flex is configured); `off`: it does not (`npm run worker` runs them apart)',
-  SYNC_WORKER_CONCURRENCY: 'reconciles one instance runs at a time',
+  SYNC_WORKER_CONCURRENCY:
+    'reconciles one instance runs at a time: 20 crew calls due at once run in three waves, not five (docs/performance.md); each run has at most `FLEX_CONCURRENCY` Flex calls in flight and one listing in memory, and takes its calls from the shared budget first, so more workers spend it sooner, never beyond it',
   SYNC_POLL_MS:
     'the longest an idle worker sleeps before looking for due crew calls again; it wakes sooner when the next reconcile it knows of falls due, or when told of a roster change (`SYNC_LISTEN`)',
   SYNC_LISTEN:
@@ -415,7 +416,8 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
 
 /** Defaults an operator sees that are not a value of the schema (another variable's, when unset). */
 export const configDefaultsShown: Partial<Record<ConfigVariable, string>> = {
-  BODY_BYTES_PER_CREDENTIAL: 'unset: `BODY_LIMIT_BYTES`',
+  BODY_BYTES_PER_CREDENTIAL:
+    'unset: `BODY_BYTES_IN_FLIGHT` − `BODY_LIMIT_BYTES`, at least `BODY_LIMIT_BYTES`',
   WEBHOOK_KEEP_DAYS: '`HISTORY_KEEP_DAYS`',
   FLEX_BUSINESS_ROLES: '`{}`',
 }
@@ -441,7 +443,7 @@ const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
     ctx.addIssue({
       code: 'custom',
       path: ['BODY_BYTES_PER_CREDENTIAL'],
-      message: `must be at most BODY_BYTES_IN_FLIGHT (${config.BODY_BYTES_IN_FLIGHT}): a share of the budget (unset, it is BODY_LIMIT_BYTES)`,
+      message: `must be at most BODY_BYTES_IN_FLIGHT (${config.BODY_BYTES_IN_FLIGHT}): a share of the budget`,
     })
   if (config.BODY_IDLE_TIMEOUT_MS > config.BODY_READ_TIMEOUT_MS)
     ctx.addIssue({
@@ -469,9 +471,16 @@ const checkedConfigSchema = configSchema.superRefine((config, ctx) => {
 
 export type Config = z.infer<typeof configSchema>
 
-/** The body bytes one credential may hold in flight: BODY_BYTES_PER_CREDENTIAL, by default one body of the largest size. */
-export const bodyShareBytes = (config: Pick<Config, 'BODY_BYTES_PER_CREDENTIAL' | 'BODY_LIMIT_BYTES'>) =>
-  config.BODY_BYTES_PER_CREDENTIAL ?? config.BODY_LIMIT_BYTES
+/**
+ * The body bytes one credential may hold in flight: BODY_BYTES_PER_CREDENTIAL, by default the budget but
+ * one body of the largest size (so another credential's largest body always fits beside one credential's
+ * bodies), and never less than one body of the largest size.
+ */
+export const bodyShareBytes = (
+  config: Pick<Config, 'BODY_BYTES_PER_CREDENTIAL' | 'BODY_LIMIT_BYTES' | 'BODY_BYTES_IN_FLIGHT'>,
+) =>
+  config.BODY_BYTES_PER_CREDENTIAL ??
+  Math.max(config.BODY_LIMIT_BYTES, config.BODY_BYTES_IN_FLIGHT - config.BODY_LIMIT_BYTES)
 
 /** How much later than the headers' and the body's deadlines Node's requestTimeout ends a request. */
 const REQUEST_TIMEOUT_SLACK_MS = 5_000

@@ -8,6 +8,7 @@
  *               logs, body budget, drain, rate limit, the idempotency hook) and the composition root
  *   services    src/services/<domain>/: the domains, their read models and the zod schemas they share
  *               with the routes
+ *   workers     src/workers/: the claim loop the domains' workers share (slots, poll, wake, stopping)
  *   flex, db    src/flex/ (the Flex client alone), src/db/ (Prisma, transactions, migrations): siblings
  *               that never import each other
  *   upstream    src/upstream/: reading an upstream answer bounded by size, for the Flex client
@@ -42,6 +43,7 @@ export const LAYERS: Layer[] = [
   { name: 'routes', rank: 4, owns: under('src/routes/') },
   { name: 'plugins', rank: 3, owns: under('src/plugins/') },
   { name: 'services', rank: 2, owns: under('src/services/') },
+  { name: 'workers', rank: 1.5, owns: under('src/workers/') },
   { name: 'flex', rank: 1, owns: under('src/flex/') },
   { name: 'db', rank: 1, owns: under('src/db/') },
   { name: 'upstream', rank: 0.5, owns: under('src/upstream/') },

@@ -2,7 +2,8 @@
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.setAt); restore_calendar_set.
 -- Guarantee: the set as it was at p_version (Calendar objects by calendarId in byte order), from one
 -- snapshot: today's rows, except each calendar changed since, which is the row its first change after
--- p_version found (its before_row; none: it was created after). NULL calendars when p_version is older than the floor
+-- p_version found (its before_row with its user_id and calendar_id, which replace_calendar_set leaves
+-- out of it since 20261206140000; none: it was created after). NULL calendars when p_version is older than the floor
 -- or newer than the current version.
 CREATE OR REPLACE FUNCTION "calendar_set_at"(p_user_id text, p_version integer)
 RETURNS TABLE (current_version integer, floor_version integer, calendars jsonb)
@@ -21,7 +22,8 @@ LANGUAGE sql STABLE AS $$
          WHERE mc.user_id = p_user_id
            AND NOT EXISTS (SELECT 1 FROM first_after fa WHERE fa.calendar_id = mc.calendar_id)
         UNION ALL
-        SELECT fa.calendar_id, calendar_json(jsonb_populate_record(NULL::managed_calendars, fa.before_row))::jsonb
+        SELECT fa.calendar_id, calendar_json(jsonb_populate_record(NULL::managed_calendars,
+                   fa.before_row || jsonb_build_object('user_id', p_user_id, 'calendar_id', fa.calendar_id)))::jsonb
           FROM first_after fa WHERE fa.change <> 'created'
     )
     SELECT b.current_version, b.floor_version,

@@ -1,7 +1,8 @@
 -- prune_calendar_history: the current definition (edit here, then: npm run db:function -- prune_calendar_history).
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.prune, run by
 -- src/services/history/history-pruning.ts).
--- Guarantee: deletes up to p_batch of the oldest versions (their changes with them) that are both beyond
+-- Guarantee: deletes up to p_batch of the oldest versions (and their calendar_changes rows, in the same
+-- statement: no foreign key cascades them since 20261206140000) that are both beyond
 -- the last p_keep_versions of their user and older than p_keep_days; returns how many. A user's versions
 -- go oldest first, so what is kept is always a contiguous run up to the current version.
 CREATE OR REPLACE FUNCTION "prune_calendar_history"(p_keep_versions integer, p_keep_days integer, p_batch integer)
@@ -18,6 +19,9 @@ LANGUAGE sql AS $$
         DELETE FROM calendar_versions cv USING doomed d
          WHERE cv.user_id = d.user_id AND cv.version = d.version
         RETURNING 1
+    ), removed_changes AS (
+        DELETE FROM calendar_changes c USING doomed d
+         WHERE c.user_id = d.user_id AND c.version = d.version
     )
     SELECT count(*)::integer FROM removed
 $$;

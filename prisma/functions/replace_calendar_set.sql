@@ -1,14 +1,18 @@
 -- replace_calendar_set: the current definition (edit here, then: npm run db:function -- replace_calendar_set).
 -- Callers: src/services/calendars/calendar-service.ts (CalendarService.replace); restore_calendar_set.
--- Guarantee (G1, G2, G3): makes the user's set exactly p_calendars ([{calendar_id, summary, ...}], ids
--- unique) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
+-- Guarantee (G1, G2, G3): makes the user's set exactly p_calendars (CalendarListEntry objects as the API
+-- takes them, [{calendarId, summary, ...}], ids unique; other keys ignored, so the PUT's body as sent and
+-- calendar_set_at's Calendar objects both fit) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
 -- here), checks If-Match (p_if_match; precondition_failed and nothing written when it fails), deletes what
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
 -- primary is demoted before its successor is promoted), bumps the version and records it with each row's
 -- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
--- changed: a changed row's history keeps only its image before the change (to_jsonb of the row; none for a
--- created one), as its image after is the next change's before or today's row. Returns PUT /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of
--- their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
+-- changed: a changed row's history keeps only its image before the change (to_jsonb of the row without
+-- what the change row already holds or no reader needs: user_id, calendar_id, id; none for a created one),
+-- as its image after is the next change's before or today's row. The changes are written
+-- first and the version row last, once, with its final counts (no foreign key ties them: this function
+-- writes both in one transaction and prune_calendar_history deletes both). Returns PUT
+-- /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
 -- is taken first (a key_verdict instead and nothing written when it answers another way: replay, reused,
 -- running) and the answer is stored as its response in the same statement (store_idempotent_answer).
 CREATE OR REPLACE FUNCTION "replace_calendar_set"(p_user_id text, p_if_match integer[], p_calendars jsonb,
@@ -49,25 +53,27 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The version row first: each row's change refers to it. Removed below when nothing changed.
-    INSERT INTO calendar_versions (user_id, version, actor, request_id, created, updated, deleted, restored_from)
-    VALUES (p_user_id, v_version + 1, p_actor, p_request_id, 0, 0, 0, p_restored_from);
-
+    -- Each row's change names the version it makes (v_version + 1); nothing written here when nothing
+    -- changes, and the version row follows with the counts.
     WITH gone AS (
         DELETE FROM managed_calendars mc
          WHERE mc.user_id = p_user_id
-           AND mc.calendar_id NOT IN (SELECT t.calendar_id FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text))
+           AND mc.calendar_id NOT IN (SELECT t."calendarId" FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text))
         RETURNING mc
     )
     INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
-    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted', to_jsonb(g.mc) FROM gone g;
+    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted',
+           to_jsonb(g.mc) - '{id,user_id,calendar_id}'::text[] FROM gone g;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
 
     -- One snapshot: `previous` sees the rows as they were before the upsert.
     WITH input AS (
-        SELECT * FROM jsonb_to_recordset(p_calendars) AS t(calendar_id text, summary text, description text,
-               time_zone text, background_color text, foreground_color text, access_role text,
-               is_primary boolean, is_selected boolean)
+        SELECT t."calendarId" AS calendar_id, t.summary, t.description, t."timeZone" AS time_zone,
+               t."backgroundColor" AS background_color, t."foregroundColor" AS foreground_color,
+               t."accessRole" AS access_role, t."primary" AS is_primary, t.selected AS is_selected
+          FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text, summary text, description text,
+               "timeZone" text, "backgroundColor" text, "foregroundColor" text, "accessRole" text,
+               "primary" boolean, selected boolean)
     ), previous AS (
         SELECT mc FROM managed_calendars mc JOIN input i ON i.calendar_id = mc.calendar_id
          WHERE mc.user_id = p_user_id
@@ -92,7 +98,8 @@ BEGIN
     ), logged AS (
         INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
         SELECT p_user_id, v_version + 1, u.calendar_id,
-               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END, to_jsonb(p.mc)
+               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
+               to_jsonb(p.mc) - '{id,user_id,calendar_id}'::text[]
           FROM upserted u LEFT JOIN previous p ON (p.mc).calendar_id = u.calendar_id
         RETURNING change
     )
@@ -100,12 +107,15 @@ BEGIN
       INTO v_created, v_updated FROM logged l;
 
     IF v_created + v_updated + v_deleted > 0 THEN
-        UPDATE calendar_sets cs SET version = cs.version + 1, updated_at = now()
-         WHERE cs.user_id = p_user_id RETURNING cs.version INTO v_version;
-        UPDATE calendar_versions cv SET created = v_created, updated = v_updated, deleted = v_deleted
-         WHERE cv.user_id = p_user_id AND cv.version = v_version;
-    ELSE
-        DELETE FROM calendar_versions cv WHERE cv.user_id = p_user_id AND cv.version = v_version + 1;
+        WITH bumped AS (
+            UPDATE calendar_sets cs SET version = cs.version + 1, updated_at = now()
+             WHERE cs.user_id = p_user_id RETURNING cs.version
+        )
+        INSERT INTO calendar_versions AS cv (user_id, version, actor, request_id, created, updated, deleted,
+                                             restored_from)
+        SELECT p_user_id, b.version, p_actor, p_request_id, v_created, v_updated, v_deleted, p_restored_from
+          FROM bumped b
+        RETURNING cv.version INTO v_version;
     END IF;
 
     SELECT count(*), coalesce(string_agg(calendar_json(mc), ',' ORDER BY mc.calendar_id COLLATE "C"), '')

@@ -32,13 +32,8 @@ BEGIN
     SELECT true, r.version, r.precondition_failed, r.answer, r.key_verdict
       FROM replace_calendar_set(
                p_user_id, p_if_match,
-               (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                    'calendar_id', c ->> 'calendarId', 'summary', c ->> 'summary',
-                    'description', c ->> 'description', 'time_zone', c ->> 'timeZone',
-                    'background_color', c ->> 'backgroundColor', 'foreground_color', c ->> 'foregroundColor',
-                    'access_role', c ->> 'accessRole', 'is_primary', (c ->> 'primary')::boolean,
-                    'is_selected', (c ->> 'selected')::boolean)), '[]'::jsonb)
-                  FROM jsonb_array_elements(v_set) AS c),
+               -- Calendar objects: replace_calendar_set reads their CalendarListEntry fields, ignores the rest.
+               v_set,
                p_actor, p_request_id, p_version, p_idempotency) r;
 END
 $$;

@@ -10,6 +10,10 @@ DECLARE
     v_job_id text;
     v_department text;
 BEGIN
+    -- As record_webhook_event would, first: with no subscriber, nothing to look up (the common case).
+    IF NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.enabled AND 'roster.changed' = ANY (e.events)) THEN
+        RETURN NULL;
+    END IF;
     SELECT cc.job_id, cc.department INTO v_job_id, v_department
       FROM roster_versions rv JOIN crew_calls cc ON cc.id = rv.crew_call_id
      WHERE rv.crew_call_id = NEW.crew_call_id AND rv.version = NEW.version;

@@ -45,8 +45,11 @@ export default fp(
     const drain = new Drain()
     app.decorate('drain', drain)
     app.addHook('preClose', async () => drain.begin())
-    app.addHook('onSend', async (_request, reply) => {
+    // Callback hooks, here and in the other per-request hooks: an async one costs every request a
+    // promise and a trip through the microtask queue (docs/performance.md).
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (drain.draining) reply.header('connection', 'close')
+      done(null, payload)
     })
   },
   { name: 'drain' },

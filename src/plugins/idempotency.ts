@@ -97,9 +97,10 @@ export default fp(
       }
     })
 
-    app.addHook('preParsing', async (request, _reply, payload) => {
+    // Callback hooks: most requests carry no key, and an async hook would cost each of them a promise.
+    app.addHook('preParsing', (request, _reply, payload, done) => {
       const key = request.headers[IDEMPOTENCY_KEY_HEADER]
-      if (!METHODS.has(request.method) || key === undefined || request.is404) return payload
+      if (!METHODS.has(request.method) || key === undefined || request.is404) return done(null, payload)
       const hash = createHash('sha256').update(`${request.url.split('?')[1] ?? ''}\n`)
       keyedRequests.set(request, { key: String(key), hash, answered: false })
       const tap = new Transform({
@@ -109,7 +110,7 @@ export default fp(
         },
       })
       pipeline(payload, tap, () => {}) // an aborted body destroys the tap: the parser sees the error
-      return tap
+      done(null, tap)
     })
 
     app.addHook('preHandler', (request, reply, done) => {
@@ -158,10 +159,22 @@ export default fp(
         .send(body === null ? undefined : Buffer.from(body))
     })
 
-    app.addHook('onSend', async (request, reply, payload) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       const keyed = keyedRequests.get(request)
-      const requestKey = keyed?.requestKey
-      if (!keyed || !requestKey || keyed.answered) return payload
+      if (!keyed?.requestKey || keyed.answered) return done(null, payload)
+      storeAnswer(request, reply, payload, keyed).then(
+        () => done(null, payload),
+        (error: Error) => done(error),
+      )
+    })
+
+    async function storeAnswer(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      payload: unknown,
+      keyed: KeyedRequest,
+    ): Promise<void> {
+      const requestKey = keyed.requestKey as RequestKey
       keyed.answered = true
       const response = capture(reply, payload)
       try {
@@ -179,16 +192,18 @@ export default fp(
       } finally {
         keyed.stopLease?.()
       }
-      return payload
-    })
+    }
 
-    app.addHook('onResponse', async (request) => {
+    app.addHook('onResponse', (request, _reply, done) => {
       const keyed = keyedRequests.get(request)
-      if (!keyed?.requestKey || keyed.answered) return
+      if (!keyed?.requestKey || keyed.answered) return done()
       // Answered without passing onSend (hijacked): nothing is known of the response, so free the key.
       keyed.answered = true
       keyed.stopLease?.()
-      await keyed.requestKey.finish(undefined, false).catch(() => {})
+      keyed.requestKey.finish(undefined, false).then(
+        () => done(),
+        () => done(),
+      )
     })
   },
   { name: 'idempotency', dependencies: ['auth', 'services'] },

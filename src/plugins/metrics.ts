@@ -29,7 +29,7 @@ const metricsPlugin: FastifyPluginAsyncZod<MetricsPluginOptions> = async (app, {
   const metrics = createMetrics(app.db.pool)
   app.decorate('metrics', metrics)
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const labels = {
       method: request.method,
       route: request.routeOptions.url ?? 'unmatched',
@@ -37,6 +37,7 @@ const metricsPlugin: FastifyPluginAsyncZod<MetricsPluginOptions> = async (app, {
     }
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
+    done()
   })
 
   const expected = token === undefined ? undefined : digest(token)

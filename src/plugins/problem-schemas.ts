@@ -57,6 +57,10 @@ const problemResponses = {
   ),
   403: problemResponse('The credentials do not allow this request. Nothing was written.'),
   404: problemResponse('No such resource.'),
+  408: problemResponse(
+    'The request did not arrive in time: its headers within HEADERS_TIMEOUT_MS, or its body within ' +
+      'BODY_READ_TIMEOUT_MS in all or BODY_IDLE_TIMEOUT_MS between bytes. The connection is closed. Nothing was written.',
+  ),
   409: problemResponse(
     'Conflicts with the current state, a sync of this crew call is running, or the first request with this ' +
       'Idempotency-Key is still running (the last two with Retry-After).',
@@ -69,6 +73,10 @@ const problemResponses = {
     'A path segment is longer than the server accepts (4096 characters). Nothing was written.',
   ),
   415: problemResponse('The body is not application/json. Nothing was written.'),
+  431: problemResponse(
+    'The request line and headers are larger than the server accepts (Node.js maxHeaderSize, 16 KiB). The ' +
+      'connection is closed. Nothing was written.',
+  ),
   422: problemResponse(
     'The Idempotency-Key was already used, by this credential on this path, for a request with another body, ' +
       'query or If-Match (named when it is the If-Match). Nothing was written.',

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Socket } from 'node:net'
 
 export interface RefusedBodyBounds {
   /** BODY_DRAIN_BYTES: the most of a refused body read (and thrown away) after its answer. */
@@ -25,6 +26,9 @@ export function readRestOfRefusedBody(
   response.once('finish', () => {
     if (request.complete || request.destroyed) return
     const socket = request.socket
+    // Only a connection can be reset: a request injected without one (app.inject's stand-in socket, which
+    // has no end()) has nothing to drain or close.
+    if (!(socket instanceof Socket)) return
     let discarded = 0
     let closing = false
     const cleanUp = () => {

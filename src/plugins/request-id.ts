@@ -13,8 +13,9 @@ export function requestIdFrom(request: IncomingMessage): string {
 /** Echoes the request id to the client as x-request-id. */
 export default fp(
   async function requestIdPlugin(app) {
-    app.addHook('onRequest', async (request, reply) => {
+    app.addHook('onRequest', (request, reply, done) => {
       reply.header('x-request-id', request.id)
+      done()
     })
   },
   { name: 'request-id' },

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { type Config, flexSettings } from '../config.ts'
+import { BodyStatements } from '../db/body-statement.ts'
 import { createTransactionRunner, transactionOptionsFrom } from '../db/transaction.ts'
 import { FlexClient, type FlexClientOptions, type FlexPort } from '../flex/flex-client.ts'
 import { IntegrityService } from '../services/admin/integrity-service.ts'
@@ -70,7 +71,7 @@ interface ServicesPluginOptions {
 /** The composition root: every service is built here, from the app's database and config. */
 export default fp<ServicesPluginOptions>(
   async function servicesPlugin(app, { config, overrides, flex, resolveHost }) {
-    const { prisma } = app.db
+    const { prisma, pool } = app.db
     // The one hook of the keyed-write path (docs/api.md, Idempotency): the request's Idempotency-Key,
     // taken by its write. Looked up per call, so an overridden service is the one asked.
     const currentKey = () => app.services.idempotency.currentKey()
@@ -128,7 +129,7 @@ export default fp<ServicesPluginOptions>(
     app.decorate('services', {
       calendarHistory: new CalendarHistoryService(prisma, historyOptions),
       rosterHistory: new RosterHistoryService(prisma, historyOptions),
-      calendars: new CalendarService({ prisma, currentKey }),
+      calendars: new CalendarService({ prisma, bodyStatements: new BodyStatements(pool), currentKey }),
       technicians: new TechnicianService({ prisma, runInTransaction }),
       crewCalls,
       crewCallList: new CrewCallListService(prisma, flexConfigured),

@@ -48,6 +48,12 @@ const FREE_TEXT_CONTROLS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused.
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/
 
+/** What freeText() accepts, as a plain predicate (for fast checks: src/schemas/fast-accept.ts). */
+export const isFreeText = (value: string): boolean => value.isWellFormed() && !FREE_TEXT_CONTROLS.test(value)
+
+/** What identifier() accepts, as a plain predicate (for fast checks: src/schemas/fast-accept.ts). */
+export const isIdentifier = (value: string): boolean => value.isWellFormed() && !CONTROLS.test(value)
+
 /** Free text: well-formed, no control characters but tab, line feed and carriage return. */
 export const freeText = () =>
   wellFormedText().refine(

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import t from 'tap'
-import { loadConfig } from '../../src/config.ts'
+import { bodyShareBytes, loadConfig } from '../../src/config.ts'
 import { build, injectAs, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars } from '../helpers/calendars.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
@@ -213,8 +213,13 @@ t.test('the budget must hold a body of the largest size, and so must a share', a
     /BODY_BYTES_PER_CREDENTIAL: must be at most BODY_BYTES_IN_FLIGHT/,
   )
   t.equal(
-    loadConfig({ BODY_LIMIT_BYTES: '2048' }).BODY_BYTES_PER_CREDENTIAL,
-    undefined,
-    'unset: the body limit',
+    bodyShareBytes(loadConfig({})),
+    16 * 1024 * 1024 - 4 * 1024 * 1024,
+    'unset: the budget but one body of the largest size',
+  )
+  t.equal(
+    bodyShareBytes(loadConfig({ BODY_LIMIT_BYTES: '4096', BODY_BYTES_IN_FLIGHT: '6144' })),
+    4096,
+    'and never less than one body of the largest size',
   )
 })

@@ -174,22 +174,25 @@ t.test('a slow but steady body under both deadlines succeeds', async (t) => {
 })
 
 t.test(
-  "while one credential stalls a 4 MB announcement, another credential's 1.8 MB replace is answered 200",
+  "while one credential stalls 4 MB announcements up to its share, another credential's 1.8 MB replace is answered 200",
   async (t) => {
-    // The budget's defaults (BODY_LIMIT_BYTES, BODY_BYTES_IN_FLIGHT, BODY_BYTES_PER_CREDENTIAL); only the
-    // idle deadline is shortened so the test need not wait 10 s.
+    // The budget's defaults (BODY_LIMIT_BYTES, BODY_BYTES_IN_FLIGHT, BODY_BYTES_PER_CREDENTIAL: 16 MiB, of
+    // which one credential holds all but 4 MiB); only the idle deadline is shortened so the test need not
+    // wait 10 s.
     const { app } = await build(t, { env: { ...TWO_CREDENTIALS, BODY_IDLE_TIMEOUT_MS: '3000' } })
     const origin = await app.listen({ host: '127.0.0.1', port: 0 })
 
-    const stalled = rawPut(origin, calendarsUrl('attacker'), 4_000_000, '{"calendars"')
-    await waitFor('the stalled body to be charged', () => app.bodyBytesInFlight() === 4_000_000)
-    const second = rawPut(origin, calendarsUrl('attacker-2'), 2_000_000, '{"calendars"')
-    const refused = await second.received()
-    second.socket.destroy()
-    t.equal(refused.status, 503, "the same credential's second announcement is over its share")
+    const stalledBodies = [0, 1, 2].map((i) =>
+      rawPut(origin, calendarsUrl(`attacker-${i}`), 4_000_000, '{"calendars"'),
+    )
+    await waitFor('the stalled bodies to be charged', () => app.bodyBytesInFlight() === 12_000_000)
+    const over = rawPut(origin, calendarsUrl('attacker-over'), 1_000_000, '{"calendars"')
+    const refused = await over.received()
+    over.socket.destroy()
+    t.equal(refused.status, 503, "the same credential's next announcement is over its share")
     t.match(JSON.parse(refused.body), { detail: /BODY_BYTES_PER_CREDENTIAL/ })
     let stalledEnded = false
-    stalled.answer.finally(() => {
+    Promise.all(stalledBodies.map((stalled) => stalled.answer)).finally(() => {
       stalledEnded = true
     })
 
@@ -206,8 +209,10 @@ t.test(
     t.notOk(stalledEnded, 'while the stalled body still held its charge')
     t.equal((await getCalendars(app, 'victim')).calendars.length, 6_000)
 
-    const answer = await stalled.answer
-    t.equal(answer.status, 408, 'the stalled request ends with its 408 when its idle deadline runs out')
+    for (const stalled of stalledBodies) {
+      const answer = await stalled.answer
+      t.equal(answer.status, 408, 'a stalled request ends with its 408 when its idle deadline runs out')
+    }
     t.equal(app.bodyBytesInFlight(), 0)
   },
 )

@@ -211,3 +211,30 @@ t.test('a refused body that ends within the drain bound keeps its connection', a
   }
   t.equal(sockets.size, 1, 'the second request reused the connection')
 })
+
+t.test(
+  'a refused body injected without a connection (app.inject) is answered and leaves nothing to close',
+  async (t) => {
+    const { app } = await build(t, { env: { BODY_LINGER_MS: '20' } })
+    const uncaught: unknown[] = []
+    const onUncaught = (error: unknown) => uncaught.push(error)
+    process.on('uncaughtException', onUncaught)
+    t.teardown(() => process.off('uncaughtException', onUncaught))
+    const { Readable } = await import('node:stream')
+    const response = await app.inject({
+      method: 'PUT',
+      url: calendarsUrl('big'),
+      headers: {
+        authorization: TEST_AUTHORIZATION,
+        'content-type': 'application/json',
+        'content-length': String(5 * MB),
+      },
+      // A body that never arrives: the 413 goes out on the announced length, with the request unread.
+      payload: new Readable({ read() {} }),
+    })
+    t.equal(response.statusCode, 413)
+    // Past the linger: what the drain would have closed is not a socket here, and nothing throws.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.same(uncaught, [], 'no error after the answer')
+  },
+)

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { takeJsonBody } from '../../plugins/json-body.ts'
 import { pickProblems, problemResponse } from '../../plugins/problem-schemas.ts'
 import { etag } from '../../schemas/common.ts'
 import {
@@ -51,7 +52,8 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
   })
 
   app.put('/users/:userId/calendars', {
-    config: { access: 'calendar-owner' },
+    // The body goes to PostgreSQL as the bytes the client sent (takeJsonBody).
+    config: { access: 'calendar-owner', keepsJsonBody: true },
     schema: {
       operationId: 'replaceCalendars',
       tags: ['calendars'],
@@ -76,7 +78,7 @@ const calendarRoutes: FastifyPluginAsyncZod = async (app) => {
       const { userId } = request.params
       const answer = await calendars.replace(
         userId,
-        request.body.calendars,
+        takeJsonBody(request),
         request.headers['if-match'],
         authorOf(request),
       )

@@ -6,11 +6,15 @@ import {
   identifier,
   idSchema,
   ifMatchSchema,
+  isFreeText,
+  isIdentifier,
+  MAX_ID_LENGTH,
   storedId,
   storedText,
   timestampSchema,
   versionSchema,
 } from '../../schemas/common.ts'
+import { isPlainObject, withFastAccept } from '../../schemas/fast-accept.ts'
 
 export const MAX_CALENDARS_PER_SET = 10_000
 
@@ -22,9 +26,9 @@ const COLOR_LENGTH = 7
 
 const accessRoles = ['owner', 'writer', 'reader', 'freeBusyReader'] as const
 
-const colorSchema = identifier()
-  .max(COLOR_LENGTH)
-  .regex(/^#[0-9a-fA-F]{6}$/, 'must be a color like #9fe1e7')
+const COLOR = /^#[0-9a-fA-F]{6}$/
+
+const colorSchema = identifier().max(COLOR_LENGTH).regex(COLOR, 'must be a color like #9fe1e7')
 
 /**
  * Whether this runtime knows the IANA time zone (aliases such as UTC and US/Eastern included). Building
@@ -67,43 +71,102 @@ const calendarInputSchema = z
 
 export type CalendarInput = z.output<typeof calendarInputSchema>
 
-export const replaceCalendarsBodySchema = z
-  .strictObject({
-    calendars: z
-      .array(calendarInputSchema)
-      .max(MAX_CALENDARS_PER_SET, `at most ${MAX_CALENDARS_PER_SET} calendars per set`)
-      // Runs even when items have faults of their own, so one answer names every field at fault: the
-      // items are then as sent, and only those whose calendarId (or primary) is readable are compared.
-      .superRefine(
-        (calendars: unknown[], ctx) => {
-          const firstIndex = new Map<string, number>()
-          let primaryIndex: number | undefined
-          calendars.forEach((calendar, index) => {
-            const { calendarId, primary } = fieldsOf(calendar)
-            if (typeof calendarId === 'string') {
-              const seen = firstIndex.get(calendarId)
-              if (seen === undefined) firstIndex.set(calendarId, index)
+export const replaceCalendarsBodySchema = withFastAccept(
+  z
+    .strictObject({
+      calendars: z
+        .array(calendarInputSchema)
+        .max(MAX_CALENDARS_PER_SET, `at most ${MAX_CALENDARS_PER_SET} calendars per set`)
+        // Runs even when items have faults of their own, so one answer names every field at fault: the
+        // items are then as sent, and only those whose calendarId (or primary) is readable are compared.
+        .superRefine(
+          (calendars: unknown[], ctx) => {
+            const firstIndex = new Map<string, number>()
+            let primaryIndex: number | undefined
+            calendars.forEach((calendar, index) => {
+              const { calendarId, primary } = fieldsOf(calendar)
+              if (typeof calendarId === 'string') {
+                const seen = firstIndex.get(calendarId)
+                if (seen === undefined) firstIndex.set(calendarId, index)
+                else
+                  ctx.addIssue({
+                    code: 'custom',
+                    path: [index, 'calendarId'],
+                    message: `duplicates the calendarId of calendars[${seen}]`,
+                  })
+              }
+              if (primary !== true) return
+              if (primaryIndex === undefined) primaryIndex = index
               else
                 ctx.addIssue({
                   code: 'custom',
-                  path: [index, 'calendarId'],
-                  message: `duplicates the calendarId of calendars[${seen}]`,
+                  path: [index, 'primary'],
+                  message: `only one calendar may be primary; calendars[${primaryIndex}] already is`,
                 })
-            }
-            if (primary !== true) return
-            if (primaryIndex === undefined) primaryIndex = index
-            else
-              ctx.addIssue({
-                code: 'custom',
-                path: [index, 'primary'],
-                message: `only one calendar may be primary; calendars[${primaryIndex}] already is`,
-              })
-          })
-        },
-        { when: (payload) => Array.isArray(payload.value) },
-      ),
-  })
-  .meta({ id: 'ReplaceCalendars' })
+            })
+          },
+          { when: (payload) => Array.isArray(payload.value) },
+        ),
+    })
+    .meta({ id: 'ReplaceCalendars' }),
+  isPlainCalendarsBody,
+)
+
+const CALENDAR_FIELDS = new Set(Object.keys(calendarInputSchema.shape))
+const ACCESS_ROLES = new Set<unknown>(accessRoles)
+
+/** null or absent (what `.nullish()` accepts besides its schema), or a string `valid` accepts. */
+const nullishString = (value: unknown, valid: (text: string) => boolean) =>
+  value === undefined || value === null || (typeof value === 'string' && valid(value))
+
+/**
+ * The fast check of replaceCalendarsBodySchema (src/schemas/fast-accept.ts): true only for a body the
+ * schema accepts as it is (the checks of calendarInputSchema and of the set's superRefine, field by
+ * field); a body it does not accept goes through zod, which names the faults.
+ */
+function isPlainCalendarsBody(body: unknown): boolean {
+  if (!isPlainObject(body)) return false
+  const keys = Object.keys(body)
+  if (keys.length !== 1 || keys[0] !== 'calendars') return false
+  const calendars = body.calendars
+  if (!Array.isArray(calendars) || calendars.length > MAX_CALENDARS_PER_SET) return false
+  const ids = new Set<string>()
+  let primaries = 0
+  for (const calendar of calendars) {
+    if (!isPlainObject(calendar)) return false
+    // for-in rather than Object.keys: no array per calendar (a parsed body inherits no enumerable key).
+    for (const key in calendar) if (!CALENDAR_FIELDS.has(key)) return false
+    const { calendarId, summary, primary, selected, accessRole } = calendar
+    if (
+      typeof calendarId !== 'string' ||
+      calendarId.length < 1 ||
+      calendarId.length > MAX_ID_LENGTH ||
+      !isIdentifier(calendarId) ||
+      ids.has(calendarId) ||
+      typeof summary !== 'string' ||
+      summary.length < 1 ||
+      summary.length > MAX_SUMMARY_LENGTH ||
+      !isFreeText(summary) ||
+      !nullishString(
+        calendar.description,
+        (text) => text.length <= MAX_DESCRIPTION_LENGTH && isFreeText(text),
+      ) ||
+      !nullishString(
+        calendar.timeZone,
+        (zone) => zone.length <= MAX_TIME_ZONE_LENGTH && isIdentifier(zone) && isTimeZone(zone),
+      ) ||
+      !nullishString(calendar.backgroundColor, (color) => COLOR.test(color)) ||
+      !nullishString(calendar.foregroundColor, (color) => COLOR.test(color)) ||
+      !(accessRole === undefined || accessRole === null || ACCESS_ROLES.has(accessRole)) ||
+      !(primary === undefined || typeof primary === 'boolean') ||
+      !(selected === undefined || typeof selected === 'boolean')
+    )
+      return false
+    ids.add(calendarId)
+    if (primary === true && ++primaries > 1) return false
+  }
+  return true
+}
 
 export const calendarSchema = z
   .object({

@@ -1,5 +1,5 @@
+import type { BodyStatements } from '../../db/body-statement.ts'
 import type { PrismaClient } from '../../db/prisma.ts'
-import { forgetIfLarge } from '../../db/prisma-argument-history.ts'
 import type { IfMatch } from '../../schemas/common.ts'
 import type { Author } from '../history/author.ts'
 import { versionOutOfHistory } from '../history/history-versions.ts'
@@ -10,6 +10,8 @@ import type { CalendarInput, CalendarSetView, CalendarView } from './calendar-sc
 
 interface CalendarServiceDeps {
   prisma: PrismaClient
+  /** The replace's statement, whose parameter is the PUT's body as it came (not through Prisma). */
+  bodyStatements: BodyStatements
   /** The current request's Idempotency-Key (IdempotencyService.currentKey), taken by the write's statement. */
   currentKey: () => RequestKey | undefined
 }
@@ -56,9 +58,14 @@ export class CalendarService {
   }
 
   /**
-   * Makes the user's set exactly `calendars`: deletes the calendars not in it, inserts the new ones,
-   * updates those whose fields differ, and leaves the rest (and every created_at) untouched. The
-   * version rises by 1 only when something changed, so a replay reports everything unchanged.
+   * Makes the user's set exactly the calendars of `body`: deletes the calendars not in it, inserts the
+   * new ones, updates those whose fields differ, and leaves the rest (and every created_at) untouched.
+   * The version rises by 1 only when something changed, so a replay reports everything unchanged.
+   *
+   * `body` is the PUT's body as UTF-8 JSON, `{"calendars": [CalendarListEntry, ...]}`, validated
+   * (replaceCalendarsBodySchema; takeJsonBody says when it is sent as it came): PostgreSQL parses it as
+   * the jsonb parameter, so a set of 10,000 calendars is held once, as its bytes, not as objects and
+   * again as their serialization and Prisma's copies of that (BodyStatements).
    *
    * One round trip: the SQL function replace_calendar_set does it all in one statement and answers with
    * the response body as JSON text, which the route sends as is. With an Idempotency-Key, the same
@@ -66,25 +73,20 @@ export class CalendarService {
    */
   async replace(
     userId: string,
-    calendars: CalendarInput[],
+    body: Buffer,
     ifMatch: IfMatch | undefined,
     author: Author,
   ): Promise<RenderedReplace> {
-    const set = calendarSetParameter(calendars)
-    try {
-      const [result] = await this.write(
-        ifMatch,
-        (versions, key) =>
-          // The database must decide: take the key, lock, compare, delete, upsert, record, render and store
-          // as one statement.
-          this.deps.prisma.$queryRaw<ReplaceResultRow[]>`
-          SELECT * FROM replace_calendar_set(${userId}, ${versions}::int[], ${set}::jsonb, ${author.actor},
-                                             ${author.requestId}, NULL, ${key}::jsonb)`,
-      )
-      return this.rendered(result, ifMatch)
-    } finally {
-      forgetIfLarge(set)
-    }
+    const [result] = await this.write(ifMatch, (versions, key) =>
+      // The database must decide: take the key, lock, compare, delete, upsert, record, render and store as
+      // one statement. The body arrives as bytea (binary, as the client sent it) and becomes jsonb here.
+      this.deps.bodyStatements.query<ReplaceResultRow>(
+        `SELECT * FROM replace_calendar_set($1, $2::int[], convert_from($3::bytea, 'UTF8')::jsonb -> 'calendars',
+                                            $4, $5, NULL, $6::jsonb)`,
+        [userId, versions, body, author.actor, author.requestId, key],
+      ),
+    )
+    return this.rendered(result, ifMatch)
   }
 
   /**
@@ -141,23 +143,9 @@ interface ReplaceResultRow {
   key_verdict: KeyVerdict | null
 }
 
-/** The set as replace_calendar_set's jsonb parameter (its jsonb_to_recordset names the columns). */
+/** A set as replace_calendar_set's jsonb parameter: CalendarListEntry objects, as the PUT's body holds them. */
 export function calendarSetParameter(calendars: CalendarInput[]): string {
-  return JSON.stringify(calendars.map(toRow))
-}
-
-function toRow(calendar: CalendarInput) {
-  return {
-    calendar_id: calendar.calendarId,
-    summary: calendar.summary,
-    description: calendar.description ?? null,
-    time_zone: calendar.timeZone ?? null,
-    background_color: calendar.backgroundColor ?? null,
-    foreground_color: calendar.foregroundColor ?? null,
-    access_role: calendar.accessRole ?? null,
-    is_primary: calendar.primary ?? false,
-    is_selected: calendar.selected ?? false,
-  }
+  return JSON.stringify(calendars)
 }
 
 function toView(row: CalendarRow): CalendarView {

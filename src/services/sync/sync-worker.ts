@@ -1,6 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises'
-import { toDomainError } from '../../db/database-errors.ts'
 import { inSpan } from '../../telemetry/tracing.ts'
+import { ClaimLoop } from '../../workers/claim-loop.ts'
 import type { ClaimedCrewCall } from './sync-schedule.ts'
 import type { SyncRunView } from './sync-schemas.ts'
 
@@ -20,29 +19,46 @@ interface SyncWorkerDeps {
   }
 }
 
-/** The shortest sleep of an idle worker, however soon the next reconcile is due. */
-const MIN_IDLE_MS = 20
-
 /**
  * Runs the reconciles the schedule says are due, `concurrency` at a time, on this instance; every
  * instance may run one, and the sync lease decides who runs each crew call. A worker that finds
  * nothing sleeps until the next due time it knows of or pollMs, whichever is sooner, or until wake()
  * (a roster change on this instance, or another's, told by LISTEN/NOTIFY); polling is the safety net
- * for a lost notice. One that fails to reach the database backs off.
+ * for a lost notice. One that fails to reach the database backs off. The loop is the shared
+ * ClaimLoop (src/workers/claim-loop.ts).
  */
 export class SyncWorker {
-  private running: Promise<void>[] = []
-  private stopping = false
-  private wakeUp = new AbortController()
-  private wakeTimer: NodeJS.Timeout | undefined
-  private wakeTimerAt = Number.POSITIVE_INFINITY
+  private readonly loop: ClaimLoop<ClaimedCrewCall>
 
-  constructor(private readonly deps: SyncWorkerDeps) {}
+  constructor(deps: SyncWorkerDeps) {
+    this.loop = new ClaimLoop<ClaimedCrewCall>({
+      claim: deps.claimDue,
+      // The claim's span (a trace of its own, from the claim on) holds the run's; the run's line in
+      // the log says how it ended, and an unsuccessful one stays due (its backoff) for a later claim.
+      run: async ({ work, claimedAt }) => {
+        await inSpan(
+          'sync claim',
+          {
+            kind: 'consumer',
+            startTime: claimedAt,
+            attributes: {
+              'rostersync.crew_call.id': work.crewCall.id,
+              'rostersync.sync.trigger': work.trigger,
+            },
+          },
+          () => deps.runClaimed(work),
+        )
+      },
+      concurrency: deps.concurrency,
+      nextDueInMs: deps.nextDueInMs,
+      pollMs: deps.pollMs,
+      failureMessage: 'sync worker: could not take or run a due crew call; it stays due',
+      log: deps.log,
+    })
+  }
 
   start(): void {
-    if (this.running.length > 0) return
-    this.stopping = false
-    this.running = Array.from({ length: this.deps.concurrency }, () => this.loop())
+    this.loop.start()
   }
 
   /**
@@ -50,32 +66,12 @@ export class SyncWorker {
    * change's reconcile falls due. Of several pending wakes the earliest counts; each ends an idle sleep.
    */
   wake(afterMs = 0): void {
-    if (this.stopping) return
-    if (afterMs <= 0) {
-      this.wakeUp.abort()
-      this.wakeUp = new AbortController()
-      return
-    }
-    const at = Date.now() + afterMs
-    if (this.wakeTimer && this.wakeTimerAt <= at) return
-    clearTimeout(this.wakeTimer)
-    this.wakeTimerAt = at
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined
-      this.wakeTimerAt = Number.POSITIVE_INFINITY
-      this.wake()
-    }, afterMs)
-    this.wakeTimer.unref()
+    this.loop.wake(afterMs)
   }
 
   /** Takes no more work (the shutdown's drain); the reconciles in flight go on, and stop() awaits them. */
   stopClaiming(): void {
-    this.stopping = true
-    clearTimeout(this.wakeTimer)
-    this.wakeTimer = undefined
-    this.wakeTimerAt = Number.POSITIVE_INFINITY
-    this.wakeUp.abort()
-    this.wakeUp = new AbortController()
+    this.loop.stopClaiming()
   }
 
   /**
@@ -84,62 +80,6 @@ export class SyncWorker {
    * instance takes the crew call over.
    */
   async stop(): Promise<void> {
-    this.stopClaiming()
-    await Promise.all(this.running)
-    this.running = []
-  }
-
-  private async loop(): Promise<void> {
-    let failures = 0
-    while (!this.stopping) {
-      try {
-        const claimedAt = new Date()
-        const claimed = await this.deps.claimDue()
-        failures = 0
-        if (!claimed) {
-          await this.idleUntilDue()
-          continue
-        }
-        // The claim's span (a trace of its own, from the claim on) holds the run's; the run's line in
-        // the log says how it ended, and an unsuccessful one stays due (its backoff) for a later claim.
-        await inSpan(
-          'sync claim',
-          {
-            kind: 'consumer',
-            startTime: claimedAt,
-            attributes: {
-              'rostersync.crew_call.id': claimed.crewCall.id,
-              'rostersync.sync.trigger': claimed.trigger,
-            },
-          },
-          () => this.deps.runClaimed(claimed),
-        )
-      } catch (error) {
-        failures++
-        // A busy or restarting database is expected now and then: the crew call stays due.
-        const transient = toDomainError(error)?.kind === 'service-unavailable'
-        this.deps.log[transient ? 'warn' : 'error'](
-          { err: error },
-          'sync worker: could not take or run a due crew call; it stays due',
-        )
-        await this.idle(Math.min(30_000, this.deps.pollMs * 2 ** Math.min(failures, 6)))
-      }
-    }
-  }
-
-  /** Sleeps until the next reconcile it knows of falls due, or pollMs, whichever is sooner. */
-  private async idleUntilDue(): Promise<void> {
-    const signal = this.wakeUp.signal
-    const dueInMs = await this.deps.nextDueInMs()
-    // A wake while the query ran has already ended this sleep.
-    if (signal.aborted) return
-    // Something due now that was not claimable (another worker took it first) must not make a busy loop.
-    const floor = Math.min(this.deps.pollMs, MIN_IDLE_MS)
-    await this.idle(Math.max(floor, Math.min(this.deps.pollMs, dueInMs ?? Number.POSITIVE_INFINITY)))
-  }
-
-  private async idle(ms: number): Promise<void> {
-    if (this.stopping) return
-    await delay(ms, undefined, { signal: this.wakeUp.signal }).catch(() => {})
+    await this.loop.stop()
   }
 }

@@ -127,6 +127,23 @@ export class WebhookDeliveryQueue {
     })
   }
 
+  /**
+   * An attempt the shutdown cut short: the lease is given back and the attempt not counted (the
+   * receiver did not fail it), so the delivery is due again at once, for any instance, under the same
+   * id. The receiver may have seen it: a duplicate, with the same webhook-id.
+   */
+  async giveBack(delivery: ClaimedDelivery): Promise<void> {
+    await this.prisma.webhookDelivery.updateMany({
+      where: { id: delivery.id, leaseOwner: delivery.leaseOwner },
+      data: {
+        attempts: { decrement: 1 },
+        lastError: 'cut short: the instance delivering it shut down mid-attempt; due again at once',
+        leaseOwner: null,
+        leaseUntil: null,
+      },
+    })
+  }
+
   /** 410 Gone: this delivery failed, and the endpoint is disabled with the reason; the rest wait for it to be enabled. */
   async gone(delivery: ClaimedDelivery, status: number): Promise<void> {
     await this.prisma.$transaction([

@@ -1,14 +1,13 @@
-import { setTimeout as delay } from 'node:timers/promises'
 import { z } from 'zod'
-import { toDomainError } from '../../db/database-errors.ts'
 import { inSpan, traceHeaders } from '../../telemetry/tracing.ts'
+import { type ClaimedWork, ClaimLoop } from '../../workers/claim-loop.ts'
 import { signWebhook } from './signing.ts'
 import type { ClaimedDelivery, WebhookDeliveryQueue } from './webhook-delivery-queue.ts'
 import type { AttemptOutcome, WebhookSender } from './webhook-sender.ts'
 import { webhookBody } from './webhook-types.ts'
 
 interface WebhookDeliveryWorkerDeps {
-  queue: Pick<WebhookDeliveryQueue, 'claim' | 'succeeded' | 'attemptFailed' | 'gone'>
+  queue: Pick<WebhookDeliveryQueue, 'claim' | 'succeeded' | 'attemptFailed' | 'gone' | 'giveBack'>
   sender: Pick<WebhookSender, 'send'>
   /** WEBHOOK_RETRY_SCHEDULE_MS: the delay before each attempt; its length is the number of attempts. */
   retryScheduleMs: readonly number[]
@@ -23,65 +22,55 @@ interface WebhookDeliveryWorkerDeps {
 /**
  * Delivers the outbox, `concurrency` attempts at a time on this instance; every instance may run one.
  * Each attempt is signed afresh (its own webhook-timestamp) under the same webhook-id: the delivery's id.
+ * The loop is the shared ClaimLoop (src/workers/claim-loop.ts): stopClaiming() when the shutdown's
+ * drain begins, stop() when the app closes; an attempt the shutdown cuts short gives its delivery back,
+ * due again at once (for another instance, or this one's next start) under the same webhook-id.
  */
 export class WebhookDeliveryWorker {
-  private running: Promise<void>[] = []
-  private stopping = false
-  private wakeUp = new AbortController()
+  private readonly loop: ClaimLoop<ClaimedDelivery>
   private readonly random: () => number
 
   constructor(private readonly deps: WebhookDeliveryWorkerDeps) {
     this.random = deps.random ?? Math.random
+    this.loop = new ClaimLoop<ClaimedDelivery>({
+      claim: () => deps.queue.claim(),
+      run: (claimed) => this.attempt(claimed),
+      concurrency: deps.concurrency,
+      pollMs: deps.pollMs,
+      failureMessage: 'webhook worker: could not take or record a delivery; it stays due',
+      log: deps.log,
+    })
   }
 
   start(): void {
-    if (this.running.length > 0) return
-    this.stopping = false
-    this.running = Array.from({ length: this.deps.concurrency }, () => this.loop())
+    this.loop.start()
   }
 
   /** Looks for due deliveries now instead of at the next poll. */
   wake(): void {
-    this.wakeUp.abort()
-    this.wakeUp = new AbortController()
+    this.loop.wake()
   }
 
-  /** Takes no more work and waits for the attempts in flight (each bounded by the timeout). */
-  async stop(): Promise<void> {
-    this.stopping = true
-    this.wake()
-    await Promise.all(this.running)
-    this.running = []
+  /** Takes no more work (the shutdown's drain begins); the attempts in flight go on, and stop() awaits them. */
+  stopClaiming(): void {
+    this.loop.stopClaiming()
   }
 
-  private async loop(): Promise<void> {
-    let failures = 0
-    while (!this.stopping) {
-      try {
-        const delivery = await this.deps.queue.claim()
-        failures = 0
-        if (!delivery) {
-          await this.idle(this.deps.pollMs)
-          continue
-        }
-        await this.attempt(delivery)
-      } catch (error) {
-        failures++
-        const transient = toDomainError(error)?.kind === 'service-unavailable'
-        this.deps.log[transient ? 'warn' : 'error'](
-          { err: error },
-          'webhook worker: could not take or record a delivery; it stays due',
-        )
-        await this.idle(Math.min(30_000, this.deps.pollMs * 2 ** Math.min(failures, 6)))
-      }
-    }
+  /**
+   * Takes no more work and waits for the attempts in flight (each bounded by the timeout). With
+   * `cutShortAfterMs`, an attempt still running that long from now is aborted and its delivery given
+   * back, due at once, so a shutdown bounded by SHUTDOWN_TIMEOUT_MS still exits cleanly and the
+   * delivery is made later (at least once, the same webhook-id).
+   */
+  async stop(options: { cutShortAfterMs?: number } = {}): Promise<void> {
+    await this.loop.stop(options)
   }
 
   /**
    * One attempt in a client span of its own (a trace per attempt: the delivery runs later than the
    * change, from the outbox), its traceparent sent to the receiver; a failed attempt writes one line.
    */
-  private attempt(delivery: ClaimedDelivery): Promise<void> {
+  private attempt({ work: delivery, signal }: ClaimedWork<ClaimedDelivery>): Promise<void> {
     const attributes = {
       'http.request.method': 'POST',
       'rostersync.webhook.id': delivery.id,
@@ -90,7 +79,17 @@ export class WebhookDeliveryWorker {
       'rostersync.webhook.attempt': delivery.attempt,
     }
     return inSpan('webhook POST', { kind: 'client', attributes }, async (span) => {
-      const outcome = await this.send(delivery)
+      const outcome = await this.send(delivery, signal)
+      if (signal.aborted && outcome.kind === 'failed') {
+        // Cut short by the shutdown, not the receiver's fault: the delivery is due again at once.
+        span.fail('network', 'cut short: the instance shut down mid-attempt')
+        this.deps.log.warn(
+          { webhook: { id: delivery.id, endpointId: delivery.endpoint.id, attempt: delivery.attempt } },
+          'webhook delivery cut short by the shutdown: given back, due again at once',
+        )
+        await this.deps.queue.giveBack(delivery)
+        return
+      }
       span.setAttributes({
         'http.response.status_code': outcome.status ?? undefined,
         'rostersync.webhook.outcome': outcome.kind,
@@ -114,7 +113,7 @@ export class WebhookDeliveryWorker {
     })
   }
 
-  private async send(delivery: ClaimedDelivery): Promise<AttemptOutcome> {
+  private async send(delivery: ClaimedDelivery, signal: AbortSignal): Promise<AttemptOutcome> {
     const now = new Date()
     let body: string
     try {
@@ -135,7 +134,7 @@ export class WebhookDeliveryWorker {
       'user-agent': 'rostersync-webhooks',
       ...traceHeaders(),
     }
-    return this.deps.sender.send({ url: delivery.endpoint.url, headers, body })
+    return this.deps.sender.send({ url: delivery.endpoint.url, headers, body, signal })
   }
 
   private async record(delivery: ClaimedDelivery, outcome: AttemptOutcome): Promise<void> {
@@ -162,10 +161,5 @@ export class WebhookDeliveryWorker {
     if (scheduled === undefined) return null
     const jittered = scheduled * (0.8 + 0.4 * this.random())
     return new Date(Date.now() + Math.max(jittered, retryAfterMs ?? 0))
-  }
-
-  private async idle(ms: number): Promise<void> {
-    if (this.stopping) return
-    await delay(ms, undefined, { signal: this.wakeUp.signal }).catch(() => {})
   }
 }

@@ -15,6 +15,8 @@ interface WebhookRequest {
   url: string
   headers: Record<string, string>
   body: string
+  /** Aborts the attempt (the shutdown cutting it short): it fails at once. */
+  signal?: AbortSignal
 }
 
 /** Statuses whose Retry-After we honour. */
@@ -70,18 +72,25 @@ export class WebhookSender {
           () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)),
           this.options.timeoutMs,
         )
-        req.once('error', (error) => {
+        const cutShort = () => req.destroy(new Error('cut short: the instance is shutting down'))
+        message.signal?.addEventListener('abort', cutShort, { once: true })
+        const settled = () => {
           clearTimeout(deadline)
+          message.signal?.removeEventListener('abort', cutShort)
+        }
+        req.once('error', (error) => {
+          settled()
           reject(error)
         })
         req.once('response', (answer: IncomingMessage) => {
           readBoundedAnswer(answer).then((snippet) => {
-            clearTimeout(deadline)
+            settled()
             req.destroy()
             resolve({ status: answer.statusCode ?? 0, retryAfter: answer.headers['retry-after'], snippet })
           })
         })
         req.end(body)
+        if (message.signal?.aborted) cutShort()
       },
     )
   }

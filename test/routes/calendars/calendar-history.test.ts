@@ -127,6 +127,21 @@ t.test('a replace records its version and each change in its own transaction', a
     async (c) => (await c.query('SELECT count(*)::int AS n FROM calendar_changes')).rows[0].n,
   )
   t.equal(rows, 5, 'no change recorded')
+
+  // The version row is written last, after every change: failing there leaves no change behind either.
+  const removeVersionFault = await failOn(databaseUrl, { table: 'calendar_versions', on: 'INSERT' })
+  t.equal((await putCalendars(app, 'ann', calendarSet('d', 2))).statusCode, 500)
+  await removeVersionFault()
+  t.equal((await getCalendars(app, 'ann')).version, 2, 'the set is still as it was')
+  t.equal((await allVersions(app, 'ann')).length, 2, 'still no version recorded')
+  t.equal(
+    await withClient(
+      databaseUrl,
+      async (c) => (await c.query('SELECT count(*)::int AS n FROM calendar_changes')).rows[0].n,
+    ),
+    5,
+    'and no change recorded',
+  )
 })
 
 t.test(
@@ -259,13 +274,21 @@ t.test('restores are serialized with replaces and recorded as restores', async (
 })
 
 t.test('pruning: versions beyond the kept ones are 404 version-pruned, their changes 410 Gone', async (t) => {
-  const { app } = await build(t, { env: { HISTORY_KEEP_VERSIONS: '3', HISTORY_KEEP_DAYS: '0' } })
+  const { app, databaseUrl } = await build(t, { env: { HISTORY_KEEP_VERSIONS: '3', HISTORY_KEEP_DAYS: '0' } })
   for (let i = 0; i < 6; i++) await putCalendars(app, 'di', calendarSet(`g${i}`, 2))
   t.equal(await app.services.calendarHistory.prune(), 3, 'versions 1-3 pruned')
   t.same(
     (await allVersions(app, 'di')).map((v) => v.version),
     [6, 5, 4],
   )
+  const changedVersions = await withClient(databaseUrl, async (c) =>
+    (
+      await c.query<{ version: number }>(
+        "SELECT DISTINCT version FROM calendar_changes WHERE user_id = 'di' ORDER BY version DESC",
+      )
+    ).rows.map((row) => row.version),
+  )
+  t.same(changedVersions, [6, 5, 4], 'the pruned versions’ changes went with them')
 
   const pruned = await setAt(app, 'di', 2)
   t.equal(pruned.statusCode, 404)

@@ -1,0 +1,154 @@
+/**
+ * Where the CPU of a calendar PUT goes (issue 21), against the same replace over pg: the built server,
+ * under its production heap limits, replaces 20-calendar sets (half kept, half rotated, as the calendar
+ * bench) from 16 keep-alive clients, then the baseline (bench/baseline.ts) makes as many calls; for each
+ * side, the CPU time (user + system, from /proc) per request of the server process, of PostgreSQL (the
+ * postmaster and every process it started) and of this process (the client: undici, or pg for the
+ * baseline), over CPU_REQUESTS requests (default 4000) in CPU_ROUNDS rounds (default 3). CPU per
+ * request is far less sensitive to other load on the machine than throughput, though a busy machine
+ * still raises it a little (caches, context switches). With CPU_NODE_ARGS=--trace-gc it also counts
+ * the server's scavenges (young-generation collections: a measure of what a request allocates).
+ * Linux only. Run: npm run build && npx tsx bench/cpu-per-request.ts
+ */
+import { readdir, readFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
+import pg from 'pg'
+import { buildServer, startServer } from '../test/helpers/server-process.ts'
+import { startBaseline } from './baseline.ts'
+import { createBenchDatabase } from './database.ts'
+import { withCleanup } from './lib.ts'
+import { runCalls } from './load.ts'
+import { BENCH_AUTH, BenchClient, productionNodeFlags, replaceOverHttp } from './service.ts'
+import { RotatingSets } from './workload.ts'
+
+const CLIENTS = 16
+const REQUESTS = Number(process.env.CPU_REQUESTS ?? 4000)
+const ROUNDS = Number(process.env.CPU_ROUNDS ?? 3)
+
+/** pid, parent pid and utime + stime in milliseconds (clock ticks of 10 ms) of a process, from /proc. */
+async function processStat(pid: number): Promise<{ ppid: number; cpuMs: number } | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  if (!stat) return undefined
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return { ppid: Number(fields[1]), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 }
+}
+
+/** The CPU time of the postmaster and of every process it started, by pid. */
+async function postgresCpu(postmaster: number): Promise<Map<number, number>> {
+  const cpu = new Map<number, number>()
+  for (const name of await readdir('/proc')) {
+    const pid = Number(name)
+    if (!Number.isInteger(pid)) continue
+    const stat = await processStat(pid)
+    if (stat && (pid === postmaster || stat.ppid === postmaster)) cpu.set(pid, stat.cpuMs)
+  }
+  return cpu
+}
+
+/** CPU ms used since `before` by the processes in `after` (one that started since counts from 0). */
+const usedSince = (before: Map<number, number>, after: Map<number, number>) =>
+  [...after].reduce((sum, [pid, ms]) => sum + ms - (before.get(pid) ?? 0), 0)
+
+interface Side {
+  perSecond: number
+  /** CPU ms per request of the server process, PostgreSQL and the client (this process). */
+  server: number
+  postgres: number
+  client: number
+}
+
+const figures = await withCleanup(async (cleanup) => {
+  const databaseUrl = await createBenchDatabase(cleanup)
+  await buildServer()
+  const extraArgs = (process.env.CPU_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+  const server = await startServer(
+    cleanup,
+    {
+      ...BENCH_AUTH,
+      LOG_LEVEL: 'warn',
+      SYNC_WORKER: 'off',
+      DATABASE_URL: databaseUrl,
+      DB_POOL_MAX: String(CLIENTS),
+    },
+    { built: true, nodeArgs: [...productionNodeFlags(), ...extraArgs] },
+  )
+  await server.ready()
+  const postmaster = await postmasterOf(databaseUrl)
+  const client = new BenchClient(server.url, CLIENTS, cleanup)
+  const replace = replaceOverHttp(client)
+  const sets = new RotatingSets('cpu', 200, 20)
+  const service = () => {
+    const { userId, calendars } = sets.next()
+    return replace(userId, calendars)
+  }
+  const callBaseline = await startBaseline(databaseUrl, CLIENTS, cleanup)
+  const baselineSets = new RotatingSets('cpu-baseline', 200, 20)
+  const baseline = () => {
+    const { userId, calendars } = baselineSets.next()
+    return callBaseline(userId, calendars)
+  }
+  await runCalls(service, CLIENTS, 1000)
+  await runCalls(baseline, CLIENTS, 1000)
+  const scavenges = () => server.output().split('Scavenge').length - 1
+
+  const measure = async (operation: () => Promise<void>): Promise<Side> => {
+    const serverBefore = (await processStat(server.pid))?.cpuMs ?? 0
+    const postgresBefore = await postgresCpu(postmaster)
+    const clientBefore = process.cpuUsage()
+    const started = performance.now()
+    await runCalls(operation, CLIENTS, REQUESTS)
+    const seconds = (performance.now() - started) / 1000
+    const clientUsed = process.cpuUsage(clientBefore)
+    const serverUsed = ((await processStat(server.pid))?.cpuMs ?? 0) - serverBefore
+    const postgresUsed = usedSince(postgresBefore, await postgresCpu(postmaster))
+    return {
+      perSecond: REQUESTS / seconds,
+      server: serverUsed / REQUESTS,
+      postgres: postgresUsed / REQUESTS,
+      client: (clientUsed.user + clientUsed.system) / 1000 / REQUESTS,
+    }
+  }
+  const rounds: { service: Side; baseline: Side; load: number; scavengesPer1000: number }[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const scavengesBefore = scavenges()
+    const serviceSide = await measure(service)
+    const scavengesPer1000 = ((scavenges() - scavengesBefore) / REQUESTS) * 1000
+    const baselineSide = await measure(baseline)
+    rounds.push({ service: serviceSide, baseline: baselineSide, load: loadavg()[0] ?? 0, scavengesPer1000 })
+  }
+  return rounds
+})
+
+/** The postmaster of the database's server: the parent of a backend. */
+async function postmasterOf(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+    const stat = await processStat(rows[0]?.pid ?? 0)
+    if (!stat) throw new Error('the database server is not on this machine: no CPU account')
+    return stat.ppid
+  } finally {
+    await client.end()
+  }
+}
+
+const ms = (value: number) => value.toFixed(3)
+const account = (side: Side) =>
+  `server ${ms(side.server)} + PostgreSQL ${ms(side.postgres)} + client ${ms(side.client)} = ` +
+  `${ms(side.server + side.postgres + side.client)} ms CPU/request, ${side.perSecond.toFixed(0)}/s`
+for (const [i, round] of figures.entries()) {
+  console.log(
+    `round ${i + 1} (load average ${round.load.toFixed(2)}): service ${account(round.service)}` +
+      (round.scavengesPer1000 ? ` (${round.scavengesPer1000.toFixed(1)} scavenges per 1000 requests)` : ''),
+  )
+  console.log(
+    `  baseline ${account(round.baseline)}; throughput ratio ${(round.service.perSecond / round.baseline.perSecond).toFixed(2)}`,
+  )
+}
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+console.log(
+  `median server CPU ${ms(median(figures.map((round) => round.service.server)))} ms/request; ` +
+    `median CPU per request, service ${ms(median(figures.map(({ service: s }) => s.server + s.postgres + s.client)))}` +
+    ` vs baseline ${ms(median(figures.map(({ baseline: b }) => b.server + b.postgres + b.client)))}`,
+)

@@ -1,0 +1,156 @@
+import t from 'tap'
+import { ClaimLoop } from '../../src/workers/claim-loop.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+/**
+ * The claim loop both workers share, on its own: work is a queue of numbers, and each run waits until
+ * the test lets it finish (or its signal aborts). What the reconcile and webhook tests see through the
+ * database, here in isolation: the slot bound, claiming again at once after a run, waking, and the
+ * two steps of stopping.
+ */
+
+const silent = { warn() {}, error() {} }
+
+function harness(concurrency: number, due: number[]) {
+  const queue = [...due]
+  const running = new Map<number, { finish: () => void; signal: AbortSignal }>()
+  const claims: Array<number | undefined> = []
+  const finished: number[] = []
+  const cutShort: number[] = []
+  let mostAtOnce = 0
+  const loop = new ClaimLoop<number>({
+    claim: async () => {
+      const work = queue.shift()
+      claims.push(work)
+      return work
+    },
+    run: ({ work, signal }) =>
+      new Promise<void>((resolve) => {
+        const end = (how: 'finished' | 'cut short') => {
+          if (!running.has(work)) return
+          running.delete(work)
+          ;(how === 'finished' ? finished : cutShort).push(work)
+          resolve()
+        }
+        running.set(work, { finish: () => end('finished'), signal })
+        mostAtOnce = Math.max(mostAtOnce, running.size)
+        signal.addEventListener('abort', () => end('cut short'), { once: true })
+      }),
+    concurrency,
+    // Long enough that only wake() or a finished run makes a slot look again within the test.
+    pollMs: 60_000,
+    failureMessage: 'test loop: failed',
+    log: silent,
+  })
+  return {
+    loop,
+    queue,
+    running,
+    claims,
+    finished,
+    cutShort,
+    mostAtOnce: () => mostAtOnce,
+    finish: (work: number) => running.get(work)?.finish(),
+  }
+}
+
+t.test(
+  'at most `concurrency` runs at once; a slot freed by a finished run claims again at once',
+  async (t) => {
+    const h = harness(2, [1, 2, 3, 4])
+    h.loop.start()
+    await waitFor('both slots to run', () => h.running.size === 2)
+    t.same([...h.running.keys()], [1, 2])
+    h.finish(1)
+    await waitFor('the freed slot to take the next', () => h.running.has(3))
+    t.equal(h.mostAtOnce(), 2, 'never more than two at once')
+    h.finish(2)
+    h.finish(3)
+    await waitFor('the last to run', () => h.running.has(4))
+    h.finish(4)
+    await h.loop.stop()
+    t.same(h.finished, [1, 2, 3, 4])
+  },
+)
+
+t.test('wake() ends an idle sleep: new work is claimed before the next poll', async (t) => {
+  const h = harness(4, [])
+  h.loop.start()
+  await waitFor('the loop to find nothing and sleep', () => h.claims.length === 1)
+  await h.loop.stop().then(() => h.loop.start())
+  await waitFor('the loop to find nothing again', () => h.claims.length === 2)
+  t.same(h.claims, [undefined, undefined], 'an idle loop of four slots asks once, not once per slot')
+  h.queue.push(7)
+  h.loop.wake()
+  await waitFor('the woken slot to take the new work', () => h.running.has(7))
+  h.finish(7)
+  await h.loop.stop()
+  t.same(h.finished, [7])
+})
+
+t.test('stopClaiming(): the work in flight goes on and nothing more is claimed', async (t) => {
+  const h = harness(2, [1, 2, 3, 4])
+  h.loop.start()
+  await waitFor('both slots to run', () => h.running.size === 2)
+  h.loop.stopClaiming()
+  t.notOk(h.loop.isClaiming)
+  const claimsBefore = h.claims.length
+  h.finish(1)
+  h.finish(2)
+  h.loop.wake()
+  await h.loop.stop()
+  t.same(h.finished, [1, 2], 'the runs in flight finished')
+  t.equal(
+    h.claims.length,
+    claimsBefore,
+    'no slot claimed after stopClaiming(), though two were freed and woken',
+  )
+  t.same(h.queue, [3, 4], 'the rest stays due')
+})
+
+t.test('stop({ cutShortAfterMs }): work still running then has its signal aborted', async (t) => {
+  const h = harness(2, [1, 2])
+  h.loop.start()
+  await waitFor('both slots to run', () => h.running.size === 2)
+  h.finish(1)
+  await h.loop.stop({ cutShortAfterMs: 50 })
+  t.same(h.finished, [1], 'the one that finished counts as finished')
+  t.same(h.cutShort, [2], 'the one still running was cut short, and stop() waited for it to end')
+})
+
+t.test('stop() without a bound waits for the work in flight, however long', async (t) => {
+  const h = harness(1, [1])
+  h.loop.start()
+  await waitFor('the slot to run', () => h.running.size === 1)
+  let stopped = false
+  const stopping = h.loop.stop().then(() => {
+    stopped = true
+  })
+  await waitFor('the slot to have seen the stop', () => !h.loop.isClaiming)
+  t.notOk(stopped, 'not stopped while the run goes on')
+  t.notOk(h.running.get(1)?.signal.aborted, 'and the run is not cut short')
+  h.finish(1)
+  await stopping
+  t.ok(stopped)
+})
+
+t.test('a claim that throws is logged and the slot backs off instead of spinning', async (t) => {
+  const errors: string[] = []
+  let calls = 0
+  const loop = new ClaimLoop<number>({
+    claim: async () => {
+      calls++
+      throw new Error('database unreachable')
+    },
+    run: async () => {},
+    concurrency: 1,
+    pollMs: 60_000,
+    failureMessage: 'test loop: could not claim',
+    log: { warn: () => {}, error: (_obj, msg) => errors.push(msg) },
+  })
+  loop.start()
+  await waitFor('the failure to be logged', () => errors.length === 1)
+  await loop.stop()
+  t.equal(calls, 1, 'one claim, then a back-off (ended by stop), not a retry loop')
+  t.same(errors, ['test loop: could not claim'])
+})
