@@ -76,11 +76,18 @@ export function runRosterBench(): Promise<RosterBenchFigures> {
       const roster = JSON.stringify(
         assignments.map((a) => ({ technician_id: a.technicianId, role: a.role ?? null })),
       )
-      const { rows } = await pool.query<{ assignments: unknown[] | null }>(
-        `SELECT * FROM replace_roster($1, 'sound', NULL, $2::jsonb, $3, 'service:bench', NULL)`,
-        [jobId, roster, 2_000],
-      )
-      if (rows[0]?.assignments?.length !== assignments.length)
+      const { rows } = await pool.query<{
+        crew_call_exists: boolean
+        unknown_technicians: number[] | null
+        answer: string | null
+      }>(`SELECT * FROM replace_roster($1, 'sound', NULL, $2::jsonb, $3, 'service:bench', NULL)`, [
+        jobId,
+        roster,
+        2_000,
+      ])
+      const row = rows[0]
+      // The function answers the roster as the PUT's JSON text (null when it wrote nothing).
+      if (!row?.crew_call_exists || row.unknown_technicians?.length || !row.answer)
         throw new Error(`baseline roster of ${jobId} failed`)
     }
     const rates = await compareThroughput(

@@ -23,27 +23,25 @@ import { formatServiceMemoryBench, runServiceMemoryBench } from './service-memor
 import { formatTracingBench, runTracingBench } from './tracing-bench.ts'
 import { formatWebhookBench, runWebhookBench } from './webhook-bench.ts'
 
-const calendar = formatCalendarBench(await runCalendarBench())
-const history = formatHistoryCostBench(await runHistoryCostBench())
-const roster = formatRosterBench(await runRosterBench())
-const serviceMemory = formatServiceMemoryBench(await runServiceMemoryBench())
-const tracing = formatTracingBench(await runTracingBench())
-const crewSync = formatCrewSyncBench(await runCrewSyncBench())
-const autonomousSync = formatAutonomousSyncBench(await runAutonomousSyncBench())
-const webhooks = formatWebhookBench(await runWebhookBench())
+/** Each bench's lines, printed as soon as it has run (a later failure loses none of them). */
+async function section(lines: Promise<string>): Promise<string> {
+  const text = await lines
+  console.log(text)
+  return text
+}
+
+const sections = [
+  await section(runCalendarBench().then(formatCalendarBench)),
+  await section(runHistoryCostBench().then(formatHistoryCostBench)),
+  await section(runRosterBench().then(formatRosterBench)),
+  await section(runServiceMemoryBench().then(formatServiceMemoryBench)),
+  await section(runTracingBench().then(formatTracingBench)),
+  await section(runCrewSyncBench().then(formatCrewSyncBench)),
+  await section(runAutonomousSyncBench().then(formatAutonomousSyncBench)),
+  await section(runWebhookBench().then(formatWebhookBench)),
+]
 const chaos = await runChaosOnFreshDatabase(BENCH_CHAOS)
-const table = [
-  calendar,
-  history,
-  roster,
-  serviceMemory,
-  tracing,
-  crewSync,
-  autonomousSync,
-  webhooks,
-  formatChaosReport(chaos),
-].join('\n')
-console.log(table)
+const table = [...sections, await section(Promise.resolve(formatChaosReport(chaos)))].join('\n')
 
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`
 await writeFile(
