@@ -43,4 +43,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The memory budget (README "Memory"): V8's heap limits, as in npm start; request bodies are bounded by
 # BODY_BYTES_IN_FLIGHT.
-CMD ["node", "--enable-source-maps", "--max-old-space-size=128", "--max-semi-space-size=2", "dist/src/server.js"]
+CMD ["node", "--enable-source-maps", "--max-old-space-size=128", "--max-semi-space-size=2", "--liftoff-only", "dist/src/server.js"]

@@ -24,13 +24,18 @@ export function benchConfig(env: Record<string, string>): Config {
 
 /**
  * The V8 flags `npm start` runs the server with (package.json's start script; the Dockerfile's CMD
- * has the same, test/deploy.test.ts checks), so the service is measured under its real heap limits.
+ * has the same, test/deploy.test.ts checks), so the service is measured under its real heap limits
+ * and WebAssembly tier (`--liftoff-only`: Prisma's query compiler is never recompiled by TurboFan,
+ * whose background compiles were about 20 MB of the peak RSS, docs/operations.md#memory).
  */
+/** A V8 flag of the memory budget: a heap limit or the WebAssembly tier. */
+export const isMemoryFlag = (word: string) => word.startsWith('--max-') || word === '--liftoff-only'
+
 export function productionNodeFlags(): string[] {
   const { scripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     scripts: Record<string, string>
   }
-  return (scripts.start ?? '').split(/\s+/).filter((word) => word.startsWith('--max-'))
+  return (scripts.start ?? '').split(/\s+/).filter(isMemoryFlag)
 }
 
 /**

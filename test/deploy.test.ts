@@ -1,30 +1,33 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { productionNodeFlags } from '../bench/service.ts'
+import { isMemoryFlag, productionNodeFlags } from '../bench/service.ts'
 import { loadConfig } from '../src/config.ts'
 
 /**
- * The memory budget's V8 heap limits are one setting in three places: `npm start`, `npm run worker` and
+ * The memory budget's V8 flags (heap limits, WebAssembly tier) are one setting in three places: `npm start`, `npm run worker` and
  * the Docker image's CMD. The benchmark runs the service with the start script's (productionNodeFlags),
  * so a limit changed in one place only would be measured under the wrong one.
  */
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8')
-const heapFlags = (words: string[]) => words.filter((word) => word.startsWith('--max-')).sort()
+const heapFlags = (words: string[]) => words.filter(isMemoryFlag).sort()
 
-t.test('npm start, npm run worker and the Docker image run with the same heap limits', async (t) => {
-  const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
-  const start = heapFlags(productionNodeFlags())
-  t.same(
-    start,
-    ['--max-old-space-size=128', '--max-semi-space-size=2'],
-    'the limits docs/operations.md documents',
-  )
-  t.same(heapFlags((scripts.worker ?? '').split(/\s+/)), start, 'npm run worker')
-  const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1]
-  t.ok(cmd, 'the Dockerfile has an exec-form CMD')
-  t.same(heapFlags(JSON.parse(cmd ?? '[]') as string[]), start, 'the Docker image')
-})
+t.test(
+  'npm start, npm run worker and the Docker image run with the same heap limits and wasm tier',
+  async (t) => {
+    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
+    const start = heapFlags(productionNodeFlags())
+    t.same(
+      start,
+      ['--liftoff-only', '--max-old-space-size=128', '--max-semi-space-size=2'],
+      'the flags docs/operations.md documents',
+    )
+    t.same(heapFlags((scripts.worker ?? '').split(/\s+/)), start, 'npm run worker')
+    const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1]
+    t.ok(cmd, 'the Dockerfile has an exec-form CMD')
+    t.same(heapFlags(JSON.parse(cmd ?? '[]') as string[]), start, 'the Docker image')
+  },
+)
 
 t.test('the image stops with SIGTERM, checks readiness, and compose waits out drain + timeout', async (t) => {
   const dockerfile = read('Dockerfile')

@@ -20,8 +20,8 @@ import { waitFor } from '../../helpers/wait.ts'
  */
 
 const MiB = 1024 * 1024
-/** The production heap limits (package.json's start, the Dockerfile's CMD). */
-const HEAP_LIMITS = ['--max-old-space-size=128', '--max-semi-space-size=2']
+/** The production heap limits and WebAssembly tier (package.json's start, the Dockerfile's CMD). */
+const HEAP_LIMITS = ['--max-old-space-size=128', '--max-semi-space-size=2', '--liftoff-only']
 /** docs/operations.md#memory: the peak resident set (VmHWM) the service stays under. */
 const BUDGET = 200 * MiB
 
