@@ -59,15 +59,21 @@ export class WebhookDeliveryQueue {
       WITH endpoint AS (
         SELECT e.id FROM webhook_endpoints e
          WHERE e.enabled
-           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE})
+           -- ORDER BY ... OFFSET 0 keeps this a subplan per endpoint that walks its pending deliveries in
+           -- event order (a partial index) and stops at the first claimable; pulled up into a join,
+           -- PostgreSQL hashed every pending row instead, in time growing with the backlog (migration
+           -- 20261206150000_webhook_claim_indexes).
+           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE}
+                        ORDER BY d.event_seq OFFSET 0)
            AND (SELECT count(*) FROM webhook_deliveries f
                  WHERE f.endpoint_id = e.id AND f.status = 'pending' AND f.lease_until > now()) < ${perEndpoint}::int
          ORDER BY (SELECT min(d.next_attempt_at) FROM webhook_deliveries d
                     WHERE d.endpoint_id = e.id AND d.status = 'pending')
          LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
       ), picked AS (
-        SELECT d.id FROM webhook_deliveries d JOIN endpoint ON d.endpoint_id = endpoint.id
-         WHERE ${CLAIMABLE} ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
+        SELECT d.id FROM webhook_deliveries d
+         WHERE d.endpoint_id = (SELECT id FROM endpoint) AND ${CLAIMABLE}
+         ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
       )
       UPDATE webhook_deliveries d
          SET lease_owner = ${owner}::uuid, lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
