@@ -157,12 +157,21 @@ export class ClaimLoop<Work> {
     }
   }
 
-  /** Starts a run in a free slot; its end frees the slot. A run that throws is logged; its work stays due. */
+  /**
+   * Starts a run in a free slot; its end frees the slot. A run that throws is logged; its work stays due.
+   * Its end also ends an idle sleep: work the claim held back while this run was in flight (a webhook
+   * endpoint at WEBHOOK_ENDPOINT_CONCURRENCY, the next event of one resource, a crew call whose run was
+   * still going) may be claimable now, and waiting for the next poll would bound a backlog's pace by
+   * the poll instead of by the work.
+   */
   private launch(work: Work, claimedAt: Date): void {
     const running: Promise<void> = this.options
       .run({ work, claimedAt, signal: this.cutShort.signal })
       .catch((error: unknown) => this.logFailure(error))
-      .finally(() => this.inFlight.delete(running))
+      .finally(() => {
+        this.inFlight.delete(running)
+        if (this.claiming) this.endSleeps()
+      })
     this.inFlight.add(running)
   }
 

@@ -31,6 +31,10 @@ import { assertFunctionFilesAgree } from '../helpers/sql-functions.ts'
 const SQL_ONLY_INDEXES: Record<string, string> = {
   managed_calendars_one_primary_per_user:
     'partial unique index (WHERE is_primary): Prisma cannot express partial indexes',
+  webhook_deliveries_pending_endpoint_id_event_seq_idx:
+    "the webhook claim's walk in event order (WHERE status = 'pending'): Prisma cannot express partial indexes",
+  webhook_deliveries_pending_endpoint_id_lease_until_idx:
+    "the webhook claim's count of deliveries in flight (WHERE status = 'pending'): Prisma cannot express partial indexes",
 }
 
 /** Tables that are no model. */

@@ -11,7 +11,15 @@ import { waitFor } from '../helpers/wait.ts'
 
 const silent = { warn() {}, error() {} }
 
-function harness(concurrency: number, due: number[]) {
+/**
+ * `heldBack`: the claim takes nothing while it says so, due work or not (as a webhook endpoint at its
+ * WEBHOOK_ENDPOINT_CONCURRENCY, or the next event of a resource whose last is in flight).
+ */
+function harness(
+  concurrency: number,
+  due: number[],
+  heldBack: (runningNow: number) => boolean = () => false,
+) {
   const queue = [...due]
   const running = new Map<number, { finish: () => void; signal: AbortSignal }>()
   const claims: Array<number | undefined> = []
@@ -20,7 +28,7 @@ function harness(concurrency: number, due: number[]) {
   let mostAtOnce = 0
   const loop = new ClaimLoop<number>({
     claim: async () => {
-      const work = queue.shift()
+      const work = heldBack(running.size) ? undefined : queue.shift()
       claims.push(work)
       return work
     },
@@ -70,6 +78,26 @@ t.test(
     h.finish(4)
     await h.loop.stop()
     t.same(h.finished, [1, 2, 3, 4])
+  },
+)
+
+t.test(
+  'a finished run ends an idle sleep: work the claim held back is taken at once, not at the next poll',
+  async (t) => {
+    // One at a time, though four slots are free: every claim beside a running one finds nothing, so the
+    // loop sleeps; only the run's end can make the next claimable, and pollMs (60 s) is past the wait's bound.
+    const h = harness(4, [1, 2, 3], (runningNow) => runningNow >= 1)
+    h.loop.start()
+    await waitFor('the first to run', () => h.running.has(1))
+    await waitFor('the other slots to find nothing and sleep', () => h.claims.includes(undefined))
+    h.finish(1)
+    await waitFor('the next, held back until now, to run', () => h.running.has(2))
+    h.finish(2)
+    await waitFor('the last to run', () => h.running.has(3))
+    h.finish(3)
+    await h.loop.stop()
+    t.same(h.finished, [1, 2, 3])
+    t.equal(h.mostAtOnce(), 1)
   },
 )
 

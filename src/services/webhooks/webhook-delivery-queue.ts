@@ -53,44 +53,60 @@ export class WebhookDeliveryQueue {
     const owner = randomUUID()
     const { leaseMs, perEndpoint } = this.options
     // SKIP LOCKED on endpoints and deliveries: workers on every instance take different work, never wait.
+    // One round trip: the claim returns the endpoint and the event with the delivery.
     const [claimed] = await this.prisma.$queryRaw<
-      { id: string; endpoint_id: string; event_id: string; attempts: number }[]
+      {
+        id: string
+        attempts: number
+        endpoint_id: string
+        url: string
+        secret: string
+        previous_secret: string | null
+        previous_secret_until: Date | null
+        type: string
+        occurred_at: Date
+        data: unknown
+      }[]
     >`
       WITH endpoint AS (
         SELECT e.id FROM webhook_endpoints e
          WHERE e.enabled
-           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE})
+           -- ORDER BY ... OFFSET 0 keeps this a subplan per endpoint that walks its pending deliveries in
+           -- event order (a partial index) and stops at the first claimable; pulled up into a join,
+           -- PostgreSQL hashed every pending row instead, in time growing with the backlog (migration
+           -- 20261206150000_webhook_claim_indexes).
+           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE}
+                        ORDER BY d.event_seq OFFSET 0)
            AND (SELECT count(*) FROM webhook_deliveries f
                  WHERE f.endpoint_id = e.id AND f.status = 'pending' AND f.lease_until > now()) < ${perEndpoint}::int
          ORDER BY (SELECT min(d.next_attempt_at) FROM webhook_deliveries d
                     WHERE d.endpoint_id = e.id AND d.status = 'pending')
          LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
       ), picked AS (
-        SELECT d.id FROM webhook_deliveries d JOIN endpoint ON d.endpoint_id = endpoint.id
-         WHERE ${CLAIMABLE} ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
+        SELECT d.id FROM webhook_deliveries d
+         WHERE d.endpoint_id = (SELECT id FROM endpoint) AND ${CLAIMABLE}
+         ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
       )
       UPDATE webhook_deliveries d
          SET lease_owner = ${owner}::uuid, lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
              attempts = d.attempts + 1
-        FROM picked WHERE d.id = picked.id
-      RETURNING d.id, d.endpoint_id, d.event_id, d.attempts`
+        FROM picked, webhook_events ev, webhook_endpoints ep
+       WHERE d.id = picked.id AND ev.id = d.event_id AND ep.id = d.endpoint_id
+      RETURNING d.id, d.attempts, ep.id AS endpoint_id, ep.url, ep.secret, ep.previous_secret,
+                ep.previous_secret_until, ev.type, ev.occurred_at, ev.data`
     if (!claimed) return undefined
-    const [endpoint, event] = await Promise.all([
-      this.prisma.webhookEndpoint.findUnique({ where: { id: claimed.endpoint_id } }),
-      this.prisma.webhookEvent.findUnique({ where: { id: claimed.event_id } }),
-    ])
-    if (!endpoint || !event) return undefined
-    const now = Date.now()
     const previous =
-      endpoint.previousSecret && endpoint.previousSecretUntil && endpoint.previousSecretUntil.getTime() > now
-        ? [endpoint.previousSecret]
+      claimed.previous_secret &&
+      claimed.previous_secret_until &&
+      claimed.previous_secret_until.getTime() > Date.now()
+        ? [claimed.previous_secret]
         : []
     return {
       id: claimed.id,
       leaseOwner: owner,
       attempt: claimed.attempts,
-      endpoint: { id: endpoint.id, url: endpoint.url, secrets: [endpoint.secret, ...previous] },
-      event: { type: event.type as WebhookEventType, occurredAt: event.occurredAt, data: event.data },
+      endpoint: { id: claimed.endpoint_id, url: claimed.url, secrets: [claimed.secret, ...previous] },
+      event: { type: claimed.type as WebhookEventType, occurredAt: claimed.occurred_at, data: claimed.data },
     }
   }
 
