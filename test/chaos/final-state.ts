@@ -22,7 +22,7 @@ export interface FinalState {
   registers: Map<string, string>
   /** Per crew call (`jobId/department`): the roster in the database, and the crew lines in Flex. */
   crewCalls: Map<string, { crewCall: ChaosCrewCall; roster: RosterRow[]; lines: FakeLine[] }>
-  /** Sync runs still marked `running`. */
+  /** Sync runs still marked `running` with no live lease on their crew call: their holder is gone. */
   runningSyncs: number
   /** Each calendar set's and roster's history, by register: its current version and kept versions, ascending. */
   histories: Map<string, { current: number; versions: number[] }>
@@ -145,8 +145,11 @@ async function readTables(
     }
   }
 
+  // Left running: a run whose holder is gone (no live lease on its crew call). A run in progress under a
+  // live lease is not: autonomous servers keep repairing drift (SYNC_RESYNC_INTERVAL_MS) while this is read.
   const running = await db.query<{ count: number }>(
-    "SELECT count(*)::int AS count FROM sync_runs WHERE status = 'running'",
+    `SELECT count(*)::int AS count FROM sync_runs r JOIN crew_calls cc ON cc.id = r.crew_call_id
+      WHERE r.status = 'running' AND (cc.sync_lease_until IS NULL OR cc.sync_lease_until < now())`,
   )
   return { registers, crewCalls, runningSyncs: running.rows[0]?.count ?? 0 }
 }
