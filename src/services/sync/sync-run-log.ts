@@ -149,17 +149,19 @@ type RunLists = Pick<
 >
 
 /**
- * A run's lists within the bounds its view declares (schemas/sync.ts): each list of ids cut at
+ * A run's lists within the bounds its view declares (schemas/sync.ts): each list of ids in id order, cut at
  * MAX_RUN_LIST_ITEMS, errors at MAX_RUN_ERRORS and notes at MAX_RUN_NOTES, every message at
  * MAX_MESSAGE_LENGTH; a cut list leaves a note saying how many it left out. Applied when a run is recorded
  * and again when one is read (for runs recorded before the bounds).
  */
 function boundedOutcome<T extends RunLists>(outcome: T): T {
   const cutNotes: string[] = []
+  // In id order, not in the order Flex answered (adds run side by side): the same run reads the same.
   const ids = (name: string, list: string[]) => {
-    if (list.length <= MAX_RUN_LIST_ITEMS) return list
-    cutNotes.push(`${name}: ${list.length} ids, the first ${MAX_RUN_LIST_ITEMS} recorded`)
-    return list.slice(0, MAX_RUN_LIST_ITEMS)
+    const sorted = list.toSorted()
+    if (sorted.length <= MAX_RUN_LIST_ITEMS) return sorted
+    cutNotes.push(`${name}: ${sorted.length} ids, the first ${MAX_RUN_LIST_ITEMS} recorded`)
+    return sorted.slice(0, MAX_RUN_LIST_ITEMS)
   }
   const errors = outcome.errors.slice(0, MAX_RUN_ERRORS).map((error) => ({
     ...error,
