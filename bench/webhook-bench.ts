@@ -1,11 +1,10 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { buildApp } from '../src/app.ts'
 import { withClient } from '../test/helpers/database.ts'
 import { createBenchDatabase, vacuum } from './database.ts'
 import { type Cleanup, withCleanup } from './lib.ts'
 import { measureRate, runCalls } from './load.ts'
-import { BENCH_SERVICE_KEY, benchConfig } from './service.ts'
+import { BENCH_SERVICE_KEY, BenchClient, calendarsPath, startServiceProcess } from './service.ts'
 import { calendarGeneration } from './workload.ts'
 
 const CLIENTS = 8
@@ -65,47 +64,44 @@ async function startReceiver(cleanup: Cleanup) {
   }
 }
 
+/**
+ * One service: the built server in a process of its own, under its production flags, as the other
+ * benches run it (its delivery worker on, as by default), with undici's keep-alive pool as its client.
+ */
 async function startService(cleanup: Cleanup) {
   const databaseUrl = await createBenchDatabase(cleanup)
-  const app = await buildApp(
-    benchConfig({
-      DATABASE_URL: databaseUrl,
-      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-      WEBHOOK_POLL_MS: '250',
-    }),
+  const server = await startServiceProcess(
+    { DATABASE_URL: databaseUrl, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', WEBHOOK_POLL_MS: '250' },
+    cleanup,
   )
-  cleanup.add(() => app.close())
-  const origin = await app.listen({ host: '127.0.0.1', port: 0 })
-  const call = async (method: string, path: string, body: unknown) => {
-    const response = await fetch(`${origin}/v1${path}`, {
-      method,
+  const client = new BenchClient(server.url, CLIENTS, cleanup)
+  const subscribe = async (url: string) => {
+    const response = await fetch(`${server.url}/v1/webhook-endpoints`, {
+      method: 'POST',
       headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      body: JSON.stringify({ url }),
     })
-    const text = await response.text()
-    if (response.status >= 300) throw new Error(`${method} ${path}: HTTP ${response.status} ${text}`)
-    return JSON.parse(text) as { version: number }
+    if (response.status !== 201) throw new Error(`POST /v1/webhook-endpoints: HTTP ${response.status}`)
   }
   let generation = 0
   /** The next user's next set: always a change, so every PUT makes a version (and, subscribed, an event). */
   const putNext = async () => {
     const n = generation++
-    return {
-      userId: `u${n % USERS}`,
-      ...(await call('PUT', `/users/u${n % USERS}/calendars`, {
-        calendars: calendarGeneration(n, SET_SIZE),
-      })),
-    }
+    const userId = `u${n % USERS}`
+    const answer = await client.put(calendarsPath(userId), { calendars: calendarGeneration(n, SET_SIZE) })
+    if (answer.status !== 200) throw new Error(`PUT ${userId}: HTTP ${answer.status} ${answer.body}`)
+    return { userId, version: (JSON.parse(answer.body) as { version: number }).version }
   }
-  return { databaseUrl, call, putNext }
+  return { databaseUrl, subscribe, putNext }
 }
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
 
 /**
- * Calendar PUT throughput of two services on two databases, one with a subscribed endpoint (its
- * delivery worker sending to a local receiver as it goes) and one without, in ABBA slices; then the
+ * Calendar PUT throughput of two services (built servers, each in its own process) on two databases,
+ * one with a subscribed endpoint (its delivery worker sending to a local receiver in this process as it
+ * goes) and one without, in ABBA slices; then the
  * latency from a PUT's answer to the receiver, with the default poll (WEBHOOK_POLL_MS 250: an idle
  * worker is woken by nothing else).
  */
@@ -114,7 +110,7 @@ export function runWebhookBench(): Promise<WebhookBenchFigures> {
     const receiver = await startReceiver(cleanup)
     const none = await startService(cleanup)
     const subscribed = await startService(cleanup)
-    await subscribed.call('POST', '/webhook-endpoints', { url: receiver.url })
+    await subscribed.subscribe(receiver.url)
     const pending = () =>
       withClient(subscribed.databaseUrl, async (client) => {
         const { rows } = await client.query<{ n: number }>(
@@ -178,7 +174,7 @@ export function runWebhookBench(): Promise<WebhookBenchFigures> {
 
 export function formatWebhookBench(f: WebhookBenchFigures): string {
   return [
-    'Webhooks (calendar PUTs, 8 clients, sets of 10; one endpoint taking every event vs none)',
+    'Webhooks (calendar PUTs to built servers in their own processes, 8 clients, sets of 10; one endpoint taking every event vs none)',
     `  PUT/s without endpoint   ${f.noEndpointPerSecond.toFixed(1)}`,
     `  PUT/s one endpoint       ${f.subscribedPerSecond.toFixed(1)}   ratio ${f.ratio.toFixed(2)}   goal >= 0.9: ${f.ratio >= 0.9 ? 'met' : 'MISSED'} (${ROUNDS} alternating rounds, same run)`,
     `  delivered to the endpoint ${f.deliveredPerSecond.toFixed(1)} events/s sustained (the subscribed slices' events over their time plus their backlog's drain)`,
