@@ -165,8 +165,14 @@ export class ClaimLoop<Work> {
    * the poll instead of by the work.
    */
   private launch(work: Work, claimedAt: Date): void {
-    const running: Promise<void> = this.options
-      .run({ work, claimedAt, signal: this.cutShort.signal })
+    let started: Promise<void>
+    try {
+      started = this.options.run({ work, claimedAt, signal: this.cutShort.signal })
+    } catch (error) {
+      // A run that throws before its first await must not end the loop either.
+      started = Promise.reject(error)
+    }
+    const running: Promise<void> = started
       .catch((error: unknown) => this.logFailure(error))
       .finally(() => {
         this.inFlight.delete(running)
@@ -181,12 +187,22 @@ export class ClaimLoop<Work> {
     this.options.log[transient ? 'warn' : 'error']({ err: error }, this.options.failureMessage)
   }
 
-  /** Sleeps until the next work it knows of falls due, or pollMs, whichever is sooner. */
+  /**
+   * Sleeps until the next work it knows of falls due, or pollMs, whichever is sooner. When asking for
+   * the next due time fails (the database restarting, a connection terminated), it sleeps pollMs: the
+   * loop must outlive any database fault, as the claims do.
+   */
   private async idleUntilDue(): Promise<void> {
     const { nextDueInMs, pollMs } = this.options
     if (!nextDueInMs) return this.idle(pollMs)
     const signal = this.wakeUp.signal
-    const dueInMs = await nextDueInMs()
+    let dueInMs: number | undefined
+    try {
+      dueInMs = await nextDueInMs()
+    } catch (error) {
+      this.logFailure(error)
+      return this.idle(pollMs)
+    }
     // A wake while the query ran has already ended this sleep.
     if (signal.aborted) return
     // Something due now that was not claimable (another instance took it first) must not make a busy loop.

@@ -182,3 +182,37 @@ t.test('a claim that throws is logged and the slot backs off instead of spinning
   t.equal(calls, 1, 'one claim, then a back-off (ended by stop), not a retry loop')
   t.same(errors, ['test loop: could not claim'])
 })
+
+t.test('a failure to learn the next due time (the database gone) is logged; the loop goes on', async (t) => {
+  const logged: unknown[] = []
+  const queue: number[] = []
+  const finished: number[] = []
+  let asked = 0
+  const loop = new ClaimLoop<number>({
+    claim: async () => queue.shift(),
+    run: async ({ work }) => {
+      finished.push(work)
+    },
+    concurrency: 2,
+    pollMs: 20,
+    nextDueInMs: async () => {
+      asked++
+      if (asked <= 2) throw new Error('terminating connection due to administrator command')
+      return undefined
+    },
+    failureMessage: 'test loop: failed',
+    log: { warn: (obj) => logged.push(obj), error: (obj) => logged.push(obj) },
+  })
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown) => unhandled.push(reason)
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => process.off('unhandledRejection', onUnhandled))
+  loop.start()
+  await waitFor('the loop to have asked past both failures', () => asked >= 3)
+  queue.push(5)
+  await waitFor('new work to be claimed and run after the failures', () => finished.includes(5))
+  await loop.stop()
+  t.equal(logged.length, 2, 'each failure logged once')
+  t.same(unhandled, [], 'nothing escaped the loop')
+  t.ok(loop.isClaiming === false)
+})
