@@ -13,12 +13,11 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
 import pg from 'pg'
-import { buildServer, startServer } from '../test/helpers/server-process.ts'
 import { startBaseline } from './baseline.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'
 import { runCalls } from './load.ts'
-import { BENCH_AUTH, BenchClient, productionNodeFlags, replaceOverHttp } from './service.ts'
+import { BenchClient, replaceOverHttp, startServiceProcess } from './service.ts'
 import { RotatingSets } from './workload.ts'
 
 const CLIENTS = 16
@@ -59,20 +58,12 @@ interface Side {
 
 const figures = await withCleanup(async (cleanup) => {
   const databaseUrl = await createBenchDatabase(cleanup)
-  await buildServer()
   const extraArgs = (process.env.CPU_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
-  const server = await startServer(
+  const server = await startServiceProcess(
+    { DATABASE_URL: databaseUrl, DB_POOL_MAX: String(CLIENTS) },
     cleanup,
-    {
-      ...BENCH_AUTH,
-      LOG_LEVEL: 'warn',
-      SYNC_WORKER: 'off',
-      DATABASE_URL: databaseUrl,
-      DB_POOL_MAX: String(CLIENTS),
-    },
-    { built: true, nodeArgs: [...productionNodeFlags(), ...extraArgs] },
+    extraArgs,
   )
-  await server.ready()
   const postmaster = await postmasterOf(databaseUrl)
   const client = new BenchClient(server.url, CLIENTS, cleanup)
   const replace = replaceOverHttp(client)

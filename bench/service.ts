@@ -40,18 +40,20 @@ export function productionNodeFlags(): string[] {
 
 /**
  * The built service (dist/src/server.js, compiled first) as a process of its own, with the production
- * heap flags, configured by `env` over the bench key; resolves once it answers /health/ready. The load
- * comes from this process, so client and server never share a CPU thread's time.
+ * heap flags (and `extraNodeArgs` after them), configured by `env` over the bench key; resolves once it
+ * answers /health/ready. The load comes from this process, so client and server never share a CPU
+ * thread's time.
  */
 export async function startServiceProcess(
   env: Record<string, string>,
   cleanup: Cleanup,
+  extraNodeArgs: string[] = [],
 ): Promise<ServerProcess> {
   await buildServer()
   const server = await startServer(
     cleanup,
     { ...BENCH_AUTH, LOG_LEVEL: 'warn', SYNC_WORKER: 'off', ...env },
-    { built: true, nodeArgs: productionNodeFlags() },
+    { built: true, nodeArgs: [...productionNodeFlags(), ...extraNodeArgs] },
   )
   await server.ready()
   return server
