@@ -2,14 +2,15 @@
  * What set history costs PostgreSQL (issue 21), measured without HTTP, Prisma or the service: the same
  * calendar replaces (200 users, 20 calendars, half kept half rotated, as the calendar bench) through the
  * function with history, the same replace without any history
- * (bench/replace-calendar-set-without-history.sql), and two earlier histories, each in a database migrated
- * up to just before the change that replaced it: 20261206140000_cheaper_calendar_history (no per-row
+ * (bench/replace-calendar-set-without-history.sql), and three earlier histories, each in a database migrated
+ * up to just before the change that replaced it: 20261206160000_calendar_history_on_version_row (a
+ * calendar_changes row per changed calendar), 20261206140000_cheaper_calendar_history (no per-row
  * foreign key check, version row written once) and 20261206110000_lean_history (before and after images),
  * all on one PostgreSQL server:
  * - calls per second from `HISTORY_BENCH_CLIENTS` pg connections (default 2), in alternating slices;
  * - the functions' own time per call in the server (pg_stat_user_functions, track_functions = pl);
  * - WAL bytes (the call's own, from EXPLAIN (ANALYZE, WAL): not the server's, which other databases'
- *   autovacuum also writes) and history bytes (calendar_changes, calendar_versions) per replace, from a
+ *   autovacuum also writes) and history bytes (calendar_versions, and calendar_changes where it exists) per replace, from a
  *   sequential pass, and the serving backend's CPU time per replace (/proc/<pid>/stat, with the server on
  *   this machine) over sequential calls in alternating rounds: these three hardly depend on how loaded
  *   the machine is.
@@ -28,6 +29,7 @@ import { RotatingSets } from './workload.ts'
 
 const LEAN_HISTORY = '20261206110000_lean_history'
 const CHEAPER_HISTORY = '20261206140000_cheaper_calendar_history'
+const HISTORY_ON_VERSION_ROW = '20261206160000_calendar_history_on_version_row'
 const CLIENTS = Number(process.env.HISTORY_BENCH_CLIENTS ?? 2)
 const USERS = 200
 const SET_SIZE = 20
@@ -118,7 +120,8 @@ async function sequentialPass(side: Contender) {
       Number(
         (
           await client.query<{ bytes: string }>(
-            "SELECT pg_total_relation_size('calendar_changes') + pg_total_relation_size('calendar_versions') AS bytes",
+            `SELECT coalesce(pg_total_relation_size(to_regclass('calendar_changes')), 0)
+                    + pg_total_relation_size('calendar_versions') AS bytes`,
           )
         ).rows[0]?.bytes,
       )
@@ -198,6 +201,13 @@ export async function runHistoryCostBench(): Promise<HistoryCostRow[]> {
         all.findIndex((m) => m.name === CHEAPER_HISTORY),
       ),
     })
+    const rowsUrl = await createBenchDatabase(cleanup, {
+      server,
+      migrations: all.slice(
+        0,
+        all.findIndex((m) => m.name === HISTORY_ON_VERSION_ROW),
+      ),
+    })
     const withoutHistory = await readFile(
       new URL('./replace-calendar-set-without-history.sql', import.meta.url),
       'utf8',
@@ -209,6 +219,7 @@ export async function runHistoryCostBench(): Promise<HistoryCostRow[]> {
       contender('without-history', leanUrl, 'replace_calendar_set_without_history', cleanup),
       contender('history-before-issue-21', oldUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
       contender('history-before-20261206140000', previousUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
+      contender('history-before-20261206160000', rowsUrl, 'replace_calendar_set', cleanup),
     ]
     for (const side of sides) await runCalls(replaceNext(side), CLIENTS, WARMUP_CALLS)
     const perCall = new Map<string, { walBytes: number; historyBytes: number }>()
@@ -245,8 +256,8 @@ export async function runHistoryCostBench(): Promise<HistoryCostRow[]> {
 }
 
 export function formatHistoryCostBench(figures: HistoryCostRow[]): string {
-  const [lean, without, old, previous] = figures
-  if (!lean || !without || !old || !previous) throw new Error('a contender is missing')
+  const [lean, without, old, previous, rows] = figures
+  if (!lean || !without || !old || !previous || !rows) throw new Error('a contender is missing')
   const ratio = lean.callsPerSecond / without.callsPerSecond
   const lines = [
     `history cost (replace_calendar_set over pg, no HTTP: with history vs the same replace without; ${CLIENTS} clients, ${ROUNDS} alternating rounds of ${SLICE_MS} ms)`,
@@ -260,7 +271,8 @@ export function formatHistoryCostBench(figures: HistoryCostRow[]): string {
     `  history vs without history: throughput ${ratio.toFixed(2)} (goal >= 0.75: ${ratio >= 0.75 ? 'met' : 'MISSED'}), ` +
       `function time ${(without.functionMs / lean.functionMs).toFixed(2)}, ` +
       `server CPU ${(without.cpuMs / lean.cpuMs).toFixed(2)}`,
-    `  before 20261206140000: ${(previous.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / previous.functionMs).toFixed(2)}, ${(without.cpuMs / previous.cpuMs).toFixed(2)}; ` +
+    `  before 20261206160000: ${(rows.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / rows.functionMs).toFixed(2)}, ${(without.cpuMs / rows.cpuMs).toFixed(2)}; ` +
+      `before 20261206140000: ${(previous.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / previous.functionMs).toFixed(2)}, ${(without.cpuMs / previous.cpuMs).toFixed(2)}; ` +
       `before issue 21: ${(old.callsPerSecond / without.callsPerSecond).toFixed(2)}, ${(without.functionMs / old.functionMs).toFixed(2)}, ${(without.cpuMs / old.cpuMs).toFixed(2)}`,
     '',
   ]

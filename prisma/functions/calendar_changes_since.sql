@@ -10,12 +10,12 @@ LANGUAGE sql STABLE AS $$
         SELECT coalesce((SELECT cs.version FROM calendar_sets cs WHERE cs.user_id = p_user_id), 0) AS current_version,
                calendar_history_floor(p_user_id) AS floor_version
     ), touched AS (
-        SELECT DISTINCT ON (c.calendar_id) c.calendar_id, c.change AS first_change
-          FROM calendar_changes c
-         WHERE c.user_id = p_user_id AND c.version > p_since
-         ORDER BY c.calendar_id, c.version
+        SELECT DISTINCT ON (c.key) c.key AS calendar_id, c.value = 'null'::jsonb AS created
+          FROM calendar_versions cv, jsonb_each(cv.changes) c
+         WHERE cv.user_id = p_user_id AND cv.version > p_since
+         ORDER BY c.key, cv.version
     ), net AS (
-        SELECT t.calendar_id, t.first_change, calendar_json(mc)::jsonb AS calendar
+        SELECT t.calendar_id, t.created, calendar_json(mc)::jsonb AS calendar
           FROM touched t
           LEFT JOIN managed_calendars mc ON mc.user_id = p_user_id AND mc.calendar_id = t.calendar_id
     ), valid AS (
@@ -23,11 +23,11 @@ LANGUAGE sql STABLE AS $$
     )
     SELECT b.current_version, b.floor_version,
            CASE WHEN v.ok THEN (SELECT coalesce(jsonb_agg(n.calendar ORDER BY n.calendar_id COLLATE "C"), '[]'::jsonb)
-                                  FROM net n WHERE n.first_change = 'created' AND n.calendar IS NOT NULL) END,
+                                  FROM net n WHERE n.created AND n.calendar IS NOT NULL) END,
            CASE WHEN v.ok THEN (SELECT coalesce(jsonb_agg(n.calendar ORDER BY n.calendar_id COLLATE "C"), '[]'::jsonb)
-                                  FROM net n WHERE n.first_change <> 'created' AND n.calendar IS NOT NULL) END,
+                                  FROM net n WHERE NOT n.created AND n.calendar IS NOT NULL) END,
            CASE WHEN v.ok THEN (SELECT coalesce(jsonb_agg(jsonb_build_object('calendarId', n.calendar_id)
                                                           ORDER BY n.calendar_id COLLATE "C"), '[]'::jsonb)
-                                  FROM net n WHERE n.first_change <> 'created' AND n.calendar IS NULL) END
+                                  FROM net n WHERE NOT n.created AND n.calendar IS NULL) END
       FROM bounds b, valid v
 $$;

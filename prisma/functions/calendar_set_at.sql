@@ -12,10 +12,10 @@ LANGUAGE sql STABLE AS $$
         SELECT coalesce((SELECT cs.version FROM calendar_sets cs WHERE cs.user_id = p_user_id), 0) AS current_version,
                calendar_history_floor(p_user_id) AS floor_version
     ), first_after AS (
-        SELECT DISTINCT ON (c.calendar_id) c.calendar_id, c.change, c.before_row
-          FROM calendar_changes c
-         WHERE c.user_id = p_user_id AND c.version > p_version
-         ORDER BY c.calendar_id, c.version
+        SELECT DISTINCT ON (c.key) c.key AS calendar_id, c.value AS before_row
+          FROM calendar_versions cv, jsonb_each(cv.changes) c
+         WHERE cv.user_id = p_user_id AND cv.version > p_version
+         ORDER BY c.key, cv.version
     ), at_version AS (
         SELECT mc.calendar_id, calendar_json(mc)::jsonb AS calendar
           FROM managed_calendars mc
@@ -24,7 +24,7 @@ LANGUAGE sql STABLE AS $$
         UNION ALL
         SELECT fa.calendar_id, calendar_json(jsonb_populate_record(NULL::managed_calendars,
                    fa.before_row || jsonb_build_object('user_id', p_user_id, 'calendar_id', fa.calendar_id)))::jsonb
-          FROM first_after fa WHERE fa.change <> 'created'
+          FROM first_after fa WHERE fa.before_row <> 'null'::jsonb
     )
     SELECT b.current_version, b.floor_version,
            CASE WHEN p_version BETWEEN b.floor_version AND b.current_version THEN

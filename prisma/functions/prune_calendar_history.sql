@@ -19,9 +19,6 @@ LANGUAGE sql AS $$
         DELETE FROM calendar_versions cv USING doomed d
          WHERE cv.user_id = d.user_id AND cv.version = d.version
         RETURNING 1
-    ), removed_changes AS (
-        DELETE FROM calendar_changes c USING doomed d
-         WHERE c.user_id = d.user_id AND c.version = d.version
     )
     SELECT count(*)::integer FROM removed
 $$;

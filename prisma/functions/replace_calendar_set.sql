@@ -30,6 +30,7 @@ DECLARE
     v_items text;
     v_answer text;
     v_verdict jsonb;
+    v_changes jsonb;
 BEGIN
     IF p_idempotency IS NOT NULL THEN
         v_verdict := take_idempotency_key(p_idempotency);
@@ -53,18 +54,16 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Each row's change names the version it makes (v_version + 1); nothing written here when nothing
-    -- changes, and the version row follows with the counts.
+    -- The version's changes, keyed by calendar id: each changed row's image before the change, JSON
+    -- null for a created one. Nothing written until the version row, when something changed.
     WITH gone AS (
         DELETE FROM managed_calendars mc
          WHERE mc.user_id = p_user_id
            AND mc.calendar_id NOT IN (SELECT t."calendarId" FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text))
         RETURNING mc
     )
-    INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
-    SELECT p_user_id, v_version + 1, (g.mc).calendar_id, 'deleted',
-           to_jsonb(g.mc) - '{id,user_id,calendar_id}'::text[] FROM gone g;
-    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    SELECT count(*), jsonb_object_agg((g.mc).calendar_id, to_jsonb(g.mc) - '{id,user_id,calendar_id}'::text[])
+      INTO v_deleted, v_changes FROM gone g;
 
     -- One snapshot: `previous` sees the rows as they were before the upsert.
     WITH input AS (
@@ -95,16 +94,12 @@ BEGIN
                (EXCLUDED.summary, EXCLUDED.description, EXCLUDED.time_zone, EXCLUDED.background_color,
                 EXCLUDED.foreground_color, EXCLUDED.access_role, EXCLUDED.is_primary, EXCLUDED.is_selected)
         RETURNING mc.calendar_id, mc.xmax = 0 AS inserted
-    ), logged AS (
-        INSERT INTO calendar_changes (user_id, version, calendar_id, change, before_row)
-        SELECT p_user_id, v_version + 1, u.calendar_id,
-               CASE WHEN u.inserted THEN 'created' ELSE 'updated' END,
-               to_jsonb(p.mc) - '{id,user_id,calendar_id}'::text[]
-          FROM upserted u LEFT JOIN previous p ON (p.mc).calendar_id = u.calendar_id
-        RETURNING change
     )
-    SELECT count(*) FILTER (WHERE l.change = 'created'), count(*) FILTER (WHERE l.change = 'updated')
-      INTO v_created, v_updated FROM logged l;
+    SELECT count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted),
+           coalesce(v_changes, '{}'::jsonb)
+           || coalesce(jsonb_object_agg(u.calendar_id, to_jsonb(p.mc) - '{id,user_id,calendar_id}'::text[]), '{}'::jsonb)
+      INTO v_created, v_updated, v_changes
+      FROM upserted u LEFT JOIN previous p ON (p.mc).calendar_id = u.calendar_id;
 
     IF v_created + v_updated + v_deleted > 0 THEN
         WITH bumped AS (
@@ -112,8 +107,9 @@ BEGIN
              WHERE cs.user_id = p_user_id RETURNING cs.version
         )
         INSERT INTO calendar_versions AS cv (user_id, version, actor, request_id, created, updated, deleted,
-                                             restored_from)
-        SELECT p_user_id, b.version, p_actor, p_request_id, v_created, v_updated, v_deleted, p_restored_from
+                                             restored_from, changes)
+        SELECT p_user_id, b.version, p_actor, p_request_id, v_created, v_updated, v_deleted, p_restored_from,
+               v_changes
           FROM bumped b
         RETURNING cv.version INTO v_version;
     END IF;

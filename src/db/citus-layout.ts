@@ -29,7 +29,6 @@ export const TABLE_PLACEMENTS: Record<string, TablePlacement> = {
   calendar_sets: inGroup('user'),
   managed_calendars: inGroup('user'),
   calendar_versions: inGroup('user'),
-  calendar_changes: inGroup('user'),
   crew_calls: inGroup('crew_call', 'id'),
   crew_assignments: inGroup('crew_call'),
   roster_versions: inGroup('crew_call'),

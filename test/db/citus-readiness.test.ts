@@ -97,7 +97,7 @@ t.test(
 t.test('a planted key without the tenant column, and a foreign key across groups, are found', async (t) => {
   const client = await connect(t)
   await client.query('CREATE UNIQUE INDEX planted_calendar_id_key ON managed_calendars (calendar_id)')
-  await client.query('ALTER TABLE calendar_changes ADD COLUMN crew_call_id uuid REFERENCES crew_calls (id)')
+  await client.query('ALTER TABLE calendar_versions ADD COLUMN crew_call_id uuid REFERENCES crew_calls (id)')
   await client.query('CREATE TABLE planted_unplaced (id int PRIMARY KEY)')
   const findings = await readiness(client)
   t.same(
@@ -105,7 +105,7 @@ t.test('a planted key without the tenant column, and a foreign key across groups
     ['managed_calendars.planted_calendar_id_key (calendar_id)'],
   )
   t.match(findings.crossingForeignKeys, [
-    /^calendar_changes\.calendar_changes_crew_call_id_fkey: crosses from group user to group crew_call$/,
+    /^calendar_versions\.calendar_versions_crew_call_id_fkey: crosses from group user to group crew_call$/,
   ])
   t.same(findings.unplaced, ['planted_unplaced'])
 })

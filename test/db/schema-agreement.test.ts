@@ -64,13 +64,7 @@ const SAMPLES: { [M in Prisma.ModelName]: CreateData<M> } = {
     updated: 2,
     deleted: 3,
     restoredFrom: 39,
-  },
-  CalendarChange: {
-    userId: 'sample-user',
-    version: 41,
-    calendarId: 'sample@example.com',
-    change: 'updated',
-    beforeRow: { summary: 'Before' },
+    changes: { 'sample@example.com': { summary: 'Before' }, 'new@example.com': null },
   },
   ManagedCalendar: {
     id: '5b0c6f7e-2d7a-4c1e-9a43-3f1f0c9d2b11',
