@@ -2,7 +2,9 @@
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.changesSince).
 -- Guarantee: the net changes since p_since, read from one snapshot: calendars that exist now and did not
 -- then (created), exist now and changed (updated, as they are now), existed then and are gone (deleted:
--- their ids). NULL lists when p_since is older than the history floor or newer than the current version.
+-- their ids), from each calendar's first change after p_since in the versions' `changes` (JSON null:
+-- created) and today's row. NULL lists when p_since is older than the history floor or newer than the
+-- current version.
 CREATE OR REPLACE FUNCTION "calendar_changes_since"(p_user_id text, p_since integer)
 RETURNS TABLE (current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)
 LANGUAGE sql STABLE AS $$

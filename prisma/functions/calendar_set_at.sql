@@ -1,10 +1,10 @@
 -- calendar_set_at: the current definition (edit here, then: npm run db:function -- calendar_set_at).
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.setAt); restore_calendar_set.
 -- Guarantee: the set as it was at p_version (Calendar objects by calendarId in byte order), from one
--- snapshot: today's rows, except each calendar changed since, which is the row its first change after
--- p_version found (its before_row with its user_id and calendar_id, which replace_calendar_set leaves
--- out of it since 20261206140000; none: it was created after). NULL calendars when p_version is older than the floor
--- or newer than the current version.
+-- snapshot: today's rows, except each calendar changed since, which is the image its first change after
+-- p_version holds (the versions' `changes`, keyed by calendar id: the row before the change without its
+-- user_id and calendar_id, put back here; JSON null: it was created after). NULL calendars when p_version
+-- is older than the floor or newer than the current version.
 CREATE OR REPLACE FUNCTION "calendar_set_at"(p_user_id text, p_version integer)
 RETURNS TABLE (current_version integer, floor_version integer, calendars jsonb)
 LANGUAGE sql STABLE AS $$

@@ -1,8 +1,8 @@
 -- prune_calendar_history: the current definition (edit here, then: npm run db:function -- prune_calendar_history).
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.prune, run by
 -- src/services/history/history-pruning.ts).
--- Guarantee: deletes up to p_batch of the oldest versions (and their calendar_changes rows, in the same
--- statement: no foreign key cascades them since 20261206140000) that are both beyond
+-- Guarantee: deletes up to p_batch of the oldest versions (their changes are on their rows since
+-- 20261206160000) that are both beyond
 -- the last p_keep_versions of their user and older than p_keep_days; returns how many. A user's versions
 -- go oldest first, so what is kept is always a contiguous run up to the current version.
 CREATE OR REPLACE FUNCTION "prune_calendar_history"(p_keep_versions integer, p_keep_days integer, p_batch integer)

@@ -5,13 +5,13 @@
 -- calendar_set_at's Calendar objects both fit) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
 -- here), checks If-Match (p_if_match; precondition_failed and nothing written when it fails), deletes what
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
--- primary is demoted before its successor is promoted), bumps the version and records it with each row's
--- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
--- changed: a changed row's history keeps only its image before the change (to_jsonb of the row without
--- what the change row already holds or no reader needs: user_id, calendar_id, id; none for a created one),
--- as its image after is the next change's before or today's row. The changes are written
--- first and the version row last, once, with its final counts (no foreign key ties them: this function
--- writes both in one transaction and prune_calendar_history deletes both). Returns PUT
+-- primary is demoted before its successor is promoted), bumps the version and records it in one
+-- calendar_versions row (p_actor, p_request_id, p_restored_from, the counts, and its changes) only when
+-- something changed: `changes` is keyed by calendar id, each changed row's image before the change
+-- (to_jsonb of the row without user_id, calendar_id, id: the key holds the id, no reader needs the
+-- others) or JSON null for a created one, as its image after is the next change's before or today's row.
+-- The row is written once, last, with its final counts (its trigger records the webhook event from NEW);
+-- one tuple and one index entry per version, not one per changed row (migration 20261206160000). Returns PUT
 -- /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
 -- is taken first (a key_verdict instead and nothing written when it answers another way: replay, reused,
 -- running) and the answer is stored as its response in the same statement (store_idempotent_answer).

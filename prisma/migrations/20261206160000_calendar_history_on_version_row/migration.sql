@@ -6,10 +6,17 @@
 -- calendar_changes.before_row was) or JSON null for a created calendar. One tuple and one index entry
 -- per version. The change's kind is not stored: created is the null image; updated or deleted is told
 -- by whether the calendar exists at the version (the next change's key or today's row), which is how
--- calendar_set_at and calendar_changes_since read it; the counts stay on the version row.
--- - toast_tuple_target = 8160: the changes of a replace like the bench's (10 deleted images) pass the
---   2 KB at which PostgreSQL would compress the row otherwise; a row up to a page is stored as it is
---   (bench/history-cost.ts measured the compression's CPU). Larger rows are compressed and moved out as before.
+-- calendar_set_at and calendar_changes_since read it; the counts stay on the version row. Of the
+-- variants measured (bench/history-cost.ts with trial contenders), an array of {calendarId, change,
+-- before} cost more (1.481 vs 1.217 ms in the function, 8,233 stored bytes per replace: over a page, moved
+-- out) and the created ids as a text[] column beside the images no less (1.241 ms, same bytes).
+-- - toast_tuple_target = 8160: the changes of a replace like the bench's (10 deleted images of about 300
+--   bytes) pass the 2 KB at which PostgreSQL would otherwise compress the row; a row up to a page is now
+--   stored as it is, larger ones are compressed and moved out as before. Measured with a variant of
+--   bench/history-cost.ts, two runs: the function's time 1.137 and 1.217 ms per replace with it, 1.218
+--   and 1.238 without; the serving backend's CPU 1.137 and 1.130 ms, 1.210 and 1.387 without; at the
+--   price of WAL (9,056 vs 5,797 bytes per replace) and stored bytes (4,137 vs 635): RESET it to trade
+--   the CPU for space.
 -- - The kept history moves over, per (user_id, version); calendar_changes goes (and with it the last
 --   readers: calendar_set_at, calendar_changes_since, prune_calendar_history, whose new definitions follow).
 --   Change rows whose version row is gone were never read (they lie below the history floor) and go too.
@@ -38,13 +45,13 @@ ALTER TABLE "calendar_versions" SET (toast_tuple_target = 8160);
 -- calendar_set_at's Calendar objects both fit) in one statement's transaction: locks the user's calendar_sets row (replaces of one user queue
 -- here), checks If-Match (p_if_match; precondition_failed and nothing written when it fails), deletes what
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
--- primary is demoted before its successor is promoted), bumps the version and records it with each row's
--- change in calendar_versions/calendar_changes (p_actor, p_request_id, p_restored_from) only when something
--- changed: a changed row's history keeps only its image before the change (to_jsonb of the row without
--- what the change row already holds or no reader needs: user_id, calendar_id, id; none for a created one),
--- as its image after is the next change's before or today's row. The changes are written
--- first and the version row last, once, with its final counts (no foreign key ties them: this function
--- writes both in one transaction and prune_calendar_history deletes both). Returns PUT
+-- primary is demoted before its successor is promoted), bumps the version and records it in one
+-- calendar_versions row (p_actor, p_request_id, p_restored_from, the counts, and its changes) only when
+-- something changed: `changes` is keyed by calendar id, each changed row's image before the change
+-- (to_jsonb of the row without user_id, calendar_id, id: the key holds the id, no reader needs the
+-- others) or JSON null for a created one, as its image after is the next change's before or today's row.
+-- The row is written once, last, with its final counts (its trigger records the webhook event from NEW);
+-- one tuple and one index entry per version, not one per changed row (migration 20261206160000). Returns PUT
 -- /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
 -- is taken first (a key_verdict instead and nothing written when it answers another way: replay, reused,
 -- running) and the answer is stored as its response in the same statement (store_idempotent_answer).
@@ -168,10 +175,10 @@ $$;
 -- calendar_set_at: the current definition (edit here, then: npm run db:function -- calendar_set_at).
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.setAt); restore_calendar_set.
 -- Guarantee: the set as it was at p_version (Calendar objects by calendarId in byte order), from one
--- snapshot: today's rows, except each calendar changed since, which is the row its first change after
--- p_version found (its before_row with its user_id and calendar_id, which replace_calendar_set leaves
--- out of it since 20261206140000; none: it was created after). NULL calendars when p_version is older than the floor
--- or newer than the current version.
+-- snapshot: today's rows, except each calendar changed since, which is the image its first change after
+-- p_version holds (the versions' `changes`, keyed by calendar id: the row before the change without its
+-- user_id and calendar_id, put back here; JSON null: it was created after). NULL calendars when p_version
+-- is older than the floor or newer than the current version.
 CREATE OR REPLACE FUNCTION "calendar_set_at"(p_user_id text, p_version integer)
 RETURNS TABLE (current_version integer, floor_version integer, calendars jsonb)
 LANGUAGE sql STABLE AS $$
@@ -204,7 +211,9 @@ $$;
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.changesSince).
 -- Guarantee: the net changes since p_since, read from one snapshot: calendars that exist now and did not
 -- then (created), exist now and changed (updated, as they are now), existed then and are gone (deleted:
--- their ids). NULL lists when p_since is older than the history floor or newer than the current version.
+-- their ids), from each calendar's first change after p_since in the versions' `changes` (JSON null:
+-- created) and today's row. NULL lists when p_since is older than the history floor or newer than the
+-- current version.
 CREATE OR REPLACE FUNCTION "calendar_changes_since"(p_user_id text, p_since integer)
 RETURNS TABLE (current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)
 LANGUAGE sql STABLE AS $$
@@ -237,8 +246,8 @@ $$;
 -- prune_calendar_history: the current definition (edit here, then: npm run db:function -- prune_calendar_history).
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.prune, run by
 -- src/services/history/history-pruning.ts).
--- Guarantee: deletes up to p_batch of the oldest versions (and their calendar_changes rows, in the same
--- statement: no foreign key cascades them since 20261206140000) that are both beyond
+-- Guarantee: deletes up to p_batch of the oldest versions (their changes are on their rows since
+-- 20261206160000) that are both beyond
 -- the last p_keep_versions of their user and older than p_keep_days; returns how many. A user's versions
 -- go oldest first, so what is kept is always a contiguous run up to the current version.
 CREATE OR REPLACE FUNCTION "prune_calendar_history"(p_keep_versions integer, p_keep_days integer, p_batch integer)
