@@ -10,8 +10,14 @@ export interface ClaimedWork<Work> {
 }
 
 export interface ClaimLoopOptions<Work> {
-  /** Takes one piece of due work under its lease (FOR UPDATE SKIP LOCKED); undefined when none is due. */
-  claim: () => Promise<Work | undefined>
+  /**
+   * Takes due work under its lease (FOR UPDATE SKIP LOCKED), one of two ways:
+   * - `one`: a piece at a time, undefined when none is due; while there is work, each free slot asks;
+   * - `upTo`: as many pieces as it can, at most `max`, in one go (one statement for every free slot);
+   *   fewer than `max` means nothing more is claimable now, and the loop waits for a run to end, a
+   *   wake or the poll before it asks again.
+   */
+  claim: { one: () => Promise<Work | undefined> } | { upTo: (max: number) => Promise<readonly Work[]> }
   /** Does it. A throw is logged; the work stays due (its lease lapses). */
   run: (claimed: ClaimedWork<Work>) => Promise<void>
   /** Slots: pieces of work this instance runs at once. */
@@ -131,21 +137,17 @@ export class ClaimLoop<Work> {
         continue
       }
       const claimedAt = new Date()
-      // While there is work, every free slot claims at once (SKIP LOCKED: they take different work);
-      // an idle loop asks once.
-      const claims = await Promise.allSettled(
-        Array.from({ length: found ? free : 1 }, () => this.options.claim()),
-      )
+      const claims = await Promise.allSettled(this.claims(free, found))
       let failed = false
       found = false
       for (const claim of claims) {
         if (claim.status === 'rejected') {
           failed = true
           this.logFailure(claim.reason)
-        } else if (claim.value !== undefined) {
-          found = true
-          this.launch(claim.value, claimedAt)
+          continue
         }
+        for (const work of claim.value.works) this.launch(work, claimedAt)
+        if (claim.value.more) found = true
       }
       if (failed) {
         failures++
@@ -155,6 +157,21 @@ export class ClaimLoop<Work> {
         if (!found) await this.idleUntilDue()
       }
     }
+  }
+
+  /**
+   * The claims for `free` slots, each with what it took and whether more may be due at once. While
+   * there is work (`found`), every free slot claims at once (SKIP LOCKED: they take different work); an
+   * idle loop asks once. A claim `upTo` asks once for every free slot.
+   */
+  private claims(free: number, found: boolean): Promise<{ works: readonly Work[]; more: boolean }>[] {
+    const { claim } = this.options
+    if ('upTo' in claim) return [claim.upTo(free).then((works) => ({ works, more: works.length >= free }))]
+    return Array.from({ length: found ? free : 1 }, () =>
+      claim
+        .one()
+        .then((work) => (work === undefined ? { works: [], more: false } : { works: [work], more: true })),
+    )
   }
 
   /**

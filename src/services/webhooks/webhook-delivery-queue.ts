@@ -45,16 +45,18 @@ export class WebhookDeliveryQueue {
   ) {}
 
   /**
-   * Takes one claimable delivery under a new lease and counts its attempt, or undefined when none is.
-   * The endpoint row is locked (NO KEY UPDATE: writes that fan events out to it are not blocked) while its
-   * in-flight deliveries are counted, so perEndpoint holds over every instance; another claim skips it.
+   * Takes up to `max` claimable deliveries under new leases (one statement, one lease owner each) and
+   * counts their attempts; none when none is claimable. Each endpoint takes at most its room: perEndpoint
+   * less the deliveries to it already in flight on every instance. The endpoints' rows are locked (NO KEY
+   * UPDATE: writes that fan events out to them are not blocked) while that is counted, so perEndpoint holds
+   * over every instance; another claim skips them.
    */
-  async claim(): Promise<ClaimedDelivery | undefined> {
+  async claim(max: number): Promise<ClaimedDelivery[]> {
     const owner = randomUUID()
     const { leaseMs, perEndpoint } = this.options
     // SKIP LOCKED on endpoints and deliveries: workers on every instance take different work, never wait.
-    // One round trip: the claim returns the endpoint and the event with the delivery.
-    const [claimed] = await this.prisma.$queryRaw<
+    // One round trip: the claim returns each delivery's endpoint and event with it.
+    const claimed = await this.prisma.$queryRaw<
       {
         id: string
         attempts: number
@@ -69,7 +71,10 @@ export class WebhookDeliveryQueue {
       }[]
     >`
       WITH endpoint AS (
-        SELECT e.id FROM webhook_endpoints e
+        SELECT e.id, ${perEndpoint}::int - (SELECT count(*) FROM webhook_deliveries f
+                                            WHERE f.endpoint_id = e.id AND f.status = 'pending'
+                                              AND f.lease_until > now())::int AS room
+          FROM webhook_endpoints e
          WHERE e.enabled
            -- ORDER BY ... OFFSET 0 keeps this a subplan per endpoint that walks its pending deliveries in
            -- event order (a partial index) and stops at the first claimable; pulled up into a join,
@@ -77,15 +82,16 @@ export class WebhookDeliveryQueue {
            -- 20261206150000_webhook_claim_indexes).
            AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE}
                         ORDER BY d.event_seq OFFSET 0)
-           AND (SELECT count(*) FROM webhook_deliveries f
-                 WHERE f.endpoint_id = e.id AND f.status = 'pending' AND f.lease_until > now()) < ${perEndpoint}::int
          ORDER BY (SELECT min(d.next_attempt_at) FROM webhook_deliveries d
                     WHERE d.endpoint_id = e.id AND d.status = 'pending')
-         LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+         LIMIT ${max}::int FOR NO KEY UPDATE OF e SKIP LOCKED
       ), picked AS (
-        SELECT d.id FROM webhook_deliveries d
-         WHERE d.endpoint_id = (SELECT id FROM endpoint) AND ${CLAIMABLE}
-         ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
+        SELECT p.id FROM endpoint e CROSS JOIN LATERAL (
+          SELECT d.id FROM webhook_deliveries d
+           WHERE d.endpoint_id = e.id AND ${CLAIMABLE}
+           ORDER BY d.event_seq LIMIT greatest(e.room, 0) FOR UPDATE OF d SKIP LOCKED
+        ) p
+        LIMIT ${max}::int
       )
       UPDATE webhook_deliveries d
          SET lease_owner = ${owner}::uuid, lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
@@ -94,20 +100,19 @@ export class WebhookDeliveryQueue {
        WHERE d.id = picked.id AND ev.id = d.event_id AND ep.id = d.endpoint_id
       RETURNING d.id, d.attempts, ep.id AS endpoint_id, ep.url, ep.secret, ep.previous_secret,
                 ep.previous_secret_until, ev.type, ev.occurred_at, ev.data`
-    if (!claimed) return undefined
-    const previous =
-      claimed.previous_secret &&
-      claimed.previous_secret_until &&
-      claimed.previous_secret_until.getTime() > Date.now()
-        ? [claimed.previous_secret]
-        : []
-    return {
-      id: claimed.id,
-      leaseOwner: owner,
-      attempt: claimed.attempts,
-      endpoint: { id: claimed.endpoint_id, url: claimed.url, secrets: [claimed.secret, ...previous] },
-      event: { type: claimed.type as WebhookEventType, occurredAt: claimed.occurred_at, data: claimed.data },
-    }
+    return claimed.map((row) => {
+      const previous =
+        row.previous_secret && row.previous_secret_until && row.previous_secret_until.getTime() > Date.now()
+          ? [row.previous_secret]
+          : []
+      return {
+        id: row.id,
+        leaseOwner: owner,
+        attempt: row.attempts,
+        endpoint: { id: row.endpoint_id, url: row.url, secrets: [row.secret, ...previous] },
+        event: { type: row.type as WebhookEventType, occurredAt: row.occurred_at, data: row.data },
+      }
+    })
   }
 
   /** The receiver took it (2xx). Only the lease holder's word counts. */

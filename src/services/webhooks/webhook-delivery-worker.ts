@@ -33,7 +33,8 @@ export class WebhookDeliveryWorker {
   constructor(private readonly deps: WebhookDeliveryWorkerDeps) {
     this.random = deps.random ?? Math.random
     this.loop = new ClaimLoop<ClaimedDelivery>({
-      claim: () => deps.queue.claim(),
+      // One statement claims for every free slot (a backlog is taken a slot-full at a time).
+      claim: { upTo: (max) => deps.queue.claim(max) },
       run: (claimed) => this.attempt(claimed),
       concurrency: deps.concurrency,
       pollMs: deps.pollMs,
