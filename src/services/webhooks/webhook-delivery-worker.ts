@@ -7,7 +7,7 @@ import type { AttemptOutcome, WebhookSender } from './webhook-sender.ts'
 import { webhookBody } from './webhook-types.ts'
 
 interface WebhookDeliveryWorkerDeps {
-  queue: Pick<WebhookDeliveryQueue, 'claim' | 'succeeded' | 'attemptFailed' | 'gone' | 'giveBack'>
+  queue: Pick<WebhookDeliveryQueue, 'claim' | 'record' | 'gone' | 'giveBack'>
   sender: Pick<WebhookSender, 'send'>
   /** WEBHOOK_RETRY_SCHEDULE_MS: the delay before each attempt; its length is the number of attempts. */
   retryScheduleMs: readonly number[]
@@ -141,7 +141,7 @@ export class WebhookDeliveryWorker {
   private async record(delivery: ClaimedDelivery, outcome: AttemptOutcome): Promise<void> {
     const { type } = delivery.event
     if (outcome.kind === 'delivered') {
-      await this.deps.queue.succeeded(delivery, outcome.status)
+      await this.deps.queue.record(delivery, { delivered: true, status: outcome.status })
       this.deps.onAttempt?.(type, 'delivered')
       return
     }
@@ -152,7 +152,12 @@ export class WebhookDeliveryWorker {
       return
     }
     const nextAttemptAt = this.nextAttemptAt(delivery.attempt, outcome.retryAfterMs)
-    await this.deps.queue.attemptFailed(delivery, { ...outcome, nextAttemptAt })
+    await this.deps.queue.record(delivery, {
+      delivered: false,
+      status: outcome.status,
+      error: outcome.error,
+      nextAttemptAt,
+    })
     this.deps.onAttempt?.(type, nextAttemptAt ? 'retrying' : 'failed')
   }
 
