@@ -25,6 +25,11 @@ export interface ClaimLoopOptions<Work> {
   /** The longest an idle loop waits before it looks for due work again (the safety net for a lost wake). */
   pollMs: number
   /**
+   * How long after a run ends the loop claims for the slots freed meanwhile (0, the default: at once).
+   * A few ms let the runs that end together share one claim while other runs are still in flight.
+   */
+  regroupMs?: number
+  /**
    * How long after now the next work it knows of falls due (undefined: none is scheduled). Without it
    * an idle loop sleeps pollMs, or until wake().
    */
@@ -132,8 +137,11 @@ export class ClaimLoop<Work> {
     while (this.claiming) {
       const free = this.options.concurrency - this.inFlight.size
       if (free <= 0) {
-        // Every slot is busy: the first run to end frees one (runs never reject: see launch()).
+        // Every slot is busy: the first run to end frees one (runs never reject: see launch()), and
+        // with regroupMs the ends that follow it within that time share its claim.
         await Promise.race(this.inFlight)
+        if ((this.options.regroupMs ?? 0) > 0 && this.inFlight.size > 0)
+          await this.idle(this.options.regroupMs ?? 0)
         continue
       }
       const claimedAt = new Date()
@@ -193,7 +201,11 @@ export class ClaimLoop<Work> {
       .catch((error: unknown) => this.logFailure(error))
       .finally(() => {
         this.inFlight.delete(running)
-        if (this.claiming) this.endSleeps()
+        if (!this.claiming) return
+        const regroupMs = this.options.regroupMs ?? 0
+        // With nothing else in flight there is nothing to wait for.
+        if (regroupMs > 0 && this.inFlight.size > 0) this.wake(regroupMs)
+        else this.endSleeps()
       })
     this.inFlight.add(running)
   }

@@ -265,3 +265,44 @@ t.test(
     t.equal(mostAtOnce, 2)
   },
 )
+
+t.test('regroupMs: runs that end together, while others are in flight, share one claim', async (t) => {
+  const queue = [1, 2, 3, 4, 5, 6]
+  const asked: number[] = []
+  const running = new Map<number, () => void>()
+  const loop = new ClaimLoop<number>({
+    claim: {
+      upTo: async (max) => {
+        asked.push(max)
+        return queue.splice(0, Math.min(max, 3 - running.size))
+      },
+    },
+    run: ({ work }) =>
+      new Promise<void>((resolve) => {
+        running.set(work, () => {
+          running.delete(work)
+          resolve()
+        })
+      }),
+    concurrency: 3,
+    pollMs: 60_000,
+    // Long enough that both ends below fall in one window, however slow the machine.
+    regroupMs: 300,
+    failureMessage: 'test loop: failed',
+    log: silent,
+  })
+  loop.start()
+  await waitFor('three to run', () => running.size === 3)
+  running.get(1)?.()
+  // Well apart, yet both within the window.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  running.get(2)?.()
+  await waitFor('the freed slots to be claimed for', () => asked.length === 2)
+  t.same(asked, [3, 2], 'one claim for both freed slots, not one per end')
+  await waitFor('two more to run', () => running.has(4) && running.has(5))
+  for (const work of [3, 4, 5]) running.get(work)?.()
+  await waitFor('the last to run', () => running.has(6))
+  running.get(6)?.()
+  await loop.stop()
+  t.same(queue, [])
+})

@@ -20,6 +20,13 @@ interface WebhookDeliveryWorkerDeps {
 }
 
 /**
+ * How long after an attempt ends the worker claims for the slots freed meanwhile, while other attempts
+ * are in flight: the attempts that end together share one claim (measured: CPU per delivery about a
+ * fifth lower, bench/webhook-cost.ts), at the price of up to this much latency under load.
+ */
+const REGROUP_MS = 5
+
+/**
  * Delivers the outbox, `concurrency` attempts at a time on this instance; every instance may run one.
  * Each attempt is signed afresh (its own webhook-timestamp) under the same webhook-id: the delivery's id.
  * The loop is the shared ClaimLoop (src/workers/claim-loop.ts): stopClaiming() when the shutdown's
@@ -38,6 +45,7 @@ export class WebhookDeliveryWorker {
       run: (claimed) => this.attempt(claimed),
       concurrency: deps.concurrency,
       pollMs: deps.pollMs,
+      regroupMs: REGROUP_MS,
       failureMessage: 'webhook worker: could not take or record a delivery; it stays due',
       log: deps.log,
     })
