@@ -5,7 +5,8 @@
  * (bench/service-memory.ts), calendar PUTs with tracing on vs off (bench/tracing-bench.ts), the crew sync
  * benchmark (bench/crew-sync-bench.ts), autonomous sync's latency
  * and the cost of its enqueue (bench/autonomous-sync-bench.ts), webhooks' cost on calendar PUTs and their
- * delivery latency (bench/webhook-bench.ts) and a round of the chaos
+ * delivery latency (bench/webhook-bench.ts), what one delivery costs in CPU per process
+ * (bench/webhook-cost.ts) and a round of the chaos
  * suite (bench/chaos-bench.ts), printed as a table and written to bench/results.md with the machine they
  * ran on. A missed goal is reported, not an error: the exit code is non-zero only when a benchmark
  * itself fails, or the chaos round finds a violated invariant.
@@ -22,6 +23,7 @@ import { formatRosterBench, runRosterBench } from './roster-bench.ts'
 import { formatServiceMemoryBench, runServiceMemoryBench } from './service-memory.ts'
 import { formatTracingBench, runTracingBench } from './tracing-bench.ts'
 import { formatWebhookBench, runWebhookBench } from './webhook-bench.ts'
+import { formatWebhookCostBench, runWebhookCostBench } from './webhook-cost.ts'
 
 /** Each bench's lines, printed as soon as it has run (a later failure loses none of them). */
 async function section(lines: Promise<string>): Promise<string> {
@@ -39,6 +41,7 @@ const sections = [
   await section(runCrewSyncBench().then(formatCrewSyncBench)),
   await section(runAutonomousSyncBench().then(formatAutonomousSyncBench)),
   await section(runWebhookBench().then(formatWebhookBench)),
+  await section(runWebhookCostBench().then(formatWebhookCostBench)),
 ]
 const chaos = await runChaosOnFreshDatabase(BENCH_CHAOS)
 const table = [...sections, await section(Promise.resolve(formatChaosReport(chaos)))].join('\n')

@@ -26,7 +26,7 @@ export interface WebhookBenchFigures {
   ratio: number
   /**
    * Events delivered per second to the one endpoint, sustained: the subscribed slices' events over the
-   * slices' time plus the time their backlog took to drain (WEBHOOK_ENDPOINT_CONCURRENCY, default 2).
+   * slices' time plus the time their backlog took to drain (WEBHOOK_ENDPOINT_CONCURRENCY, default 8).
    */
   deliveredPerSecond: number
   /** From a PUT's answer to the receiver getting its event, one endpoint, 4 clients putting. */

@@ -242,8 +242,8 @@ export const configSchema = z.object({
     .default('false')
     .transform((value) => value === 'true'),
   WEBHOOK_WORKER: z.enum(['on', 'off']).default('on'),
-  WEBHOOK_WORKER_CONCURRENCY: int(8, 1),
-  WEBHOOK_ENDPOINT_CONCURRENCY: int(2, 1),
+  WEBHOOK_WORKER_CONCURRENCY: int(32, 1),
+  WEBHOOK_ENDPOINT_CONCURRENCY: int(8, 1),
   WEBHOOK_POLL_MS: int(250, 10),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   AUTH_SERVICE_KEYS: serviceKeysSchema.default([]),
@@ -373,7 +373,8 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   WEBHOOK_ALLOW_PRIVATE_NETWORKS:
     '`true` allows `http` and loopback, private and link-local webhook URLs: for development and tests only',
   WEBHOOK_WORKER: 'whether this instance runs webhook delivery workers',
-  WEBHOOK_WORKER_CONCURRENCY: 'webhook deliveries one instance makes at a time',
+  WEBHOOK_WORKER_CONCURRENCY:
+    'webhook deliveries one instance makes at a time (each an open request; one statement claims for all free ones)',
   WEBHOOK_ENDPOINT_CONCURRENCY:
     'deliveries in flight to one endpoint at a time, over every instance, so one slow receiver cannot starve the others',
   WEBHOOK_POLL_MS: 'how often an idle delivery worker looks for due deliveries',

@@ -45,9 +45,10 @@ export default fp<WebhookWorkerPluginOptions>(
     app.addHook('onReady', async () => worker.start())
     app.drain.onBegin(() => worker.stopClaiming())
     // The other half of SHUTDOWN_TIMEOUT_MS is for giving cut-short deliveries back and closing the pool.
-    app.addHook('preClose', async () =>
-      worker.stop({ cutShortAfterMs: Math.floor(config.SHUTDOWN_TIMEOUT_MS * CUT_SHORT_SHARE) }),
-    )
+    app.addHook('preClose', async () => {
+      await worker.stop({ cutShortAfterMs: Math.floor(config.SHUTDOWN_TIMEOUT_MS * CUT_SHORT_SHARE) })
+      webhookSender.close()
+    })
   },
   { name: 'webhook-worker', dependencies: ['services', 'drain'] },
 )

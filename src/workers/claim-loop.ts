@@ -10,14 +10,25 @@ export interface ClaimedWork<Work> {
 }
 
 export interface ClaimLoopOptions<Work> {
-  /** Takes one piece of due work under its lease (FOR UPDATE SKIP LOCKED); undefined when none is due. */
-  claim: () => Promise<Work | undefined>
+  /**
+   * Takes due work under its lease (FOR UPDATE SKIP LOCKED), one of two ways:
+   * - `one`: a piece at a time, undefined when none is due; while there is work, each free slot asks;
+   * - `upTo`: as many pieces as it can, at most `max`, in one go (one statement for every free slot);
+   *   fewer than `max` means nothing more is claimable now, and the loop waits for a run to end, a
+   *   wake or the poll before it asks again.
+   */
+  claim: { one: () => Promise<Work | undefined> } | { upTo: (max: number) => Promise<readonly Work[]> }
   /** Does it. A throw is logged; the work stays due (its lease lapses). */
   run: (claimed: ClaimedWork<Work>) => Promise<void>
   /** Slots: pieces of work this instance runs at once. */
   concurrency: number
   /** The longest an idle loop waits before it looks for due work again (the safety net for a lost wake). */
   pollMs: number
+  /**
+   * How long after a run ends the loop claims for the slots freed meanwhile (0, the default: at once).
+   * A few ms let the runs that end together share one claim while other runs are still in flight.
+   */
+  regroupMs?: number
   /**
    * How long after now the next work it knows of falls due (undefined: none is scheduled). Without it
    * an idle loop sleeps pollMs, or until wake().
@@ -126,26 +137,25 @@ export class ClaimLoop<Work> {
     while (this.claiming) {
       const free = this.options.concurrency - this.inFlight.size
       if (free <= 0) {
-        // Every slot is busy: the first run to end frees one (runs never reject: see launch()).
+        // Every slot is busy: the first run to end frees one (runs never reject: see launch()), and
+        // with regroupMs the ends that follow it within that time share its claim.
         await Promise.race(this.inFlight)
+        if ((this.options.regroupMs ?? 0) > 0 && this.inFlight.size > 0)
+          await this.idle(this.options.regroupMs ?? 0)
         continue
       }
       const claimedAt = new Date()
-      // While there is work, every free slot claims at once (SKIP LOCKED: they take different work);
-      // an idle loop asks once.
-      const claims = await Promise.allSettled(
-        Array.from({ length: found ? free : 1 }, () => this.options.claim()),
-      )
+      const claims = await Promise.allSettled(this.claims(free, found))
       let failed = false
       found = false
       for (const claim of claims) {
         if (claim.status === 'rejected') {
           failed = true
           this.logFailure(claim.reason)
-        } else if (claim.value !== undefined) {
-          found = true
-          this.launch(claim.value, claimedAt)
+          continue
         }
+        for (const work of claim.value.works) this.launch(work, claimedAt)
+        if (claim.value.more) found = true
       }
       if (failed) {
         failures++
@@ -155,6 +165,21 @@ export class ClaimLoop<Work> {
         if (!found) await this.idleUntilDue()
       }
     }
+  }
+
+  /**
+   * The claims for `free` slots, each with what it took and whether more may be due at once. While
+   * there is work (`found`), every free slot claims at once (SKIP LOCKED: they take different work); an
+   * idle loop asks once. A claim `upTo` asks once for every free slot.
+   */
+  private claims(free: number, found: boolean): Promise<{ works: readonly Work[]; more: boolean }>[] {
+    const { claim } = this.options
+    if ('upTo' in claim) return [claim.upTo(free).then((works) => ({ works, more: works.length >= free }))]
+    return Array.from({ length: found ? free : 1 }, () =>
+      claim
+        .one()
+        .then((work) => (work === undefined ? { works: [], more: false } : { works: [work], more: true })),
+    )
   }
 
   /**
@@ -176,7 +201,11 @@ export class ClaimLoop<Work> {
       .catch((error: unknown) => this.logFailure(error))
       .finally(() => {
         this.inFlight.delete(running)
-        if (this.claiming) this.endSleeps()
+        if (!this.claiming) return
+        const regroupMs = this.options.regroupMs ?? 0
+        // With nothing else in flight there is nothing to wait for.
+        if (regroupMs > 0 && this.inFlight.size > 0) this.wake(regroupMs)
+        else this.endSleeps()
       })
     this.inFlight.add(running)
   }

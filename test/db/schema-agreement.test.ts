@@ -33,6 +33,8 @@ const SQL_ONLY_INDEXES: Record<string, string> = {
     'partial unique index (WHERE is_primary): Prisma cannot express partial indexes',
   webhook_deliveries_pending_endpoint_id_event_seq_idx:
     "the webhook claim's walk in event order (WHERE status = 'pending'): Prisma cannot express partial indexes",
+  webhook_deliveries_pending_endpoint_id_resource_event_seq_idx:
+    "the webhook claim's check for an earlier event of the same resource still waiting (WHERE status = 'pending'): Prisma cannot express partial indexes",
   webhook_deliveries_pending_endpoint_id_lease_until_idx:
     "the webhook claim's count of deliveries in flight (WHERE status = 'pending'): Prisma cannot express partial indexes",
 }

@@ -27,10 +27,12 @@ function harness(
   const cutShort: number[] = []
   let mostAtOnce = 0
   const loop = new ClaimLoop<number>({
-    claim: async () => {
-      const work = heldBack(running.size) ? undefined : queue.shift()
-      claims.push(work)
-      return work
+    claim: {
+      one: async () => {
+        const work = heldBack(running.size) ? undefined : queue.shift()
+        claims.push(work)
+        return work
+      },
     },
     run: ({ work, signal }) =>
       new Promise<void>((resolve) => {
@@ -166,9 +168,11 @@ t.test('a claim that throws is logged and the slot backs off instead of spinning
   const errors: string[] = []
   let calls = 0
   const loop = new ClaimLoop<number>({
-    claim: async () => {
-      calls++
-      throw new Error('database unreachable')
+    claim: {
+      one: async () => {
+        calls++
+        throw new Error('database unreachable')
+      },
     },
     run: async () => {},
     concurrency: 1,
@@ -189,7 +193,7 @@ t.test('a failure to learn the next due time (the database gone) is logged; the 
   const finished: number[] = []
   let asked = 0
   const loop = new ClaimLoop<number>({
-    claim: async () => queue.shift(),
+    claim: { one: async () => queue.shift() },
     run: async ({ work }) => {
       finished.push(work)
     },
@@ -215,4 +219,90 @@ t.test('a failure to learn the next due time (the database gone) is logged; the 
   t.equal(logged.length, 2, 'each failure logged once')
   t.same(unhandled, [], 'nothing escaped the loop')
   t.ok(loop.isClaiming === false)
+})
+
+t.test(
+  'claim upTo: one call takes work for every free slot; a short batch makes the loop wait for a run to end',
+  async (t) => {
+    const queue = [1, 2, 3, 4, 5]
+    const asked: number[] = []
+    const running = new Map<number, () => void>()
+    const finished: number[] = []
+    let mostAtOnce = 0
+    const loop = new ClaimLoop<number>({
+      claim: {
+        // At most two at once, as an endpoint at WEBHOOK_ENDPOINT_CONCURRENCY 2 would give.
+        upTo: async (max) => {
+          asked.push(max)
+          return queue.splice(0, Math.min(max, 2 - running.size))
+        },
+      },
+      run: ({ work }) =>
+        new Promise<void>((resolve) => {
+          running.set(work, () => {
+            running.delete(work)
+            finished.push(work)
+            resolve()
+          })
+          mostAtOnce = Math.max(mostAtOnce, running.size)
+        }),
+      concurrency: 4,
+      pollMs: 60_000,
+      failureMessage: 'test loop: failed',
+      log: silent,
+    })
+    loop.start()
+    await waitFor('two to run', () => running.size === 2)
+    t.same(asked, [4], 'one call for the four free slots; it took two (fewer than asked): the loop sleeps')
+    running.get(1)?.()
+    await waitFor('the freed slot to take the next', () => running.has(3))
+    t.same(asked, [4, 3], 'the run that ended woke the loop: one call for the three free slots')
+    for (const work of [2, 3]) running.get(work)?.()
+    await waitFor('the rest to run', () => running.has(4) && running.has(5))
+    for (const work of [4, 5]) running.get(work)?.()
+    await loop.stop()
+    t.same(finished.toSorted(), [1, 2, 3, 4, 5])
+    t.equal(mostAtOnce, 2)
+  },
+)
+
+t.test('regroupMs: runs that end together, while others are in flight, share one claim', async (t) => {
+  const queue = [1, 2, 3, 4, 5, 6]
+  const asked: number[] = []
+  const running = new Map<number, () => void>()
+  const loop = new ClaimLoop<number>({
+    claim: {
+      upTo: async (max) => {
+        asked.push(max)
+        return queue.splice(0, Math.min(max, 3 - running.size))
+      },
+    },
+    run: ({ work }) =>
+      new Promise<void>((resolve) => {
+        running.set(work, () => {
+          running.delete(work)
+          resolve()
+        })
+      }),
+    concurrency: 3,
+    pollMs: 60_000,
+    // Long enough that both ends below fall in one window, however slow the machine.
+    regroupMs: 300,
+    failureMessage: 'test loop: failed',
+    log: silent,
+  })
+  loop.start()
+  await waitFor('three to run', () => running.size === 3)
+  running.get(1)?.()
+  // Well apart, yet both within the window.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  running.get(2)?.()
+  await waitFor('the freed slots to be claimed for', () => asked.length === 2)
+  t.same(asked, [3, 2], 'one claim for both freed slots, not one per end')
+  await waitFor('two more to run', () => running.has(4) && running.has(5))
+  for (const work of [3, 4, 5]) running.get(work)?.()
+  await waitFor('the last to run', () => running.has(6))
+  running.get(6)?.()
+  await loop.stop()
+  t.same(queue, [])
 })

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { Prisma, type PrismaClient } from '../../db/prisma.ts'
+import type { PrismaClient } from '../../db/prisma.ts'
 import type { WebhookEventType } from './webhook-types.ts'
 
 /** A delivery a worker took under its lease, with what it needs to send it. */
@@ -26,35 +26,47 @@ interface WebhookDeliveryQueueOptions {
   perEndpoint: number
 }
 
-/**
- * A delivery that may be attempted now (alias d): pending, due, not in flight, and no earlier event of the
- * same resource to the same endpoint is still waiting for its first attempt or in flight, so the events
- * of one resource go out in version order as far as retries allow.
- */
-const CLAIMABLE = Prisma.sql`d.status = 'pending' AND d.next_attempt_at <= now()
-  AND (d.lease_until IS NULL OR d.lease_until < now())
-  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                   WHERE p.endpoint_id = d.endpoint_id AND p.resource = d.resource AND p.event_seq < d.event_seq
-                     AND p.status = 'pending' AND (p.attempts = 0 OR p.lease_until > now()))`
+/** What became of an attempt, to be recorded. */
+export type RecordedOutcome =
+  | { delivered: true; status: number }
+  /** Due again at nextAttemptAt; failed for good when it is null. */
+  | { delivered: false; status: number | null; error: string; nextAttemptAt: Date | null }
+
+interface UnrecordedAttempt {
+  attempt: {
+    id: string
+    owner: string
+    delivered: boolean
+    status: number | null
+    error: string | null
+    nextAttemptAt: string | null
+  }
+  resolve: () => void
+  reject: (error: unknown) => void
+}
 
 /** The deliveries of the outbox, claimed by workers on every instance (FOR UPDATE SKIP LOCKED). */
 export class WebhookDeliveryQueue {
+  /** Attempts that ended and wait for the record being written to finish. */
+  private readonly unrecorded: UnrecordedAttempt[] = []
+  /** The records being written, while they are. */
+  private recording: Promise<void> | undefined
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly options: WebhookDeliveryQueueOptions,
   ) {}
 
   /**
-   * Takes one claimable delivery under a new lease and counts its attempt, or undefined when none is.
-   * The endpoint row is locked (NO KEY UPDATE: writes that fan events out to it are not blocked) while its
-   * in-flight deliveries are counted, so perEndpoint holds over every instance; another claim skips it.
+   * Takes up to `max` claimable deliveries under one new lease and counts their attempts; none when none
+   * is claimable. Each endpoint gives at most perEndpoint less its deliveries in flight on every instance;
+   * the events of one resource go out in version order as far as retries allow (claim_webhook_deliveries).
    */
-  async claim(): Promise<ClaimedDelivery | undefined> {
+  async claim(max: number): Promise<ClaimedDelivery[]> {
     const owner = randomUUID()
     const { leaseMs, perEndpoint } = this.options
-    // SKIP LOCKED on endpoints and deliveries: workers on every instance take different work, never wait.
-    // One round trip: the claim returns the endpoint and the event with the delivery.
-    const [claimed] = await this.prisma.$queryRaw<
+    // One round trip: the claim returns each delivery's endpoint and event with it.
+    const claimed = await this.prisma.$queryRaw<
       {
         id: string
         attempts: number
@@ -67,80 +79,58 @@ export class WebhookDeliveryQueue {
         occurred_at: Date
         data: unknown
       }[]
-    >`
-      WITH endpoint AS (
-        SELECT e.id FROM webhook_endpoints e
-         WHERE e.enabled
-           -- ORDER BY ... OFFSET 0 keeps this a subplan per endpoint that walks its pending deliveries in
-           -- event order (a partial index) and stops at the first claimable; pulled up into a join,
-           -- PostgreSQL hashed every pending row instead, in time growing with the backlog (migration
-           -- 20261206150000_webhook_claim_indexes).
-           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND ${CLAIMABLE}
-                        ORDER BY d.event_seq OFFSET 0)
-           AND (SELECT count(*) FROM webhook_deliveries f
-                 WHERE f.endpoint_id = e.id AND f.status = 'pending' AND f.lease_until > now()) < ${perEndpoint}::int
-         ORDER BY (SELECT min(d.next_attempt_at) FROM webhook_deliveries d
-                    WHERE d.endpoint_id = e.id AND d.status = 'pending')
-         LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
-      ), picked AS (
-        SELECT d.id FROM webhook_deliveries d
-         WHERE d.endpoint_id = (SELECT id FROM endpoint) AND ${CLAIMABLE}
-         ORDER BY d.event_seq LIMIT 1 FOR UPDATE OF d SKIP LOCKED
-      )
-      UPDATE webhook_deliveries d
-         SET lease_owner = ${owner}::uuid, lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
-             attempts = d.attempts + 1
-        FROM picked, webhook_events ev, webhook_endpoints ep
-       WHERE d.id = picked.id AND ev.id = d.event_id AND ep.id = d.endpoint_id
-      RETURNING d.id, d.attempts, ep.id AS endpoint_id, ep.url, ep.secret, ep.previous_secret,
-                ep.previous_secret_until, ev.type, ev.occurred_at, ev.data`
-    if (!claimed) return undefined
-    const previous =
-      claimed.previous_secret &&
-      claimed.previous_secret_until &&
-      claimed.previous_secret_until.getTime() > Date.now()
-        ? [claimed.previous_secret]
-        : []
-    return {
-      id: claimed.id,
-      leaseOwner: owner,
-      attempt: claimed.attempts,
-      endpoint: { id: claimed.endpoint_id, url: claimed.url, secrets: [claimed.secret, ...previous] },
-      event: { type: claimed.type as WebhookEventType, occurredAt: claimed.occurred_at, data: claimed.data },
+    >`SELECT * FROM claim_webhook_deliveries(${max}::int, ${perEndpoint}::int, ${leaseMs}::int, ${owner}::uuid)`
+    return claimed.map((row) => {
+      const previous =
+        row.previous_secret && row.previous_secret_until && row.previous_secret_until.getTime() > Date.now()
+          ? [row.previous_secret]
+          : []
+      return {
+        id: row.id,
+        leaseOwner: owner,
+        attempt: row.attempts,
+        endpoint: { id: row.endpoint_id, url: row.url, secrets: [row.secret, ...previous] },
+        event: { type: row.type as WebhookEventType, occurredAt: row.occurred_at, data: row.data },
+      }
+    })
+  }
+
+  /**
+   * Records what became of an attempt, as its lease holder: delivered, due again at `nextAttemptAt`, or
+   * `failed` for good when that is null; the lease is released. The attempts that end while a record is
+   * being written are written together by the next one (one statement at a time per instance,
+   * record_webhook_attempts), so a busy instance writes one statement for many attempts.
+   */
+  record(delivery: ClaimedDelivery, outcome: RecordedOutcome): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.unrecorded.push({
+        attempt: {
+          id: delivery.id,
+          owner: delivery.leaseOwner,
+          delivered: outcome.delivered,
+          status: outcome.status,
+          error: outcome.delivered ? null : outcome.error.slice(0, 1000),
+          nextAttemptAt: outcome.delivered ? null : (outcome.nextAttemptAt?.toISOString() ?? null),
+        },
+        resolve,
+        reject,
+      })
+      this.recording ??= this.writeRecords()
+    })
+  }
+
+  private async writeRecords(): Promise<void> {
+    while (this.unrecorded.length > 0) {
+      const batch = this.unrecorded.splice(0)
+      try {
+        const attempts = JSON.stringify(batch.map((waiting) => waiting.attempt))
+        await this.prisma.$executeRaw`SELECT record_webhook_attempts(${attempts}::jsonb)`
+        for (const waiting of batch) waiting.resolve()
+      } catch (error) {
+        for (const waiting of batch) waiting.reject(error)
+      }
     }
-  }
-
-  /** The receiver took it (2xx). Only the lease holder's word counts. */
-  async succeeded(delivery: ClaimedDelivery, status: number): Promise<void> {
-    await this.prisma.webhookDelivery.updateMany({
-      where: { id: delivery.id, leaseOwner: delivery.leaseOwner },
-      data: {
-        status: 'succeeded',
-        lastStatus: status,
-        lastError: null,
-        deliveredAt: new Date(),
-        leaseOwner: null,
-        leaseUntil: null,
-      },
-    })
-  }
-
-  /** The attempt failed: due again at `nextAttemptAt`, or `failed` for good when it is null. */
-  async attemptFailed(
-    delivery: ClaimedDelivery,
-    failure: { status: number | null; error: string; nextAttemptAt: Date | null },
-  ): Promise<void> {
-    await this.prisma.webhookDelivery.updateMany({
-      where: { id: delivery.id, leaseOwner: delivery.leaseOwner },
-      data: {
-        status: failure.nextAttemptAt ? 'pending' : 'failed',
-        lastStatus: failure.status,
-        lastError: failure.error.slice(0, 1000),
-        ...(failure.nextAttemptAt && { nextAttemptAt: failure.nextAttemptAt }),
-        leaseOwner: null,
-        leaseUntil: null,
-      },
-    })
+    this.recording = undefined
   }
 
   /**

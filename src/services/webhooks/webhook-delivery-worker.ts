@@ -7,7 +7,7 @@ import type { AttemptOutcome, WebhookSender } from './webhook-sender.ts'
 import { webhookBody } from './webhook-types.ts'
 
 interface WebhookDeliveryWorkerDeps {
-  queue: Pick<WebhookDeliveryQueue, 'claim' | 'succeeded' | 'attemptFailed' | 'gone' | 'giveBack'>
+  queue: Pick<WebhookDeliveryQueue, 'claim' | 'record' | 'gone' | 'giveBack'>
   sender: Pick<WebhookSender, 'send'>
   /** WEBHOOK_RETRY_SCHEDULE_MS: the delay before each attempt; its length is the number of attempts. */
   retryScheduleMs: readonly number[]
@@ -18,6 +18,13 @@ interface WebhookDeliveryWorkerDeps {
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void }
   random?: () => number
 }
+
+/**
+ * How long after an attempt ends the worker claims for the slots freed meanwhile, while other attempts
+ * are in flight: the attempts that end together share one claim (measured: CPU per delivery about a
+ * fifth lower, bench/webhook-cost.ts), at the price of up to this much latency under load.
+ */
+const REGROUP_MS = 5
 
 /**
  * Delivers the outbox, `concurrency` attempts at a time on this instance; every instance may run one.
@@ -33,10 +40,12 @@ export class WebhookDeliveryWorker {
   constructor(private readonly deps: WebhookDeliveryWorkerDeps) {
     this.random = deps.random ?? Math.random
     this.loop = new ClaimLoop<ClaimedDelivery>({
-      claim: () => deps.queue.claim(),
+      // One statement claims for every free slot (a backlog is taken a slot-full at a time).
+      claim: { upTo: (max) => deps.queue.claim(max) },
       run: (claimed) => this.attempt(claimed),
       concurrency: deps.concurrency,
       pollMs: deps.pollMs,
+      regroupMs: REGROUP_MS,
       failureMessage: 'webhook worker: could not take or record a delivery; it stays due',
       log: deps.log,
     })
@@ -140,7 +149,7 @@ export class WebhookDeliveryWorker {
   private async record(delivery: ClaimedDelivery, outcome: AttemptOutcome): Promise<void> {
     const { type } = delivery.event
     if (outcome.kind === 'delivered') {
-      await this.deps.queue.succeeded(delivery, outcome.status)
+      await this.deps.queue.record(delivery, { delivered: true, status: outcome.status })
       this.deps.onAttempt?.(type, 'delivered')
       return
     }
@@ -151,7 +160,12 @@ export class WebhookDeliveryWorker {
       return
     }
     const nextAttemptAt = this.nextAttemptAt(delivery.attempt, outcome.retryAfterMs)
-    await this.deps.queue.attemptFailed(delivery, { ...outcome, nextAttemptAt })
+    await this.deps.queue.record(delivery, {
+      delivered: false,
+      status: outcome.status,
+      error: outcome.error,
+      nextAttemptAt,
+    })
     this.deps.onAttempt?.(type, nextAttemptAt ? 'retrying' : 'failed')
   }
 

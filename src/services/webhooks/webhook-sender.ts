@@ -1,5 +1,5 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { readBoundedAnswer } from './bounded-answer.ts'
 import type { SsrfGuard } from './ssrf-guard.ts'
 
@@ -24,6 +24,14 @@ const RETRY_AFTER_STATUSES = new Set([429, 502, 503, 504])
 /** The longest Retry-After taken as given: a day, the specification's longest delay. */
 const MAX_RETRY_AFTER_MS = 86_400_000
 
+/**
+ * How long a connection to a receiver stays open with nothing to send. Deliveries to one endpoint reuse
+ * their connections while a backlog goes out; an idle one closes soon after (and before a receiver's
+ * own Keep-Alive timeout, which Node's agent reads), so a new connection, with a new DNS lookup under
+ * the SSRF guard, is made at most this long after the last delivery.
+ */
+const IDLE_CONNECTION_MS = 2_000
+
 interface WebhookSenderOptions {
   guard: SsrfGuard
   timeoutMs: number
@@ -31,11 +39,33 @@ interface WebhookSenderOptions {
 
 /**
  * Makes one delivery attempt: POST, no redirects followed (a 3xx is a failure), connected only to an
- * address the SSRF guard accepts at this moment, everything (connect, send, answer) within timeoutMs,
- * and at most a few KB of the answer read.
+ * address the SSRF guard accepted when the connection was made, everything (connect, send, answer)
+ * within timeoutMs, and at most a few KB of the answer read. Connections are kept per receiver origin
+ * while deliveries keep coming (IDLE_CONNECTION_MS): a connection made for one attempt carries the
+ * next, which spares both sides a TCP (and TLS) handshake per event. An answer read to its end leaves
+ * its connection reusable; a longer one, a timeout or a cut-short attempt closes it.
  */
 export class WebhookSender {
+  private readonly agents = new Map<string, HttpAgent>()
+
   constructor(private readonly options: WebhookSenderOptions) {}
+
+  /** Closes every kept connection (the app closing). */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy()
+    this.agents.clear()
+  }
+
+  /** The agent keeping the connections to `url`'s origin; each new connection is checked by the guard. */
+  private agentFor(url: URL): HttpAgent {
+    let agent = this.agents.get(url.origin)
+    if (!agent) {
+      const options = { keepAlive: true, timeout: IDLE_CONNECTION_MS, lookup: this.options.guard.lookup }
+      agent = url.protocol === 'https:' ? new HttpsAgent(options) : new HttpAgent(options)
+      this.agents.set(url.origin, agent)
+    }
+    return agent
+  }
 
   async send(message: WebhookRequest): Promise<AttemptOutcome> {
     let url: URL
@@ -65,8 +95,7 @@ export class WebhookSender {
         const req = request(url, {
           method: 'POST',
           headers: { ...message.headers, 'content-type': 'application/json', 'content-length': body.length },
-          lookup: this.options.guard.lookup,
-          agent: false,
+          agent: this.agentFor(url),
         })
         const deadline = setTimeout(
           () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)),
@@ -83,9 +112,10 @@ export class WebhookSender {
           reject(error)
         })
         req.once('response', (answer: IncomingMessage) => {
+          // Read to its end, the answer leaves the connection to the next attempt; readBoundedAnswer
+          // closes it when the answer is longer than it reads.
           readBoundedAnswer(answer).then((snippet) => {
             settled()
-            req.destroy()
             resolve({ status: answer.statusCode ?? 0, retryAfter: answer.headers['retry-after'], snippet })
           })
         })

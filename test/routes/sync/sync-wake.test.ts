@@ -2,7 +2,6 @@ import t, { type Test } from 'tap'
 import { build, injectAs } from '../../helpers/build-app.ts'
 import {
   type CrewWorld,
-  crewCallUrl,
   crewWorld,
   linesPerResource,
   replaceRoster,
