@@ -1,5 +1,5 @@
 -- The bench's yardstick for what history costs (bench/history-cost.ts): prisma/functions/replace_calendar_set.sql
--- without its history (no calendar_versions or calendar_changes rows) and without Idempotency-Keys; the
+-- without its history (no calendar_versions row with its changes) and without Idempotency-Keys; the
 -- same lock, If-Match, delete, upsert, version bump and answer. Created in the bench's database only.
 CREATE OR REPLACE FUNCTION "replace_calendar_set_without_history"(p_user_id text, p_if_match integer[],
                                                                 p_calendars jsonb)
