@@ -65,7 +65,7 @@ BEGIN
     SELECT count(*), jsonb_object_agg((g.mc).calendar_id, to_jsonb(g.mc) - '{id,user_id,calendar_id}'::text[])
       INTO v_deleted, v_changes FROM gone g;
 
-    -- One snapshot: `previous` sees the rows as they were before the upsert.
+    -- One snapshot: the final SELECT reads an updated row as it was before the upsert.
     WITH input AS (
         SELECT t."calendarId" AS calendar_id, t.summary, t.description, t."timeZone" AS time_zone,
                t."backgroundColor" AS background_color, t."foregroundColor" AS foreground_color,
@@ -73,9 +73,6 @@ BEGIN
           FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text, summary text, description text,
                "timeZone" text, "backgroundColor" text, "foregroundColor" text, "accessRole" text,
                "primary" boolean, selected boolean)
-    ), previous AS (
-        SELECT mc FROM managed_calendars mc JOIN input i ON i.calendar_id = mc.calendar_id
-         WHERE mc.user_id = p_user_id
     ), upserted AS (
         INSERT INTO managed_calendars AS mc (user_id, calendar_id, summary, description, time_zone,
                background_color, foreground_color, access_role, is_primary, is_selected)
@@ -97,9 +94,11 @@ BEGIN
     )
     SELECT count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted),
            coalesce(v_changes, '{}'::jsonb)
-           || coalesce(jsonb_object_agg(u.calendar_id, to_jsonb(p.mc) - '{id,user_id,calendar_id}'::text[]), '{}'::jsonb)
+           || coalesce(jsonb_object_agg(u.calendar_id, to_jsonb(p) - '{id,user_id,calendar_id}'::text[]), '{}'::jsonb)
       INTO v_created, v_updated, v_changes
-      FROM upserted u LEFT JOIN previous p ON (p.mc).calendar_id = u.calendar_id;
+      -- A created row has no image before: its lookup is skipped.
+      FROM upserted u LEFT JOIN managed_calendars p
+        ON NOT u.inserted AND p.user_id = p_user_id AND p.calendar_id = u.calendar_id;
 
     IF v_created + v_updated + v_deleted > 0 THEN
         WITH bumped AS (
