@@ -39,13 +39,26 @@ t.test('with DATABASE_URL: migrates, serves, and finishes in-flight requests on 
     await holder.query('BEGIN')
     await holder.query(`INSERT INTO calendar_sets (user_id) VALUES ('held')`)
     const put = putCalendars(server.url, 'held', calendarSet('held', 2))
-    await waitFor('the PUT to wait for the row lock', async () => {
-      const { rows } = await holder.query<{ waiting: number }>(
-        `SELECT count(*)::int AS waiting FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'rostersync' AND wait_event_type = 'Lock'`,
-      )
-      return rows[0]?.waiting === 1
-    })
+    // The PUT cannot end while the lock is held: if it does, say how instead of waiting out the timeout.
+    const ended = put.then(
+      async (response) => `HTTP ${response.status} ${await response.clone().text()}`,
+      (error: Error) => `no answer: ${error.message}`,
+    )
+    const waiting = waitFor(
+      'the PUT to wait for the row lock',
+      async () => {
+        const { rows } = await holder.query<{ waiting: number }>(
+          `SELECT count(*)::int AS waiting FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'rostersync' AND wait_event_type = 'Lock'`,
+        )
+        return rows[0]?.waiting === 1
+      },
+      // A loaded machine (the whole suite on two cores) may take a while to start the first request.
+      { timeoutMs: 30_000 },
+    )
+    waiting.catch(() => {}) // when the PUT ended first, the assertion below reports it
+    const endedFirst = await Promise.race([waiting.then(() => undefined), ended])
+    t.equal(endedFirst, undefined, 'the PUT waits for the row lock (it did not end first)')
 
     server.kill('SIGTERM')
     await waitFor('the server to stop accepting connections', async () => !(await server.listening()))
