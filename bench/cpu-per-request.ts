@@ -10,43 +10,18 @@
  * the server's scavenges (young-generation collections: a measure of what a request allocates).
  * Linux only. Run: npm run build && npx tsx bench/cpu-per-request.ts
  */
-import { readdir, readFile } from 'node:fs/promises'
 import { loadavg } from 'node:os'
-import pg from 'pg'
 import { startBaseline } from './baseline.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'
 import { runCalls } from './load.ts'
+import { postgresCpu, postmasterOf, processStat, usedSince } from './process-cpu.ts'
 import { BenchClient, replaceOverHttp, startServiceProcess } from './service.ts'
 import { RotatingSets } from './workload.ts'
 
 const CLIENTS = 16
 const REQUESTS = Number(process.env.CPU_REQUESTS ?? 4000)
 const ROUNDS = Number(process.env.CPU_ROUNDS ?? 3)
-
-/** pid, parent pid and utime + stime in milliseconds (clock ticks of 10 ms) of a process, from /proc. */
-async function processStat(pid: number): Promise<{ ppid: number; cpuMs: number } | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
-  if (!stat) return undefined
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return { ppid: Number(fields[1]), cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 }
-}
-
-/** The CPU time of the postmaster and of every process it started, by pid. */
-async function postgresCpu(postmaster: number): Promise<Map<number, number>> {
-  const cpu = new Map<number, number>()
-  for (const name of await readdir('/proc')) {
-    const pid = Number(name)
-    if (!Number.isInteger(pid)) continue
-    const stat = await processStat(pid)
-    if (stat && (pid === postmaster || stat.ppid === postmaster)) cpu.set(pid, stat.cpuMs)
-  }
-  return cpu
-}
-
-/** CPU ms used since `before` by the processes in `after` (one that started since counts from 0). */
-const usedSince = (before: Map<number, number>, after: Map<number, number>) =>
-  [...after].reduce((sum, [pid, ms]) => sum + ms - (before.get(pid) ?? 0), 0)
 
 interface Side {
   perSecond: number
@@ -109,20 +84,6 @@ const figures = await withCleanup(async (cleanup) => {
   }
   return rounds
 })
-
-/** The postmaster of the database's server: the parent of a backend. */
-async function postmasterOf(databaseUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
-  try {
-    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
-    const stat = await processStat(rows[0]?.pid ?? 0)
-    if (!stat) throw new Error('the database server is not on this machine: no CPU account')
-    return stat.ppid
-  } finally {
-    await client.end()
-  }
-}
 
 const ms = (value: number) => value.toFixed(3)
 const account = (side: Side) =>

@@ -25,6 +25,7 @@ import { withClient } from '../test/helpers/database.ts'
 import { benchServer, createBenchDatabase, vacuum } from './database.ts'
 import { type Cleanup, withCleanup } from './lib.ts'
 import { measureRate, runCalls } from './load.ts'
+import { processStat } from './process-cpu.ts'
 import { RotatingSets } from './workload.ts'
 
 const LEAN_HISTORY = '20261206110000_lean_history'
@@ -39,7 +40,6 @@ const ROUNDS = Number(process.env.HISTORY_BENCH_ROUNDS ?? 6)
 const SEQUENTIAL_CALLS = 400
 const CPU_CALLS = Number(process.env.HISTORY_BENCH_CPU_CALLS ?? 1_000)
 const CPU_ROUNDS = 3
-const TICK_MS = 10
 
 interface Contender {
   name: string
@@ -150,17 +150,13 @@ async function sequentialPass(side: Contender) {
 async function serverCpu(side: Contender, calls: number): Promise<number> {
   return withClient(side.databaseUrl, async (client) => {
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
-    const ticks = async () => {
-      const stat = await readFile(`/proc/${rows[0]?.pid}/stat`, 'utf8').catch(() => '')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      return Number(fields[11]) + Number(fields[12])
-    }
-    const before = await ticks()
+    const cpuMs = async () => (await processStat(rows[0]?.pid ?? 0))?.cpuMs ?? Number.NaN
+    const before = await cpuMs()
     for (let i = 0; i < calls; i++) {
       const call = replaceCall(side)
       await client.query(call.text, call.values)
     }
-    return ((await ticks()) - before) * TICK_MS
+    return (await cpuMs()) - before
   })
 }
 

@@ -128,3 +128,13 @@ export function replaceRosterOverHttp(client: BenchClient) {
     }
   }
 }
+
+/** Subscribes a webhook endpoint at `receiverUrl` to every event type, as the bench's service key (an admin). */
+export async function subscribeWebhookEndpoint(serviceUrl: string, receiverUrl: string): Promise<void> {
+  const response = await fetch(`${serviceUrl}/v1/webhook-endpoints`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ url: receiverUrl }),
+  })
+  if (response.status !== 201) throw new Error(`POST /v1/webhook-endpoints: HTTP ${response.status}`)
+}

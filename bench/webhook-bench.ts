@@ -4,7 +4,7 @@ import { withClient } from '../test/helpers/database.ts'
 import { createBenchDatabase, vacuum } from './database.ts'
 import { type Cleanup, withCleanup } from './lib.ts'
 import { measureRate, runCalls } from './load.ts'
-import { BENCH_SERVICE_KEY, BenchClient, calendarsPath, startServiceProcess } from './service.ts'
+import { BenchClient, calendarsPath, startServiceProcess, subscribeWebhookEndpoint } from './service.ts'
 import { calendarGeneration } from './workload.ts'
 
 const CLIENTS = 8
@@ -75,14 +75,7 @@ async function startService(cleanup: Cleanup) {
     cleanup,
   )
   const client = new BenchClient(server.url, CLIENTS, cleanup)
-  const subscribe = async (url: string) => {
-    const response = await fetch(`${server.url}/v1/webhook-endpoints`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url }),
-    })
-    if (response.status !== 201) throw new Error(`POST /v1/webhook-endpoints: HTTP ${response.status}`)
-  }
+  const subscribe = (url: string) => subscribeWebhookEndpoint(server.url, url)
   let generation = 0
   /** The next user's next set: always a change, so every PUT makes a version (and, subscribed, an event). */
   const putNext = async () => {

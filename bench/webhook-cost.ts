@@ -14,54 +14,20 @@
  * printed. Only with the server on this machine (embedded PostgreSQL, or DATABASE_URL on localhost).
  * Run: npx tsx bench/webhook-cost.ts (npm run bench runs it too).
  */
-import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { withClient } from '../test/helpers/database.ts'
 import { createBenchDatabase } from './database.ts'
 import { withCleanup } from './lib.ts'
 import { runCalls } from './load.ts'
-import { BENCH_SERVICE_KEY, BenchClient, calendarsPath, startServiceProcess } from './service.ts'
+import { ownCpuMs, postgresCpu, postmasterOf, processStat, usedSince } from './process-cpu.ts'
+import { BenchClient, calendarsPath, startServiceProcess, subscribeWebhookEndpoint } from './service.ts'
 import { calendarGeneration } from './workload.ts'
 
 const EVENTS = Number(process.env.WEBHOOK_COST_EVENTS ?? 4_000)
 const CLIENTS = 8
 const USERS = 200
 const SET_SIZE = 10
-const TICK_MS = 10
-
-/** CPU time (user + system) of a process, in ms; 0 once it is gone. */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS
-  } catch {
-    return 0
-  }
-}
-
-const parentOf = (pid: number) => {
-  try {
-    return Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
-  } catch {
-    return Number.NaN
-  }
-}
-
-/** CPU time of a PostgreSQL server: its postmaster and every process it started. */
-function serverCpuMs(postmaster: number): number {
-  const children = readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((pid) => parentOf(pid) === postmaster)
-  return children.reduce((sum, pid) => sum + cpuMs(pid), cpuMs(postmaster))
-}
-
-const ownCpuMs = () => {
-  const usage = process.cpuUsage()
-  return (usage.user + usage.system) / 1000
-}
 
 export interface CpuPerCall {
   service: number
@@ -94,20 +60,16 @@ export function runWebhookCostBench(): Promise<WebhookCostFigures> {
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
     cleanup.add(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
     const databaseUrl = await createBenchDatabase(cleanup)
-    const postmaster = await withClient(databaseUrl, async (client) => {
-      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
-      return parentOf(rows[0]?.pid ?? Number.NaN)
-    })
+    const postmaster = await postmasterOf(databaseUrl)
+    const cpuMs = async (pid: number) => (await processStat(pid))?.cpuMs ?? 0
     const api = await startServiceProcess(
       { DATABASE_URL: databaseUrl, WEBHOOK_WORKER: 'off', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
       cleanup,
     )
-    const subscribed = await fetch(`${api.url}/v1/webhook-endpoints`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${BENCH_SERVICE_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks` }),
-    })
-    if (subscribed.status !== 201) throw new Error(`POST /v1/webhook-endpoints: HTTP ${subscribed.status}`)
+    await subscribeWebhookEndpoint(
+      api.url,
+      `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`,
+    )
     const client = new BenchClient(api.url, CLIENTS, cleanup)
     let generation = 0
     const put = async () => {
@@ -123,11 +85,15 @@ export function runWebhookCostBench(): Promise<WebhookCostFigures> {
 
     // Autovacuum would otherwise do an earlier phase's cleaning inside the next phase's figures.
     await withClient(databaseUrl, (c) => c.query('VACUUM (ANALYZE)'))
-    const before = { service: cpuMs(api.pid), postgres: serverCpuMs(postmaster), bench: ownCpuMs() }
+    const before = {
+      service: await cpuMs(api.pid),
+      postgres: await postgresCpu(postmaster),
+      bench: ownCpuMs(),
+    }
     await runCalls(put, CLIENTS, EVENTS)
     const putCpu = {
-      service: (cpuMs(api.pid) - before.service) / EVENTS,
-      postgres: (serverCpuMs(postmaster) - before.postgres) / EVENTS,
+      service: ((await cpuMs(api.pid)) - before.service) / EVENTS,
+      postgres: usedSince(before.postgres, await postgresCpu(postmaster)) / EVENTS,
       bench: (ownCpuMs() - before.bench) / EVENTS,
     }
 
@@ -139,8 +105,8 @@ export function runWebhookCostBench(): Promise<WebhookCostFigures> {
     // Its start delivered some already: the figures count from here, over what is left.
     const start = {
       received,
-      service: cpuMs(worker.pid),
-      postgres: serverCpuMs(postmaster),
+      service: await cpuMs(worker.pid),
+      postgres: await postgresCpu(postmaster),
       bench: ownCpuMs(),
     }
     const startedAt = performance.now()
@@ -149,8 +115,8 @@ export function runWebhookCostBench(): Promise<WebhookCostFigures> {
     const seconds = (performance.now() - startedAt) / 1000
     const delivered = all - start.received
     const deliveryCpu = {
-      service: (cpuMs(worker.pid) - start.service) / delivered,
-      postgres: (serverCpuMs(postmaster) - start.postgres) / delivered,
+      service: ((await cpuMs(worker.pid)) - start.service) / delivered,
+      postgres: usedSince(start.postgres, await postgresCpu(postmaster)) / delivered,
       bench: (ownCpuMs() - start.bench) / delivered,
     }
     return {
