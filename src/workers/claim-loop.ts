@@ -137,11 +137,9 @@ export class ClaimLoop<Work> {
     while (this.claiming) {
       const free = this.options.concurrency - this.inFlight.size
       if (free <= 0) {
-        // Every slot is busy: the first run to end frees one (runs never reject: see launch()), and
-        // with regroupMs the ends that follow it within that time share its claim.
-        await Promise.race(this.inFlight)
-        if ((this.options.regroupMs ?? 0) > 0 && this.inFlight.size > 0)
-          await this.idle(this.options.regroupMs ?? 0)
+        // Every slot is busy: the first run to end frees one and ends this sleep (launch(): at once, or
+        // regroupMs later so that the ends that follow it share its claim).
+        await this.idle(this.options.pollMs)
         continue
       }
       const claimedAt = new Date()
