@@ -2,9 +2,12 @@
 -- Callers: src/services/webhooks/webhook-delivery-queue.ts (WebhookDeliveryQueue.claim), by the delivery
 -- workers of every instance.
 -- Guarantee: takes at most p_max claimable deliveries under one new lease (p_owner, p_lease_ms) and
--- counts their attempts, returning each with its endpoint and event. Claimable: pending, due, not in
--- flight, and no earlier event of the same resource to the same endpoint still waiting for its first
--- attempt or in flight (the events of one resource go out in version order as far as retries allow).
+-- counts their attempts, returning each with its endpoint and event. Claimable is the view
+-- claimable_webhook_deliveries (migration 20261206184500_claimable_webhook_deliveries), the condition's
+-- one home: pending, due, not in flight, and no earlier event of the same resource to the same endpoint
+-- still waiting for its first attempt or in flight (the events of one resource go out in version order as
+-- far as retries allow). PostgreSQL expands the view in place: the plans are those of the condition
+-- written out.
 -- Each endpoint gives at most its room: p_per_endpoint less its deliveries in flight on every instance;
 -- its row is locked (NO KEY UPDATE: writes that fan events out to it are not blocked) while that is
 -- counted, so the bound holds over every instance, and another claim skips it (SKIP LOCKED, as the
@@ -31,13 +34,7 @@ BEGIN
                -- in event order (a partial index) and stops at the first claimable; pulled up into a join,
                -- PostgreSQL hashed every pending row instead, in time growing with the backlog (migration
                -- 20261206150000_webhook_claim_indexes).
-               EXISTS (SELECT 1 FROM webhook_deliveries d
-                        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
-                          AND (d.lease_until IS NULL OR d.lease_until < now())
-                          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                                           WHERE p.endpoint_id = d.endpoint_id AND p.resource = d.resource
-                                             AND p.event_seq < d.event_seq AND p.status = 'pending'
-                                             AND (p.attempts = 0 OR p.lease_until > now()))
+               EXISTS (SELECT 1 FROM claimable_webhook_deliveries d WHERE d.endpoint_id = e.id
                         ORDER BY d.event_seq OFFSET 0) END
          -- The endpoint whose oldest pending event is oldest first (the first entry of a partial index).
          ORDER BY (SELECT min(d.event_seq) FROM webhook_deliveries d
@@ -45,13 +42,8 @@ BEGIN
          LIMIT p_max FOR NO KEY UPDATE OF e SKIP LOCKED
     ), picked AS (
         SELECT c.id FROM endpoint e CROSS JOIN LATERAL (
-            SELECT d.id FROM webhook_deliveries d
-             WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= now()
-               AND (d.lease_until IS NULL OR d.lease_until < now())
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                                WHERE p.endpoint_id = d.endpoint_id AND p.resource = d.resource
-                                  AND p.event_seq < d.event_seq AND p.status = 'pending'
-                                  AND (p.attempts = 0 OR p.lease_until > now()))
+            -- FOR UPDATE of the view locks the webhook_deliveries rows it returns (not those it only checks).
+            SELECT d.id FROM claimable_webhook_deliveries d WHERE d.endpoint_id = e.id
              ORDER BY d.event_seq LIMIT e.room FOR UPDATE OF d SKIP LOCKED
         ) c
         LIMIT p_max

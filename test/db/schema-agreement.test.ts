@@ -39,6 +39,12 @@ const SQL_ONLY_INDEXES: Record<string, string> = {
     "the webhook claim's count of deliveries in flight (WHERE status = 'pending'): Prisma cannot express partial indexes",
 }
 
+/** Views, which schema.prisma does not model, each with what it is for. */
+const SQL_ONLY_VIEWS: Record<string, string> = {
+  claimable_webhook_deliveries:
+    'which webhook deliveries a worker may claim: the one home of the condition claim_webhook_deliveries reads twice',
+}
+
 /** Tables that are no model. */
 const NON_MODEL_TABLES = ['_prisma_migrations']
 
@@ -289,6 +295,17 @@ t.test('every index in SQL_ONLY_INDEXES exists', async (t) => {
   for (const name of Object.keys(SQL_ONLY_INDEXES)) {
     t.ok(names.includes(name), `${name} exists (remove it from the list if it was dropped)`)
   }
+})
+
+t.test('the views are exactly those of SQL_ONLY_VIEWS', async (t) => {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT viewname AS name FROM pg_views WHERE schemaname = 'public' ORDER BY viewname`,
+  )
+  t.same(
+    rows.map((row) => row.name),
+    Object.keys(SQL_ONLY_VIEWS).sort(),
+    'a new view is listed with its purpose; a dropped one leaves the list',
+  )
 })
 
 t.test(
