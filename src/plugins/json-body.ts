@@ -123,7 +123,10 @@ export function membersInValue(value: unknown): number {
       for (const item of next) pending.push(item)
       continue
     }
-    for (const key of Object.keys(next)) {
+    // for-in, not Object.keys: no array per object (a parsed body's objects inherit no enumerable key,
+    // and Object.hasOwn keeps it exact for any other).
+    for (const key in next) {
+      if (!Object.hasOwn(next, key)) continue
       members++
       pending.push((next as Record<string, unknown>)[key])
     }

@@ -119,6 +119,13 @@ const ACCESS_ROLES = new Set<unknown>(accessRoles)
 const nullishString = (value: unknown, valid: (text: string) => boolean) =>
   value === undefined || value === null || (typeof value === 'string' && valid(value))
 
+// The field checks, made once: an arrow written inside the loop is a new function object per field of
+// every calendar (about 4 KB a 20-calendar body, measured with bench/allocation-profile.ts).
+const isDescription = (text: string) => text.length <= MAX_DESCRIPTION_LENGTH && isFreeText(text)
+const isTimeZoneName = (zone: string) =>
+  zone.length <= MAX_TIME_ZONE_LENGTH && isIdentifier(zone) && isTimeZone(zone)
+const isColor = (color: string) => COLOR.test(color)
+
 /**
  * The fast check of replaceCalendarsBodySchema (src/schemas/fast-accept.ts): true only for a body the
  * schema accepts as it is (the checks of calendarInputSchema and of the set's superRefine, field by
@@ -147,16 +154,10 @@ function isPlainCalendarsBody(body: unknown): boolean {
       summary.length < 1 ||
       summary.length > MAX_SUMMARY_LENGTH ||
       !isFreeText(summary) ||
-      !nullishString(
-        calendar.description,
-        (text) => text.length <= MAX_DESCRIPTION_LENGTH && isFreeText(text),
-      ) ||
-      !nullishString(
-        calendar.timeZone,
-        (zone) => zone.length <= MAX_TIME_ZONE_LENGTH && isIdentifier(zone) && isTimeZone(zone),
-      ) ||
-      !nullishString(calendar.backgroundColor, (color) => COLOR.test(color)) ||
-      !nullishString(calendar.foregroundColor, (color) => COLOR.test(color)) ||
+      !nullishString(calendar.description, isDescription) ||
+      !nullishString(calendar.timeZone, isTimeZoneName) ||
+      !nullishString(calendar.backgroundColor, isColor) ||
+      !nullishString(calendar.foregroundColor, isColor) ||
       !(accessRole === undefined || accessRole === null || ACCESS_ROLES.has(accessRole)) ||
       !(primary === undefined || typeof primary === 'boolean') ||
       !(selected === undefined || typeof selected === 'boolean')
