@@ -76,12 +76,7 @@ await withCleanup(async (cleanup) => {
     [`--inspect=127.0.0.1:${INSPECTOR_PORT}`],
   )
   const client = new BenchClient(server.url, CLIENTS, cleanup)
-  const replace = replaceOverHttp(client)
-  const sets = new RotatingSets('alloc', 200, 20)
-  const next = () => {
-    const { userId, calendars } = sets.next()
-    return replace(userId, calendars)
-  }
+  const next = new RotatingSets('alloc', 200, 20).calls(replaceOverHttp(client))
   await runCalls(next, CLIENTS, WARMUP_REQUESTS)
 
   const session = await inspectorSession(INSPECTOR_PORT)

@@ -67,13 +67,8 @@ export function runCalendarBench(): Promise<CalendarBenchFigures> {
     const baseline = await startBaseline(databaseUrl, THROUGHPUT.clients, cleanup)
 
     // Each contender replaces the sets of users of its own, round-robin (RotatingSets).
-    const nextOf = (name: string, replace: ReplaceCalendars) => {
-      const sets = new RotatingSets(name, THROUGHPUT.users, THROUGHPUT.setSize)
-      return () => {
-        const { userId, calendars } = sets.next()
-        return replace(userId, calendars)
-      }
-    }
+    const nextOf = (name: string, replace: ReplaceCalendars) =>
+      new RotatingSets(name, THROUGHPUT.users, THROUGHPUT.setSize).calls(replace)
     const rates = await compareThroughput(
       databaseUrl,
       {

@@ -41,12 +41,7 @@ const figures = await withCleanup(async (cleanup) => {
   )
   const postmaster = await postmasterOf(databaseUrl)
   const client = new BenchClient(server.url, CLIENTS, cleanup)
-  const replace = replaceOverHttp(client)
-  const sets = new RotatingSets('cpu', 200, 20)
-  const service = () => {
-    const { userId, calendars } = sets.next()
-    return replace(userId, calendars)
-  }
+  const service = new RotatingSets('cpu', 200, 20).calls(replaceOverHttp(client))
   const callBaseline = await startBaseline(databaseUrl, CLIENTS, cleanup)
   const baselineSets = new RotatingSets('cpu-baseline', 200, 20)
   const baseline = () => {

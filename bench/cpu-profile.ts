@@ -57,12 +57,7 @@ const rate = await withCleanup(async (cleanup) => {
   )
   await server.ready()
   const client = new BenchClient(server.url, CLIENTS, cleanup)
-  const replace = replaceOverHttp(client)
-  const sets = new RotatingSets('profile', 200, 20)
-  const next = () => {
-    const { userId, calendars } = sets.next()
-    return replace(userId, calendars)
-  }
+  const next = new RotatingSets('profile', 200, 20).calls(replaceOverHttp(client))
   await runCalls(next, CLIENTS, 600)
   window.from = performance.now() - spawned
   const measured = await measureRate(next, CLIENTS, SECONDS * 1000)

@@ -84,11 +84,7 @@ export function runServiceMemoryBench(): Promise<ServiceMemoryBenchFigures> {
 
     const client = new BenchClient(server.url, PARALLEL.bodies, cleanup)
     const replace = replaceOverHttp(client)
-    const sets = new RotatingSets('memory', LOAD.users, LOAD.setSize)
-    const replaceNext = () => {
-      const { userId, calendars } = sets.next()
-      return replace(userId, calendars)
-    }
+    const replaceNext = new RotatingSets('memory', LOAD.users, LOAD.setSize).calls(replace)
     await runCalls(replaceNext, LOAD.clients, LOAD.warmupCalls)
     const { calls } = await measureRate(replaceNext, LOAD.clients, LOAD.durationMs)
     const throughputRss = await peakRss()

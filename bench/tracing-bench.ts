@@ -4,7 +4,7 @@ import { compareThroughput } from './calendar-throughput.ts'
 import { createBenchDatabase } from './database.ts'
 import { type Cleanup, median, megabytes, withCleanup } from './lib.ts'
 import { BenchClient, replaceOverHttp, startServiceProcess } from './service.ts'
-import { type ReplaceCalendars, RotatingSets } from './workload.ts'
+import { RotatingSets } from './workload.ts'
 
 /** Issue 22's goal: calendar PUT throughput with every request traced and exported, against tracing off. */
 export const TRACING_RATIO_GOAL = 0.85
@@ -48,12 +48,8 @@ export function runTracingBench(): Promise<TracingBenchFigures> {
     const off = await startServiceProcess(env, cleanup)
     const on = await startServiceProcess(tracedEnv, cleanup)
     const contender = (name: string, url: string) => {
-      const replace: ReplaceCalendars = replaceOverHttp(new BenchClient(url, THROUGHPUT.clients, cleanup))
-      const sets = new RotatingSets(name, THROUGHPUT.users, THROUGHPUT.setSize)
-      return () => {
-        const { userId, calendars } = sets.next()
-        return replace(userId, calendars)
-      }
+      const replace = replaceOverHttp(new BenchClient(url, THROUGHPUT.clients, cleanup))
+      return new RotatingSets(name, THROUGHPUT.users, THROUGHPUT.setSize).calls(replace)
     }
     const rates = await compareThroughput(
       databaseUrl,

@@ -39,6 +39,14 @@ export class RotatingSets {
     private readonly setSize: number,
   ) {}
 
+  /** A load's call: each call replaces the next user's set with its next generation through `replace`. */
+  calls(replace: ReplaceCalendars): () => Promise<void> {
+    return () => {
+      const { userId, calendars } = this.next()
+      return replace(userId, calendars)
+    }
+  }
+
   next(): { userId: string; calendars: CalendarInput[] } {
     const userId = `${this.userPrefix}-${this.turn++ % this.users}`
     const generation = this.generations.get(userId) ?? 0
