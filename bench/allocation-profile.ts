@@ -11,7 +11,7 @@
  */
 import { WebSocket } from 'undici'
 import { createBenchDatabase } from './database.ts'
-import { withCleanup } from './lib.ts'
+import { type CallFrame, callFrameName, withCleanup } from './lib.ts'
 import { runCalls } from './load.ts'
 import { BenchClient, replaceOverHttp, startServiceProcess } from './service.ts'
 import { RotatingSets } from './workload.ts'
@@ -23,7 +23,7 @@ const SAMPLING_BYTES = Number(process.env.ALLOC_SAMPLING_BYTES ?? 1024)
 const INSPECTOR_PORT = Number(process.env.ALLOC_INSPECTOR_PORT ?? 9339)
 
 interface SamplingNode {
-  callFrame: { functionName: string; url: string; lineNumber: number }
+  callFrame: CallFrame
   selfSize: number
   children: SamplingNode[]
 }
@@ -65,9 +65,6 @@ async function inspectorSession(port: number) {
   }
 }
 
-const where = ({ functionName, url, lineNumber }: SamplingNode['callFrame']) =>
-  `${functionName || '(anonymous)'} ${url.replace(/.*node_modules\//, '').replace(/.*dist\//, '')}:${lineNumber + 1}`
-
 await withCleanup(async (cleanup) => {
   const databaseUrl = await createBenchDatabase(cleanup)
   const server = await startServiceProcess(
@@ -94,7 +91,7 @@ await withCleanup(async (cleanup) => {
   const inclusive = new Map<string, number>()
   let all = 0
   const walk = (node: SamplingNode, callers: Set<string>) => {
-    const name = where(node.callFrame)
+    const name = callFrameName(node.callFrame)
     all += node.selfSize
     self.set(name, (self.get(name) ?? 0) + node.selfSize)
     const stack = new Set(callers).add(name)

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer } from '../test/helpers/server-process.ts'
 import { createBenchDatabase } from './database.ts'
-import { withCleanup } from './lib.ts'
+import { type CallFrame, callFrameName, withCleanup } from './lib.ts'
 import { measureRate, runCalls } from './load.ts'
 import { BENCH_AUTH, BenchClient, productionNodeFlags, replaceOverHttp } from './service.ts'
 import { RotatingSets } from './workload.ts'
@@ -25,7 +25,7 @@ const SECONDS = Number(process.env.PROFILE_SECONDS ?? 8)
 
 interface ProfileNode {
   id: number
-  callFrame: { functionName: string; url: string; lineNumber: number }
+  callFrame: CallFrame
   children?: number[]
 }
 interface Profile {
@@ -93,7 +93,7 @@ for (const [i, id] of profile.samples.entries()) {
   if (!node) continue
   const place = where(node)
   share.set(place, (share.get(place) ?? 0) + 1)
-  const name = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(node_modules|src)\//, '')}:${node.callFrame.lineNumber + 1}`
+  const name = callFrameName(node.callFrame)
   functions.set(name, (functions.get(name) ?? 0) + 1)
 }
 const total = [...share.values()].reduce((sum, n) => sum + n, 0)

@@ -68,6 +68,18 @@ export function median(values: number[]): number {
 
 export const megabytes = (bytes: number) => bytes / 1024 / 1024
 
+/** A call frame of a V8 profile (CPU or heap). */
+export interface CallFrame {
+  functionName: string
+  url: string
+  /** 0-based. */
+  lineNumber: number
+}
+
+/** A profile's call frame as `function path:line`, the path from inside node_modules/ or src/. */
+export const callFrameName = ({ functionName, url, lineNumber }: CallFrame) =>
+  `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|src)\//, '')}:${lineNumber + 1}`
+
 /** Samples the process's resident set size until stopped; stop() returns the largest sample, in bytes. */
 export function sampleRss(intervalMs: number): { stop(): number } {
   let peak = process.memoryUsage.rss()
