@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { buildConsole } from '../../scripts/build-console.ts'
 import { build, injectAs, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarsUrl, putCalendars } from '../helpers/calendars.ts'
-import { crewCallUrl, putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
+import { crewCallUrl, JOB, putCrewCall, putTechnicians, replaceRoster, roster } from '../helpers/crew.ts'
 import { startFakeFlex } from '../helpers/fake-flex/fake-flex.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { startWebhookReceiver } from '../helpers/webhook-receiver.ts'
@@ -219,6 +219,58 @@ t.test('a calendar restore from the history view makes a new version equal to th
     t.equal(now.version, 3, 'a new version')
     t.same(fields(now.calendars), fields((await at('?version=1')).calendars), "its set equals version 1's")
     await page.getByRole('heading', { name: 'Calendars (version 3)' }).waitFor()
+  })
+})
+
+t.test('a roster restore from the crew call page makes a new version equal to the old one', async (t) => {
+  await putCrewCall(app, 'lights', 'element-lights')
+  const v1 = [
+    { technicianId: 'tech-0', role: 'LX-OP-R' },
+    { technicianId: 'tech-1', role: null },
+  ]
+  const v2 = [
+    { technicianId: 'tech-0', role: 'LX-OP-E' },
+    { technicianId: 'tech-2', role: null },
+  ]
+  for (const assignments of [v1, v2]) {
+    const written = await replaceRoster(app, assignments, 'lights')
+    t.equal(written.statusCode, 200, written.body)
+  }
+  await inConsole(t, TEST_SERVICE_KEY, async (page) => {
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor()
+    await page.goto(`${origin}/console/#/crew-calls/${JOB}/lights`)
+    await page.getByRole('link', { name: 'Diff v1 with now' }).click()
+    await page.waitForURL(new RegExp(`#/crew-calls/${JOB}/lights\\?diff=1$`))
+    const diff = page.getByRole('region', { name: /Version 1 against now \(version 2\)/ })
+    await diff.getByRole('row', { name: /created tech-2/ }).waitFor()
+    t.match(await diff.getByRole('row', { name: /updated tech-0/ }).textContent(), /role: LX-OP-R → LX-OP-E/)
+    await diff.getByRole('row', { name: /deleted tech-1/ }).waitFor()
+
+    let confirmation = ''
+    page.once('dialog', async (dialog) => {
+      confirmation = dialog.message()
+      await dialog.accept()
+    })
+    await diff.getByRole('button', { name: 'Restore' }).click()
+    await page.getByRole('status').getByText('Restored version 1 as version 3.').waitFor()
+    t.match(
+      confirmation,
+      /Restore version 1 of the roster of the lights crew call of job job-1/,
+      'the confirmation names the version and the crew call',
+    )
+
+    const members = (assignments: { technicianId: string; role: string | null }[]) =>
+      assignments
+        .map(({ technicianId, role }) => ({ technicianId, role }))
+        .sort((a, b) => a.technicianId.localeCompare(b.technicianId))
+    const at = async (query: string) =>
+      (
+        await injectAs(app, 'service', { method: 'GET', url: `${crewCallUrl('lights')}/assignments${query}` })
+      ).json()
+    const now = await at('')
+    t.equal(now.version, 3, 'a new version')
+    t.same(members(now.assignments), members(v1), "its roster equals version 1's")
+    await page.getByRole('row', { name: /^3 \(restored 1\)/ }).waitFor()
   })
 })
 

@@ -1,6 +1,7 @@
-import { answer, client, problemText } from '../api.ts'
+import { answer, client } from '../api.ts'
 import { diffSets, diffTable } from '../diff.ts'
 import { table, when } from '../format.ts'
+import { diffSection, historySection, restoreOutcome } from '../history.ts'
 import { type Html, html } from '../html.ts'
 import { refused } from '../refused.ts'
 import { type Page, type Place, placeHref } from './page.ts'
@@ -62,35 +63,14 @@ export function calendarsPage(place: Place): Page {
             'No calendars.',
           )}
         </section>
-        <section aria-labelledby="history-h"><h2 id="history-h">History</h2>
-          ${
-            history.ok
-              ? table(
-                  ['version', 'when', 'who', 'created / updated / deleted', ''],
-                  history.data.versions.map(
-                    (
-                      v,
-                    ) => html`<tr><td>${v.version}${v.restoredFrom === null ? '' : ` (restored ${v.restoredFrom})`}</td>
-                      <td>${when(v.changedAt)}</td><td>${v.actor}</td>
-                      <td>${v.changes.created} / ${v.changes.updated} / ${v.changes.deleted}</td>
-                      <td><a href="${placeHref(['calendars', userId], { diff: v.version })}">Diff v${v.version} with now</a></td></tr>`,
-                  ),
-                  'No versions kept.',
-                )
-              : refused(history)
-          }
-        </section>
-        ${
-          then === undefined
-            ? ''
-            : html`<section aria-labelledby="diff-h"><h2 id="diff-h">Version ${diffVersion} against now (version ${set.data.version})</h2>
-                ${
-                  then.ok
-                    ? html`${diffTable(diffSets(then.data.calendars, set.data.calendars, 'calendarId', FIELDS), 'calendarId', 'calendar')}
-                      <button type="button" data-action="restore" data-version="${diffVersion}">Restore</button>`
-                    : refused(then)
-                }</section>`
-        }`
+        ${historySection('History', history, (version) => placeHref(['calendars', userId], { diff: version }))}
+        ${diffSection(diffVersion, set.data.version, then, (old) =>
+          diffTable(
+            diffSets(old.calendars, set.data.calendars, 'calendarId', FIELDS),
+            'calendarId',
+            'calendar',
+          ),
+        )}`
     },
     actions: {
       'open-user'(form) {
@@ -108,9 +88,7 @@ export function calendarsPage(place: Place): Page {
             body: { version },
           }),
         )
-        outcome = result.ok
-          ? html`<p>Restored version ${version} as version ${result.data.version}.</p>`
-          : html`<p class="refused" role="alert">${problemText(result.problem, result.status)}</p>`
+        outcome = restoreOutcome(version, result)
       },
     },
   }

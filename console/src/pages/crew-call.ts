@@ -1,7 +1,8 @@
 import type { Department, Schemas } from '../../../sdk/src/index.ts'
-import { answer, client, problemText } from '../api.ts'
+import { answer, client } from '../api.ts'
 import { diffSets, diffTable } from '../diff.ts'
 import { stateBadge, table, when } from '../format.ts'
+import { diffSection, historySection, restoreOutcome } from '../history.ts'
 import { type Html, html } from '../html.ts'
 import { refused } from '../refused.ts'
 import { type Page, type Place, placeHref } from './page.ts'
@@ -100,39 +101,16 @@ export function crewCallPage(place: Place): Page {
             'The roster is empty.',
           )}
         </section>
-        <section aria-labelledby="history-h"><h2 id="history-h">Roster history</h2>
-          ${
-            history.ok
-              ? table(
-                  ['version', 'when', 'who', 'created / updated / deleted', ''],
-                  history.data.versions.map(
-                    (
-                      v,
-                    ) => html`<tr><td>${v.version}${v.restoredFrom === null ? '' : ` (restored ${v.restoredFrom})`}</td>
-                      <td>${when(v.changedAt)}</td><td>${v.actor}</td>
-                      <td>${v.changes.created} / ${v.changes.updated} / ${v.changes.deleted}</td>
-                      <td><a href="${placeHref(['crew-calls', jobId, department], { diff: v.version })}">Diff v${v.version} with now</a></td></tr>`,
-                  ),
-                  'No versions kept.',
-                )
-              : refused(history)
-          }
-        </section>
-        ${
-          then === undefined
-            ? ''
-            : html`<section aria-labelledby="diff-h"><h2 id="diff-h">Version ${diffVersion} against now (version ${crewCall.data.version})</h2>
-                ${
-                  then.ok
-                    ? html`${diffTable(
-                        diffSets(then.data.assignments, assignments, 'technicianId', ['role']),
-                        'technicianId',
-                        'technician',
-                      )}
-                      <button type="button" data-action="restore" data-version="${diffVersion}">Restore</button>`
-                    : refused(then)
-                }</section>`
-        }`
+        ${historySection('Roster history', history, (version) =>
+          placeHref(['crew-calls', jobId, department], { diff: version }),
+        )}
+        ${diffSection(diffVersion, crewCall.data.version, then, (old) =>
+          diffTable(
+            diffSets(old.assignments, assignments, 'technicianId', ['role']),
+            'technicianId',
+            'technician',
+          ),
+        )}`
     },
     actions: {
       async 'sync-now'() {
@@ -167,9 +145,7 @@ export function crewCallPage(place: Place): Page {
             body: { version },
           }),
         )
-        outcome = result.ok
-          ? html`<p>Restored version ${version} as version ${result.data.version}.</p>`
-          : html`<p class="refused" role="alert">${problemText(result.problem, result.status)}</p>`
+        outcome = restoreOutcome(version, result)
       },
     },
   }
