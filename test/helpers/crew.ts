@@ -49,6 +49,19 @@ export function replaceRoster(
   })
 }
 
+/**
+ * The sync worker on, with timings short enough for a debounce, a backoff and a retry to happen within a
+ * test: it polls every 20 ms, a change is due 50 ms after it, retries wait 50-200 ms, no periodic resync.
+ */
+export const FAST_SYNC_WORKER = {
+  SYNC_WORKER: 'on',
+  SYNC_POLL_MS: '20',
+  SYNC_DEBOUNCE_MS: '50',
+  SYNC_RETRY_BASE_MS: '50',
+  SYNC_RETRY_MAX_MS: '200',
+  SYNC_RESYNC_INTERVAL_MS: '0',
+}
+
 export const roster = (count: number, role?: string) =>
   Array.from({ length: count }, (_, i) => ({ technicianId: technicianId(i), ...(role && { role }) }))
 

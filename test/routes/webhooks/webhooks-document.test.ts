@@ -4,7 +4,7 @@ import t from 'tap'
 import { webhookEventTypes } from '../../../src/services/webhooks/webhook-types.ts'
 import { injectAs } from '../../helpers/build-app.ts'
 import { putCalendars } from '../../helpers/calendars.ts'
-import { crewWorld, replaceRoster, roster, sync } from '../../helpers/crew.ts'
+import { crewWorld, FAST_SYNC_WORKER, replaceRoster, roster, sync } from '../../helpers/crew.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import { type ReceivedWebhook, startWebhookReceiver } from '../../helpers/webhook-receiver.ts'
 
@@ -29,12 +29,7 @@ t.test("the document's webhooks match the payloads and headers actually sent", a
       WEBHOOK_POLL_MS: '20',
       FLEX_MAX_ATTEMPTS: '1',
       FLEX_TIMEOUT_MS: '400',
-      SYNC_WORKER: 'on',
-      SYNC_POLL_MS: '20',
-      SYNC_DEBOUNCE_MS: '50',
-      SYNC_RETRY_BASE_MS: '50',
-      SYNC_RETRY_MAX_MS: '200',
-      SYNC_RESYNC_INTERVAL_MS: '0',
+      ...FAST_SYNC_WORKER,
       SYNC_MAX_ATTEMPTS: '2',
     },
   })

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { injectAs } from '../../helpers/build-app.ts'
-import { crewCallUrl, crewWorld, replaceRoster, roster, sync } from '../../helpers/crew.ts'
+import { crewCallUrl, crewWorld, FAST_SYNC_WORKER, replaceRoster, roster, sync } from '../../helpers/crew.ts'
 import { waitFor } from '../../helpers/wait.ts'
 import {
   expectedSignature,
@@ -99,12 +99,7 @@ t.test('crew-call.sync-failed when autonomous sync gives up, with attempts and t
   const w = await crewWorld(t, 3, {
     env: {
       ...FAST,
-      SYNC_WORKER: 'on',
-      SYNC_POLL_MS: '20',
-      SYNC_DEBOUNCE_MS: '50',
-      SYNC_RETRY_BASE_MS: '50',
-      SYNC_RETRY_MAX_MS: '200',
-      SYNC_RESYNC_INTERVAL_MS: '0',
+      ...FAST_SYNC_WORKER,
       SYNC_MAX_ATTEMPTS: '3',
       FLEX_TIMEOUT_MS: '400',
     },
