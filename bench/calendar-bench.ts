@@ -17,6 +17,7 @@ const THROUGHPUT: ThroughputOptions & { users: number; setSize: number } = {
   users: 200,
   setSize: 20,
   warmupCalls: 600,
+  warmupRounds: 2,
   durationMs: 8_000,
   rounds: 4,
 }
@@ -113,7 +114,7 @@ export function formatCalendarBench({ throughput, perRow }: CalendarBenchFigures
   return [
     `calendar bench: ${throughput.clients} clients, ${throughput.users} users, ${throughput.setSize} ` +
       `calendars per replace (half kept, half rotated), ${throughput.durationMs / 1000} s per side ` +
-      `in ${throughput.rounds} alternating rounds`,
+      `in ${throughput.rounds} alternating rounds, after ${throughput.warmupRounds} untimed ones`,
     `calendar PUT throughput   service ${throughput.service.toFixed(0)} req/s   ` +
       `baseline ${throughput.baseline.toFixed(0)} req/s   ratio ${throughput.ratio.toFixed(2)}   ` +
       `${bar(throughput.ratio, THROUGHPUT_RATIO_BAR)}, goal >= ${THROUGHPUT_RATIO_GOAL}: ${goal(throughput.goalMet)}`,

@@ -13,6 +13,7 @@ const THROUGHPUT: ThroughputOptions & { jobs: number; rosterSize: number; techni
   rosterSize: 10,
   technicians: 40,
   warmupCalls: 600,
+  warmupRounds: 2,
   durationMs: 6_000,
   rounds: 4,
 }
