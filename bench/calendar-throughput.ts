@@ -1,12 +1,9 @@
 import { vacuum } from './database.ts'
-import { measureRate, runCalls } from './load.ts'
-
-/** Warm-up calls per contender before the next one's turn. */
-const WARMUP_CHUNK_CALLS = 50
+import { measureRate, warmUpInterleaved } from './load.ts'
 
 export interface ThroughputOptions {
   clients: number
-  /** Replaces per contender before measuring: enough for every user to have a set. */
+  /** Replaces per contender before measuring, interleaved (warmUpInterleaved): enough for every user to have a set. */
   warmupCalls: number
   /**
    * Rounds of slices run as the timed ones, before them, and not counted. A contender is not at its
@@ -35,17 +32,11 @@ export async function compareThroughput<Name extends string>(
   const sides = (Object.keys(contenders) as Name[]).map((name) => {
     return { name, replaceNext: contenders[name], calls: 0, seconds: 0 }
   })
-  // The warm-up calls create the contenders' rows, interleaved: in chunks, in ABBA order. Warmed up one
-  // after the other, the contender whose rows were made first was the slower: of two identical servers,
-  // the one warmed up first served 6-16% fewer PUTs in eight runs out of eight (whichever server was
-  // started first), and 4-6% more in two runs where its rows were made second. Interleaved: 1-7%, either
-  // way. The calendar bench had warmed up the service first, the baseline last.
-  const chunks = Math.max(1, Math.round(options.warmupCalls / WARMUP_CHUNK_CALLS))
-  for (let chunk = 0; chunk < chunks; chunk++) {
-    for (const side of chunk % 2 === 0 ? sides : sides.toReversed()) {
-      await runCalls(side.replaceNext, options.clients, Math.ceil(options.warmupCalls / chunks))
-    }
-  }
+  await warmUpInterleaved(
+    sides.map((side) => side.replaceNext),
+    options.clients,
+    options.warmupCalls,
+  )
   for (let round = 0; round < options.warmupRounds + options.rounds; round++) {
     for (const side of round % 2 === 0 ? sides : sides.toReversed()) {
       await vacuum(databaseUrl)

@@ -24,7 +24,7 @@ import { calendarSetParameter } from '../src/services/calendars/calendar-service
 import { withClient } from '../test/helpers/database.ts'
 import { benchServer, createBenchDatabase, vacuum } from './database.ts'
 import { type Cleanup, withCleanup } from './lib.ts'
-import { measureRate, runCalls } from './load.ts'
+import { measureRate, warmUpInterleaved } from './load.ts'
 import { processStat } from './process-cpu.ts'
 import { RotatingSets } from './workload.ts'
 
@@ -217,7 +217,7 @@ export async function runHistoryCostBench(): Promise<HistoryCostRow[]> {
       contender('history-before-20261206140000', previousUrl, 'replace_calendar_set', cleanup, snakeCaseRows),
       contender('history-before-20261206160000', rowsUrl, 'replace_calendar_set', cleanup),
     ]
-    for (const side of sides) await runCalls(replaceNext(side), CLIENTS, WARMUP_CALLS)
+    await warmUpInterleaved(sides.map(replaceNext), CLIENTS, WARMUP_CALLS)
     const perCall = new Map<string, { walBytes: number; historyBytes: number }>()
     for (const side of sides) perCall.set(side.name, await sequentialPass(side))
     const cpuMs = new Map<string, number>()
