@@ -11,9 +11,9 @@ const WARMUP_CHUNK_CALLS = 50
  * Warms contenders up (each `operation` `calls` times, from `concurrency` workers) interleaved: in chunks
  * of WARMUP_CHUNK_CALLS, in ABBA order, so that no contender's rows are all made before another's.
  * Warmed up one after the other, in tables they share, the contender whose rows were made first was the
- * slower: of two identical servers, the one warmed up first served 6-16% fewer PUTs in eight runs out of
- * eight (whichever server was started first), and 4-6% more in two runs where its rows were made
- * second; interleaved, 1-7% either way (docs/performance.md, how a throughput ratio is measured).
+ * slower: of two identical servers, the one warmed up first served 7-16% fewer PUTs in six runs out of
+ * six (whichever server was started first), and 4-6% more in two runs where its rows were made second;
+ * interleaved, 1-7% either way (docs/performance.md, how a throughput ratio is measured).
  */
 export async function warmUpInterleaved(
   operations: (() => Promise<void>)[],
