@@ -12,7 +12,8 @@ export const THROUGHPUT_RATIO_BAR = 0.5
 export const KEYED_THROUGHPUT_RATIO_BAR = 0.3
 export const PER_ROW_RATIO_GOAL = 2
 
-const THROUGHPUT: ThroughputOptions & { users: number; setSize: number } = {
+/** The calendar PUT workload: also the tracing bench's and bench/server-ab.ts's (with longer runs). */
+export const CALENDAR_THROUGHPUT: ThroughputOptions & { users: number; setSize: number } = {
   clients: 16,
   users: 200,
   setSize: 20,
@@ -60,16 +61,16 @@ export function runCalendarBench(): Promise<CalendarBenchFigures> {
   return withCleanup(async (cleanup) => {
     const databaseUrl = await createBenchDatabase(cleanup)
     // The service's pool gets as many connections as the baseline's.
-    const env = { DATABASE_URL: databaseUrl, DB_POOL_MAX: String(THROUGHPUT.clients) }
+    const env = { DATABASE_URL: databaseUrl, DB_POOL_MAX: String(CALENDAR_THROUGHPUT.clients) }
     const server = await startServiceProcess(env, cleanup)
-    const client = new BenchClient(server.url, THROUGHPUT.clients, cleanup)
+    const client = new BenchClient(server.url, CALENDAR_THROUGHPUT.clients, cleanup)
     const service = replaceOverHttp(client)
     const serviceWithKey = replaceOverHttp(client, { idempotencyKeys: true })
-    const baseline = await startBaseline(databaseUrl, THROUGHPUT.clients, cleanup)
+    const baseline = await startBaseline(databaseUrl, CALENDAR_THROUGHPUT.clients, cleanup)
 
     // Each contender replaces the sets of users of its own, round-robin (RotatingSets).
     const nextOf = (name: string, replace: ReplaceCalendars) =>
-      new RotatingSets(name, THROUGHPUT.users, THROUGHPUT.setSize).calls(replace)
+      new RotatingSets(name, CALENDAR_THROUGHPUT.users, CALENDAR_THROUGHPUT.setSize).calls(replace)
     const rates = await compareThroughput(
       databaseUrl,
       {
@@ -77,7 +78,7 @@ export function runCalendarBench(): Promise<CalendarBenchFigures> {
         serviceWithKey: nextOf('service-with-key', serviceWithKey),
         baseline: nextOf('baseline', baseline),
       },
-      THROUGHPUT,
+      CALENDAR_THROUGHPUT,
     )
     const throughputRatio = rates.service / rates.baseline
 
@@ -87,7 +88,7 @@ export function runCalendarBench(): Promise<CalendarBenchFigures> {
 
     return {
       throughput: {
-        ...THROUGHPUT,
+        ...CALENDAR_THROUGHPUT,
         service: rates.service,
         serviceWithKey: rates.serviceWithKey,
         baseline: rates.baseline,

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { OtlpReceiver } from '../test/helpers/otlp-receiver.ts'
+import { CALENDAR_THROUGHPUT as THROUGHPUT } from './calendar-bench.ts'
 import { compareThroughput } from './calendar-throughput.ts'
 import { createBenchDatabase } from './database.ts'
 import { type Cleanup, median, megabytes, withCleanup } from './lib.ts'
@@ -9,15 +10,6 @@ import { RotatingSets } from './workload.ts'
 /** Issue 22's goal: calendar PUT throughput with every request traced and exported, against tracing off. */
 export const TRACING_RATIO_GOAL = 0.85
 
-const THROUGHPUT = {
-  clients: 16,
-  users: 200,
-  setSize: 20,
-  warmupCalls: 600,
-  warmupRounds: 2,
-  durationMs: 8_000,
-  rounds: 4,
-}
 const STARTS = 3
 
 interface StartFigures {
