@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { SignJWT } from 'jose'
-import type { Page } from 'playwright-core'
+import type { Locator, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildConsole } from '../../scripts/build-console.ts'
 import { build, injectAs, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
@@ -80,6 +80,18 @@ async function inConsole(
     t.same(watch.stop(), [], 'no console error, failed request or unexpected refusal')
     await page.close()
   }
+}
+
+/** Clicks Restore in a diff section, accepts the confirmation it asks for, and returns that question. */
+async function restoreAccepting(page: Page, diff: Locator): Promise<string> {
+  const asked = new Promise<string>((resolve) =>
+    page.once('dialog', async (dialog) => {
+      resolve(dialog.message())
+      await dialog.accept()
+    }),
+  )
+  await diff.getByRole('button', { name: 'Restore' }).click()
+  return asked
 }
 
 // job-1's sound crew call: two technicians on its roster, its one run failed by Flex (a 500 on the list).
@@ -200,12 +212,7 @@ t.test('a calendar restore from the history view makes a new version equal to th
     await diff.getByRole('row', { name: /deleted on-call/ }).waitFor()
     await page.screenshot({ path: join(screenshots, 'console-calendar-diff.png'), fullPage: true })
 
-    let confirmation = ''
-    page.once('dialog', async (dialog) => {
-      confirmation = dialog.message()
-      await dialog.accept()
-    })
-    await diff.getByRole('button', { name: 'Restore' }).click()
+    const confirmation = await restoreAccepting(page, diff)
     await page.getByRole('status').getByText('Restored version 1 as version 3.').waitFor()
     t.match(confirmation, /Restore version 1 of the calendars of alice/, 'the confirmation names the version')
 
@@ -246,12 +253,7 @@ t.test('a roster restore from the crew call page makes a new version equal to th
     t.match(await diff.getByRole('row', { name: /updated tech-0/ }).textContent(), /role: LX-OP-R → LX-OP-E/)
     await diff.getByRole('row', { name: /deleted tech-1/ }).waitFor()
 
-    let confirmation = ''
-    page.once('dialog', async (dialog) => {
-      confirmation = dialog.message()
-      await dialog.accept()
-    })
-    await diff.getByRole('button', { name: 'Restore' }).click()
+    const confirmation = await restoreAccepting(page, diff)
     await page.getByRole('status').getByText('Restored version 1 as version 3.').waitFor()
     t.match(
       confirmation,
