@@ -2,8 +2,8 @@
 -- Callers: src/services/calendars/calendar-history-service.ts (CalendarHistoryService.changesSince).
 -- Guarantee: the net changes since p_since, read from one snapshot: calendars that exist now and did not
 -- then (created), exist now and changed (updated, as they are now), existed then and are gone (deleted:
--- their ids), from each calendar's first change after p_since in the versions' `changes` (JSON null:
--- created) and today's row. NULL lists when p_since is older than the history floor or newer than the
+-- their ids), from each calendar's first change after p_since in the versions' `changes` (calendar_change
+-- values: created, or the row before) and today's row. NULL lists when p_since is older than the history floor or newer than the
 -- current version.
 CREATE OR REPLACE FUNCTION "calendar_changes_since"(p_user_id text, p_since integer)
 RETURNS TABLE (current_version integer, floor_version integer, created jsonb, updated jsonb, deleted jsonb)
@@ -12,10 +12,10 @@ LANGUAGE sql STABLE AS $$
         SELECT coalesce((SELECT cs.version FROM calendar_sets cs WHERE cs.user_id = p_user_id), 0) AS current_version,
                calendar_history_floor(p_user_id) AS floor_version
     ), touched AS (
-        SELECT DISTINCT ON (c.key) c.key AS calendar_id, c.value = 'null'::jsonb AS created
-          FROM calendar_versions cv, jsonb_each(cv.changes) c
+        SELECT DISTINCT ON (c.calendar_id) c.calendar_id, c.created
+          FROM calendar_versions cv, unnest(cv.changes) c
          WHERE cv.user_id = p_user_id AND cv.version > p_since
-         ORDER BY c.key, cv.version
+         ORDER BY c.calendar_id, cv.version
     ), net AS (
         SELECT t.calendar_id, t.created, calendar_json(mc)::jsonb AS calendar
           FROM touched t

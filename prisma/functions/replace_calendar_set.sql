@@ -7,11 +7,11 @@
 -- left the set, upserts the rest with ON CONFLICT (equal rows untouched; primary-last, so a calendar losing
 -- primary is demoted before its successor is promoted), bumps the version and records it in one
 -- calendar_versions row (p_actor, p_request_id, p_restored_from, the counts, and its changes) only when
--- something changed: `changes` is keyed by calendar id, each changed row's image before the change
--- (to_jsonb of the row without user_id, calendar_id, id: the key holds the id, no reader needs the
--- others) or JSON null for a created one, as its image after is the next change's before or today's row.
+-- something changed: `changes` holds one calendar_change per changed calendar (its id and its row before
+-- the change, or created for a new one), as its image after is the next change's before or today's row.
 -- The row is written once, last, with its final counts (its trigger records the webhook event from NEW);
--- one tuple and one index entry per version, not one per changed row (migration 20261206160000). Returns PUT
+-- one tuple and one index entry per version, not one per changed row (migration 20261206160000), and
+-- its changes composite values, not JSON (migration 20261206232624). Returns PUT
 -- /v1/users/{userId}/calendars's answer as compact JSON (calendars in byte order of their ids). With p_idempotency (the request's Idempotency-Key, as take_idempotency_key takes it), the key
 -- is taken first (a key_verdict instead and nothing written when it answers another way: replay, reused,
 -- running) and the answer is stored as its response in the same statement (store_idempotent_answer).
@@ -30,7 +30,7 @@ DECLARE
     v_items text;
     v_answer text;
     v_verdict jsonb;
-    v_changes jsonb;
+    v_changes calendar_change[];
 BEGIN
     IF p_idempotency IS NOT NULL THEN
         v_verdict := take_idempotency_key(p_idempotency);
@@ -54,15 +54,15 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The version's changes, keyed by calendar id: each changed row's image before the change, JSON
-    -- null for a created one. Nothing written until the version row, when something changed.
+    -- The version's changes: each changed calendar's row before the change, or created for a new one.
+    -- Nothing written until the version row, when something changed.
     WITH gone AS (
         DELETE FROM managed_calendars mc
          WHERE mc.user_id = p_user_id
            AND mc.calendar_id NOT IN (SELECT t."calendarId" FROM jsonb_to_recordset(p_calendars) AS t("calendarId" text))
         RETURNING mc
     )
-    SELECT count(*), jsonb_object_agg((g.mc).calendar_id, to_jsonb(g.mc) - '{id,user_id,calendar_id}'::text[])
+    SELECT count(*), array_agg(calendar_change((g.mc).calendar_id, g.mc))
       INTO v_deleted, v_changes FROM gone g;
 
     -- One snapshot: the final SELECT reads an updated row as it was before the upsert.
@@ -93,10 +93,9 @@ BEGIN
         RETURNING mc.calendar_id, mc.xmax = 0 AS inserted
     )
     SELECT count(*) FILTER (WHERE u.inserted), count(*) FILTER (WHERE NOT u.inserted),
-           coalesce(v_changes, '{}'::jsonb)
-           || coalesce(jsonb_object_agg(u.calendar_id, to_jsonb(p) - '{id,user_id,calendar_id}'::text[]), '{}'::jsonb)
+           v_changes || array_agg(calendar_change(u.calendar_id, p))
       INTO v_created, v_updated, v_changes
-      -- A created row has no image before: its lookup is skipped.
+      -- A created row has no row before (p is NULL): its lookup is skipped.
       FROM upserted u LEFT JOIN managed_calendars p
         ON NOT u.inserted AND p.user_id = p_user_id AND p.calendar_id = u.calendar_id;
 

@@ -143,11 +143,15 @@ t.test('history written before the leaner history reads the same at every versio
 })
 
 /**
- * The history on the version row (migration 20261206160000_calendar_history_on_version_row) moves the
- * calendar_changes rows onto their calendar_versions rows: every kept version, the changes feed since
- * each, the floor and a restore read the same after it, with older versions pruned before it.
+ * Two migrations rewrite the calendar history written before them: 20261206160000 moves the
+ * calendar_changes rows onto their calendar_versions rows (JSON images); 20261206232624 turns those
+ * JSON images into calendar_change values. For each: every kept version, the changes feed since each,
+ * the floor and a restore read the same after it, with older versions pruned before it.
  */
-const HISTORY_ON_VERSION_ROW = '20261206160000_calendar_history_on_version_row'
+const HISTORY_REWRITES = [
+  { migration: '20261206160000_calendar_history_on_version_row', dropsTable: 'calendar_changes' },
+  { migration: '20261206232624_calendar_history_typed_changes' },
+]
 
 /** A CALENDAR_SETS row as the API (and replace_calendar_set since 20261206140100) takes it. */
 const asSent = (c: ReturnType<typeof calendar>) => ({
@@ -162,94 +166,98 @@ const asSent = (c: ReturnType<typeof calendar>) => ({
   selected: c.is_selected,
 })
 
-t.test('history written before it sits on the version row reads the same at every version', async (t) => {
-  const all = await readMigrations()
-  const at = all.findIndex((m) => m.name === HISTORY_ON_VERSION_ROW)
-  t.ok(at > 0, `${HISTORY_ON_VERSION_ROW} exists`)
-  const url = await createEmptyDatabase(t)
-  await migrate(url, all.slice(0, at))
+for (const { migration, dropsTable } of HISTORY_REWRITES) {
+  t.test(`history written before ${migration} reads the same at every version after it`, async (t) => {
+    const all = await readMigrations()
+    const at = all.findIndex((m) => m.name === migration)
+    t.ok(at > 0, `${migration} exists`)
+    const url = await createEmptyDatabase(t)
+    await migrate(url, all.slice(0, at))
 
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  t.teardown(() => client.end())
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    t.teardown(() => client.end())
 
-  // u1: every set in turn, then each again (updates back), a no-op and a restore; u2: two versions, the
-  // first pruned; u3: a set changed once and emptied.
-  const replace = (user: string, set: ReturnType<typeof calendar>[]) =>
-    client.query("SELECT * FROM replace_calendar_set($1, NULL, $2::jsonb, 'service:test', NULL)", [
-      user,
-      JSON.stringify(set.map(asSent)),
-    ])
-  for (const set of [...CALENDAR_SETS, ...CALENDAR_SETS]) await replace('u1', set)
-  await replace('u1', CALENDAR_SETS[1] ?? [])
-  await client.query("SELECT * FROM restore_calendar_set('u1', 2, NULL, 'service:test', NULL)")
-  for (const set of CALENDAR_SETS.slice(0, 3)) await replace('u2', set)
-  await replace('u3', CALENDAR_SETS[2] ?? [])
-  await replace('u3', [])
-  await client.query(
-    "UPDATE calendar_versions SET changed_at = now() - interval '2 days' WHERE user_id = 'u2'",
-  )
-  t.equal(
-    (await client.query('SELECT prune_calendar_history(2, 1, 100) AS n')).rows[0]?.n,
-    1,
-    "u2's first version pruned",
-  )
+    // u1: every set in turn, then each again (updates back), a no-op and a restore; u2: two versions, the
+    // first pruned; u3: a set changed once and emptied.
+    const replace = (user: string, set: ReturnType<typeof calendar>[]) =>
+      client.query("SELECT * FROM replace_calendar_set($1, NULL, $2::jsonb, 'service:test', NULL)", [
+        user,
+        JSON.stringify(set.map(asSent)),
+      ])
+    for (const set of [...CALENDAR_SETS, ...CALENDAR_SETS]) await replace('u1', set)
+    await replace('u1', CALENDAR_SETS[1] ?? [])
+    await client.query("SELECT * FROM restore_calendar_set('u1', 2, NULL, 'service:test', NULL)")
+    for (const set of CALENDAR_SETS.slice(0, 3)) await replace('u2', set)
+    await replace('u3', CALENDAR_SETS[2] ?? [])
+    await replace('u3', [])
+    await client.query(
+      "UPDATE calendar_versions SET changed_at = now() - interval '2 days' WHERE user_id = 'u2'",
+    )
+    t.equal(
+      (await client.query('SELECT prune_calendar_history(2, 1, 100) AS n')).rows[0]?.n,
+      1,
+      "u2's first version pruned",
+    )
 
-  type Read = Record<string, unknown>
-  const calendarsAt = (read: Read, key: string) =>
-    (read[key] as [{ calendars: Record<string, unknown>[] | null } | undefined] | undefined)?.[0]?.calendars
-  const readAll = async () => {
-    const read: Read = {}
-    for (const user of ['u1', 'u2', 'u3']) {
-      const { rows } = await client.query<{ version: number }>(
-        'SELECT version FROM calendar_sets WHERE user_id = $1',
-        [user],
-      )
-      const current = rows[0]?.version ?? 0
-      for (let version = 0; version <= current + 1; version++) {
-        read[`${user}@${version}`] = [
-          (await client.query('SELECT * FROM calendar_set_at($1, $2)', [user, version])).rows[0],
-          (await client.query('SELECT * FROM calendar_changes_since($1, $2)', [user, version])).rows[0],
-        ]
-      }
-      read[`${user} versions`] = (
-        await client.query(
-          'SELECT version, actor, created, updated, deleted, restored_from FROM calendar_versions WHERE user_id = $1 ORDER BY version',
+    type Read = Record<string, unknown>
+    const calendarsAt = (read: Read, key: string) =>
+      (read[key] as [{ calendars: Record<string, unknown>[] | null } | undefined] | undefined)?.[0]?.calendars
+    const readAll = async () => {
+      const read: Read = {}
+      for (const user of ['u1', 'u2', 'u3']) {
+        const { rows } = await client.query<{ version: number }>(
+          'SELECT version FROM calendar_sets WHERE user_id = $1',
           [user],
         )
-      ).rows
+        const current = rows[0]?.version ?? 0
+        for (let version = 0; version <= current + 1; version++) {
+          read[`${user}@${version}`] = [
+            (await client.query('SELECT * FROM calendar_set_at($1, $2)', [user, version])).rows[0],
+            (await client.query('SELECT * FROM calendar_changes_since($1, $2)', [user, version])).rows[0],
+          ]
+        }
+        read[`${user} versions`] = (
+          await client.query(
+            'SELECT version, actor, created, updated, deleted, restored_from FROM calendar_versions WHERE user_id = $1 ORDER BY version',
+            [user],
+          )
+        ).rows
+      }
+      return read
     }
-    return read
-  }
-  const before = await readAll()
-  t.ok(Array.isArray(calendarsAt(before, 'u1@0')), "u1's version 0 is kept")
-  t.equal(calendarsAt(before, 'u2@0'), null, "u2's version 0 is below the floor")
-  t.ok(Array.isArray(calendarsAt(before, 'u2@1')), "u2's version 1 rebuilds")
+    const before = await readAll()
+    t.ok(Array.isArray(calendarsAt(before, 'u1@0')), "u1's version 0 is kept")
+    t.equal(calendarsAt(before, 'u2@0'), null, "u2's version 0 is below the floor")
+    t.ok(Array.isArray(calendarsAt(before, 'u2@1')), "u2's version 1 rebuilds")
 
-  const { applied } = await migrate(url, all)
-  t.ok(applied.includes(HISTORY_ON_VERSION_ROW), 'the migration is applied on the written history')
-  t.equal(
-    (await client.query("SELECT to_regclass('calendar_changes') AS t")).rows[0]?.t,
-    null,
-    'calendar_changes is gone',
-  )
-  t.same(await readAll(), before, 'every version, changes feed, floor and version row read the same')
+    const { applied } = await migrate(url, all)
+    t.ok(applied.includes(migration), 'the migration is applied on the written history')
+    if (dropsTable) {
+      t.equal(
+        (await client.query('SELECT to_regclass($1) AS t', [dropsTable])).rows[0]?.t,
+        null,
+        `${dropsTable} is gone`,
+      )
+    }
+    t.same(await readAll(), before, 'every version, changes feed, floor and version row read the same')
 
-  // Restores through the moved rows, and a replace after them, write on the version row.
-  const restored = await client.query(
-    "SELECT version, answer FROM restore_calendar_set('u1', 1, NULL, 'service:test', NULL)",
-  )
-  const content = (calendars: Record<string, unknown>[]) =>
-    calendars.map(({ createdAt: _created, updatedAt: _updated, ...rest }) => rest)
-  t.same(
-    content(JSON.parse(restored.rows[0]?.answer).calendars),
-    content(calendarsAt(before, 'u1@1') ?? []),
-    'a restore after the migration brings back version 1 whole',
-  )
-  const last = restored.rows[0]?.version - 1
-  t.same(
-    (await client.query("SELECT * FROM calendar_set_at('u1', $1)", [last])).rows[0]?.calendars,
-    calendarsAt(before, `u1@${last}`),
-    'the version before the restore still reads the same',
-  )
-})
+    // Restores through the moved rows, and a replace after them, write on the version row.
+    const restored = await client.query(
+      "SELECT version, answer FROM restore_calendar_set('u1', 1, NULL, 'service:test', NULL)",
+    )
+    const content = (calendars: Record<string, unknown>[]) =>
+      calendars.map(({ createdAt: _created, updatedAt: _updated, ...rest }) => rest)
+    t.same(
+      content(JSON.parse(restored.rows[0]?.answer).calendars),
+      content(calendarsAt(before, 'u1@1') ?? []),
+      'a restore after the migration brings back version 1 whole',
+    )
+    const last = restored.rows[0]?.version - 1
+    t.same(
+      (await client.query("SELECT * FROM calendar_set_at('u1', $1)", [last])).rows[0]?.calendars,
+      calendarsAt(before, `u1@${last}`),
+      'the version before the restore still reads the same',
+    )
+  })
+}

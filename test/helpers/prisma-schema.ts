@@ -15,6 +15,37 @@ export async function readDatamodel(): Promise<Datamodel> {
   return result.datamodel
 }
 
+/**
+ * A field whose column type Prisma cannot express, declared `Unsupported("<type>")`: the DMMF leaves such
+ * fields out, so they are read from the schema's text (one per line, as schema.prisma writes them).
+ */
+export interface UnsupportedField {
+  model: string
+  column: string
+  type: string
+  nullable: boolean
+  hasDefault: boolean
+}
+
+export async function readUnsupportedFields(): Promise<UnsupportedField[]> {
+  const fields: UnsupportedField[] = []
+  let model = ''
+  for (const line of (await readFile(SCHEMA, 'utf8')).split('\n')) {
+    model = /^model (\w+) \{/.exec(line)?.[1] ?? (line.startsWith('}') ? '' : model)
+    const field = /^\s+(\w+)\s+Unsupported\("([^"]+)"\)(\?)?(.*)$/.exec(line)
+    if (!model || !field) continue
+    const [, name = '', type = '', optional, attributes = ''] = field
+    fields.push({
+      model,
+      column: /@map\("([^"]+)"\)/.exec(attributes)?.[1] ?? name,
+      type,
+      nullable: optional === '?',
+      hasDefault: attributes.includes('@default('),
+    })
+  }
+  return fields
+}
+
 export const tableName = (model: Model) => model.dbName ?? model.name
 export const columnName = (field: Field) => field.dbName ?? field.name
 export const scalarFields = (model: Model) => model.fields.filter((field) => field.kind === 'scalar')

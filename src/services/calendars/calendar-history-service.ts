@@ -34,8 +34,6 @@ export class CalendarHistoryService {
       where: { userId, ...(before !== undefined && { version: { lt: before } }) },
       orderBy: { version: 'desc' },
       take: query.limit + 1,
-      // The version's changes (its rows' images) are for calendar_set_at and the changes feed, not the list.
-      omit: { changes: true },
     })
     return { userId, ...historyPage(rows, query.limit) }
   }
