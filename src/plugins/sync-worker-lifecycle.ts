@@ -33,7 +33,7 @@ export default fp<SyncWorkerPluginOptions>(
     const enabled = config.SYNC_WORKER === 'on' && sync.canSync
     const worker = enabled
       ? new SyncWorker({
-          claimDue: () => schedule.claimDue(),
+          claimDue: (max) => schedule.claimDue(max),
           runClaimed: (claimed) => sync.runClaimed(claimed),
           concurrency: config.SYNC_WORKER_CONCURRENCY,
           nextDueInMs: () => schedule.nextDueInMs(),

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { Prisma, type PrismaClient } from '../../db/prisma.ts'
 import type { Department } from '../../schemas/departments.ts'
 import type { CrewCallView } from '../crew/crew-schemas.ts'
@@ -69,31 +68,41 @@ export class SyncSchedule {
   ) {}
 
   /**
-   * Takes the most overdue crew call under a new sync lease, or undefined when none is due. The claim
-   * pushes sync_due_at one lease ahead: a worker that dies mid-run leaves the crew call due again when
-   * its lease has lapsed. A run its last holder left unfinished is settled first (SyncLostRuns): a
-   * crew call that has now ended its process SYNC_MAX_CRASHES times is quarantined, not run, and the
-   * next due one is taken instead.
+   * Takes up to `max` of the most overdue crew calls in one statement, each under a new sync lease of
+   * its own; fewer (none) when no more are due. The claim pushes sync_due_at one lease ahead: a worker
+   * that dies mid-run leaves the crew call due again when its lease has lapsed. A run its last holder
+   * left unfinished is settled first (SyncLostRuns): a crew call that has now ended its process
+   * SYNC_MAX_CRASHES times is quarantined, not run, and another due one is taken in its place.
    */
-  async claimDue(): Promise<ClaimedCrewCall | undefined> {
-    for (;;) {
-      const claimed = await this.claimNext()
-      if (!claimed) return undefined
-      const verdict = await this.lostRuns.settle(claimed.crewCall.id, claimed.leaseToken)
-      if (!verdict.lost || !verdict.quarantined) return claimed
-      this.onQuarantine({
-        crewCall: claimed.crewCall,
-        lostRuns: verdict.lostRuns,
-        reason: this.lostRuns.reason,
-      })
+  async claimDue(max: number): Promise<ClaimedCrewCall[]> {
+    const taken: ClaimedCrewCall[] = []
+    while (taken.length < max) {
+      const wanted = max - taken.length
+      const claimed = await this.claimNext(wanted)
+      const verdicts = await Promise.all(
+        claimed.map((c) => this.lostRuns.settle(c.crewCall.id, c.leaseToken)),
+      )
+      for (const [i, verdict] of verdicts.entries()) {
+        const claim = claimed[i] as ClaimedCrewCall
+        if (!verdict.lost || !verdict.quarantined) taken.push(claim)
+        else {
+          this.onQuarantine({
+            crewCall: claim.crewCall,
+            lostRuns: verdict.lostRuns,
+            reason: this.lostRuns.reason,
+          })
+        }
+      }
+      if (claimed.length < wanted) break
     }
+    return taken
   }
 
-  private async claimNext(): Promise<ClaimedCrewCall | undefined> {
-    const token = randomUUID()
+  private async claimNext(max: number): Promise<ClaimedCrewCall[]> {
     const { leaseMs } = this.options
     // SKIP LOCKED: workers on every instance take different crew calls and never wait on a roster write.
-    const [row] = await this.prisma.$queryRaw<
+    // Each crew call gets a lease token of its own (gen_random_uuid() is evaluated per row).
+    const rows = await this.prisma.$queryRaw<
       {
         id: string
         job_id: string
@@ -103,19 +112,19 @@ export class SyncSchedule {
         synced_version: number | null
         sync_attempts: number
         sync_change_traceparent: string | null
+        sync_lease_owner: string
       }[]
     >`
       UPDATE crew_calls cc
-         SET sync_lease_owner = ${token},
+         SET sync_lease_owner = gen_random_uuid()::text,
              sync_lease_until = now() + ${leaseMs}::int * interval '1 millisecond',
              sync_due_at = now() + ${leaseMs}::int * interval '1 millisecond'
         FROM (SELECT id FROM crew_calls WHERE ${this.dueNow()}
-               ORDER BY sync_due_at NULLS LAST LIMIT 1 FOR UPDATE SKIP LOCKED) due
+               ORDER BY sync_due_at NULLS LAST LIMIT ${max}::int FOR UPDATE SKIP LOCKED) due
        WHERE cc.id = due.id
       RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts,
-                cc.sync_change_traceparent`
-    if (!row) return undefined
-    return {
+                cc.sync_change_traceparent, cc.sync_lease_owner`
+    return rows.map((row) => ({
       crewCall: {
         id: row.id,
         jobId: row.job_id,
@@ -123,10 +132,10 @@ export class SyncSchedule {
         flexElementId: row.flex_element_id,
       },
       trigger: row.sync_attempts > 0 ? 'retry' : row.synced_version !== row.version ? 'change' : 'resync',
-      leaseToken: token,
+      leaseToken: row.sync_lease_owner,
       rosterVersion: row.version,
       changeTraceparent: row.sync_change_traceparent,
-    }
+    }))
   }
 
   /** The roster version a run about to start reconciles (read before the run reads the roster). */

@@ -4,8 +4,8 @@ import type { ClaimedCrewCall } from './sync-schedule.ts'
 import type { SyncRunView } from './sync-schemas.ts'
 
 interface SyncWorkerDeps {
-  /** Takes a due crew call under its sync lease; undefined when none is due. */
-  claimDue: () => Promise<ClaimedCrewCall | undefined>
+  /** Takes up to `max` due crew calls, each under its sync lease, in one go; fewer when no more are due. */
+  claimDue: (max: number) => Promise<readonly ClaimedCrewCall[]>
   runClaimed: (claimed: ClaimedCrewCall) => Promise<SyncRunView>
   /** Reconciles at once, at most. */
   concurrency: number
@@ -32,7 +32,7 @@ export class SyncWorker {
 
   constructor(deps: SyncWorkerDeps) {
     this.loop = new ClaimLoop<ClaimedCrewCall>({
-      claim: { one: deps.claimDue },
+      claim: { upTo: deps.claimDue },
       // The claim's span (a trace of its own, from the claim on) holds the run's; the run's line in
       // the log says how it ended, and an unsuccessful one stays due (its backoff) for a later claim.
       run: async ({ work, claimedAt }) => {
