@@ -11,13 +11,11 @@ export interface ClaimedWork<Work> {
 
 export interface ClaimLoopOptions<Work> {
   /**
-   * Takes due work under its lease (FOR UPDATE SKIP LOCKED), one of two ways:
-   * - `one`: a piece at a time, undefined when none is due; while there is work, each free slot asks;
-   * - `upTo`: as many pieces as it can, at most `max`, in one go (one statement for every free slot);
-   *   fewer than `max` means nothing more is claimable now, and the loop waits for a run to end, a
-   *   wake or the poll before it asks again.
+   * Takes due work under its lease (FOR UPDATE SKIP LOCKED): as many pieces as it can, at most `max`,
+   * in one go (one statement for every free slot). Fewer than `max` means nothing more is claimable now,
+   * and the loop waits for a run to end, a wake or the poll before it asks again.
    */
-  claim: { one: () => Promise<Work | undefined> } | { upTo: (max: number) => Promise<readonly Work[]> }
+  claim: (max: number) => Promise<readonly Work[]>
   /** Does it. A throw is logged; the work stays due (its lease lapses). */
   run: (claimed: ClaimedWork<Work>) => Promise<void>
   /** Slots: pieces of work this instance runs at once. */
@@ -46,12 +44,12 @@ const MAX_BACKOFF_MS = 30_000
 
 /**
  * The claim loop both workers share (reconciles, webhook deliveries): up to `concurrency` pieces of
- * work run at once on this instance. One claimer takes due work while a slot is free and starts it
- * without waiting for it: while it finds work, every free slot claims at once; a run that ends frees
- * its slot, and the claimer, if it waited for one, claims the next at once. When nothing is due the
- * claimer alone sleeps, until the next due time it knows of or pollMs, whichever is sooner, or until
- * wake(): an idle instance asks the database once per poll, however many slots it has. A claim that
- * fails to reach the database makes it back off exponentially (what the other claims took still runs). The work is
+ * work run at once on this instance. One claimer takes due work for every free slot in one claim and
+ * starts it without waiting for it; a run that ends frees its slot, and the claimer, if it waited for
+ * one, claims again at once. When the claim took fewer than it asked for (nothing more is due) the
+ * claimer sleeps, until the next due time it knows of or pollMs, whichever is sooner, or until wake():
+ * an idle instance asks the database once per poll, however many slots it has. A claim that fails to
+ * reach the database makes it back off exponentially (what runs already goes on). The work is
  * level-triggered from rows in the database, so any number of instances may run a loop each.
  *
  * Stopping has two steps, as the shutdown has: stopClaiming() when the drain begins (nothing more is
@@ -133,7 +131,6 @@ export class ClaimLoop<Work> {
 
   private async claimLoop(): Promise<void> {
     let failures = 0
-    let found = false
     while (this.claiming) {
       const free = this.options.concurrency - this.inFlight.size
       if (free <= 0) {
@@ -143,41 +140,20 @@ export class ClaimLoop<Work> {
         continue
       }
       const claimedAt = new Date()
-      const claims = await Promise.allSettled(this.claims(free, found))
-      let failed = false
-      found = false
-      for (const claim of claims) {
-        if (claim.status === 'rejected') {
-          failed = true
-          this.logFailure(claim.reason)
-          continue
-        }
-        for (const work of claim.value.works) this.launch(work, claimedAt)
-        if (claim.value.more) found = true
-      }
-      if (failed) {
+      let works: readonly Work[]
+      try {
+        works = await this.options.claim(free)
+      } catch (error) {
+        this.logFailure(error)
         failures++
         await this.idle(Math.min(MAX_BACKOFF_MS, this.options.pollMs * 2 ** Math.min(failures, 6)))
-      } else {
-        failures = 0
-        if (!found) await this.idleUntilDue()
+        continue
       }
+      failures = 0
+      for (const work of works) this.launch(work, claimedAt)
+      // A full batch: more may be due, so the loop asks again as soon as a slot is free.
+      if (works.length < free) await this.idleUntilDue()
     }
-  }
-
-  /**
-   * The claims for `free` slots, each with what it took and whether more may be due at once. While
-   * there is work (`found`), every free slot claims at once (SKIP LOCKED: they take different work); an
-   * idle loop asks once. A claim `upTo` asks once for every free slot.
-   */
-  private claims(free: number, found: boolean): Promise<{ works: readonly Work[]; more: boolean }>[] {
-    const { claim } = this.options
-    if ('upTo' in claim) return [claim.upTo(free).then((works) => ({ works, more: works.length >= free }))]
-    return Array.from({ length: found ? free : 1 }, () =>
-      claim
-        .one()
-        .then((work) => (work === undefined ? { works: [], more: false } : { works: [work], more: true })),
-    )
   }
 
   /**

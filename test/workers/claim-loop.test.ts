@@ -12,27 +12,26 @@ import { waitFor } from '../helpers/wait.ts'
 const silent = { warn() {}, error() {} }
 
 /**
- * `heldBack`: the claim takes nothing while it says so, due work or not (as a webhook endpoint at its
- * WEBHOOK_ENDPOINT_CONCURRENCY, or the next event of a resource whose last is in flight).
+ * `claimable`: how many the claim may take now, due work or not (as a webhook endpoint at its
+ * WEBHOOK_ENDPOINT_CONCURRENCY, or the next event of a resource whose last is in flight, holds back).
+ * Each claim's take is recorded in `claims`.
  */
 function harness(
   concurrency: number,
   due: number[],
-  heldBack: (runningNow: number) => boolean = () => false,
+  claimable: (runningNow: number) => number = () => Number.POSITIVE_INFINITY,
 ) {
   const queue = [...due]
   const running = new Map<number, { finish: () => void; signal: AbortSignal }>()
-  const claims: Array<number | undefined> = []
+  const claims: number[][] = []
   const finished: number[] = []
   const cutShort: number[] = []
   let mostAtOnce = 0
   const loop = new ClaimLoop<number>({
-    claim: {
-      one: async () => {
-        const work = heldBack(running.size) ? undefined : queue.shift()
-        claims.push(work)
-        return work
-      },
+    claim: async (max) => {
+      const works = queue.splice(0, Math.min(max, claimable(running.size)))
+      claims.push(works)
+      return works
     },
     run: ({ work, signal }) =>
       new Promise<void>((resolve) => {
@@ -86,12 +85,12 @@ t.test(
 t.test(
   'a finished run ends an idle sleep: work the claim held back is taken at once, not at the next poll',
   async (t) => {
-    // One at a time, though four slots are free: every claim beside a running one finds nothing, so the
-    // loop sleeps; only the run's end can make the next claimable, and pollMs (60 s) is past the wait's bound.
-    const h = harness(4, [1, 2, 3], (runningNow) => runningNow >= 1)
+    // One at a time, though four slots are free: the claim takes one, fewer than asked, so the loop
+    // sleeps; only the run's end can make the next claimable, and pollMs (60 s) is past the wait's bound.
+    const h = harness(4, [1, 2, 3], (runningNow) => Math.max(0, 1 - runningNow))
     h.loop.start()
     await waitFor('the first to run', () => h.running.has(1))
-    await waitFor('the other slots to find nothing and sleep', () => h.claims.includes(undefined))
+    t.same(h.claims, [[1]], 'one claim for the four free slots took one')
     h.finish(1)
     await waitFor('the next, held back until now, to run', () => h.running.has(2))
     h.finish(2)
@@ -109,7 +108,7 @@ t.test('wake() ends an idle sleep: new work is claimed before the next poll', as
   await waitFor('the loop to find nothing and sleep', () => h.claims.length === 1)
   await h.loop.stop().then(() => h.loop.start())
   await waitFor('the loop to find nothing again', () => h.claims.length === 2)
-  t.same(h.claims, [undefined, undefined], 'an idle loop of four slots asks once, not once per slot')
+  t.same(h.claims, [[], []], 'an idle loop of four slots asks once, not once per slot')
   h.queue.push(7)
   h.loop.wake()
   await waitFor('the woken slot to take the new work', () => h.running.has(7))
@@ -168,11 +167,9 @@ t.test('a claim that throws is logged and the slot backs off instead of spinning
   const errors: string[] = []
   let calls = 0
   const loop = new ClaimLoop<number>({
-    claim: {
-      one: async () => {
-        calls++
-        throw new Error('database unreachable')
-      },
+    claim: async () => {
+      calls++
+      throw new Error('database unreachable')
     },
     run: async () => {},
     concurrency: 1,
@@ -193,7 +190,7 @@ t.test('a failure to learn the next due time (the database gone) is logged; the 
   const finished: number[] = []
   let asked = 0
   const loop = new ClaimLoop<number>({
-    claim: { one: async () => queue.shift() },
+    claim: async (max) => queue.splice(0, max),
     run: async ({ work }) => {
       finished.push(work)
     },
@@ -222,7 +219,7 @@ t.test('a failure to learn the next due time (the database gone) is logged; the 
 })
 
 t.test(
-  'claim upTo: one call takes work for every free slot; a short batch makes the loop wait for a run to end',
+  'one claim takes work for every free slot; a short batch makes the loop wait for a run to end',
   async (t) => {
     const queue = [1, 2, 3, 4, 5]
     const asked: number[] = []
@@ -230,12 +227,10 @@ t.test(
     const finished: number[] = []
     let mostAtOnce = 0
     const loop = new ClaimLoop<number>({
-      claim: {
-        // At most two at once, as an endpoint at WEBHOOK_ENDPOINT_CONCURRENCY 2 would give.
-        upTo: async (max) => {
-          asked.push(max)
-          return queue.splice(0, Math.min(max, 2 - running.size))
-        },
+      // At most two at once, as an endpoint at WEBHOOK_ENDPOINT_CONCURRENCY 2 would give.
+      claim: async (max) => {
+        asked.push(max)
+        return queue.splice(0, Math.min(max, 2 - running.size))
       },
       run: ({ work }) =>
         new Promise<void>((resolve) => {
@@ -271,11 +266,9 @@ t.test('regroupMs: runs that end together, while others are in flight, share one
   const asked: number[] = []
   const running = new Map<number, () => void>()
   const loop = new ClaimLoop<number>({
-    claim: {
-      upTo: async (max) => {
-        asked.push(max)
-        return queue.splice(0, Math.min(max, 3 - running.size))
-      },
+    claim: async (max) => {
+      asked.push(max)
+      return queue.splice(0, Math.min(max, 3 - running.size))
     },
     run: ({ work }) =>
       new Promise<void>((resolve) => {

@@ -32,7 +32,7 @@ export class SyncWorker {
 
   constructor(deps: SyncWorkerDeps) {
     this.loop = new ClaimLoop<ClaimedCrewCall>({
-      claim: { upTo: deps.claimDue },
+      claim: deps.claimDue,
       // The claim's span (a trace of its own, from the claim on) holds the run's; the run's line in
       // the log says how it ended, and an unsuccessful one stays due (its backoff) for a later claim.
       run: async ({ work, claimedAt }) => {

@@ -41,7 +41,7 @@ export class WebhookDeliveryWorker {
     this.random = deps.random ?? Math.random
     this.loop = new ClaimLoop<ClaimedDelivery>({
       // One statement claims for every free slot (a backlog is taken a slot-full at a time).
-      claim: { upTo: (max) => deps.queue.claim(max) },
+      claim: (max) => deps.queue.claim(max),
       run: (claimed) => this.attempt(claimed),
       concurrency: deps.concurrency,
       pollMs: deps.pollMs,
