@@ -79,11 +79,13 @@ export class SyncSchedule {
     while (taken.length < max) {
       const wanted = max - taken.length
       const claimed = await this.claimNext(wanted)
-      const verdicts = await Promise.all(
-        claimed.map((c) => this.lostRuns.settle(c.crewCall.id, c.leaseToken)),
+      const settled = await Promise.all(
+        claimed.map(async (claim) => ({
+          claim,
+          verdict: await this.lostRuns.settle(claim.crewCall.id, claim.leaseToken),
+        })),
       )
-      for (const [i, verdict] of verdicts.entries()) {
-        const claim = claimed[i] as ClaimedCrewCall
+      for (const { claim, verdict } of settled) {
         if (!verdict.lost || !verdict.quarantined) taken.push(claim)
         else {
           this.onQuarantine({
