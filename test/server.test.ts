@@ -49,6 +49,9 @@ t.test('with DATABASE_URL: migrates, serves, and finishes in-flight requests on 
     const waiting = waitFor(
       'the PUT to wait for the row lock',
       async () => {
+        // The holder is inside its transaction, where pg_stat_activity is read once and kept: without
+        // clearing that snapshot, a first look taken before the PUT waits would be all this poll sees.
+        await holder.query('SELECT pg_stat_clear_snapshot()')
         const { rows } = await holder.query<{ waiting: number }>(
           `SELECT count(*)::int AS waiting FROM pg_stat_activity
             WHERE datname = current_database() AND application_name = 'rostersync' AND wait_event_type = 'Lock'`,
