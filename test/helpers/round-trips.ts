@@ -9,8 +9,11 @@ import net from 'node:net'
 export interface RoundTripCounter {
   /** A URL like `databaseUrl`, through the proxy. */
   url: string
-  /** Counts the round trips `work` causes (every connection), and returns them with its result. */
-  count<T>(work: () => Promise<T>): Promise<{ result: T; roundTrips: number }>
+  /**
+   * Counts the round trips `work` causes (every connection), and returns them with its result;
+   * `statements` leaves out those of opening a connection (startup, authentication).
+   */
+  count<T>(work: () => Promise<T>): Promise<{ result: T; roundTrips: number; statements: number }>
   close(): Promise<void>
 }
 
@@ -18,13 +21,19 @@ export async function startRoundTripCounter(databaseUrl: string): Promise<RoundT
   const target = new URL(databaseUrl)
   let counting = false
   let counted = 0
+  let statements = 0
   const sockets = new Set<net.Socket>()
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname)
     sockets.add(client).add(upstream)
     let answered = true
     client.on('data', (chunk) => {
-      if (answered && counting) counted++
+      if (answered && counting) {
+        counted++
+        // A statement starts with Parse (extended protocol) or Query (simple); a connection's first
+        // messages (startup, SASL) start otherwise.
+        if (chunk[0] === 0x50 || chunk[0] === 0x51) statements++
+      }
       answered = false
       upstream.write(chunk)
     })
@@ -51,10 +60,11 @@ export async function startRoundTripCounter(databaseUrl: string): Promise<RoundT
     url: url.toString(),
     async count(work) {
       counted = 0
+      statements = 0
       counting = true
       try {
         const result = await work()
-        return { result, roundTrips: counted }
+        return { result, roundTrips: counted, statements }
       } finally {
         counting = false
       }

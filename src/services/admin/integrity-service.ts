@@ -174,7 +174,7 @@ export class IntegrityService {
           for (const row of rows) if (row.lineItemId !== null) present.add(row.lineItemId)
         }
       } finally {
-        await this.deps.budget.settle(reservation.id, calls).catch(() => {})
+        await this.deps.budget.settle(reservation.id, elements.length, calls).catch(() => {})
       }
     }
     return recorded

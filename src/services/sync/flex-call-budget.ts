@@ -60,8 +60,12 @@ export class FlexCallBudget {
     }
   }
 
-  /** Replaces a reservation's estimate with the calls really made (retries included). */
-  async settle(reservation: bigint, callsMade: number): Promise<void> {
+  /**
+   * Replaces a reservation's estimate (`callsReserved`) with the calls really made (retries included);
+   * nothing to write when the estimate was right, as it is for most runs.
+   */
+  async settle(reservation: bigint, callsReserved: number, callsMade: number): Promise<void> {
+    if (callsMade === callsReserved) return
     await this.prisma.flexCallReservation.update({ where: { id: reservation }, data: { calls: callsMade } })
   }
 

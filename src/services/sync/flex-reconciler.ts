@@ -38,13 +38,15 @@ interface FlexReconcilerDeps {
  */
 export class FlexReconciler {
   private readonly store: CrewLineStore
+  private readonly doubts: FlexAddDoubts
   private readonly executor: PlanExecutor
 
   constructor(private readonly deps: FlexReconcilerDeps) {
     this.store = new CrewLineStore(deps.prisma)
+    this.doubts = new FlexAddDoubts(deps.prisma, deps.addDoubtMs)
     this.executor = new PlanExecutor({
       store: this.store,
-      doubts: new FlexAddDoubts(deps.prisma, deps.addDoubtMs),
+      doubts: this.doubts,
       concurrency: deps.concurrency,
       rateLimitBackoffMs: deps.rateLimitBackoffMs,
       readCrew: (flex, crewCall) => this.readCrew(flex, crewCall),
@@ -64,7 +66,7 @@ export class FlexReconciler {
     try {
       return (await this.planWith(flex, crewCall)).plan
     } finally {
-      await this.deps.budget.settle(reservation.id, calls).catch(() => {})
+      await this.deps.budget.settle(reservation.id, 1, calls).catch(() => {})
     }
   }
 
@@ -83,7 +85,12 @@ export class FlexReconciler {
     const listing = await this.deps.budget.reserve(1).catch((error: unknown) => failed(error))
     if ('status' in listing) return listing
     if (!listing.granted) return this.deferredByBudget(listing, 1, ended)
+    let reserved = 1
     try {
+      // The adds in doubt are read while Flex is listed, not after: they are what stands between the
+      // plan and its first add.
+      const inDoubt = this.doubts.active(crewCall.id)
+      inDoubt.catch(() => {})
       let planned: { plan: ReconcilePlan; notes: string[] }
       try {
         planned = await this.planWith(flex, crewCall)
@@ -100,8 +107,9 @@ export class FlexReconciler {
       if (needed > 0) {
         const more = await this.deps.budget.reserve(needed, listing.id)
         if (!more.granted) return this.deferredByBudget(more, needed + 1, ended)
+        reserved += needed
       }
-      const { outcome, halt } = await this.executor.apply(flex, crewCall, planned.plan, lease)
+      const { outcome, halt } = await this.executor.apply(flex, crewCall, planned.plan, lease, await inDoubt)
       outcome.notes.push(...planned.notes)
       if (halt) return ended(halt.status, outcome, halt.retryAt)
       return ended(outcome.errors.length > 0 ? 'partial' : 'succeeded', outcome)
@@ -109,7 +117,7 @@ export class FlexReconciler {
       // Only the database statements outside single Flex effects get here (e.g. the database is gone).
       return failed(error)
     } finally {
-      await this.deps.budget.settle(listing.id, calls).catch(() => {})
+      await this.deps.budget.settle(listing.id, reserved, calls).catch(() => {})
     }
   }
 

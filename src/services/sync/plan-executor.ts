@@ -21,7 +21,7 @@ interface Halt {
 
 interface PlanExecutorDeps {
   store: CrewLineStore
-  /** Adds whose outcome is unknown: no add of their resource follows them until they can no longer land. */
+  /** Records adds whose outcome is unknown: no add of their resource follows them until they can no longer land. */
   doubts: FlexAddDoubts
   /** Most Flex calls in flight during one sync. */
   concurrency: number
@@ -44,6 +44,8 @@ export class PlanExecutor {
     crewCall: CrewCallView,
     plan: ReconcilePlan,
     lease: HeldSyncLease,
+    /** The crew call's adds in doubt (FlexAddDoubts.active): resource id -> until when none may follow. */
+    inDoubt: ReadonlyMap<string, Date>,
   ): Promise<{ outcome: Outcome; halt: Halt | undefined }> {
     const outcome: Outcome = { ...emptyOutcome(), unchanged: plan.unchanged, ignored: plan.ignored }
     const { store } = this.deps
@@ -52,7 +54,6 @@ export class PlanExecutor {
     await store.forgetVanished(crewCall.id, plan.forgetLine)
     await store.recordAdopted(crewCall.id, plan.adopt)
     outcome.adopted.push(...plan.adopt.map((a) => a.technicianId))
-    const inDoubt = plan.add.length > 0 ? await this.deps.doubts.active(crewCall.id) : new Map<string, Date>()
 
     const limiter = createLimiter(this.deps.concurrency)
     /** Runs a Flex call when its turn comes, unless by then the run must start no more calls. */

@@ -15,7 +15,13 @@ export interface HeldSyncLease {
   readonly token: string
   /** False once the lease could not be renewed: stop calling Flex. */
   readonly held: boolean
+  /** Gives the lease back (and stops renewing it); does nothing once it was given back. */
   release(): Promise<void>
+  /**
+   * The lease was given back by a statement that did more (SyncSchedule.afterRun): stops renewing it,
+   * and release() then sends nothing.
+   */
+  givenBack(): void
 }
 
 /**
@@ -75,14 +81,22 @@ export class SyncLeaseService {
     }
     const timer = setInterval(() => void renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)))
     timer.unref()
+    let givenBack = false
     return {
       token,
       get held() {
         return held
       },
+      givenBack: () => {
+        clearInterval(timer)
+        held = false
+        givenBack = true
+      },
       release: async () => {
         clearInterval(timer)
         held = false
+        if (givenBack) return
+        givenBack = true
         await this.prisma.crewCall.updateMany({
           where: { id: crewCallId, syncLeaseOwner: token },
           data: { syncLeaseOwner: null, syncLeaseUntil: null },

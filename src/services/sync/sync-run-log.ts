@@ -1,5 +1,6 @@
 import type { Prisma, PrismaClient } from '../../db/prisma.ts'
 import { boundedMessage } from '../../schemas/common.ts'
+import type { CrewCallView } from '../crew/crew-schemas.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
 import {
   MAX_RUN_ERRORS,
@@ -12,14 +13,17 @@ import {
   type SyncTrigger,
 } from './sync-schemas.ts'
 
-/** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 /** A run being recorded: its key is (crew call, id), the crew call leading (docs/scaling.md). */
 interface OpenRun {
   id: string
-  crewCallId: string
+  crewCall: RunCrewCall
   startedAt: Date
 }
 
+/** The crew call a run is for, as its view names it. */
+type RunCrewCall = Pick<CrewCallView, 'id' | 'jobId' | 'department'>
+
+/** What a finished run did; every list holds technician ids, but removed and ignored (Flex line ids). */
 export interface RunOutcome {
   status: Exclude<SyncStatus, 'running'>
   added: string[]
@@ -56,38 +60,32 @@ export class SyncRunLog {
 
   /**
    * Opens a run. Called under the crew call's lease, so any run still `running` for it belongs to a
-   * holder that crashed: those are closed as failed first.
+   * holder that crashed: those are closed as failed in the same statement.
    */
-  async start(crewCallId: string, trigger: SyncTrigger): Promise<OpenRun> {
-    const abandoned = await this.prisma.syncRun.findMany({
-      where: { crewCallId, status: 'running' },
-      select: { id: true, startedAt: true, errors: true },
-    })
-    for (const run of abandoned) {
-      const finishedAt = new Date()
-      await this.prisma.syncRun.update({
-        where: { crewCallId_id: { crewCallId, id: run.id } },
-        data: {
-          status: 'failed',
-          finishedAt,
-          durationMs: Math.max(0, finishedAt.getTime() - run.startedAt.getTime()),
-          errors: [...(run.errors as SyncErrorView[]), ABANDONED],
-        },
-      })
-    }
-    // App clock at both ends of a run, so its duration never mixes two clocks.
-    const run = await this.prisma.syncRun.create({
-      data: { crewCallId, trigger, startedAt: new Date() },
-      select: { id: true, crewCallId: true, startedAt: true },
-    })
-    return run
+  async start(crewCall: RunCrewCall, trigger: SyncTrigger): Promise<OpenRun> {
+    // App clock at both ends of a run, so its duration never mixes two clocks. One statement: a run is
+    // opened on every claim, and each round trip there delays the claim's Flex calls.
+    const startedAt = new Date()
+    const [run] = await this.prisma.$queryRaw<{ id: string }[]>`
+      WITH abandoned AS (
+        UPDATE sync_runs
+           SET status = 'failed', finished_at = ${startedAt}::timestamptz,
+               duration_ms = greatest(0, round(extract(epoch FROM ${startedAt}::timestamptz - started_at) * 1000))::int,
+               errors = errors || jsonb_build_array(${JSON.stringify(ABANDONED)}::jsonb)
+         WHERE crew_call_id = ${crewCall.id}::uuid AND status = 'running')
+      INSERT INTO sync_runs (crew_call_id, trigger, started_at)
+      VALUES (${crewCall.id}::uuid, ${trigger}, ${startedAt}::timestamptz)
+      RETURNING id`
+    if (!run) throw new Error('INSERT INTO sync_runs returned no row')
+    return { id: run.id, crewCall, startedAt }
   }
 
   async finish(run: OpenRun, outcome: RunOutcome): Promise<SyncRunView> {
     const finishedAt = new Date()
     outcome = boundedOutcome(outcome)
+    const { crewCall } = run
     const finished = await this.prisma.syncRun.update({
-      where: { crewCallId_id: { crewCallId: run.crewCallId, id: run.id } },
+      where: { crewCallId_id: { crewCallId: crewCall.id, id: run.id } },
       data: {
         status: outcome.status,
         finishedAt,
@@ -104,9 +102,10 @@ export class SyncRunLog {
         retryAt: outcome.retryAt,
         flexCalls: outcome.flexCalls,
       },
-      ...RUN_VIEW,
     })
-    return toView(finished)
+    // The crew call's job and department come from the caller: an include would read them again, in a
+    // transaction of its own (four more round trips per run).
+    return toView({ ...finished, crewCall: { jobId: crewCall.jobId, department: crewCall.department } })
   }
 
   /** History, newest first, filtered; the cursor is the last run of the previous page. */

@@ -80,9 +80,13 @@ export class SyncSchedule {
       const wanted = max - taken.length
       const claimed = await this.claimNext(wanted)
       const settled = await Promise.all(
-        claimed.map(async (claim) => ({
+        claimed.map(async ({ claim, leftRunning }) => ({
           claim,
-          verdict: await this.lostRuns.settle(claim.crewCall.id, claim.leaseToken),
+          // Only a claim that found a run left `running` has a lost run to settle: the common claim
+          // goes to its run without another statement.
+          verdict: leftRunning
+            ? await this.lostRuns.settle(claim.crewCall.id, claim.leaseToken)
+            : ({ lost: false } as const),
         })),
       )
       for (const { claim, verdict } of settled) {
@@ -100,7 +104,8 @@ export class SyncSchedule {
     return taken
   }
 
-  private async claimNext(max: number): Promise<ClaimedCrewCall[]> {
+  /** Claims up to `max`, each with whether a run of its crew call was left `running` (a lost run). */
+  private async claimNext(max: number): Promise<{ claim: ClaimedCrewCall; leftRunning: boolean }[]> {
     const { leaseMs } = this.options
     // SKIP LOCKED: workers on every instance take different crew calls and never wait on a roster write.
     // Each crew call gets a lease token of its own (gen_random_uuid() is evaluated per row).
@@ -115,6 +120,7 @@ export class SyncSchedule {
         sync_attempts: number
         sync_change_traceparent: string | null
         sync_lease_owner: string
+        left_running: boolean
       }[]
     >`
       UPDATE crew_calls cc
@@ -125,18 +131,22 @@ export class SyncSchedule {
                ORDER BY sync_due_at NULLS LAST LIMIT ${max}::int FOR UPDATE SKIP LOCKED) due
        WHERE cc.id = due.id
       RETURNING cc.id, cc.job_id, cc.department, cc.flex_element_id, cc.version, cc.synced_version, cc.sync_attempts,
-                cc.sync_change_traceparent, cc.sync_lease_owner`
+                cc.sync_change_traceparent, cc.sync_lease_owner,
+                EXISTS (SELECT 1 FROM sync_runs r WHERE r.crew_call_id = cc.id AND r.status = 'running') AS left_running`
     return rows.map((row) => ({
-      crewCall: {
-        id: row.id,
-        jobId: row.job_id,
-        department: row.department,
-        flexElementId: row.flex_element_id,
+      claim: {
+        crewCall: {
+          id: row.id,
+          jobId: row.job_id,
+          department: row.department,
+          flexElementId: row.flex_element_id,
+        },
+        trigger: row.sync_attempts > 0 ? 'retry' : row.synced_version !== row.version ? 'change' : 'resync',
+        leaseToken: row.sync_lease_owner,
+        rosterVersion: row.version,
+        changeTraceparent: row.sync_change_traceparent,
       },
-      trigger: row.sync_attempts > 0 ? 'retry' : row.synced_version !== row.version ? 'change' : 'resync',
-      leaseToken: row.sync_lease_owner,
-      rosterVersion: row.version,
-      changeTraceparent: row.sync_change_traceparent,
+      leftRunning: row.left_running,
     }))
   }
 
@@ -161,9 +171,15 @@ export class SyncSchedule {
    * Records what a run means for the next one: a success marks `rosterVersion` synced; anything else
    * counts an attempt and schedules a retry (Flex's or the budget's retryAt, else jittered backoff),
    * or gives up after maxAttempts. A change that landed during the run keeps its own due time. The run
-   * finished, so the process survived it: the crew call's lost runs count from 0 again.
+   * finished, so the process survived it: the crew call's lost runs count from 0 again. The run's sync
+   * lease (`leaseToken`) is given back in the same statement, if it is still the run's.
    */
-  async afterRun(crewCallId: string, rosterVersion: number, outcome: Pick<RunOutcome, 'status' | 'retryAt'>) {
+  async afterRun(
+    crewCallId: string,
+    rosterVersion: number,
+    outcome: Pick<RunOutcome, 'status' | 'retryAt'>,
+    leaseToken: string,
+  ): Promise<void> {
     const ok = outcome.status === 'succeeded'
     const { maxAttempts, retryBaseMs, retryMaxMs, debounceMs } = this.options
     // One statement: the outcome is weighed against the row as it is now (a change may have landed).
@@ -181,7 +197,9 @@ export class SyncSchedule {
           ELSE coalesce(${outcome.retryAt}::timestamptz, now() + random()
                  * least(${retryMaxMs}::float8, ${retryBaseMs}::float8 * power(2, sync_attempts))
                  * interval '1 millisecond')
-        END
+        END,
+        sync_lease_owner = CASE WHEN sync_lease_owner = ${leaseToken} THEN NULL ELSE sync_lease_owner END,
+        sync_lease_until = CASE WHEN sync_lease_owner = ${leaseToken} THEN NULL ELSE sync_lease_until END
        WHERE id = ${crewCallId}::uuid`
   }
 

@@ -126,10 +126,12 @@ export class SyncService {
       'rostersync.roster.version': rosterVersion,
     }
     return inSpan('sync run', { attributes, links: [changeTraceparent] }, async (span) => {
-      const run = await this.deps.runLog.start(crewCall.id, trigger)
+      const run = await this.deps.runLog.start(crewCall, trigger)
       const outcome = await reconciler.reconcile(crewCall, lease)
       const finished = await this.deps.runLog.finish(run, outcome)
-      await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome)
+      // The schedule's statement gives the lease back too: the run's last round trip.
+      await this.deps.schedule.afterRun(crewCall.id, rosterVersion, outcome, lease.token)
+      lease.givenBack()
       const counts = runCounts(finished)
       span.setAttributes({
         'rostersync.sync.run_id': finished.id,

@@ -1,0 +1,51 @@
+import t from 'tap'
+import {
+  crewWorld,
+  putCrewCall,
+  putTechnicians,
+  replaceRoster,
+  resourceId,
+  sync,
+  technicianId,
+} from '../../helpers/crew.ts'
+import { createTestDatabase } from '../../helpers/database.ts'
+import { startRoundTripCounter } from '../../helpers/round-trips.ts'
+
+/**
+ * What one run costs the service's side of the database (docs/performance.md#what-a-reconcile-costs):
+ * every statement of a run sits between a roster change and its line in Flex, and twenty crew calls due
+ * at once share two cores, so the statements are counted on the wire (a proxy in front of PostgreSQL).
+ */
+
+/** The roster of one technician, `i`: each run below adds one line and removes the one before. */
+const onlyTechnician = (i: number) => [{ technicianId: technicianId(i) }]
+
+t.test('a manual sync that adds one line and removes one is 14 statements', async (t) => {
+  const counter = await startRoundTripCounter(await createTestDatabase(t))
+  t.teardown(() => counter.close())
+  // No background worker polls meanwhile (the sync and webhook workers are off): every round trip is the run's.
+  const { app, flex } = await crewWorld(t, 3, { databaseUrl: counter.url, env: { WEBHOOK_WORKER: 'off' } })
+  // crewWorld leaves a database it was given as it is.
+  await putTechnicians(app, 3)
+  await putCrewCall(app)
+  t.equal((await replaceRoster(app, onlyTechnician(0))).statusCode, 200)
+  t.equal((await sync(app)).status, 200, 'the first run opens the pool and adds technician 0')
+  t.equal((await replaceRoster(app, onlyTechnician(1))).statusCode, 200)
+
+  const { result, statements } = await counter.count(() => sync(app))
+  t.match(result.body.run, { status: 'succeeded', added: [technicianId(1)] })
+  t.equal(result.body.run.removed.length, 1, 'the line of technician 0 removed')
+  t.same(
+    flex.lines('element-1').map((line) => line.resourceId),
+    [resourceId(1)],
+  )
+  // The crew call read by its job and department, the lease taken, the re-arm and the roster version (a
+  // manual run's own; a worker's claim does all four in one); the run opened (closing an
+  // abandoned one in the same statement); the listing's budget; the roster (two: assignments, then their
+  // technicians), the adds in doubt and the listed lines' technicians; the plan's budget; the line added,
+  // recorded; the run finished; the schedule told, the lease given back in the same statement. The
+  // budget's settle is not sent: the run made the calls it reserved.
+  // Counted as statements: the parallel reads may open a second connection, whose startup is not the run's.
+  t.comment(`${statements} statements`)
+  t.equal(statements, 14, 'the statements listed above, and no more')
+})
