@@ -86,19 +86,22 @@ export class SyncRunLog {
     const { crewCall } = run
     const finished = await this.prisma.syncRun.update({
       where: { crewCallId_id: { crewCallId: crewCall.id, id: run.id } },
+      // The lists as `{ set }`: Prisma 7 makes a bare array of a scalar list part of the query's shape,
+      // so every run (each with its own ids) compiled a new query plan and took a place in the plan
+      // cache (docs/performance.md#what-a-reconcile-costs); `set` is a parameter like any other value.
       data: {
         status: outcome.status,
         finishedAt,
         durationMs: Math.max(0, finishedAt.getTime() - run.startedAt.getTime()),
-        added: outcome.added,
-        removed: outcome.removed,
-        repaired: outcome.repaired,
-        adopted: outcome.adopted,
-        rolesSet: outcome.rolesSet,
-        unchanged: outcome.unchanged,
-        ignored: outcome.ignored,
+        added: { set: outcome.added },
+        removed: { set: outcome.removed },
+        repaired: { set: outcome.repaired },
+        adopted: { set: outcome.adopted },
+        rolesSet: { set: outcome.rolesSet },
+        unchanged: { set: outcome.unchanged },
+        ignored: { set: outcome.ignored },
         errors: outcome.errors,
-        notes: outcome.notes,
+        notes: { set: outcome.notes },
         retryAt: outcome.retryAt,
         flexCalls: outcome.flexCalls,
       },

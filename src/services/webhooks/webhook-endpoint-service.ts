@@ -37,7 +37,8 @@ export class WebhookEndpointService {
     const endpoint = await this.deps.prisma.webhookEndpoint.create({
       data: {
         url: input.url,
-        events: input.events ?? [...webhookEventTypes],
+        // `{ set }`, not a bare array: Prisma 7 parameterizes a scalar list only so (SyncRunLog.finish).
+        events: { set: input.events ?? [...webhookEventTypes] },
         description: input.description ?? null,
         secret: generateWebhookSecret(),
       },
@@ -80,7 +81,7 @@ export class WebhookEndpointService {
         where: { id },
         data: {
           url: changes.url,
-          events: changes.events,
+          events: changes.events && { set: changes.events },
           description: changes.description,
           ...enabledChange,
           updatedAt: new Date(),
