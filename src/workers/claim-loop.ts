@@ -37,7 +37,7 @@ export interface ClaimLoopOptions<Work> {
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void }
 }
 
-/** The shortest idle sleep, however soon the next work is due. */
+/** The pause before asking again for work that is due now but could not be claimed (no busy loop). */
 const MIN_IDLE_MS = 20
 /** The longest back-off of a loop that cannot reach the database. */
 const MAX_BACKOFF_MS = 30_000
@@ -208,9 +208,10 @@ export class ClaimLoop<Work> {
     }
     // A wake while the query ran has already ended this sleep.
     if (signal.aborted) return
-    // Something due now that was not claimable (another instance took it first) must not make a busy loop.
-    const floor = Math.min(pollMs, MIN_IDLE_MS)
-    await this.idle(Math.max(floor, Math.min(pollMs, dueInMs ?? Number.POSITIVE_INFINITY)))
+    // Something due now that was not claimable (another instance took it first, a roster write holds its
+    // row) must not make a busy loop: that waits MIN_IDLE_MS. Work due later is waited for to the ms.
+    const untilDue = dueInMs === undefined ? pollMs : dueInMs > 0 ? dueInMs : MIN_IDLE_MS
+    await this.idle(Math.min(pollMs, untilDue))
   }
 
   private async idle(ms: number): Promise<void> {

@@ -299,3 +299,57 @@ t.test('regroupMs: runs that end together, while others are in flight, share one
   await loop.stop()
   t.same(queue, [])
 })
+
+t.test(
+  'work due now that cannot be claimed is asked for again after a pause, not in a busy loop',
+  async (t) => {
+    let claims = 0
+    const loop = new ClaimLoop<number>({
+      claim: async () => {
+        claims++
+        return []
+      },
+      run: async () => {},
+      concurrency: 2,
+      // Far longer than the test: only the due time can end the loop's sleeps.
+      pollMs: 600_000,
+      // Due now, and never claimable (another instance's, or a row a roster write holds).
+      nextDueInMs: async () => 0,
+      failureMessage: 'test loop: failed',
+      log: silent,
+    })
+    loop.start()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await loop.stop()
+    // A fifth of a second holds a few claims after their pauses, not thousands.
+    t.ok(claims >= 2, `asked again after its pause (${claims} claims)`)
+    t.ok(claims <= 20, `no busy loop: ${claims} claims in 200 ms`)
+  },
+)
+
+t.test(
+  'an idle loop sleeps until the due time it was told of, and claims then, without a wake',
+  async (t) => {
+    const queue: number[] = []
+    const finished: number[] = []
+    let asked = 0
+    const loop = new ClaimLoop<number>({
+      claim: async (max) => queue.splice(0, max),
+      run: async ({ work }) => {
+        finished.push(work)
+      },
+      concurrency: 2,
+      pollMs: 600_000,
+      // The first answer: due in 30 ms; then nothing scheduled (the loop would sleep the poll).
+      nextDueInMs: async () => (++asked === 1 ? 30 : undefined),
+      failureMessage: 'test loop: failed',
+      log: silent,
+    })
+    loop.start()
+    await waitFor('the loop to have asked for the next due time', () => asked >= 1)
+    queue.push(7)
+    await waitFor('the work to run when it fell due', () => finished.includes(7))
+    await loop.stop()
+    t.same(finished, [7])
+  },
+)
