@@ -184,24 +184,41 @@ t.test('a claim that throws is logged and the slot backs off instead of spinning
   t.same(errors, ['test loop: could not claim'])
 })
 
-t.test('a failure to learn the next due time (the database gone) is logged; the loop goes on', async (t) => {
-  const logged: unknown[] = []
+/**
+ * A loop over a queue the test fills, whose runs finish at once, told the next due time by
+ * `nextDueInMs`: for the tests of how an idle loop waits.
+ */
+function queuedLoop(options: {
+  pollMs: number
+  nextDueInMs: () => Promise<number | undefined>
+  log?: { warn(obj: object): void; error(obj: object): void }
+}) {
   const queue: number[] = []
   const finished: number[] = []
-  let asked = 0
   const loop = new ClaimLoop<number>({
     claim: async (max) => queue.splice(0, max),
     run: async ({ work }) => {
       finished.push(work)
     },
     concurrency: 2,
+    pollMs: options.pollMs,
+    nextDueInMs: options.nextDueInMs,
+    failureMessage: 'test loop: failed',
+    log: options.log ?? silent,
+  })
+  return { loop, queue, finished }
+}
+
+t.test('a failure to learn the next due time (the database gone) is logged; the loop goes on', async (t) => {
+  const logged: unknown[] = []
+  let asked = 0
+  const { loop, queue, finished } = queuedLoop({
     pollMs: 20,
     nextDueInMs: async () => {
       asked++
       if (asked <= 2) throw new Error('terminating connection due to administrator command')
       return undefined
     },
-    failureMessage: 'test loop: failed',
     log: { warn: (obj) => logged.push(obj), error: (obj) => logged.push(obj) },
   })
   const unhandled: unknown[] = []
@@ -330,20 +347,11 @@ t.test(
 t.test(
   'an idle loop sleeps until the due time it was told of, and claims then, without a wake',
   async (t) => {
-    const queue: number[] = []
-    const finished: number[] = []
     let asked = 0
-    const loop = new ClaimLoop<number>({
-      claim: async (max) => queue.splice(0, max),
-      run: async ({ work }) => {
-        finished.push(work)
-      },
-      concurrency: 2,
+    const { loop, queue, finished } = queuedLoop({
       pollMs: 600_000,
       // The first answer: due in 30 ms; then nothing scheduled (the loop would sleep the poll).
       nextDueInMs: async () => (++asked === 1 ? 30 : undefined),
-      failureMessage: 'test loop: failed',
-      log: silent,
     })
     loop.start()
     await waitFor('the loop to have asked for the next due time', () => asked >= 1)
