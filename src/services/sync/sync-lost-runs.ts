@@ -1,4 +1,5 @@
-import type { PrismaClient } from '../../db/prisma.ts'
+import { Prisma, type PrismaClient } from '../../db/prisma.ts'
+import { closedAsFailed } from './sync-run-log.ts'
 
 interface SyncLostRunsOptions {
   /** Lost runs in a row after which a crew call is quarantined (SYNC_MAX_CRASHES). */
@@ -61,10 +62,10 @@ export class SyncLostRuns {
     const [row] = await this.prisma.$queryRaw<{ sync_lost_runs: number; quarantined: boolean }[]>`
       WITH lost AS (
         UPDATE sync_runs r
-           SET status = 'failed', finished_at = ${now}::timestamptz,
-               duration_ms = greatest(0, round(extract(epoch FROM ${now}::timestamptz - r.started_at) * 1000))::int,
-               errors = r.errors || jsonb_build_array(jsonb_build_object('operation', 'run', 'message',
-                 CASE WHEN cc.sync_lost_runs + 1 >= ${maxLostRuns}::int THEN ${this.reason} ELSE ${lostMessage} END))
+           SET ${closedAsFailed(
+             now,
+             Prisma.sql`CASE WHEN cc.sync_lost_runs + 1 >= ${maxLostRuns}::int THEN ${this.reason} ELSE ${lostMessage} END`,
+           )}
           FROM crew_calls cc
          WHERE cc.id = ${crewCallId}::uuid AND cc.sync_lease_owner = ${leaseToken}
            AND r.crew_call_id = cc.id AND r.status = 'running'

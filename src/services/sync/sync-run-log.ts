@@ -1,4 +1,4 @@
-import type { Prisma, PrismaClient } from '../../db/prisma.ts'
+import { Prisma, type PrismaClient } from '../../db/prisma.ts'
 import { boundedMessage } from '../../schemas/common.ts'
 import type { CrewCallView } from '../crew/crew-schemas.ts'
 import { decodeCursor, toPage } from '../pagination.ts'
@@ -49,9 +49,18 @@ const RUN_VIEW = {
 
 type RunRecord = Prisma.SyncRunGetPayload<typeof RUN_VIEW>
 
-const ABANDONED: SyncErrorView = {
-  operation: 'run',
-  message: 'abandoned: the instance running it stopped before finishing',
+const ABANDONED = 'abandoned: the instance running it stopped before finishing'
+
+/**
+ * The SET list of an UPDATE of sync_runs that closes a `running` run as failed at `at` (the app's clock,
+ * as at its start), with a `run` error saying `message` (a text expression): how a run that never
+ * finished is closed, both when the next run opens (SyncRunLog.start) and when a claim settles a lost
+ * run (SyncLostRuns.settle).
+ */
+export function closedAsFailed(at: Date, message: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`status = 'failed', finished_at = ${at}::timestamptz,
+    duration_ms = greatest(0, round(extract(epoch FROM ${at}::timestamptz - started_at) * 1000))::int,
+    errors = errors || jsonb_build_array(jsonb_build_object('operation', 'run', 'message', ${message}))`
 }
 
 /** G6: every sync is recorded: who or what started it, when, how long, what changed, why it failed. */
@@ -68,10 +77,7 @@ export class SyncRunLog {
     const startedAt = new Date()
     const [run] = await this.prisma.$queryRaw<{ id: string }[]>`
       WITH abandoned AS (
-        UPDATE sync_runs
-           SET status = 'failed', finished_at = ${startedAt}::timestamptz,
-               duration_ms = greatest(0, round(extract(epoch FROM ${startedAt}::timestamptz - started_at) * 1000))::int,
-               errors = errors || jsonb_build_array(${JSON.stringify(ABANDONED)}::jsonb)
+        UPDATE sync_runs SET ${closedAsFailed(startedAt, Prisma.sql`${ABANDONED}::text`)}
          WHERE crew_call_id = ${crewCall.id}::uuid AND status = 'running')
       INSERT INTO sync_runs (crew_call_id, trigger, started_at)
       VALUES (${crewCall.id}::uuid, ${trigger}, ${startedAt}::timestamptz)

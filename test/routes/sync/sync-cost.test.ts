@@ -2,6 +2,7 @@ import { Debug } from '@prisma/client/runtime/client'
 import t from 'tap'
 import {
   crewWorld,
+  ELEMENT,
   putCrewCall,
   putTechnicians,
   replaceRoster,
@@ -38,11 +39,12 @@ t.test('a manual sync that adds one line and removes one is 14 statements', asyn
   t.match(result.body.run, { status: 'succeeded', added: [technicianId(1)] })
   t.equal(result.body.run.removed.length, 1, 'the line of technician 0 removed')
   t.same(
-    flex.lines('element-1').map((line) => line.resourceId),
+    flex.lines(ELEMENT).map((line) => line.resourceId),
     [resourceId(1)],
   )
   // The crew call read by its job and department, the lease taken, the re-arm and the roster version (a
-  // manual run's own; a worker's claim does all four in one); the run opened (closing an
+  // manual run's own: a worker's one claim statement takes the lease and reads the crew call and its
+  // version, and re-arms nothing); the run opened (closing an
   // abandoned one in the same statement); the listing's budget; the roster (two: assignments, then their
   // technicians), the adds in doubt and the listed lines' technicians; the plan's budget; the line added,
   // recorded; the run finished; the schedule told, the lease given back in the same statement. The
