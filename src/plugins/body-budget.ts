@@ -34,7 +34,8 @@ interface BodyBudgetOptions {
  * A charged body must arrive within `readTimeoutMs` of its headers and never pause longer than
  * `idleTimeoutMs`; otherwise it is answered 408 problem+json with `Connection: close` (Node closes the
  * connection once the answer is written) and its charge is given back at that moment, not when the
- * client finally leaves.
+ * client finally leaves. A body that came whole with its headers has nothing left to wait for: it is
+ * not watched (no stream in between, no timers: docs/performance.md, what holds the calendar PUT ratio).
  */
 export default fp<BodyBudgetOptions>(
   async function bodyBudgetPlugin(app, options) {
@@ -65,6 +66,15 @@ export default fp<BodyBudgetOptions>(
         charge.release()
         bodyBytes.inc({ outcome: how }, bytes)
       }
+      // A body whose bytes have all arrived (in the packets that carried its headers: the common case of
+      // a small body) has nothing left to time: it is parsed from what Node.js buffered, without the
+      // watch's stream and timers. Node's parser buffers no more than Content-Length says.
+      // 'close' comes once, when the response is finished or the connection is gone.
+      const closed = () => release(reply.raw.writableFinished ? 'answered' : 'abandoned')
+      if (request.raw.complete || request.raw.readableLength >= bytes) {
+        reply.raw.once('close', closed)
+        return payload
+      }
       const watched = watchBodyRead(payload, {
         readTimeoutMs: options.readTimeoutMs,
         idleTimeoutMs: options.idleTimeoutMs,
@@ -88,10 +98,9 @@ export default fp<BodyBudgetOptions>(
       })
       // The parser listens for errors once it reads; a timeout before that must not be an uncaught error.
       watched.stream.on('error', () => {})
-      // 'close' comes once, when the response is finished or the connection is gone.
       reply.raw.once('close', () => {
         watched.stop()
-        release(reply.raw.writableFinished ? 'answered' : 'abandoned')
+        closed()
       })
       return watched.stream
     })

@@ -1,8 +1,10 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { connect } from 'node:net'
 import t from 'tap'
 import { bodyShareBytes, loadConfig } from '../../src/config.ts'
 import { build, injectAs, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
-import { calendarSet, calendarsUrl, getCalendars } from '../helpers/calendars.ts'
+import { calendarSet, calendarsUrl, getCalendars, putCalendars } from '../helpers/calendars.ts'
+import { withClient } from '../helpers/database.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -178,6 +180,64 @@ t.test('a client that goes away mid-body gives its charge back', async (t) => {
   await waitFor('its charge to be given back', () => app.bodyBytesInFlight() === 0)
   t.equal((await getCalendars(app, 'gone')).version, 0, 'nothing written')
 })
+
+t.test(
+  'a body that arrived with its headers is charged until it is answered, or until its client leaves',
+  async (t) => {
+    const { app, databaseUrl } = await build(t, {
+      env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET) },
+    })
+    const origin = await app.listen({ host: '127.0.0.1', port: 0 })
+    const { port } = new URL(origin)
+    for (const userId of ['answered', 'left']) {
+      t.equal((await putCalendars(app, userId, calendarSet('a', 1))).statusCode, 200)
+    }
+    /** The whole request, headers and body, in one write: its body is in Node's buffer before it is parsed. */
+    const sendWhole = (userId: string, body: string) => {
+      const socket = connect(Number(port), '127.0.0.1')
+      socket.on('error', () => {})
+      let text = ''
+      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk))
+      socket.write(
+        `PUT ${calendarsUrl(userId)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${TEST_AUTHORIZATION}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      )
+      return { socket, answered: () => text.startsWith('HTTP/1.1 200') && text.includes('"version":2') }
+    }
+    const bytesBy = async (outcome: string) =>
+      Number(
+        new RegExp(`rostersync_request_body_bytes_total\\{outcome="${outcome}"\\} (\\d+)`).exec(
+          await app.metrics.registry.metrics(),
+        )?.[1] ?? 0,
+      )
+
+    // Each replace waits for its user's lock, held here, so its charge can be seen while it is in flight.
+    await withClient(databaseUrl, async (holder) => {
+      const body = JSON.stringify({ calendars: calendarSet('b', 3) })
+      await holder.query('BEGIN')
+      await holder.query(`SELECT * FROM calendar_sets WHERE user_id = 'answered' FOR UPDATE`)
+      const answeredBefore = await bytesBy('answered')
+      const whole = sendWhole('answered', body)
+      await waitFor('the body to be charged', () => app.bodyBytesInFlight() > 0)
+      t.equal(app.bodyBytesInFlight(), Buffer.byteLength(body), 'charged by its Content-Length')
+      await holder.query('ROLLBACK')
+      await waitFor('the answer', whole.answered)
+      await waitFor('its charge to be given back', () => app.bodyBytesInFlight() === 0)
+      t.equal(await bytesBy('answered'), answeredBefore + Buffer.byteLength(body), 'counted as answered')
+      whole.socket.destroy()
+
+      await holder.query('BEGIN')
+      await holder.query(`SELECT * FROM calendar_sets WHERE user_id = 'left' FOR UPDATE`)
+      const abandonedBefore = await bytesBy('abandoned')
+      const leaving = sendWhole('left', body)
+      await waitFor('the body to be charged', () => app.bodyBytesInFlight() > 0)
+      leaving.socket.destroy()
+      await waitFor('its charge to be given back', () => app.bodyBytesInFlight() === 0)
+      t.equal(await bytesBy('abandoned'), abandonedBefore + Buffer.byteLength(body), 'counted as abandoned')
+      await holder.query('ROLLBACK')
+    })
+  },
+)
 
 t.test('one body alone always fits, and bodies over the limit are refused unread, uncharged', async (t) => {
   const { app } = await build(t, {
