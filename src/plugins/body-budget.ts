@@ -66,11 +66,11 @@ export default fp<BodyBudgetOptions>(
         charge.release()
         bodyBytes.inc({ outcome: how }, bytes)
       }
+      // 'close' comes once, when the response is finished or the connection is gone.
+      const closed = () => release(reply.raw.writableFinished ? 'answered' : 'abandoned')
       // A body whose bytes have all arrived (in the packets that carried its headers: the common case of
       // a small body) has nothing left to time: it is parsed from what Node.js buffered, without the
       // watch's stream and timers. Node's parser buffers no more than Content-Length says.
-      // 'close' comes once, when the response is finished or the connection is gone.
-      const closed = () => release(reply.raw.writableFinished ? 'answered' : 'abandoned')
       if (request.raw.complete || request.raw.readableLength >= bytes) {
         reply.raw.once('close', closed)
         return payload
