@@ -1,11 +1,11 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
-import { connect } from 'node:net'
 import t from 'tap'
 import { bodyShareBytes, loadConfig } from '../../src/config.ts'
 import { build, injectAs, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars, putCalendars } from '../helpers/calendars.ts'
 import { withClient } from '../helpers/database.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
+import { rawPut } from '../helpers/raw-http.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -188,21 +188,14 @@ t.test(
       env: { BODY_LIMIT_BYTES: String(LIMIT), BODY_BYTES_IN_FLIGHT: String(BUDGET) },
     })
     const origin = await app.listen({ host: '127.0.0.1', port: 0 })
-    const { port } = new URL(origin)
     for (const userId of ['answered', 'left']) {
       t.equal((await putCalendars(app, userId, calendarSet('a', 1))).statusCode, 200)
     }
     /** The whole request, headers and body, in one write: its body is in Node's buffer before it is parsed. */
     const sendWhole = (userId: string, body: string) => {
-      const socket = connect(Number(port), '127.0.0.1')
-      socket.on('error', () => {})
-      let text = ''
-      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk))
-      socket.write(
-        `PUT ${calendarsUrl(userId)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${TEST_AUTHORIZATION}\r\n` +
-          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-      )
-      return { socket, answered: () => text.startsWith('HTTP/1.1 200') && text.includes('"version":2') }
+      const put = rawPut(origin, calendarsUrl(userId), Buffer.byteLength(body), body)
+      put.answer.catch(() => {}) // settles only if the server closes: these connections are kept alive
+      return put
     }
     const bytesBy = async (outcome: string) =>
       Number(
@@ -221,7 +214,9 @@ t.test(
       await waitFor('the body to be charged', () => app.bodyBytesInFlight() > 0)
       t.equal(app.bodyBytesInFlight(), Buffer.byteLength(body), 'charged by its Content-Length')
       await holder.query('ROLLBACK')
-      await waitFor('the answer', whole.answered)
+      const answer = await whole.received()
+      t.equal(answer.status, 200)
+      t.match(JSON.parse(answer.body), { version: 2 })
       await waitFor('its charge to be given back', () => app.bodyBytesInFlight() === 0)
       t.equal(await bytesBy('answered'), answeredBefore + Buffer.byteLength(body), 'counted as answered')
       whole.socket.destroy()
