@@ -82,21 +82,22 @@ export class SyncLeaseService {
     const timer = setInterval(() => void renew(), Math.max(10, Math.floor(this.options.leaseMs / 3)))
     timer.unref()
     let givenBack = false
+    /** Stops renewing; true the first time only (the lease was still ours to give back). */
+    const stop = () => {
+      clearInterval(timer)
+      held = false
+      const first = !givenBack
+      givenBack = true
+      return first
+    }
     return {
       token,
       get held() {
         return held
       },
-      givenBack: () => {
-        clearInterval(timer)
-        held = false
-        givenBack = true
-      },
+      givenBack: () => void stop(),
       release: async () => {
-        clearInterval(timer)
-        held = false
-        if (givenBack) return
-        givenBack = true
+        if (!stop()) return
         await this.prisma.crewCall.updateMany({
           where: { id: crewCallId, syncLeaseOwner: token },
           data: { syncLeaseOwner: null, syncLeaseUntil: null },
