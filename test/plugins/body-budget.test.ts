@@ -4,6 +4,7 @@ import { bodyShareBytes, loadConfig } from '../../src/config.ts'
 import { build, injectAs, TEST_AUTHORIZATION, TEST_SERVICE_KEY } from '../helpers/build-app.ts'
 import { calendarSet, calendarsUrl, getCalendars, putCalendars } from '../helpers/calendars.ts'
 import { withClient } from '../helpers/database.ts'
+import { metricSample } from '../helpers/metrics.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 import { rawPut } from '../helpers/raw-http.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -198,11 +199,10 @@ t.test(
       return put
     }
     const bytesBy = async (outcome: string) =>
-      Number(
-        new RegExp(`rostersync_request_body_bytes_total\\{outcome="${outcome}"\\} (\\d+)`).exec(
-          await app.metrics.registry.metrics(),
-        )?.[1] ?? 0,
-      )
+      metricSample(
+        await app.metrics.registry.metrics(),
+        `rostersync_request_body_bytes_total{outcome="${outcome}"}`,
+      ) ?? 0
 
     // Each replace waits for its user's lock, held here, so its charge can be seen while it is in flight.
     await withClient(databaseUrl, async (holder) => {

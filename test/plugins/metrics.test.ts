@@ -2,6 +2,7 @@ import t from 'tap'
 import { build, injectAs, TEST_AUTHORIZATION } from '../helpers/build-app.ts'
 import { calendarSet, putCalendars } from '../helpers/calendars.ts'
 import { crewWorld, replaceRoster, roster, sync } from '../helpers/crew.ts'
+import { metricSample } from '../helpers/metrics.ts'
 import { PROBLEM_CONTENT_TYPE } from '../helpers/problem.ts'
 
 const scrape = async (
@@ -19,12 +20,6 @@ const scrape = async (
   }
 }
 
-/** The value of one sample line, e.g. `name{a="b"} 3`; undefined when absent. */
-const sample = (body: string, series: string) => {
-  const line = body.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
-}
-
 t.test('requests are counted by route template and status', async (t) => {
   const { app } = await build(t)
   await putCalendars(app, 'metered', calendarSet('m', 2))
@@ -33,10 +28,10 @@ t.test('requests are counted by route template and status', async (t) => {
   t.equal(status, 200)
   t.match(type, /^text\/plain; version=0\.0\.4/)
   const route = 'route="/v1/users/:userId/calendars"'
-  t.equal(sample(body, `rostersync_http_requests_total{method="PUT",${route},status="200"}`), 1)
-  t.equal(sample(body, `rostersync_http_requests_total{method="PUT",${route},status="400"}`), 1)
+  t.equal(metricSample(body, `rostersync_http_requests_total{method="PUT",${route},status="200"}`), 1)
+  t.equal(metricSample(body, `rostersync_http_requests_total{method="PUT",${route},status="400"}`), 1)
   t.equal(
-    sample(body, `rostersync_http_request_duration_seconds_count{method="PUT",${route},status="200"}`),
+    metricSample(body, `rostersync_http_request_duration_seconds_count{method="PUT",${route},status="200"}`),
     1,
   )
   t.match(body, /rostersync_db_pool_connections\{state="idle"\} \d+/)
@@ -49,10 +44,10 @@ t.test('sync runs, their duration and Flex calls are counted', async (t) => {
   await sync(app)
   await sync(app)
   const { body } = await scrape(app)
-  t.equal(sample(body, 'rostersync_sync_runs_total{status="succeeded",trigger="manual"}'), 2)
-  t.equal(sample(body, 'rostersync_sync_duration_seconds_count'), 2)
-  t.equal(sample(body, 'rostersync_flex_calls_total{endpoint="list",outcome="ok"}'), 2)
-  t.equal(sample(body, 'rostersync_flex_calls_total{endpoint="add",outcome="ok"}'), 3)
+  t.equal(metricSample(body, 'rostersync_sync_runs_total{status="succeeded",trigger="manual"}'), 2)
+  t.equal(metricSample(body, 'rostersync_sync_duration_seconds_count'), 2)
+  t.equal(metricSample(body, 'rostersync_flex_calls_total{endpoint="list",outcome="ok"}'), 2)
+  t.equal(metricSample(body, 'rostersync_flex_calls_total{endpoint="add",outcome="ok"}'), 3)
 })
 
 t.test('without METRICS_TOKEN, /metrics is off for everyone, saying how to turn it on', async (t) => {
