@@ -335,7 +335,7 @@ export const configVariableMeanings: Record<ConfigVariable, string> = {
   HISTORY_PRUNE_INTERVAL_MS:
     "how often each instance deletes versions no longer kept, and the webhook outbox's delivered events (batches of 1,000)",
   FLEX_ADD_DOUBT_MS:
-    'how long an add whose outcome is unknown (a timeout, a dropped connection, a 5xx other than 503) may still land in Flex; no sync adds that technician on that element again before it has passed',
+    'how long an add whose outcome is unknown (a timeout, a dropped connection, a 5xx other than 503) may still land in Flex; no sync adds that technician on that element again before it has passed. An add still in flight when its instance dies or loses its lease holds the technician back for `FLEX_TIMEOUT_MS` plus this',
   CREW_DEPARTMENTS:
     'the departments a crew call may be for, comma-separated (1-32 lower-case letters, digits, `-`, from a letter; none twice); validated at start; the `department` of every crew-call route is this enum in the OpenAPI document, another is a 400',
   FLEX_BUSINESS_ROLES:

@@ -162,6 +162,7 @@ export default fp<ServicesPluginOptions>(
             businessRoles: config.FLEX_BUSINESS_ROLES,
             budget,
             addDoubtMs: config.FLEX_ADD_DOUBT_MS,
+            addTimeoutMs: config.FLEX_TIMEOUT_MS,
           }),
       }),
       integrity: new IntegrityService({

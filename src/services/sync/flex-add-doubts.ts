@@ -8,11 +8,18 @@ import { FlexError } from '../../flex/flex-errors.ts'
  * and is not in the listing is recorded here, and no sync adds that resource on that element again until
  * `doubtMs` has passed (FLEX_ADD_DOUBT_MS): by then the first add has landed (and is adopted) or never
  * will. A doubt only holds adds back: a line found meanwhile is adopted as usual. Rows just expire.
+ *
+ * An add is also recorded before it goes out (`expect`), for as long as it may take and then land
+ * (`timeoutMs` + `doubtMs`), and cleared once its outcome is known (`clear`): a run that takes the crew
+ * call over while the add is on its way (the process killed, or its lease lost mid-call) must not add
+ * the same resource, and the run that sent it may never get to record a doubt.
  */
 export class FlexAddDoubts {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly doubtMs: number,
+    /** FLEX_TIMEOUT_MS: the longest an add is waited for. */
+    private readonly timeoutMs: number,
   ) {}
 
   /** The crew call's resources whose earlier add may still land, with until when. */
@@ -24,9 +31,23 @@ export class FlexAddDoubts {
     return new Map(rows.map((row) => [row.flexResourceId, row.until]))
   }
 
+  /** Records, before an add of `flexResourceId` goes out, that it may land until its answer and `doubtMs` after. */
+  async expect(crewCallId: string, flexResourceId: string): Promise<void> {
+    await this.hold(crewCallId, flexResourceId, this.timeoutMs + this.doubtMs)
+  }
+
   /** Records that an add of `flexResourceId` may still land; returns until when no add may follow it. */
-  async record(crewCallId: string, flexResourceId: string): Promise<Date> {
-    const until = new Date(Date.now() + this.doubtMs)
+  record(crewCallId: string, flexResourceId: string): Promise<Date> {
+    return this.hold(crewCallId, flexResourceId, this.doubtMs)
+  }
+
+  /** The add's outcome is known (its line found, or it was not done): nothing holds the next add back. */
+  async clear(crewCallId: string, flexResourceId: string): Promise<void> {
+    await this.prisma.flexAddDoubt.deleteMany({ where: { crewCallId, flexResourceId } })
+  }
+
+  private async hold(crewCallId: string, flexResourceId: string, forMs: number): Promise<Date> {
+    const until = new Date(Date.now() + forMs)
     await this.prisma.flexAddDoubt.upsert({
       where: { crewCallId_flexResourceId: { crewCallId, flexResourceId } },
       create: { crewCallId, flexResourceId, until },

@@ -27,6 +27,8 @@ interface FlexReconcilerDeps {
   rateLimitBackoffMs?: number
   /** FLEX_ADD_DOUBT_MS: how long an add whose outcome is unknown may still land in Flex. */
   addDoubtMs: number
+  /** FLEX_TIMEOUT_MS: the longest an add is waited for. */
+  addTimeoutMs: number
 }
 
 /**
@@ -43,7 +45,7 @@ export class FlexReconciler {
 
   constructor(private readonly deps: FlexReconcilerDeps) {
     this.store = new CrewLineStore(deps.prisma)
-    this.doubts = new FlexAddDoubts(deps.prisma, deps.addDoubtMs)
+    this.doubts = new FlexAddDoubts(deps.prisma, deps.addDoubtMs, deps.addTimeoutMs)
     this.executor = new PlanExecutor({
       store: this.store,
       doubts: this.doubts,

@@ -141,7 +141,9 @@ export class PlanExecutor {
    * performed: it is neither re-listed nor retried, and defers the run. And a failure that may have
    * created the line (a timeout, a dropped connection, a 5xx but 503: addMayHaveLanded) is not retried
    * even when the listing shows no line, since the add may still be on its way in Flex: it is recorded
-   * as a doubt (FlexAddDoubts), and no sync adds that resource again until the doubt has passed.
+   * as a doubt (FlexAddDoubts), and no sync adds that resource again until the doubt has passed. The
+   * doubt is written before each add goes out and cleared once its outcome is known, so a run that
+   * takes over while the add is on its way holds back too.
    */
   private async addLine(
     flex: FlexPort,
@@ -152,30 +154,44 @@ export class PlanExecutor {
     const findLine = async () =>
       (await this.deps.readCrew(flex, crewCall)).lines.find((line) => line.resourceId === flexResourceId)
         ?.lineItemId
+    const { doubts } = this.deps
+    const known = async (lineItemId: string) => {
+      await doubts.clear(crewCall.id, flexResourceId)
+      return lineItemId
+    }
     for (let attempt = 1; ; attempt++) {
+      await doubts.expect(crewCall.id, flexResourceId)
+      let answered: string | undefined
+      let error: unknown
       try {
         const { lineItemId } = await flex.addResource(crewCall.flexElementId, flexResourceId)
-        const found = lineItemId ?? (await findLine())
-        if (found) return found
-        throw new Error('Flex accepted the add but named no line, and listing found none')
-      } catch (error) {
-        if (error instanceof FlexError && error.kind === 'rate-limited') throw error
-        const mayHaveLanded = addMayHaveLanded(error)
-        const found = await findLine().catch(async () => {
-          if (mayHaveLanded) await this.deps.doubts.record(crewCall.id, flexResourceId)
-          throw error
-        })
-        if (found) return found
-        if (mayHaveLanded) {
-          const until = await this.deps.doubts.record(crewCall.id, flexResourceId)
-          throw new Error(
-            `${(error as Error).message}; the add may still land in Flex: not added again before ${until.toISOString()}`,
-            { cause: error },
-          )
-        }
-        if (attempt >= 2 || !(error instanceof FlexError && error.retryable)) throw error
-        if (!lease.held) throw new Error(`${(error as Error).message}; not retried: the sync lease was lost`)
+        answered = lineItemId ?? (await findLine())
+        if (!answered) error = new Error('Flex accepted the add but named no line, and listing found none')
+      } catch (failure) {
+        error = failure
       }
+      if (answered) return known(answered)
+      if (error instanceof FlexError && error.kind === 'rate-limited') {
+        await doubts.clear(crewCall.id, flexResourceId)
+        throw error
+      }
+      const mayHaveLanded = addMayHaveLanded(error)
+      const found = await findLine().catch(async () => {
+        if (mayHaveLanded) await doubts.record(crewCall.id, flexResourceId)
+        else await doubts.clear(crewCall.id, flexResourceId)
+        throw error
+      })
+      if (found) return known(found)
+      if (mayHaveLanded) {
+        const until = await doubts.record(crewCall.id, flexResourceId)
+        throw new Error(
+          `${(error as Error).message}; the add may still land in Flex: not added again before ${until.toISOString()}`,
+          { cause: error },
+        )
+      }
+      await doubts.clear(crewCall.id, flexResourceId)
+      if (attempt >= 2 || !(error instanceof FlexError && error.retryable)) throw error
+      if (!lease.held) throw new Error(`${(error as Error).message}; not retried: the sync lease was lost`)
     }
   }
 }

@@ -271,9 +271,13 @@ t.test('two instances with workers: one run at a time per crew call, one line pe
   }
 })
 
-t.test('a worker killed (SIGKILL) mid-run is taken over after its lease', async (t) => {
-  const w = await autonomousWorld(t, 3, { SYNC_WORKER: 'off' })
-  w.flex.hang('add', 1)
+/**
+ * A worker in a process of its own takes the roster of three to Flex and is killed (SIGKILL) while an
+ * add is on its way (the test's Flex holds one back); an instance with a worker then starts on the same
+ * database and Flex. Returns that add and the instance. `flexTimeoutMs`: the killed worker's add timeout,
+ * longer than the test takes to kill it.
+ */
+async function killedMidAdd(t: Test, w: CrewWorld, flexTimeoutMs: number) {
   const server = await startServer(t, {
     DATABASE_URL: w.databaseUrl,
     AUTH_SERVICE_KEYS: `test:${'k'.repeat(20)}`,
@@ -281,21 +285,30 @@ t.test('a worker killed (SIGKILL) mid-run is taken over after its lease', async 
     FLEX_BASE_URL: w.flex.url,
     FLEX_AUTH_TOKEN: w.flex.token,
     ...FAST,
-    FLEX_TIMEOUT_MS: '30000',
+    FLEX_TIMEOUT_MS: String(flexTimeoutMs),
   })
   await server.ready()
   await replaceRoster(w.app, roster(3))
-  await waitFor(
-    'the worker to be mid-run (an add hangs)',
-    () => w.flex.calls.some((call) => call.endpoint === 'add' && call.endedAt === null) || undefined,
+  const inFlight = await waitFor('the worker to be mid-run (an add on its way)', () =>
+    w.flex.calls.find((call) => call.endpoint === 'add' && call.endedAt === null),
   )
+  // Killed before the add's answer: the run never learns its outcome, nor records a doubt after it.
   server.kill('SIGKILL')
   await server.exitCode()
-
-  const b = await build(t, {
+  const next = await build(t, {
     databaseUrl: w.databaseUrl,
-    env: { ...FAST, FLEX_BASE_URL: w.flex.url, FLEX_AUTH_TOKEN: w.flex.token },
+    // Runs held back by the killed run's adds in doubt are retried, not given up.
+    env: { ...FAST, SYNC_MAX_ATTEMPTS: '1000', FLEX_BASE_URL: w.flex.url, FLEX_AUTH_TOKEN: w.flex.token },
   })
+  return { inFlight, app: next.app }
+}
+
+t.test('a worker killed (SIGKILL) mid-run is taken over after its lease', async (t) => {
+  const w = await autonomousWorld(t, 3, { SYNC_WORKER: 'off' })
+  w.flex.hang('add', 1)
+  // The run that takes over adds the hung add's technician once that add can no longer land: 3 s (its
+  // timeout) and FLEX_ADD_DOUBT_MS after it went out.
+  const b = await killedMidAdd(t, w, 3_000)
   await converged({ ...w, app: b.app }, resources(3))
   t.same(w.flex.duplicateAdds, [])
   const all = await runs(b.app)
@@ -312,6 +325,30 @@ t.test('a worker killed (SIGKILL) mid-run is taken over after its lease', async 
   })
   t.same(statuses, [], 'no run left running')
 })
+
+t.test(
+  'an add still on its way when its worker is killed: the run that takes over does not add it again, and adopts its line once it lands',
+  async (t) => {
+    // After the lease (1.5 s) has passed to the next run, and within the killed run's add timeout and
+    // FLEX_ADD_DOUBT_MS (4 s + 1.2 s), the longest an add may take to land.
+    const LANDS_AFTER_MS = 3_000
+    const w = await autonomousWorld(t, 3, { SYNC_WORKER: 'off' })
+    // Flex takes one add and creates its line only after LANDS_AFTER_MS, however the caller fares.
+    w.flex.landAddLate(LANDS_AFTER_MS)
+    const { inFlight: late, app } = await killedMidAdd(t, w, 4_000)
+    await converged({ ...w, app }, resources(3))
+    t.same(w.flex.duplicateAdds, [], 'no add of a resource whose line was still on its way')
+    const sameAdd = (call: (typeof w.flex.calls)[number]) =>
+      call.endpoint === 'add' &&
+      call.path === late.path &&
+      JSON.stringify(call.body) === JSON.stringify(late.body)
+    t.equal(
+      w.flex.calls.filter(sameAdd).length,
+      1,
+      'the late add was the only add of its resource: its line was adopted',
+    )
+  },
+)
 
 t.test('npm run worker: workers without the HTTP server, stopped cleanly by SIGTERM', async (t) => {
   const w = await autonomousWorld(t, 3, { SYNC_WORKER: 'off' })
